@@ -1,0 +1,67 @@
+//! `ferry check`: load, select and render everything for every host without
+//! connecting; print what would run where.
+
+use crate::cli::CheckArgs;
+use crate::exit::ExitStatus;
+use crate::render::{render_plan, Action, Renderer, Secrets, Step};
+use crate::report::Printer;
+use crate::select::select;
+
+use super::{load, load_playbook, RenderErrors};
+
+pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
+    let names: Vec<String> = args.playbook.into_iter().collect();
+    let loaded = load(&args.common, load_playbook(&names)?)?;
+    let hosts = select(&loaded.inventory, args.common.limit.as_deref())?;
+    let secrets = Secrets::default();
+    let renderer = Renderer::new(secrets.clone());
+    let plans = render_plan(&renderer, &loaded.inventory, &hosts, &loaded.playbook, &loaded.extra)
+        .map_err(RenderErrors)?;
+    let printer = Printer::new(secrets);
+    let mut runs = 0;
+    for plan in &plans {
+        let h = &plan.host;
+        printer.out(&format!("{} ({}@{}:{})", h.name, h.user, h.address, h.port));
+        for step in &plan.steps {
+            if matches!(step, Step::Run(_)) {
+                runs += 1;
+            }
+            printer.out(&format!("  {}", describe(step)));
+        }
+    }
+    printer.note(&format!(
+        "ok: {} and {} valid; {} hosts, {} task runs",
+        loaded.inventory.path.display(),
+        loaded.playbook.path.display(),
+        plans.len(),
+        runs
+    ));
+    Ok(ExitStatus::Success)
+}
+
+fn describe(step: &Step) -> String {
+    let task = match step {
+        Step::Skip { name, reason } => return format!("skip     {name} ({reason})"),
+        Step::Run(task) => task,
+    };
+    let sudo = if task.sudo { " [sudo]" } else { "" };
+    let mode = |m: &Option<u32>| m.map(|m| format!(" mode {m:04o}")).unwrap_or_default();
+    match &task.action {
+        Action::Run(cmd) => format!("run      {}{sudo}: {}", task.name, one_line(cmd)),
+        Action::Local(cmd) => format!("local    {}: {}", task.name, one_line(cmd)),
+        Action::Upload { src, dest, mode: m } => {
+            format!("upload   {}{sudo}: {} -> {dest}{}", task.name, src.display(), mode(m))
+        }
+        Action::Write { src, dest, mode: m, content } => format!(
+            "template {}{sudo}: {} -> {dest}{} ({} bytes)",
+            task.name,
+            src.display(),
+            mode(m),
+            content.len()
+        ),
+    }
+}
+
+fn one_line(cmd: &str) -> String {
+    cmd.trim().replace('\n', "; ")
+}

@@ -1,0 +1,77 @@
+//! `ferry run`: a playbook, some of its tasks, or one ad-hoc command, on
+//! every selected host at once.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+
+use crate::cli::RunArgs;
+use crate::config::Playbook;
+use crate::executor::{Executor, HostReport, HostStatus};
+use crate::exit::ExitStatus;
+use crate::render::{render_plan, Renderer, Secrets};
+use crate::report::Printer;
+use crate::select::select;
+use crate::ssh::Connector;
+
+use super::{load, load_playbook, RenderErrors};
+
+pub async fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
+    let playbook = match &args.cmd {
+        Some(cmd) => Playbook::ad_hoc(cmd, args.timeout, args.sudo),
+        None => load_playbook(&args.names)?,
+    };
+    let loaded = load(&args.common, playbook)?;
+    let hosts = select(&loaded.inventory, args.common.limit.as_deref())?;
+    let secrets = Secrets::default();
+    let renderer = Renderer::new(secrets.clone());
+    let plans = render_plan(&renderer, &loaded.inventory, &hosts, &loaded.playbook, &loaded.extra)
+        .map_err(RenderErrors)?;
+    let printer = Arc::new(Printer::new(secrets));
+    let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;
+    let started = Instant::now();
+    let executor = Arc::new(Executor::new(connector, printer.clone()));
+    let reports = executor.run(plans, args.forks).await;
+    Ok(summarize(&printer, &reports, started))
+}
+
+fn summarize(printer: &Printer, reports: &[HostReport], started: Instant) -> ExitStatus {
+    let failed: Vec<&HostReport> = reports
+        .iter()
+        .filter(|r| matches!(r.status, HostStatus::Failed(_)))
+        .collect();
+    let unreachable: Vec<&HostReport> = reports
+        .iter()
+        .filter(|r| matches!(r.status, HostStatus::Unreachable(_)))
+        .collect();
+    let ok = reports.len() - failed.len() - unreachable.len();
+    if !failed.is_empty() {
+        printer.note("failed:");
+        for r in &failed {
+            if let HostStatus::Failed(f) = &r.status {
+                printer.note(&format!("  {}: {f}", r.host));
+            }
+        }
+    }
+    if !unreachable.is_empty() {
+        printer.note("unreachable:");
+        for r in &unreachable {
+            if let HostStatus::Unreachable(reason) = &r.status {
+                printer.note(&format!("  {}: {reason}", r.host));
+            }
+        }
+    }
+    printer.note(&format!(
+        "ok: {ok}  failed: {}  unreachable: {}  ({} hosts in {:.2}s)",
+        failed.len(),
+        unreachable.len(),
+        reports.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    if ok == reports.len() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failed
+    }
+}

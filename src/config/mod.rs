@@ -1,0 +1,51 @@
+//! LOAD: YAML files into typed, validated values. No network, no rendering.
+
+pub mod inventory;
+pub mod playbook;
+pub mod source;
+pub mod values;
+
+use std::path::{Path, PathBuf};
+
+pub use inventory::{Host, HostKeyPolicy, Inventory, RolloutSettings, SshSettings};
+pub use playbook::{FileSpec, Playbook, Task, TaskKind};
+pub use source::ConfigError;
+
+/// Variables as written in YAML, in file order.
+pub type Vars = indexmap::IndexMap<String, serde_json::Value>;
+
+/// `ferry <cmd> staging` means `inventories/staging.yml`; `-i FILE` overrides.
+pub fn inventory_path(env: &str, explicit: Option<&Path>) -> PathBuf {
+    if let Some(path) = explicit {
+        return path.to_path_buf();
+    }
+    let as_path = Path::new(env);
+    if as_path.extension().is_some() && as_path.exists() {
+        return as_path.to_path_buf();
+    }
+    PathBuf::from("inventories").join(format!("{env}.yml"))
+}
+
+/// `site` means `playbooks/site.yml`; a path to an existing file is taken as is.
+pub fn playbook_path(name: &str) -> PathBuf {
+    let as_path = Path::new(name);
+    if as_path.extension().is_some() || name.contains('/') {
+        return as_path.to_path_buf();
+    }
+    PathBuf::from("playbooks").join(format!("{name}.yml"))
+}
+
+/// Parse `-e key=value` pairs.
+pub fn parse_extra_vars(pairs: &[String]) -> Result<Vars, String> {
+    let mut vars = Vars::new();
+    for pair in pairs {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("-e `{pair}`: expected key=value"))?;
+        if key.is_empty() {
+            return Err(format!("-e `{pair}`: the key is empty"));
+        }
+        vars.insert(key.to_string(), serde_json::Value::String(value.to_string()));
+    }
+    Ok(vars)
+}

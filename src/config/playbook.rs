@@ -1,0 +1,283 @@
+//! The playbook: an ordered list of named tasks, read from `playbooks/*.yml`.
+//! Strings stay raw here; [`crate::render`] renders them per host.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+use super::source::{load_yaml, ConfigError};
+use super::values::Span;
+use super::Vars;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaybookFile {
+    #[serde(default)]
+    vars: Vars,
+    #[serde(default)]
+    tasks: Vec<Spanned<TaskFile>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TaskFile {
+    name: String,
+    run: Option<String>,
+    upload: Option<FileSpec>,
+    template: Option<FileSpec>,
+    local: Option<String>,
+    when: Option<String>,
+    timeout: Option<Span>,
+    #[serde(default)]
+    retries: u32,
+    retry_delay: Option<Span>,
+    #[serde(default)]
+    sudo: bool,
+    hosts: Option<String>,
+    #[serde(default)]
+    run_once: bool,
+}
+
+/// A file to put on the host: `src` on the controller (relative to the
+/// playbook's folder), `dest` on the host, `mode` in octal.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSpec {
+    pub src: String,
+    pub dest: String,
+    pub mode: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaskKind {
+    /// A shell command on the host.
+    Run(String),
+    /// A controller file copied to the host.
+    Upload(FileSpec),
+    /// A controller template rendered per host and written to the host.
+    Template(FileSpec),
+    /// A shell command on the controller.
+    Local(String),
+}
+
+impl TaskKind {
+    pub fn label(&self) -> &'static str {
+        match self {
+            TaskKind::Run(_) => "run",
+            TaskKind::Upload(_) => "upload",
+            TaskKind::Template(_) => "template",
+            TaskKind::Local(_) => "local",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    pub name: String,
+    pub kind: TaskKind,
+    /// A template expression; the task is skipped on hosts where it is false.
+    pub when: Option<String>,
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub sudo: bool,
+    /// A host pattern narrowing the hosts this task runs on.
+    pub hosts: Option<String>,
+    /// Run on the first matching host only.
+    pub run_once: bool,
+    /// Line of the task in the playbook file, for errors.
+    pub line: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub vars: Vars,
+    pub tasks: Vec<Task>,
+}
+
+impl Playbook {
+    pub fn load(path: &Path) -> Result<Playbook, ConfigError> {
+        let file: PlaybookFile = load_yaml(path)?;
+        let tasks = file
+            .tasks
+            .into_iter()
+            .map(|t| task(path, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        reject_duplicate_names(path, &tasks)?;
+        Ok(Playbook {
+            path: path.to_path_buf(),
+            vars: file.vars,
+            tasks,
+        })
+    }
+
+    /// A playbook of one ad-hoc command (`ferry run --cmd`).
+    pub fn ad_hoc(command: &str, timeout: Option<Duration>, sudo: bool) -> Playbook {
+        Playbook {
+            path: PathBuf::from("--cmd"),
+            vars: Vars::new(),
+            tasks: vec![Task {
+                name: "cmd".into(),
+                kind: TaskKind::Run(command.into()),
+                when: None,
+                timeout,
+                retries: 0,
+                retry_delay: Duration::from_secs(1),
+                sudo,
+                hosts: None,
+                run_once: false,
+                line: 1,
+            }],
+        }
+    }
+
+    /// Keep only the named tasks, in the order given (Fabric-style invocation).
+    pub fn only(mut self, names: &[String]) -> Result<Playbook, ConfigError> {
+        let mut picked = Vec::with_capacity(names.len());
+        for name in names {
+            match self.tasks.iter().find(|t| &t.name == name) {
+                Some(task) => picked.push(task.clone()),
+                None => {
+                    let known: Vec<&str> = self.tasks.iter().map(|t| t.name.as_str()).collect();
+                    let hint = super::source::nearest(name, &known)
+                        .map(|n| format!(", did you mean `{n}`?"))
+                        .unwrap_or_else(|| format!(" (tasks: {})", known.join(", ")));
+                    return Err(ConfigError::new(
+                        &self.path,
+                        format!("no task named `{name}`{hint}"),
+                    ));
+                }
+            }
+        }
+        self.tasks = picked;
+        Ok(self)
+    }
+
+    /// The folder that relative `src` paths are resolved against.
+    pub fn base_dir(&self) -> PathBuf {
+        self.path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+}
+
+fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
+    let line = spanned.referenced.line();
+    let column = spanned.referenced.column();
+    let t = spanned.value;
+    let mut kinds = Vec::new();
+    if let Some(cmd) = t.run {
+        kinds.push(TaskKind::Run(cmd));
+    }
+    if let Some(spec) = t.upload {
+        kinds.push(TaskKind::Upload(spec));
+    }
+    if let Some(spec) = t.template {
+        kinds.push(TaskKind::Template(spec));
+    }
+    if let Some(cmd) = t.local {
+        kinds.push(TaskKind::Local(cmd));
+    }
+    if kinds.len() != 1 {
+        let found: Vec<&str> = kinds.iter().map(TaskKind::label).collect();
+        return Err(ConfigError::at(
+            path,
+            line,
+            column,
+            format!(
+                "task `{}` needs exactly one of run, upload, template, local (found: {})",
+                t.name,
+                if found.is_empty() { "none".into() } else { found.join(", ") }
+            ),
+        ));
+    }
+    Ok(Task {
+        name: t.name,
+        kind: kinds.remove(0),
+        when: t.when,
+        timeout: t.timeout.map(|s| s.0),
+        retries: t.retries,
+        retry_delay: t.retry_delay.map_or(Duration::from_secs(1), |s| s.0),
+        sudo: t.sudo,
+        hosts: t.hosts,
+        run_once: t.run_once,
+        line,
+    })
+}
+
+fn reject_duplicate_names(path: &Path, tasks: &[Task]) -> Result<(), ConfigError> {
+    for (i, task) in tasks.iter().enumerate() {
+        if let Some(first) = tasks[..i].iter().find(|t| t.name == task.name) {
+            return Err(ConfigError::at(
+                path,
+                task.line,
+                1,
+                format!(
+                    "task name `{}` is used twice (first at line {}); names must be unique to invoke tasks by name",
+                    task.name, first.line
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::source::parse_yaml;
+
+    fn playbook(text: &str) -> Result<Playbook, ConfigError> {
+        let path = Path::new("playbooks/site.yml");
+        let file: PlaybookFile = parse_yaml(path, text)?;
+        let tasks = file
+            .tasks
+            .into_iter()
+            .map(|t| task(path, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        reject_duplicate_names(path, &tasks)?;
+        Ok(Playbook { path: path.into(), vars: file.vars, tasks })
+    }
+
+    #[test]
+    fn tasks_keep_order_kind_and_line() {
+        let pb = playbook(
+            "tasks:\n  - name: a\n    run: uptime\n  - name: b\n    upload: { src: f, dest: /tmp/f, mode: '0644' }\n",
+        )
+        .unwrap();
+        assert_eq!(pb.tasks[0].kind, TaskKind::Run("uptime".into()));
+        assert_eq!(pb.tasks[1].line, 4);
+        assert!(matches!(pb.tasks[1].kind, TaskKind::Upload(_)));
+    }
+
+    #[test]
+    fn a_task_needs_exactly_one_kind() {
+        let err = playbook("tasks:\n  - name: a\n    run: x\n    local: y\n").unwrap_err();
+        assert!(err.message.contains("found: run, local"), "{err}");
+        assert_eq!(err.line, Some(2));
+    }
+
+    #[test]
+    fn unknown_task_key_suggests() {
+        let err = playbook("tasks:\n  - name: a\n    run: x\n    timout: 3s\n").unwrap_err();
+        assert!(
+            err.to_string().starts_with(
+                "unknown key `timout` in playbooks/site.yml:4:5, did you mean `timeout`?"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn tasks_are_picked_by_name() {
+        let pb = playbook("tasks:\n  - { name: a, run: x }\n  - { name: b, run: y }\n").unwrap();
+        let only = pb.clone().only(&["b".into()]).unwrap();
+        assert_eq!(only.tasks.len(), 1);
+        let err = pb.only(&["c".into()]).unwrap_err();
+        assert!(err.message.starts_with("no task named `c`"), "{err}");
+    }
+}

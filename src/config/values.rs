@@ -1,0 +1,169 @@
+//! Small value types shared by inventory and playbook: durations ("30s"),
+//! amounts (a count or a percent), batch specs (an amount or a ramp).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use serde::Deserialize;
+
+/// A duration written as "500ms", "30s", "5m", "1h 30m", or a bare number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Span(pub Duration);
+
+impl<'de> Deserialize<'de> for Span {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Span;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 30s, 5m or 1h")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Span, E> {
+                Ok(Span(Duration::from_secs(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Span, E> {
+                u64::try_from(v)
+                    .map(|s| Span(Duration::from_secs(s)))
+                    .map_err(|_| E::custom(format!("a duration cannot be negative: {v}")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Span, E> {
+                parse_duration(v).map(Span).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration `{text}` ({e}); use e.g. 500ms, 30s, 5m, 1h"))
+}
+
+/// A number of hosts: an absolute count or a percent of the selected hosts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Amount {
+    Count(u32),
+    Percent(f64),
+}
+
+impl Amount {
+    /// Resolve against `total` hosts, rounding a percent up so it is at least 1
+    /// host whenever it is above zero.
+    pub fn of(self, total: usize) -> usize {
+        match self {
+            Amount::Count(n) => n as usize,
+            Amount::Percent(p) => ((total as f64) * p / 100.0).ceil() as usize,
+        }
+    }
+}
+
+impl fmt::Display for Amount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Amount::Count(n) => write!(f, "{n}"),
+            Amount::Percent(p) => write!(f, "{p}%"),
+        }
+    }
+}
+
+pub fn parse_amount(text: &str) -> Result<Amount, String> {
+    let text = text.trim();
+    let invalid = || format!("invalid amount `{text}`: use a count (3) or a percent (25%)");
+    if let Some(p) = text.strip_suffix('%') {
+        let p: f64 = p.trim().parse().map_err(|_| invalid())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(format!("percent out of range in `{text}`: use 0% to 100%"));
+        }
+        Ok(Amount::Percent(p))
+    } else {
+        text.parse().map(Amount::Count).map_err(|_| invalid())
+    }
+}
+
+struct AmountVisitor;
+
+impl Visitor<'_> for AmountVisitor {
+    type Value = Amount;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a count (3) or a percent (25%)")
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Amount, E> {
+        u32::try_from(v)
+            .map(Amount::Count)
+            .map_err(|_| E::custom(format!("count too large: {v}")))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Amount, E> {
+        u64::try_from(v)
+            .map_err(|_| E::custom(format!("a count cannot be negative: {v}")))
+            .and_then(|v| self.visit_u64(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Amount, E> {
+        parse_amount(v).map_err(E::custom)
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(AmountVisitor)
+    }
+}
+
+/// Batch size: one amount for every batch, or a ramp whose last entry repeats.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchSpec {
+    Fixed(Amount),
+    Ramp(Vec<Amount>),
+}
+
+impl<'de> Deserialize<'de> for BatchSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BatchSpec;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a count, a percent, or a list of them such as [1, 10%, 50%]")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<BatchSpec, E> {
+                AmountVisitor.visit_u64(v).map(BatchSpec::Fixed)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<BatchSpec, E> {
+                AmountVisitor.visit_i64(v).map(BatchSpec::Fixed)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<BatchSpec, E> {
+                AmountVisitor.visit_str(v).map(BatchSpec::Fixed)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<BatchSpec, A::Error> {
+                let mut steps = Vec::new();
+                while let Some(step) = seq.next_element::<Amount>()? {
+                    steps.push(step);
+                }
+                if steps.is_empty() {
+                    return Err(de::Error::custom("a batch ramp needs at least one entry"));
+                }
+                Ok(BatchSpec::Ramp(steps))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_resolve_against_the_fleet() {
+        assert_eq!(parse_amount("25%").unwrap().of(10), 3);
+        assert_eq!(parse_amount("4").unwrap().of(10), 4);
+        assert_eq!(parse_amount("0%").unwrap().of(10), 0);
+        assert!(parse_amount("150%").is_err());
+        assert!(parse_amount("x").is_err());
+    }
+
+    #[test]
+    fn durations_parse_human_units() {
+        assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,419 @@
+//! EXECUTE: run each host's rendered steps over its SSH session. Hosts work
+//! concurrently, bounded by `--forks`; a failing host stops only itself.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::render::{Action, HostPlan, RenderedTask, Step};
+use crate::report::{tail, Printer};
+use crate::ssh::{Connector, ExitKind, Session, SshError, Stream, Target, UploadSource};
+use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
+
+/// Lines of stderr quoted in a failure.
+const STDERR_TAIL_LINES: usize = 10;
+
+/// Why a task failed on a host, with everything needed to act on it.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("task `{task}` failed on {host}: {reason}\n  command: {command}{}", stderr_block(.stderr_tail))]
+pub struct TaskFailure {
+    pub host: String,
+    pub task: String,
+    pub command: String,
+    /// How the command ended, when it ran at all.
+    pub exit: Option<ExitKind>,
+    pub reason: String,
+    pub stderr_tail: String,
+}
+
+fn stderr_block(tail: &str) -> String {
+    if tail.trim().is_empty() {
+        String::new()
+    } else {
+        format!("\n  stderr:\n    {}", tail.replace('\n', "\n    "))
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum HostStatus {
+    Ok,
+    Failed(TaskFailure),
+    Unreachable(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct HostReport {
+    pub host: String,
+    pub status: HostStatus,
+    pub tasks_run: usize,
+    pub tasks_skipped: usize,
+    pub elapsed: Duration,
+}
+
+pub struct Executor {
+    connector: Connector,
+    printer: Arc<Printer>,
+    /// sha256 of uploaded controller files, computed once per run.
+    checksums: Mutex<HashMap<PathBuf, String>>,
+}
+
+impl Executor {
+    pub fn new(connector: Connector, printer: Arc<Printer>) -> Executor {
+        Executor {
+            connector,
+            printer,
+            checksums: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Run every host's plan; reports come back in the plans' order.
+    pub async fn run(self: Arc<Self>, plans: Vec<HostPlan>, forks: usize) -> Vec<HostReport> {
+        let slots = Arc::new(Semaphore::new(forks.max(1)));
+        let mut set = JoinSet::new();
+        for (index, plan) in plans.into_iter().enumerate() {
+            let this = self.clone();
+            let slots = slots.clone();
+            set.spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("semaphore never closes");
+                (index, this.run_host(plan).await)
+            });
+        }
+        let mut reports: Vec<(usize, HostReport)> = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(report) => reports.push(report),
+                Err(e) => self.printer.note(&format!("internal error: a host task panicked: {e}")),
+            }
+        }
+        reports.sort_by_key(|(i, _)| *i);
+        reports.into_iter().map(|(_, r)| r).collect()
+    }
+
+    async fn run_host(&self, plan: HostPlan) -> HostReport {
+        let started = Instant::now();
+        let host = plan.host.name.clone();
+        let mut report = HostReport {
+            host: host.clone(),
+            status: HostStatus::Ok,
+            tasks_run: 0,
+            tasks_skipped: 0,
+            elapsed: Duration::ZERO,
+        };
+        let needs_ssh = plan
+            .steps
+            .iter()
+            .any(|s| matches!(s, Step::Run(t) if !matches!(t.action, Action::Local(_))));
+        let session = if needs_ssh {
+            let target = Target {
+                address: plan.host.address.clone(),
+                port: plan.host.port,
+                user: plan.host.user.clone(),
+            };
+            match self.connector.connect(&target).await {
+                Ok(session) => Some(session),
+                Err(err) => {
+                    report.status = connect_failure(&host, err);
+                    if let HostStatus::Unreachable(reason) = &report.status {
+                        self.printer.host_event(&host, &format!("UNREACHABLE: {reason}"));
+                    }
+                    report.elapsed = started.elapsed();
+                    return report;
+                }
+            }
+        } else {
+            None
+        };
+        for step in &plan.steps {
+            match step {
+                Step::Skip { name, reason } => {
+                    report.tasks_skipped += 1;
+                    self.printer.host_event(&host, &format!("skip `{name}` ({reason})"));
+                }
+                Step::Run(task) => {
+                    self.printer.host_event(&host, &format!("task `{}`", task.name));
+                    if let Err(failure) = self.run_with_retries(&host, session.as_ref(), task).await {
+                        self.printer.host_event(&host, &format!("FAILED: {failure}"));
+                        report.status = HostStatus::Failed(failure);
+                        break;
+                    }
+                    report.tasks_run += 1;
+                }
+            }
+        }
+        if let Some(session) = session {
+            session.close().await;
+        }
+        report.elapsed = started.elapsed();
+        report
+    }
+
+    async fn run_with_retries(
+        &self,
+        host: &str,
+        session: Option<&Session>,
+        task: &RenderedTask,
+    ) -> Result<(), TaskFailure> {
+        let mut attempt = 0;
+        loop {
+            match self.run_task(host, session, task).await {
+                Ok(()) => return Ok(()),
+                Err(failure) if attempt < task.retries => {
+                    attempt += 1;
+                    self.printer.host_event(
+                        host,
+                        &format!("retry {attempt}/{} of `{}`: {}", task.retries, task.name, failure.reason),
+                    );
+                    tokio::time::sleep(task.retry_delay).await;
+                }
+                Err(failure) => return Err(failure),
+            }
+        }
+    }
+
+    async fn run_task(&self, host: &str, session: Option<&Session>, task: &RenderedTask) -> Result<(), TaskFailure> {
+        let fail = |command: &str, exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
+            host: host.into(),
+            task: task.name.clone(),
+            command: command.into(),
+            exit,
+            reason,
+            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        };
+        match (&task.action, session) {
+            (Action::Local(script), _) => self.run_local(host, task, script).await,
+            (Action::Run(script), Some(session)) => {
+                let cmd = RemoteCommand::new(script.clone()).sudo(task.sudo).timeout(task.timeout);
+                self.run_remote(host, session, task, &cmd).await.map(|_| ())
+            }
+            (Action::Upload { src, dest, mode }, Some(session)) => {
+                let expected = self.checksum_of(src).await.map_err(|e| {
+                    fail(&format!("upload {}", src.display()), None, e, "")
+                })?;
+                self.put(host, session, task, UploadSource::File(src), dest, *mode, &expected)
+                    .await
+            }
+            (Action::Write { content, dest, mode, .. }, Some(session)) => {
+                let expected = hex::encode(Sha256::digest(content));
+                self.put(host, session, task, UploadSource::Bytes(content), dest, *mode, &expected)
+                    .await
+            }
+            (_, None) => Err(fail("", None, "no SSH session".into(), "")),
+        }
+    }
+
+    /// Run one remote command; a non-zero exit is a failure.
+    async fn run_remote(
+        &self,
+        host: &str,
+        session: &Session,
+        task: &RenderedTask,
+        cmd: &RemoteCommand,
+    ) -> Result<String, TaskFailure> {
+        let shell = cmd.to_shell();
+        let printer = self.printer.clone();
+        let name = host.to_string();
+        let mut on_line = move |stream: Stream, line: &str| {
+            printer.host_line(&name, stream == Stream::Stderr, line)
+        };
+        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
+            host: host.into(),
+            task: task.name.clone(),
+            command: cmd.script.clone(),
+            exit,
+            reason,
+            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        };
+        match session.exec(&shell, cmd.client_deadline(), &mut on_line).await {
+            Ok(out) if out.exit.success() => Ok(out.stdout),
+            Ok(out) => {
+                let timed_out = cmd.timeout.is_some()
+                    && matches!(out.exit, ExitKind::Code(c) if c == TIMEOUT_EXIT || c == 128 + 9);
+                let reason = match cmd.timeout {
+                    Some(t) if timed_out => format!("timed out after {t:?} (killed on the host)"),
+                    _ => out.exit.to_string(),
+                };
+                Err(failure(Some(out.exit), reason, &out.stderr))
+            }
+            Err(err) => Err(failure(None, err.to_string(), "")),
+        }
+    }
+
+    /// Upload to a temporary name beside `dest`, then move it into place and
+    /// verify the sha256 of what landed.
+    #[allow(clippy::too_many_arguments)]
+    async fn put(
+        &self,
+        host: &str,
+        session: &Session,
+        task: &RenderedTask,
+        source: UploadSource<'_>,
+        dest: &str,
+        mode: Option<u32>,
+        expected: &str,
+    ) -> Result<(), TaskFailure> {
+        let tmp = temp_path(dest, task.sudo);
+        let fail = |reason: String, stderr: &str| TaskFailure {
+            host: host.into(),
+            task: task.name.clone(),
+            command: format!("upload to {dest}"),
+            exit: None,
+            reason,
+            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        };
+        if let Err(e) = session.upload(source, &tmp).await {
+            return Err(fail(e.to_string(), ""));
+        }
+        let install = RemoteCommand::new(steps::install_file(&tmp, dest, mode))
+            .sudo(task.sudo)
+            .timeout(task.timeout);
+        let stdout = match self.run_remote(host, session, task, &install).await {
+            Ok(stdout) => stdout,
+            Err(failure) => {
+                let cleanup = RemoteCommand::new(steps::remove_file(&tmp)).sudo(task.sudo);
+                let _ = session.exec(&cleanup.to_shell(), None, &mut |_, _| {}).await;
+                return Err(failure);
+            }
+        };
+        let landed = stdout.split_whitespace().next().unwrap_or_default();
+        if landed != expected {
+            return Err(fail(
+                format!("checksum mismatch on the host: expected sha256 {expected}, found {landed}"),
+                "",
+            ));
+        }
+        self.printer.host_event(host, &format!("{dest} written (sha256 {})", &expected[..12]));
+        Ok(())
+    }
+
+    async fn checksum_of(&self, path: &Path) -> Result<String, String> {
+        if let Some(sum) = self.checksums.lock().expect("checksum lock").get(path) {
+            return Ok(sum.clone());
+        }
+        let owned = path.to_path_buf();
+        let sum = tokio::task::spawn_blocking(move || sha256_file(&owned))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        self.checksums
+            .lock()
+            .expect("checksum lock")
+            .insert(path.to_path_buf(), sum.clone());
+        Ok(sum)
+    }
+
+    async fn run_local(&self, host: &str, task: &RenderedTask, script: &str) -> Result<(), TaskFailure> {
+        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
+            host: format!("{host} (local)"),
+            task: task.name.clone(),
+            command: script.into(),
+            exit,
+            reason,
+            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        };
+        let child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .env("FERRY_HOST", host)
+            .kill_on_drop(true)
+            .output();
+        let output = match task.timeout {
+            Some(limit) => match tokio::time::timeout(limit, child).await {
+                Ok(result) => result,
+                Err(_) => return Err(failure(None, format!("timed out after {limit:?}"), "")),
+            },
+            None => child.await,
+        }
+        .map_err(|e| failure(None, format!("cannot start sh: {e}"), ""))?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for line in stdout.lines() {
+            self.printer.host_line(host, false, line);
+        }
+        for line in stderr.lines() {
+            self.printer.host_line(host, true, line);
+        }
+        if output.status.success() {
+            return Ok(());
+        }
+        let exit = match output.status.code() {
+            Some(code) => ExitKind::Code(code as u32),
+            None => ExitKind::Signal("(local)".into()),
+        };
+        Err(failure(Some(exit.clone()), exit.to_string(), &stderr))
+    }
+}
+
+fn connect_failure(host: &str, err: SshError) -> HostStatus {
+    if err.is_unreachable() {
+        HostStatus::Unreachable(err.to_string())
+    } else {
+        HostStatus::Failed(TaskFailure {
+            host: host.into(),
+            task: "connect".into(),
+            command: String::new(),
+            exit: None,
+            reason: err.to_string(),
+            stderr_tail: String::new(),
+        })
+    }
+}
+
+/// A temporary name in the destination's folder, so the final move is a
+/// rename on one filesystem. With sudo the user may not write there: use /tmp.
+fn temp_path(dest: &str, sudo: bool) -> String {
+    let unique = format!(
+        ".ferry-tmp-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+    );
+    if sudo {
+        return format!("/tmp/{unique}");
+    }
+    match dest.rsplit_once('/') {
+        Some((dir, name)) => format!("{dir}/{unique}-{name}"),
+        None => format!("{unique}-{dest}"),
+    }
+}
+
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_path_stays_beside_dest() {
+        let tmp = temp_path("/srv/app/config.yml", false);
+        assert!(tmp.starts_with("/srv/app/.ferry-tmp-"), "{tmp}");
+        assert!(tmp.ends_with("-config.yml"), "{tmp}");
+        assert!(temp_path("/etc/x", true).starts_with("/tmp/.ferry-tmp-"));
+    }
+
+    #[test]
+    fn failure_shows_host_task_command_status_and_stderr() {
+        let failure = TaskFailure {
+            host: "web1".into(),
+            task: "migrate".into(),
+            command: "./migrate".into(),
+            exit: Some(ExitKind::Code(3)),
+            reason: "exit status 3".into(),
+            stderr_tail: "boom\nbang".into(),
+        };
+        assert_eq!(
+            failure.to_string(),
+            "task `migrate` failed on web1: exit status 3\n  command: ./migrate\n  stderr:\n    boom\n    bang"
+        );
+    }
+}

@@ -1,0 +1,33 @@
+//! Outcomes of a run and their exit codes: the contract with CI, documented in
+//! the README. Every command returns one of these; nothing else picks a code.
+
+use std::process::ExitCode;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything asked for succeeded on every selected host.
+    Success,
+    /// The run worked but some host failed or was unreachable.
+    Failed,
+    /// Invalid input: configuration, template or command line. Nothing was touched.
+    Invalid,
+    /// Interrupted (Ctrl-C / SIGTERM) after reaching a safe state.
+    Interrupted,
+}
+
+impl ExitStatus {
+    pub fn code(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Failed => 1,
+            ExitStatus::Invalid => 2,
+            ExitStatus::Interrupted => 130,
+        }
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        ExitCode::from(status.code())
+    }
+}

@@ -1,0 +1,67 @@
+//! ferry: agentless fleet deploys over plain SSH.
+//!
+//! # Layout
+//! The modules follow the data flow of a run:
+//!
+//! - [`cli`]: clap definitions only; turned into a command below.
+//! - [`commands`]: one module per subcommand; glue between the stages.
+//! - [`config`]: LOAD inventory and playbook YAML into typed, validated values.
+//! - [`select`]: pick hosts from an inventory by `--limit` pattern.
+//! - [`render`]: RENDER every string as a strict minijinja template per host.
+//! - [`steps`]: what a host runs, as data ([`steps::RemoteCommand`]); pure.
+//! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
+//! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
+//! - [`report`]: every byte the user sees; masks secrets.
+//! - [`exit`]: outcomes and their exit codes.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod executor;
+pub mod exit;
+pub mod render;
+pub mod report;
+pub mod select;
+pub mod ssh;
+pub mod steps;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use crate::exit::ExitStatus;
+
+/// Parse the arguments, run the command, and return the process exit code.
+pub fn run<I, T>(args: I) -> ExitStatus
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let status = if err.use_stderr() {
+                ExitStatus::Invalid
+            } else {
+                ExitStatus::Success
+            };
+            let _ = err.print();
+            return status;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            report::Printer::plain().error(&anyhow::Error::from(err));
+            return ExitStatus::Failed;
+        }
+    };
+    let status = runtime.block_on(commands::dispatch(cli));
+    // Stray SSH tasks must not keep the process alive after the answer is known.
+    runtime.shutdown_background();
+    status
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    ferry::run(std::env::args_os()).into()
+}

@@ -1,0 +1,149 @@
+//! Host patterns: `--limit web`, `--limit 'web1,web2'`, `--limit 'web*,!web3'`.
+//!
+//! A pattern is a comma-separated list of terms. A term is `all`, a group
+//! name, a host name, or a glob over host and group names; a term starting
+//! with `!` removes its hosts. The result keeps inventory order.
+
+use crate::config::source::nearest;
+use crate::config::{Host, Inventory};
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SelectError {
+    #[error("`{term}` in pattern `{pattern}` names no host or group{hint}")]
+    UnknownName {
+        pattern: String,
+        term: String,
+        hint: String,
+    },
+    #[error("invalid glob `{term}` in pattern `{pattern}`: {reason}")]
+    BadGlob {
+        pattern: String,
+        term: String,
+        reason: String,
+    },
+    #[error("pattern `{pattern}` selects no host")]
+    Empty { pattern: String },
+}
+
+/// The hosts a pattern selects (all hosts when there is no pattern).
+pub fn select<'a>(inv: &'a Inventory, pattern: Option<&str>) -> Result<Vec<&'a Host>, SelectError> {
+    let Some(pattern) = pattern else {
+        return Ok(inv.hosts.iter().collect());
+    };
+    let picked = Pattern::parse(inv, pattern)?;
+    let hosts: Vec<&Host> = inv.hosts.iter().filter(|h| picked.admits(h)).collect();
+    if hosts.is_empty() {
+        return Err(SelectError::Empty {
+            pattern: pattern.into(),
+        });
+    }
+    Ok(hosts)
+}
+
+/// A parsed pattern, checked against an inventory.
+pub struct Pattern {
+    include: Vec<glob::Pattern>,
+    exclude: Vec<glob::Pattern>,
+}
+
+impl Pattern {
+    pub fn parse(inv: &Inventory, pattern: &str) -> Result<Pattern, SelectError> {
+        let mut include = Vec::new();
+        let mut exclude = Vec::new();
+        for raw in pattern.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (list, term) = match raw.strip_prefix('!') {
+                Some(t) => (&mut exclude, t),
+                None => (&mut include, raw),
+            };
+            let term = if term == "all" { "*" } else { term };
+            let glob = glob::Pattern::new(term).map_err(|e| SelectError::BadGlob {
+                pattern: pattern.into(),
+                term: term.into(),
+                reason: e.msg.into(),
+            })?;
+            check_names_something(inv, pattern, term, &glob)?;
+            list.push(glob);
+        }
+        if include.is_empty() {
+            include.push(glob::Pattern::new("*").expect("`*` is a valid glob"));
+        }
+        Ok(Pattern { include, exclude })
+    }
+
+    pub fn admits(&self, host: &Host) -> bool {
+        let hit = |g: &glob::Pattern| {
+            g.matches(&host.name) || host.groups.iter().any(|group| g.matches(group))
+        };
+        self.include.iter().any(hit) && !self.exclude.iter().any(hit)
+    }
+}
+
+/// A plain name (no glob characters) must name a host or a group: a typo in
+/// `--limit` must not silently select nothing or everything.
+fn check_names_something(
+    inv: &Inventory,
+    pattern: &str,
+    term: &str,
+    glob: &glob::Pattern,
+) -> Result<(), SelectError> {
+    let names = inv
+        .hosts
+        .iter()
+        .map(|h| h.name.as_str())
+        .chain(inv.groups.iter().map(|g| g.name.as_str()));
+    let is_literal = !term.contains(['*', '?', '[']);
+    if !is_literal || names.clone().any(|n| glob.matches(n)) {
+        return Ok(());
+    }
+    let candidates: Vec<&str> = names.collect();
+    let hint = nearest(term, &candidates)
+        .map(|n| format!(", did you mean `{n}`?"))
+        .unwrap_or_default();
+    Err(SelectError::UnknownName {
+        pattern: pattern.into(),
+        term: term.into(),
+        hint,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn inv() -> Inventory {
+        let path = Path::new("inventories/t.yml");
+        let text = "hosts:\n  web1: {}\n  web2: {}\n  web3: {}\n  db1: {}\n\
+                    groups:\n  web: { hosts: [web1, web2, web3] }\n  db: { hosts: [db1] }\n";
+        Inventory::load_from_str(path, text).unwrap()
+    }
+
+    fn names(pattern: Option<&str>) -> Vec<String> {
+        let inv = inv();
+        select(&inv, pattern)
+            .unwrap()
+            .iter()
+            .map(|h| h.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn groups_hosts_globs_and_exclusions() {
+        assert_eq!(names(None).len(), 4);
+        assert_eq!(names(Some("db")), ["db1"]);
+        assert_eq!(names(Some("web1,db1")), ["web1", "db1"]);
+        assert_eq!(names(Some("web*,!web2")), ["web1", "web3"]);
+        assert_eq!(names(Some("all,!web")), ["db1"]);
+    }
+
+    #[test]
+    fn a_typo_is_an_error_with_a_hint() {
+        let inv = inv();
+        let err = select(&inv, Some("wbe1")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "`wbe1` in pattern `wbe1` names no host or group, did you mean `web1`?"
+        );
+        assert!(matches!(select(&inv, Some("web,!web")), Err(SelectError::Empty { .. })));
+    }
+}

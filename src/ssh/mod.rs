@@ -1,0 +1,281 @@
+//! The only module that talks SSH. One authenticated connection per host
+//! ([`Session`]), reused for every command of the run through channels.
+//!
+//! Pitfalls handled here (see the russh probe notes): connect and auth are
+//! wrapped in an outer timeout (a silent peer hangs russh forever),
+//! keepalive is always on, DH group exchange is dropped (pure-Rust 8192-bit
+//! groups cost ~0.8 s of CPU per handshake), and host keys are checked by our
+//! own known_hosts reader.
+
+mod auth;
+mod exec;
+pub mod known_hosts;
+mod upload;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client;
+use russh::keys::{HashAlg, PublicKeyOrCertificate};
+
+pub use exec::{ExecOutput, ExitKind, Stream};
+pub use upload::UploadSource;
+
+use crate::config::{HostKeyPolicy, SshSettings};
+use auth::KeyRing;
+use known_hosts::{HostKey, KnownHosts, Verdict};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    #[error("cannot connect to {address}: {reason}")]
+    Connect { address: String, reason: String },
+    #[error("no SSH answer from {address} within {after:?} (connect timeout)")]
+    ConnectTimeout { address: String, after: Duration },
+    #[error(
+        "host key of {address} is unknown: {fingerprint} is in no known_hosts file ({file}); \
+         verify it and add it, or set `ssh.host_key_policy: accept-new` to trust new hosts on first use"
+    )]
+    UnknownHostKey {
+        address: String,
+        fingerprint: String,
+        file: String,
+    },
+    #[error(
+        "HOST KEY CHANGED for {address}: it now presents {fingerprint}, which does not match \
+         {file}:{line}. Someone may be intercepting the connection, or the host was rebuilt. \
+         Refusing to connect; if the change is expected, remove the old entry from {file}"
+    )]
+    HostKeyChanged {
+        address: String,
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
+    #[error("host key {fingerprint} of {address} is REVOKED ({file}:{line}); refusing to connect")]
+    HostKeyRevoked {
+        address: String,
+        fingerprint: String,
+        file: String,
+        line: usize,
+    },
+    #[error("cannot record the new host key of {address} in {file}: {reason}")]
+    LearnHostKey {
+        address: String,
+        file: String,
+        reason: String,
+    },
+    #[error("authentication as `{user}` failed (tried {tried}){}", if problems.is_empty() { String::new() } else { format!("; unusable keys: {problems}") })]
+    AuthFailed {
+        user: String,
+        tried: String,
+        problems: String,
+    },
+    #[error("command timed out after {after:?}")]
+    Timeout { after: Duration },
+    #[error("upload failed: {0}")]
+    Upload(String),
+    #[error("SSH: {0}")]
+    Protocol(#[from] russh::Error),
+}
+
+impl SshError {
+    /// Host-key problems are never retried: retrying an attack is no help.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            SshError::Connect { .. } | SshError::ConnectTimeout { .. }
+        )
+    }
+}
+
+/// Where and as whom to connect.
+#[derive(Clone, Debug)]
+pub struct Target {
+    pub address: String,
+    pub port: u16,
+    pub user: String,
+}
+
+impl Target {
+    fn display(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+}
+
+/// Shared by every connection of a run: config, host keys, client keys.
+pub struct Connector {
+    config: Arc<client::Config>,
+    known_hosts: Arc<KnownHosts>,
+    policy: HostKeyPolicy,
+    keys: KeyRing,
+    connect_timeout: Duration,
+}
+
+impl Connector {
+    pub fn new(settings: &SshSettings) -> std::io::Result<Connector> {
+        Ok(Connector {
+            config: Arc::new(client_config(settings)),
+            known_hosts: Arc::new(KnownHosts::load(&settings.known_hosts)?),
+            policy: settings.host_key_policy,
+            keys: KeyRing::new(settings.identity_files.clone(), settings.passphrase_env.clone()),
+            connect_timeout: settings.connect_timeout,
+        })
+    }
+
+    /// Connect, verify the host key, authenticate: all within the connect timeout.
+    pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
+        let verdict = Arc::new(Mutex::new(None));
+        let handler = ClientHandler {
+            target: target.clone(),
+            known_hosts: self.known_hosts.clone(),
+            policy: self.policy,
+            refusal: verdict.clone(),
+        };
+        let attempt = async {
+            let addr = (target.address.as_str(), target.port);
+            let mut handle = match client::connect(self.config.clone(), addr, handler).await {
+                Ok(handle) => handle,
+                Err(err) => {
+                    let refusal = verdict.lock().expect("refusal lock").take();
+                    return Err(refusal.unwrap_or_else(|| connect_error(target, err)));
+                }
+            };
+            self.keys.authenticate(&mut handle, &target.user).await?;
+            Ok(handle)
+        };
+        let handle = tokio::time::timeout(self.connect_timeout, attempt)
+            .await
+            .map_err(|_| SshError::ConnectTimeout {
+                address: target.display(),
+                after: self.connect_timeout,
+            })??;
+        Ok(Session {
+            handle: Arc::new(handle),
+        })
+    }
+}
+
+fn connect_error(target: &Target, err: russh::Error) -> SshError {
+    let reason = match err {
+        russh::Error::IO(io) => io.to_string(),
+        other => other.to_string(),
+    };
+    SshError::Connect {
+        address: target.display(),
+        reason,
+    }
+}
+
+fn client_config(settings: &SshSettings) -> client::Config {
+    let mut preferred = russh::Preferred::default();
+    preferred.kex = preferred
+        .kex
+        .iter()
+        .filter(|k| {
+            **k != russh::kex::DH_GEX_SHA1 && **k != russh::kex::DH_GEX_SHA256
+        })
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    client::Config {
+        preferred,
+        keepalive_interval: Some(settings.keepalive),
+        keepalive_max: 3,
+        // Never an inactivity timeout: it drops quiet long commands.
+        inactivity_timeout: None,
+        nodelay: true,
+        ..Default::default()
+    }
+}
+
+/// One authenticated connection to one host.
+#[derive(Clone)]
+pub struct Session {
+    handle: Arc<client::Handle<ClientHandler>>,
+}
+
+impl Session {
+    pub async fn close(&self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+    }
+}
+
+pub(crate) struct ClientHandler {
+    target: Target,
+    known_hosts: Arc<KnownHosts>,
+    policy: HostKeyPolicy,
+    /// Why the host key was refused; russh itself only reports "unknown key".
+    refusal: Arc<Mutex<Option<SshError>>>,
+}
+
+impl ClientHandler {
+    fn verify(&self, key: &russh::keys::PublicKey) -> Result<(), SshError> {
+        let openssh = key.to_openssh().map_err(|e| SshError::Connect {
+            address: self.target.display(),
+            reason: format!("unreadable host key: {e}"),
+        })?;
+        let host_key = HostKey::from_openssh(&openssh).ok_or_else(|| SshError::Connect {
+            address: self.target.display(),
+            reason: "unreadable host key".into(),
+        })?;
+        let fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
+        let address = self.target.display();
+        let primary = self
+            .known_hosts
+            .primary_file()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        match self.known_hosts.check(&self.target.address, self.target.port, &host_key) {
+            Verdict::Trusted => Ok(()),
+            Verdict::Changed { file, line } => Err(SshError::HostKeyChanged {
+                address,
+                fingerprint,
+                file: file.display().to_string(),
+                line,
+            }),
+            Verdict::Revoked { file, line } => Err(SshError::HostKeyRevoked {
+                address,
+                fingerprint,
+                file: file.display().to_string(),
+                line,
+            }),
+            Verdict::Unknown if self.policy == HostKeyPolicy::AcceptNew => self
+                .known_hosts
+                .learn(&self.target.address, self.target.port, &host_key)
+                .map_err(|e| SshError::LearnHostKey {
+                    address,
+                    file: primary,
+                    reason: e.to_string(),
+                }),
+            Verdict::Unknown => Err(SshError::UnknownHostKey {
+                address,
+                fingerprint,
+                file: primary,
+            }),
+        }
+    }
+}
+
+impl client::Handler for ClientHandler {
+    type Error = russh::Error;
+
+    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            *self.refusal.lock().expect("refusal lock") = Some(SshError::Connect {
+                address: self.target.display(),
+                reason: "host certificates are not supported".into(),
+            });
+            return Ok(false);
+        };
+        match self.verify(key) {
+            Ok(()) => Ok(true),
+            Err(refusal) => {
+                *self.refusal.lock().expect("refusal lock") = Some(refusal);
+                Ok(false)
+            }
+        }
+    }
+}

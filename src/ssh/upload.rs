@@ -1,0 +1,63 @@
+//! Writing a file to a host over SFTP, streamed from disk or memory.
+
+use std::path::Path;
+
+use russh_sftp::client::SftpSession;
+use tokio::io::{AsyncRead, AsyncWriteExt};
+
+use super::{Session, SshError};
+
+pub enum UploadSource<'a> {
+    File(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+impl Session {
+    /// Write `source` to `remote_path` (created or truncated). The caller moves
+    /// it into place afterwards: SFTP rename cannot replace an existing file.
+    pub async fn upload(&self, source: UploadSource<'_>, remote_path: &str) -> Result<u64, SshError> {
+        let channel = self.handle.channel_open_session().await?;
+        channel.request_subsystem(true, "sftp").await?;
+        let sftp = SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| SshError::Upload(format!("cannot start SFTP: {e}")))?;
+        let result = write_file(&sftp, source, remote_path).await;
+        let _ = sftp.close().await;
+        result
+    }
+}
+
+async fn write_file(
+    sftp: &SftpSession,
+    source: UploadSource<'_>,
+    remote_path: &str,
+) -> Result<u64, SshError> {
+    let mut remote = sftp
+        .create(remote_path)
+        .await
+        .map_err(|e| SshError::Upload(format!("cannot create {remote_path}: {e}")))?;
+    let written = match source {
+        UploadSource::File(path) => {
+            let file = tokio::fs::File::open(path)
+                .await
+                .map_err(|e| SshError::Upload(format!("cannot read {}: {e}", path.display())))?;
+            copy(file, &mut remote, remote_path).await?
+        }
+        UploadSource::Bytes(bytes) => copy(bytes, &mut remote, remote_path).await?,
+    };
+    remote
+        .shutdown()
+        .await
+        .map_err(|e| SshError::Upload(format!("cannot finish {remote_path}: {e}")))?;
+    Ok(written)
+}
+
+async fn copy(
+    mut from: impl AsyncRead + Unpin,
+    to: &mut russh_sftp::client::fs::File,
+    remote_path: &str,
+) -> Result<u64, SshError> {
+    tokio::io::copy(&mut from, to)
+        .await
+        .map_err(|e| SshError::Upload(format!("writing {remote_path}: {e}")))
+}

@@ -1,0 +1,2 @@
+#[path = "../../support/fleet.rs"]
+pub mod fleet;

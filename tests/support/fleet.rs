@@ -1,0 +1,944 @@
+//! Test fleet harness: real OpenSSH `sshd` processes on loopback addresses.
+//!
+//! Shared (one copy) by the integration tests (`tests/integration/support/mod.rs`),
+//! the README demo and the benchmarks (`examples/fleet.rs`).
+//!
+//! * One `sshd` per host, each listening on its own loopback address
+//!   `127.A.B.C:2222` (C = 1..=N), with its own ed25519 host key, config and log.
+//! * Root mode ("isolated"): every sshd runs in its own mount namespace
+//!   (`unshare --mount`) with a per-host directory bind-mounted on `/srv` and a
+//!   per-host empty home bind-mounted on `/root` (so root's `~/.bashrc` is not run).
+//! * User mode (not root, or `FERRY_FLEET_ISOLATE=0`, or `unshare` not
+//!   permitted): plain sshd processes; `deploy_to` is `<root>/app`.
+//! * Every sshd is killed by pid when the `Fleet` is dropped (also on panic),
+//!   unless `detach()` was called.
+//!
+//! std-only plus `tempfile`.
+#![allow(dead_code)]
+
+use std::fs;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Port every test host listens on (each host has its own loopback address).
+pub const PORT: u16 = 2222;
+/// How long a fleet may take to answer with SSH banners once all sshds are spawned.
+const READY_DEADLINE: Duration = Duration::from_secs(20);
+/// How many address ranges (127.A.B.x) to try before giving up.
+const MAX_RANGE_ATTEMPTS: u32 = 40;
+
+static RANGE_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Knobs for [`Fleet::start_with`]. `Default` is what [`Fleet::start`] uses.
+#[derive(Debug, Clone, Default)]
+pub struct FleetOptions {
+    /// Use this directory instead of a fresh temp dir (it is created if
+    /// missing; the fleet's own files in it are replaced). Not deleted on drop.
+    pub dir: Option<PathBuf>,
+    /// Start each sshd in its own process group, so that it survives the
+    /// starting process and its terminal (used by `examples/fleet.rs up`).
+    /// Leave false in tests so a test runner killing the test's process group
+    /// also kills the sshds.
+    pub own_process_group: bool,
+    /// Extra lines appended to every host's sshd_config (e.g. "MaxStartups 100").
+    pub sshd_extra_config: String,
+    /// Force user mode (no namespaces) even when running as root.
+    pub no_isolation: bool,
+}
+
+pub struct TestHost {
+    /// "h1", "h2", ... (1-based)
+    pub name: String,
+    /// "127.A.B.C"
+    pub address: String,
+    /// 2222
+    pub port: u16,
+    /// sshd listener pid
+    pub pid: u32,
+    /// Per-host directory on the controller; in root mode it is bind-mounted
+    /// on /srv inside the host's mount namespace.
+    pub root: PathBuf,
+    /// "/srv/app" in root mode; "<root>/app" in user mode (the path the host sees).
+    pub deploy_to: String,
+    /// "ssh-ed25519 AAAA..." public host key (type + base64).
+    pub host_key_line: String,
+    /// Per-host clean home (bind-mounted on /root in root mode).
+    pub home: PathBuf,
+    /// sshd log file (`sshd -E`).
+    pub log: PathBuf,
+    /// Inode of the host's mount namespace ("mnt:[...]"), root mode only.
+    mnt_ns: Option<String>,
+}
+
+impl TestHost {
+    /// "127.A.B.C:2222"
+    pub fn socket_addr(&self) -> SocketAddr {
+        format!("{}:{}", self.address, self.port).parse().unwrap()
+    }
+    /// Contents of this host's sshd log so far.
+    pub fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+enum FleetDir {
+    Temp(tempfile::TempDir),
+    Given(PathBuf),
+}
+
+pub struct Fleet {
+    dir: Option<FleetDir>,
+    dir_path: PathBuf,
+    hosts: Vec<TestHost>,
+    children: Mutex<Vec<Option<Child>>>,
+    isolated: bool,
+    user: String,
+    detached: bool,
+    // Held for the fleet's lifetime: a listener on 127.A.B.0:2222 that marks
+    // the range as taken for other fleets (threads or processes).
+    _range_lock: Option<TcpListener>,
+}
+
+// ---------------------------------------------------------------------------
+// helpers
+
+fn find_program(candidates: &[&str], name: &str) -> Option<PathBuf> {
+    for c in candidates {
+        let p = Path::new(c);
+        if p.is_file() {
+            return Some(p.to_path_buf());
+        }
+    }
+    let path = std::env::var_os("PATH")?;
+    for d in std::env::split_paths(&path) {
+        let p = d.join(name);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+fn sshd_path() -> PathBuf {
+    // sshd must be started with an absolute path (it re-execs itself).
+    find_program(
+        &[
+            "/usr/sbin/sshd",
+            "/usr/local/sbin/sshd",
+            "/usr/bin/sshd",
+            "/sbin/sshd",
+        ],
+        "sshd",
+    )
+    .and_then(|p| p.canonicalize().ok())
+    .unwrap_or_else(|| panic!("sshd not found: apt-get install -y openssh-server"))
+}
+
+fn ssh_keygen_path() -> PathBuf {
+    find_program(&["/usr/bin/ssh-keygen"], "ssh-keygen")
+        .unwrap_or_else(|| panic!("ssh-keygen not found: apt-get install -y openssh-client"))
+}
+
+fn current_uid() -> u32 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    for line in status.lines() {
+        if let Some(rest) = line.strip_prefix("Uid:") {
+            if let Some(uid) = rest.split_whitespace().next() {
+                return uid.parse().unwrap_or(u32::MAX);
+            }
+        }
+    }
+    // Fallback: ask `id -u`.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+fn current_user_name() -> String {
+    if let Some(u) = Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+    {
+        return u;
+    }
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "root".to_string())
+}
+
+/// Whether `unshare --mount` + bind mounts work here (root with CAP_SYS_ADMIN).
+fn can_isolate() -> bool {
+    if std::env::var("FERRY_FLEET_ISOLATE")
+        .map(|v| v == "0")
+        .unwrap_or(false)
+    {
+        return false;
+    }
+    if current_uid() != 0 {
+        return false;
+    }
+    Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg("mount --bind / /mnt 2>/dev/null || mount --bind /tmp /tmp")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Single-quote for sh.
+fn shq(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Double-quoted YAML/JSON string.
+fn yq(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            _ => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn mnt_ns_of(pid: u32) -> Option<String> {
+    fs::read_link(format!("/proc/{pid}/ns/mnt"))
+        .ok()
+        .map(|p| p.to_string_lossy().into_owned())
+}
+
+/// (pid, ppid, state, comm) for every process in /proc.
+fn all_procs() -> Vec<(u32, u32, char, String)> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid ..." ; comm may contain spaces/parens.
+        let (Some(l), Some(r)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[l + 1..r].to_string();
+        let mut rest = stat[r + 1..].split_whitespace();
+        let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push((pid, ppid, state, comm));
+    }
+    out
+}
+
+/// A pid counts as gone when /proc has no entry or it is a zombie.
+fn pid_alive(pid: u32) -> bool {
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rfind(')')
+                .and_then(|r| stat[r + 1..].split_whitespace().next())
+                .and_then(|s| s.chars().next())
+                .unwrap_or('?');
+            state != 'Z' && state != 'X'
+        }
+        Err(_) => false,
+    }
+}
+
+fn is_sshd(pid: u32) -> bool {
+    let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    comm.contains("sshd") || String::from_utf8_lossy(&cmdline).contains("sshd")
+}
+
+fn send_signal(sig: &str, pids: &[u32]) {
+    if pids.is_empty() {
+        return;
+    }
+    for chunk in pids.chunks(500) {
+        let _ = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .args(chunk.iter().map(|p| p.to_string()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The given sshd listener pids plus their descendants (session processes,
+/// remote commands) and, for isolated hosts, every process in their mount
+/// namespaces. Only pids that look like sshd are taken as roots.
+fn expand_targets(pids: &[u32]) -> Vec<u32> {
+    let me = std::process::id();
+    let own_ns = mnt_ns_of(me);
+    let roots: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|&p| pid_alive(p) && is_sshd(p))
+        .collect();
+    if roots.is_empty() {
+        return roots;
+    }
+    let namespaces: Vec<String> = roots
+        .iter()
+        .filter_map(|&p| mnt_ns_of(p))
+        .filter(|ns| Some(ns) != own_ns.as_ref())
+        .collect();
+    let procs = all_procs();
+    let mut set: Vec<u32> = roots.clone();
+    // Descendants (fixpoint over ppid).
+    loop {
+        let before = set.len();
+        for &(pid, ppid, _, _) in &procs {
+            if set.contains(&ppid) && !set.contains(&pid) {
+                set.push(pid);
+            }
+        }
+        if set.len() == before {
+            break;
+        }
+    }
+    if !namespaces.is_empty() {
+        for &(pid, _, _, _) in &procs {
+            if pid == me || set.contains(&pid) {
+                continue;
+            }
+            if let Some(ns) = mnt_ns_of(pid) {
+                if namespaces.contains(&ns) {
+                    set.push(pid);
+                }
+            }
+        }
+    }
+    set.retain(|&p| p != me);
+    set
+}
+
+fn term_then_kill(targets: &[u32]) {
+    if targets.is_empty() {
+        return;
+    }
+    send_signal("TERM", targets);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        if !targets.iter().any(|&p| pid_alive(p)) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let left: Vec<u32> = targets.iter().copied().filter(|&p| pid_alive(p)).collect();
+    send_signal("KILL", &left);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && left.iter().any(|&p| pid_alive(p)) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Stop sshd listeners by pid (SIGTERM, up to 2 s, then SIGKILL), together
+/// with their session processes (and, for isolated hosts, everything in their
+/// mount namespace); waits until they are gone. Pids that are no longer sshd
+/// processes (stale pid file) are left alone. Used by `fleet down`.
+pub fn stop_pids(pids: &[u32]) {
+    let targets = expand_targets(pids);
+    term_then_kill(&targets);
+}
+
+/// Is something listening on addr? (bind probe)
+fn addr_free(ip: &str, port: u16) -> bool {
+    TcpListener::bind((ip, port)).is_ok()
+}
+
+/// Candidate (A, B) for the address range 127.A.B.0/24. A in 1..=254, B in 0..=255.
+fn range_candidate(seed: u64) -> (u8, u8) {
+    // splitmix64 to spread pid/counter seeds
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    let a = 1 + (z % 254) as u8;
+    let b = ((z >> 16) % 256) as u8;
+    (a, b)
+}
+
+/// Try to claim a range: lock listener on .0, and every host address free.
+fn claim_range(n: usize) -> Option<(u8, u8, TcpListener)> {
+    let pid = std::process::id() as u64;
+    for _ in 0..10_000 {
+        let k = RANGE_COUNTER.fetch_add(1, Ordering::SeqCst) as u64;
+        let (a, b) = range_candidate((pid << 32) ^ k);
+        let lock = match TcpListener::bind((format!("127.{a}.{b}.0").as_str(), PORT)) {
+            Ok(l) => l,
+            Err(_) => continue,
+        };
+        if (1..=n).all(|c| addr_free(&format!("127.{a}.{b}.{c}"), PORT)) {
+            return Some((a, b, lock));
+        }
+    }
+    None
+}
+
+fn write_file(path: &Path, contents: &str) {
+    fs::write(path, contents).unwrap_or_else(|e| panic!("fleet: write {}: {e}", path.display()));
+}
+
+fn read_pub_key_line(pub_path: &Path) -> String {
+    let text = fs::read_to_string(pub_path)
+        .unwrap_or_else(|e| panic!("fleet: read {}: {e}", pub_path.display()));
+    let mut it = text.split_whitespace();
+    let (Some(t), Some(k)) = (it.next(), it.next()) else {
+        panic!("fleet: malformed public key {}", pub_path.display())
+    };
+    format!("{t} {k}")
+}
+
+/// Outcome of waiting for banners.
+enum Ready {
+    All,
+    /// Some sshd could not bind (range clash): retry on another range.
+    AddrInUse,
+    Failed(String),
+}
+
+fn read_banner(addr: &SocketAddr, read_timeout: Duration) -> bool {
+    let Ok(s) = TcpStream::connect_timeout(addr, Duration::from_millis(300)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(read_timeout));
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    match r.read_line(&mut line) {
+        Ok(_) => line.starts_with("SSH-2.0"),
+        Err(_) => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+
+impl Fleet {
+    /// Start `n` hosts (1..=254) in a fresh temp dir. Panics with a clear
+    /// message if sshd is missing or a host fails to come up.
+    pub fn start(n: usize) -> Fleet {
+        Fleet::start_with(n, FleetOptions::default())
+    }
+
+    pub fn start_with(n: usize, opts: FleetOptions) -> Fleet {
+        assert!(
+            (1..=254).contains(&n),
+            "fleet: 1..=254 hosts per fleet, got {n}"
+        );
+        let sshd = sshd_path();
+        let keygen = ssh_keygen_path();
+        let isolated = !opts.no_isolation && can_isolate();
+        let user = if current_uid() == 0 {
+            "root".to_string()
+        } else {
+            current_user_name()
+        };
+
+        let (dir, dir_path) = match &opts.dir {
+            Some(d) => {
+                fs::create_dir_all(d)
+                    .unwrap_or_else(|e| panic!("fleet: mkdir {}: {e}", d.display()));
+                let d = d.canonicalize().unwrap();
+                // Replace the fleet's own files from an earlier run.
+                let _ = fs::remove_dir_all(d.join("hosts"));
+                for f in [
+                    "id_ed25519",
+                    "id_ed25519.pub",
+                    "known_hosts",
+                    "authorized_keys",
+                ] {
+                    let _ = fs::remove_file(d.join(f));
+                }
+                (FleetDir::Given(d.clone()), d)
+            }
+            None => {
+                // The fleet dir must stay visible inside the host namespaces,
+                // where /root and /srv are replaced.
+                let mut base = std::env::temp_dir();
+                if isolated && (base.starts_with("/root") || base.starts_with("/srv")) {
+                    base = PathBuf::from("/tmp");
+                }
+                let td = tempfile::Builder::new()
+                    .prefix("ferry-fleet-")
+                    .tempdir_in(&base)
+                    .unwrap_or_else(|e| panic!("fleet: tempdir in {}: {e}", base.display()));
+                let p = td.path().canonicalize().unwrap();
+                (FleetDir::Temp(td), p)
+            }
+        };
+        if isolated {
+            assert!(
+                !dir_path.starts_with("/root") && !dir_path.starts_with("/srv"),
+                "fleet: dir {} would be hidden inside the hosts (/root and /srv are bind-mounted); use another --dir",
+                dir_path.display()
+            );
+            fs::create_dir_all("/run/sshd").expect("fleet: mkdir /run/sshd");
+            fs::create_dir_all("/srv").expect("fleet: mkdir /srv");
+        }
+
+        // Keys: client key + one host key per host, all ssh-keygen in parallel.
+        let hosts_dir = dir_path.join("hosts");
+        let client_key = dir_path.join("id_ed25519");
+        let mut keygens = Vec::new();
+        let spawn_keygen = |path: &Path, comment: &str| -> Child {
+            Command::new(&keygen)
+                .args(["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f"])
+                .arg(path)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("fleet: spawn ssh-keygen: {e}"))
+        };
+        keygens.push((
+            client_key.clone(),
+            spawn_keygen(&client_key, "ferry-fleet-client"),
+        ));
+        for i in 1..=n {
+            let hd = hosts_dir.join(format!("h{i}"));
+            fs::create_dir_all(hd.join("root")).unwrap();
+            fs::create_dir_all(hd.join("home")).unwrap();
+            let key = hd.join("ssh_host_ed25519_key");
+            keygens.push((key.clone(), spawn_keygen(&key, &format!("h{i}"))));
+        }
+        for (path, child) in keygens {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "fleet: ssh-keygen {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let authorized_keys = dir_path.join("authorized_keys");
+        let client_pub = read_pub_key_line(&dir_path.join("id_ed25519.pub"));
+        write_file(
+            &authorized_keys,
+            &format!("{client_pub} ferry-fleet-client\n"),
+        );
+
+        let mut last_err = String::new();
+        for _attempt in 0..MAX_RANGE_ATTEMPTS {
+            let Some((a, b, lock)) = claim_range(n) else {
+                panic!("fleet: no free loopback range 127.A.B.0/24 with port {PORT} free (is something listening on 0.0.0.0:{PORT}?)");
+            };
+            match Self::spawn_all(n, a, b, &sshd, &dir_path, &authorized_keys, isolated, &opts) {
+                Ok((hosts, children)) => {
+                    let fleet = Fleet {
+                        dir: Some(dir),
+                        dir_path: dir_path.clone(),
+                        hosts,
+                        children: Mutex::new(children.into_iter().map(Some).collect()),
+                        isolated,
+                        user: user.clone(),
+                        detached: false,
+                        _range_lock: Some(lock),
+                    };
+                    // known_hosts
+                    let mut kh = String::new();
+                    for h in &fleet.hosts {
+                        kh.push_str(&format!("[{}]:{} {}\n", h.address, h.port, h.host_key_line));
+                    }
+                    write_file(&fleet.known_hosts(), &kh);
+                    return fleet;
+                }
+                Err((retry, msg)) => {
+                    last_err = msg;
+                    if !retry {
+                        panic!("fleet: {last_err}");
+                    }
+                    // else: range clash, try the next range
+                }
+            }
+        }
+        panic!("fleet: could not start after {MAX_RANGE_ATTEMPTS} address ranges; last error: {last_err}");
+    }
+
+    /// Spawn all sshds on 127.a.b.1..n and wait for their banners. On failure
+    /// everything spawned is killed; Err((retry_on_other_range, message)).
+    #[allow(clippy::too_many_arguments)]
+    fn spawn_all(
+        n: usize,
+        a: u8,
+        b: u8,
+        sshd: &Path,
+        dir: &Path,
+        authorized_keys: &Path,
+        isolated: bool,
+        opts: &FleetOptions,
+    ) -> Result<(Vec<TestHost>, Vec<Child>), (bool, String)> {
+        let mut hosts = Vec::with_capacity(n);
+        let mut children: Vec<Child> = Vec::with_capacity(n);
+        let kill_all = |children: &mut Vec<Child>| {
+            let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+            term_then_kill(&expand_targets(&pids));
+            for c in children.iter_mut() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        };
+        for i in 1..=n {
+            let name = format!("h{i}");
+            let address = format!("127.{a}.{b}.{i}");
+            let hd = dir.join("hosts").join(&name);
+            let root = hd.join("root");
+            let home = hd.join("home");
+            let key = hd.join("ssh_host_ed25519_key");
+            let cfg = hd.join("sshd_config");
+            let log = hd.join("sshd.log");
+            let config = format!(
+                "# ferry test fleet host {name}\n\
+                 ListenAddress {address}:{PORT}\n\
+                 HostKey {key}\n\
+                 PidFile none\n\
+                 AuthorizedKeysFile {ak}\n\
+                 PubkeyAuthentication yes\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 UsePAM no\n\
+                 StrictModes no\n\
+                 PermitRootLogin prohibit-password\n\
+                 Subsystem sftp internal-sftp\n\
+                 LogLevel VERBOSE\n\
+                 PrintMotd no\n\
+                 PrintLastLog no\n\
+                 X11Forwarding no\n\
+                 UseDNS no\n\
+                 {extra}\n",
+                key = key.display(),
+                ak = authorized_keys.display(),
+                extra = opts.sshd_extra_config,
+            );
+            write_file(&cfg, &config);
+            let _ = fs::remove_file(&log);
+            let log_file = fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap_or_else(|e| panic!("fleet: open {}: {e}", log.display()));
+            let sshd_args = format!(
+                "{} -D -f {} -E {}",
+                shq(&sshd.to_string_lossy()),
+                shq(&cfg.to_string_lossy()),
+                shq(&log.to_string_lossy())
+            );
+            let mut cmd = if isolated {
+                // unshare (no --fork) execs sh, sh execs sshd: the pid stays the same.
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "sh", "-c"])
+                    .arg(format!(
+                        "mount --bind {root} /srv && mount --bind {home} /root && exec {sshd_args}",
+                        root = shq(&root.to_string_lossy()),
+                        home = shq(&home.to_string_lossy()),
+                    ));
+                c
+            } else {
+                let mut c = Command::new(sshd);
+                c.args(["-D", "-f"]).arg(&cfg).arg("-E").arg(&log);
+                c
+            };
+            cmd.stdin(Stdio::null())
+                .stdout(log_file.try_clone().unwrap())
+                .stderr(log_file);
+            if opts.own_process_group {
+                cmd.process_group(0);
+            }
+            let child = match cmd.spawn() {
+                Ok(c) => c,
+                Err(e) => {
+                    kill_all(&mut children);
+                    return Err((false, format!("spawn sshd for {name}: {e}")));
+                }
+            };
+            let deploy_to = if isolated {
+                "/srv/app".to_string()
+            } else {
+                root.join("app").to_string_lossy().into_owned()
+            };
+            hosts.push(TestHost {
+                name,
+                address,
+                port: PORT,
+                pid: child.id(),
+                root,
+                deploy_to,
+                host_key_line: read_pub_key_line(&hd.join("ssh_host_ed25519_key.pub")),
+                home,
+                log,
+                mnt_ns: None,
+            });
+            children.push(child);
+        }
+
+        match Self::wait_ready(&hosts, &mut children) {
+            Ready::All => {
+                if isolated {
+                    for h in &mut hosts {
+                        h.mnt_ns = mnt_ns_of(h.pid);
+                    }
+                }
+                Ok((hosts, children))
+            }
+            Ready::AddrInUse => {
+                kill_all(&mut children);
+                Err((true, format!("address range 127.{a}.{b}.0/24 clashed")))
+            }
+            Ready::Failed(msg) => {
+                kill_all(&mut children);
+                Err((false, msg))
+            }
+        }
+    }
+
+    fn wait_ready(hosts: &[TestHost], children: &mut [Child]) -> Ready {
+        let deadline = Instant::now() + READY_DEADLINE;
+        let mut ready = vec![false; hosts.len()];
+        // Banner read timeout per host: short at first (a clashing foreign
+        // listener never answers), doubled after each timeout (slow machines).
+        let mut patience = vec![Duration::from_millis(250); hosts.len()];
+        loop {
+            // First look for sshds that already exited (bind failures), so a
+            // foreign listener on a clashing address is not waited on.
+            for (i, h) in hosts.iter().enumerate() {
+                if ready[i] {
+                    continue;
+                }
+                if let Ok(Some(status)) = children[i].try_wait() {
+                    let log = h.log_text();
+                    if log.contains("Address already in use")
+                        || log.contains("Cannot bind any address")
+                    {
+                        return Ready::AddrInUse;
+                    }
+                    return Ready::Failed(format!(
+                        "sshd for {} ({}:{}) exited with {status} before it was ready; log {}:\n{}",
+                        h.name,
+                        h.address,
+                        h.port,
+                        h.log.display(),
+                        log
+                    ));
+                }
+            }
+            let mut pending = 0;
+            for (i, h) in hosts.iter().enumerate() {
+                if ready[i] {
+                    continue;
+                }
+                let t = Instant::now();
+                if read_banner(&h.socket_addr(), patience[i]) {
+                    ready[i] = true;
+                } else {
+                    if t.elapsed() >= patience[i] {
+                        patience[i] = (patience[i] * 2).min(Duration::from_secs(4));
+                    }
+                    pending += 1;
+                }
+            }
+            if pending == 0 {
+                return Ready::All;
+            }
+            if Instant::now() > deadline {
+                let names: Vec<String> = hosts
+                    .iter()
+                    .zip(&ready)
+                    .filter(|(_, r)| !**r)
+                    .map(|(h, _)| format!("{} ({}; log {})", h.name, h.address, h.log.display()))
+                    .collect();
+                return Ready::Failed(format!(
+                    "{} host(s) sent no SSH banner within {:?}: {}",
+                    names.len(),
+                    READY_DEADLINE,
+                    names.join(", ")
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn hosts(&self) -> &[TestHost] {
+        &self.hosts
+    }
+
+    /// The fleet's directory (temp dir, or the one given in `FleetOptions`).
+    pub fn dir(&self) -> &Path {
+        &self.dir_path
+    }
+
+    /// ed25519 private key (unencrypted), authorized on every host.
+    pub fn client_key(&self) -> PathBuf {
+        self.dir_path.join("id_ed25519")
+    }
+
+    /// "[127.A.B.C]:2222 ssh-ed25519 AAAA..." one line per host.
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir_path.join("known_hosts")
+    }
+
+    /// "root" in root mode (and whenever running as root), else the current user.
+    pub fn user(&self) -> String {
+        self.user.clone()
+    }
+
+    /// True when namespaces + bind mounts are used (root).
+    pub fn is_isolated(&self) -> bool {
+        self.isolated
+    }
+
+    /// The inventory; `extra` is appended verbatim (top-level `vars:`,
+    /// `groups:`, `rollout:` ... sections).
+    pub fn inventory_yaml(&self, extra: &str) -> String {
+        let mut s = String::new();
+        s.push_str("ssh:\n");
+        s.push_str(&format!("  user: {}\n", self.user));
+        s.push_str(&format!(
+            "  identity_files: [{}]\n",
+            yq(&self.client_key().to_string_lossy())
+        ));
+        s.push_str(&format!(
+            "  known_hosts: {}\n",
+            yq(&self.known_hosts().to_string_lossy())
+        ));
+        s.push_str("  host_key_policy: strict\n");
+        s.push_str("  connect_timeout: 5s\n");
+        s.push_str("hosts:\n");
+        for h in &self.hosts {
+            s.push_str(&format!(
+                "  {}: {{ address: {}, port: {}, vars: {{ deploy_to: {} }} }}\n",
+                h.name,
+                h.address,
+                h.port,
+                yq(&h.deploy_to)
+            ));
+        }
+        s.push_str(extra);
+        s
+    }
+
+    pub fn write_inventory(&self, path: &Path, extra: &str) {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                let _ = fs::create_dir_all(parent);
+            }
+        }
+        write_file(path, &self.inventory_yaml(extra));
+    }
+
+    /// Map a path as host `i` (0-based index into `hosts()`) sees it to the
+    /// controller-side path. Root mode: "/srv/x" -> "<root>/x"; otherwise identity.
+    pub fn on_host(&self, i: usize, path: &str) -> PathBuf {
+        let h = &self.hosts[i];
+        if self.isolated {
+            if path == "/srv" || path == "/srv/" {
+                return h.root.clone();
+            }
+            if let Some(rest) = path.strip_prefix("/srv/") {
+                return h.root.join(rest);
+            }
+            if path == "/root" || path == "/root/" {
+                return h.home.clone();
+            }
+            if let Some(rest) = path.strip_prefix("/root/") {
+                return h.home.join(rest);
+            }
+        }
+        PathBuf::from(path)
+    }
+
+    /// Run `sh -c CMD` as host `i` (0-based) sees the world. Root mode:
+    /// `nsenter -t <pid> -m` so mounts land in that host's namespace.
+    pub fn exec_in_host(&self, i: usize, shell_cmd: &str) -> Output {
+        let h = &self.hosts[i];
+        let mut cmd = if self.isolated {
+            let mut c = Command::new("nsenter");
+            c.arg("-t")
+                .arg(h.pid.to_string())
+                .args(["-m", "sh", "-c", shell_cmd]);
+            c
+        } else {
+            let mut c = Command::new("sh");
+            c.args(["-c", shell_cmd]);
+            c
+        };
+        cmd.stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("fleet: exec_in_host({i}): {e}"))
+    }
+
+    /// Kill host `i`'s sshd (0-based), e.g. for "unreachable" tests.
+    pub fn stop_host(&self, i: usize) {
+        let h = &self.hosts[i];
+        let mut targets = expand_targets(&[h.pid]);
+        if targets.is_empty() {
+            targets.push(h.pid);
+        }
+        term_then_kill(&targets);
+        if let Some(mut c) = self.children.lock().unwrap_or_else(|e| e.into_inner())[i].take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Keep the sshds running after the `Fleet` is gone (and keep its
+    /// directory); returns their pids. For `examples/fleet.rs up`.
+    pub fn detach(mut self) -> Vec<u32> {
+        self.detached = true;
+        if let Some(FleetDir::Temp(td)) = self.dir.take() {
+            let _ = td.keep();
+        }
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        // Dropping a std Child does not kill it.
+        children.clear();
+        drop(children);
+        self.hosts.iter().map(|h| h.pid).collect()
+    }
+
+    /// Write the listener pids, one per line.
+    pub fn write_pid_file(&self, path: &Path) {
+        let mut f = fs::File::create(path)
+            .unwrap_or_else(|e| panic!("fleet: create {}: {e}", path.display()));
+        for h in &self.hosts {
+            writeln!(f, "{}", h.pid).unwrap();
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if self.detached {
+            return;
+        }
+        let pids: Vec<u32> = self.hosts.iter().map(|h| h.pid).collect();
+        stop_pids(&pids);
+        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        for c in children.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
