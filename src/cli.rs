@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "ferry", version, about = "Agentless fleet deploys over plain SSH")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Agentless fleet deploys over plain SSH"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -55,6 +55,13 @@ pub struct HostReport {
     pub elapsed: Duration,
 }
 
+/// Whether a command's output lines are shown: ferry's own plumbing is not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Lines,
+    Quiet,
+}
+
 pub struct Executor {
     connector: Connector,
     printer: Arc<Printer>,
@@ -87,7 +94,9 @@ impl Executor {
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok(report) => reports.push(report),
-                Err(e) => self.printer.note(&format!("internal error: a host task panicked: {e}")),
+                Err(e) => self
+                    .printer
+                    .note(&format!("internal error: a host task panicked: {e}")),
             }
         }
         reports.sort_by_key(|(i, _)| *i);
@@ -119,7 +128,8 @@ impl Executor {
                 Err(err) => {
                     report.status = connect_failure(&host, err);
                     if let HostStatus::Unreachable(reason) = &report.status {
-                        self.printer.host_event(&host, &format!("UNREACHABLE: {reason}"));
+                        self.printer
+                            .host_event(&host, &format!("UNREACHABLE: {reason}"));
                     }
                     report.elapsed = started.elapsed();
                     return report;
@@ -132,12 +142,16 @@ impl Executor {
             match step {
                 Step::Skip { name, reason } => {
                     report.tasks_skipped += 1;
-                    self.printer.host_event(&host, &format!("skip `{name}` ({reason})"));
+                    self.printer
+                        .host_event(&host, &format!("skip `{name}` ({reason})"));
                 }
                 Step::Run(task) => {
-                    self.printer.host_event(&host, &format!("task `{}`", task.name));
-                    if let Err(failure) = self.run_with_retries(&host, session.as_ref(), task).await {
-                        self.printer.host_event(&host, &format!("FAILED: {failure}"));
+                    self.printer
+                        .host_event(&host, &format!("task `{}`", task.name));
+                    if let Err(failure) = self.run_with_retries(&host, session.as_ref(), task).await
+                    {
+                        self.printer
+                            .host_event(&host, &format!("FAILED: {failure}"));
                         report.status = HostStatus::Failed(failure);
                         break;
                     }
@@ -166,7 +180,10 @@ impl Executor {
                     attempt += 1;
                     self.printer.host_event(
                         host,
-                        &format!("retry {attempt}/{} of `{}`: {}", task.retries, task.name, failure.reason),
+                        &format!(
+                            "retry {attempt}/{} of `{}`: {}",
+                            task.retries, task.name, failure.reason
+                        ),
                     );
                     tokio::time::sleep(task.retry_delay).await;
                 }
@@ -175,32 +192,65 @@ impl Executor {
         }
     }
 
-    async fn run_task(&self, host: &str, session: Option<&Session>, task: &RenderedTask) -> Result<(), TaskFailure> {
-        let fail = |command: &str, exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
-            host: host.into(),
-            task: task.name.clone(),
-            command: command.into(),
-            exit,
-            reason,
-            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
-        };
+    async fn run_task(
+        &self,
+        host: &str,
+        session: Option<&Session>,
+        task: &RenderedTask,
+    ) -> Result<(), TaskFailure> {
+        let fail =
+            |command: &str, exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
+                host: host.into(),
+                task: task.name.clone(),
+                command: command.into(),
+                exit,
+                reason,
+                stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+            };
         match (&task.action, session) {
             (Action::Local(script), _) => self.run_local(host, task, script).await,
             (Action::Run(script), Some(session)) => {
-                let cmd = RemoteCommand::new(script.clone()).sudo(task.sudo).timeout(task.timeout);
-                self.run_remote(host, session, task, &cmd).await.map(|_| ())
+                let cmd = RemoteCommand::new(script.clone())
+                    .sudo(task.sudo)
+                    .timeout(task.timeout);
+                self.run_remote(host, session, task, &cmd, Echo::Lines).await.map(|_| ())
             }
             (Action::Upload { src, dest, mode }, Some(session)) => {
-                let expected = self.checksum_of(src).await.map_err(|e| {
-                    fail(&format!("upload {}", src.display()), None, e, "")
-                })?;
-                self.put(host, session, task, UploadSource::File(src), dest, *mode, &expected)
+                let expected = self
+                    .checksum_of(src)
                     .await
+                    .map_err(|e| fail(&format!("upload {}", src.display()), None, e, ""))?;
+                self.put(
+                    host,
+                    session,
+                    task,
+                    UploadSource::File(src),
+                    dest,
+                    *mode,
+                    &expected,
+                )
+                .await
             }
-            (Action::Write { content, dest, mode, .. }, Some(session)) => {
+            (
+                Action::Write {
+                    content,
+                    dest,
+                    mode,
+                    ..
+                },
+                Some(session),
+            ) => {
                 let expected = hex::encode(Sha256::digest(content));
-                self.put(host, session, task, UploadSource::Bytes(content), dest, *mode, &expected)
-                    .await
+                self.put(
+                    host,
+                    session,
+                    task,
+                    UploadSource::Bytes(content),
+                    dest,
+                    *mode,
+                    &expected,
+                )
+                .await
             }
             (_, None) => Err(fail("", None, "no SSH session".into(), "")),
         }
@@ -213,12 +263,15 @@ impl Executor {
         session: &Session,
         task: &RenderedTask,
         cmd: &RemoteCommand,
+        echo: Echo,
     ) -> Result<String, TaskFailure> {
         let shell = cmd.to_shell();
         let printer = self.printer.clone();
         let name = host.to_string();
         let mut on_line = move |stream: Stream, line: &str| {
-            printer.host_line(&name, stream == Stream::Stderr, line)
+            if echo == Echo::Lines {
+                printer.host_line(&name, stream == Stream::Stderr, line)
+            }
         };
         let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
             host: host.into(),
@@ -228,7 +281,10 @@ impl Executor {
             reason,
             stderr_tail: tail(stderr, STDERR_TAIL_LINES),
         };
-        match session.exec(&shell, cmd.client_deadline(), &mut on_line).await {
+        match session
+            .exec(&shell, cmd.client_deadline(), &mut on_line)
+            .await
+        {
             Ok(out) if out.exit.success() => Ok(out.stdout),
             Ok(out) => {
                 let timed_out = cmd.timeout.is_some()
@@ -271,22 +327,29 @@ impl Executor {
         let install = RemoteCommand::new(steps::install_file(&tmp, dest, mode))
             .sudo(task.sudo)
             .timeout(task.timeout);
-        let stdout = match self.run_remote(host, session, task, &install).await {
+        let stdout = match self.run_remote(host, session, task, &install, Echo::Quiet).await {
             Ok(stdout) => stdout,
             Err(failure) => {
                 let cleanup = RemoteCommand::new(steps::remove_file(&tmp)).sudo(task.sudo);
-                let _ = session.exec(&cleanup.to_shell(), None, &mut |_, _| {}).await;
+                let _ = session
+                    .exec(&cleanup.to_shell(), None, &mut |_, _| {})
+                    .await;
                 return Err(failure);
             }
         };
         let landed = stdout.split_whitespace().next().unwrap_or_default();
         if landed != expected {
             return Err(fail(
-                format!("checksum mismatch on the host: expected sha256 {expected}, found {landed}"),
+                format!(
+                    "checksum mismatch on the host: expected sha256 {expected}, found {landed}"
+                ),
                 "",
             ));
         }
-        self.printer.host_event(host, &format!("{dest} written (sha256 {})", &expected[..12]));
+        self.printer.host_event(
+            host,
+            &format!("{dest} written (sha256 {})", &expected[..12]),
+        );
         Ok(())
     }
 
@@ -306,7 +369,12 @@ impl Executor {
         Ok(sum)
     }
 
-    async fn run_local(&self, host: &str, task: &RenderedTask, script: &str) -> Result<(), TaskFailure> {
+    async fn run_local(
+        &self,
+        host: &str,
+        task: &RenderedTask,
+        script: &str,
+    ) -> Result<(), TaskFailure> {
         let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
             host: format!("{host} (local)"),
             task: task.name.clone(),

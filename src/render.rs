@@ -23,7 +23,10 @@ const MIN_SECRET_LEN: usize = 4;
 impl Secrets {
     pub fn add(&self, value: &str) {
         if value.len() >= MIN_SECRET_LEN {
-            self.0.lock().expect("secrets lock").insert(value.to_string());
+            self.0
+                .lock()
+                .expect("secrets lock")
+                .insert(value.to_string());
         }
     }
 
@@ -206,11 +209,17 @@ fn context(vars: &Vars, builtins: &serde_json::Value) -> Value {
 }
 
 fn quote_filter(value: Value) -> String {
-    let text = value.as_str().map_or_else(|| value.to_string(), str::to_string);
+    let text = value
+        .as_str()
+        .map_or_else(|| value.to_string(), str::to_string);
     shell_escape::unix::escape(text.into()).into_owned()
 }
 
-fn read_env(secrets: &Secrets, name: &str, default: Option<String>) -> Result<String, minijinja::Error> {
+fn read_env(
+    secrets: &Secrets,
+    name: &str,
+    default: Option<String>,
+) -> Result<String, minijinja::Error> {
     match std::env::var(name) {
         Ok(value) => {
             secrets.add(&value);
@@ -234,7 +243,10 @@ fn render_error(place: &str, err: &minijinja::Error) -> RenderError {
         _ => err.kind().to_string(),
     };
     let detail = err.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    let line = err.line().map(|l| format!(" (template line {l})")).unwrap_or_default();
+    let line = err
+        .line()
+        .map(|l| format!(" (template line {l})"))
+        .unwrap_or_default();
     let mut message = format!("{what}{detail}{line}");
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
@@ -368,7 +380,9 @@ fn skip(task: &Task, reason: &str) -> Step {
 }
 
 fn task_place(playbook: &Playbook, task: &Task, field: &str, host: Option<&Host>) -> String {
-    let on = host.map(|h| format!(" on host `{}`", h.name)).unwrap_or_default();
+    let on = host
+        .map(|h| format!(" on host `{}`", h.name))
+        .unwrap_or_default();
     format!(
         "{}:{}: task `{}` ({field}){on}",
         playbook.path.display(),
@@ -394,9 +408,10 @@ fn render_step(
         TaskKind::Run(cmd) => Action::Run(renderer.render(&place("run"), cmd, ctx)?),
         TaskKind::Local(cmd) => Action::Local(renderer.render(&place("local"), cmd, ctx)?),
         TaskKind::Upload(spec) => {
-            let src = playbook
-                .base_dir()
-                .join(renderer.render(&place("upload.src"), &spec.src, ctx)?);
+            let src =
+                playbook
+                    .base_dir()
+                    .join(renderer.render(&place("upload.src"), &spec.src, ctx)?);
             if !src.is_file() {
                 return Err(RenderError {
                     place: place("upload.src"),
@@ -410,14 +425,21 @@ fn render_step(
             }
         }
         TaskKind::Template(spec) => {
-            let src = playbook
-                .base_dir()
-                .join(renderer.render(&place("template.src"), &spec.src, ctx)?);
+            let src = playbook.base_dir().join(renderer.render(
+                &place("template.src"),
+                &spec.src,
+                ctx,
+            )?);
             let text = std::fs::read_to_string(&src).map_err(|e| RenderError {
                 place: place("template.src"),
                 message: format!("cannot read {}: {e}", src.display()),
             })?;
-            let file_place = format!("{} (task `{}` on host `{}`)", src.display(), task.name, host.name);
+            let file_place = format!(
+                "{} (task `{}` on host `{}`)",
+                src.display(),
+                task.name,
+                host.name
+            );
             let content = renderer.render(&file_place, &text, ctx)?;
             Action::Write {
                 src,
@@ -471,18 +493,31 @@ mod tests {
              hosts:\n  web1: {}\n",
         );
         let r = Renderer::new(Secrets::default());
-        let ctx = r.host_context(&inv, &inv.hosts[0], &Vars::new(), &Vars::new()).unwrap();
-        assert_eq!(r.render("t", "{{ logs }}", &ctx).unwrap(), "/srv/shop/log/web1");
+        let ctx = r
+            .host_context(&inv, &inv.hosts[0], &Vars::new(), &Vars::new())
+            .unwrap();
+        assert_eq!(
+            r.render("t", "{{ logs }}", &ctx).unwrap(),
+            "/srv/shop/log/web1"
+        );
     }
 
     #[test]
     fn undefined_variable_names_place_variable_and_line() {
         let r = Renderer::new(Secrets::default());
         let err = r
-            .render("playbooks/site.yml:7: task `x` (run)", "echo ok\necho {{ missing }}", &Value::from(()))
+            .render(
+                "playbooks/site.yml:7: task `x` (run)",
+                "echo ok\necho {{ missing }}",
+                &Value::from(()),
+            )
             .unwrap_err();
         assert_eq!(err.place, "playbooks/site.yml:7: task `x` (run)");
-        assert!(err.message.starts_with("undefined variable"), "{}", err.message);
+        assert!(
+            err.message.starts_with("undefined variable"),
+            "{}",
+            err.message
+        );
         assert!(err.message.contains("missing"), "{}", err.message);
         assert!(err.message.contains("template line 2"), "{}", err.message);
     }
@@ -490,8 +525,13 @@ mod tests {
     #[test]
     fn quote_filter_shell_quotes() {
         let r = Renderer::new(Secrets::default());
-        let ctx = Value::from(minijinja::value::Serde(serde_json::json!({"v": "it's; rm -rf /"})));
-        assert_eq!(r.render("t", "echo {{ v | quote }}", &ctx).unwrap(), r"echo 'it'\''s; rm -rf /'");
+        let ctx = Value::from(minijinja::value::Serde(
+            serde_json::json!({"v": "it's; rm -rf /"}),
+        ));
+        assert_eq!(
+            r.render("t", "echo {{ v | quote }}", &ctx).unwrap(),
+            r"echo 'it'\''s; rm -rf /'"
+        );
     }
 
     #[test]
@@ -502,8 +542,18 @@ mod tests {
         // PATH is always set for a test process.
         let path = r.render("t", "{{ env('PATH') }}", &ctx).unwrap();
         assert_eq!(secrets.mask(&format!("x {path} y")), "x **** y");
-        let err = r.render("t", "{{ env('FERRY_SURELY_UNSET_VAR') }}", &ctx).unwrap_err();
-        assert!(err.message.contains("FERRY_SURELY_UNSET_VAR"), "{}", err.message);
-        assert_eq!(r.render("t", "{{ env('FERRY_SURELY_UNSET_VAR', 'd') }}", &ctx).unwrap(), "d");
+        let err = r
+            .render("t", "{{ env('FERRY_SURELY_UNSET_VAR') }}", &ctx)
+            .unwrap_err();
+        assert!(
+            err.message.contains("FERRY_SURELY_UNSET_VAR"),
+            "{}",
+            err.message
+        );
+        assert_eq!(
+            r.render("t", "{{ env('FERRY_SURELY_UNSET_VAR', 'd') }}", &ctx)
+                .unwrap(),
+            "d"
+        );
     }
 }

@@ -144,6 +144,9 @@ mod tests {
             err.to_string(),
             "`wbe1` in pattern `wbe1` names no host or group, did you mean `web1`?"
         );
-        assert!(matches!(select(&inv, Some("web,!web")), Err(SelectError::Empty { .. })));
+        assert!(matches!(
+            select(&inv, Some("web,!web")),
+            Err(SelectError::Empty { .. })
+        ));
     }
 }

@@ -2,6 +2,7 @@
 //! connecting; print what would run where.
 
 use crate::cli::CheckArgs;
+use crate::config::{self, Playbook};
 use crate::exit::ExitStatus;
 use crate::render::{render_plan, Action, Renderer, Secrets, Step};
 use crate::report::Printer;
@@ -11,12 +12,26 @@ use super::{load, load_playbook, RenderErrors};
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let names: Vec<String> = args.playbook.into_iter().collect();
-    let loaded = load(&args.common, load_playbook(&names)?)?;
+    // Without a playbook named and no site.yml, check the inventory alone.
+    let inventory_only = names.is_empty() && !config::playbook_path("site").exists();
+    let loaded = load(&args.common, || {
+        if inventory_only {
+            Ok(Playbook::empty())
+        } else {
+            load_playbook(&names)
+        }
+    })?;
     let hosts = select(&loaded.inventory, args.common.limit.as_deref())?;
     let secrets = Secrets::default();
     let renderer = Renderer::new(secrets.clone());
-    let plans = render_plan(&renderer, &loaded.inventory, &hosts, &loaded.playbook, &loaded.extra)
-        .map_err(RenderErrors)?;
+    let plans = render_plan(
+        &renderer,
+        &loaded.inventory,
+        &hosts,
+        &loaded.playbook,
+        &loaded.extra,
+    )
+    .map_err(RenderErrors)?;
     let printer = Printer::new(secrets);
     let mut runs = 0;
     for plan in &plans {
@@ -50,9 +65,19 @@ fn describe(step: &Step) -> String {
         Action::Run(cmd) => format!("run      {}{sudo}: {}", task.name, one_line(cmd)),
         Action::Local(cmd) => format!("local    {}: {}", task.name, one_line(cmd)),
         Action::Upload { src, dest, mode: m } => {
-            format!("upload   {}{sudo}: {} -> {dest}{}", task.name, src.display(), mode(m))
+            format!(
+                "upload   {}{sudo}: {} -> {dest}{}",
+                task.name,
+                src.display(),
+                mode(m)
+            )
         }
-        Action::Write { src, dest, mode: m, content } => format!(
+        Action::Write {
+            src,
+            dest,
+            mode: m,
+            content,
+        } => format!(
             "template {}{sudo}: {} -> {dest}{} ({} bytes)",
             task.name,
             src.display(),

@@ -95,15 +95,23 @@ fn load_playbook(names: &[String]) -> anyhow::Result<Playbook> {
         .into());
     }
     let playbook = Playbook::load(&path)?;
-    Ok(if tasks.is_empty() { playbook } else { playbook.only(tasks)? })
+    Ok(if tasks.is_empty() {
+        playbook
+    } else {
+        playbook.only(tasks)?
+    })
 }
 
-fn load(common: &Common, playbook: Playbook) -> anyhow::Result<Loaded> {
+/// The inventory first, so its errors come before any playbook's.
+fn load(
+    common: &Common,
+    playbook: impl FnOnce() -> anyhow::Result<Playbook>,
+) -> anyhow::Result<Loaded> {
     let inventory = load_inventory(common)?;
     let extra = config::parse_extra_vars(&common.extra_vars).map_err(InvalidInput)?;
     Ok(Loaded {
         inventory,
-        playbook,
+        playbook: playbook()?,
         extra,
     })
 }

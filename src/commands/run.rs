@@ -18,16 +18,21 @@ use crate::ssh::Connector;
 use super::{load, load_playbook, RenderErrors};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    let playbook = match &args.cmd {
-        Some(cmd) => Playbook::ad_hoc(cmd, args.timeout, args.sudo),
-        None => load_playbook(&args.names)?,
-    };
-    let loaded = load(&args.common, playbook)?;
+    let loaded = load(&args.common, || match &args.cmd {
+        Some(cmd) => Ok(Playbook::ad_hoc(cmd, args.timeout, args.sudo)),
+        None => load_playbook(&args.names),
+    })?;
     let hosts = select(&loaded.inventory, args.common.limit.as_deref())?;
     let secrets = Secrets::default();
     let renderer = Renderer::new(secrets.clone());
-    let plans = render_plan(&renderer, &loaded.inventory, &hosts, &loaded.playbook, &loaded.extra)
-        .map_err(RenderErrors)?;
+    let plans = render_plan(
+        &renderer,
+        &loaded.inventory,
+        &hosts,
+        &loaded.playbook,
+        &loaded.extra,
+    )
+    .map_err(RenderErrors)?;
     let printer = Arc::new(Printer::new(secrets));
     let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;
     let started = Instant::now();

@@ -157,7 +157,10 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
         validate_name(path, "host", name)?;
         let port = entry.port.unwrap_or(default_port);
         if port == 0 {
-            return Err(ConfigError::new(path, format!("host `{name}`: invalid port 0")));
+            return Err(ConfigError::new(
+                path,
+                format!("host `{name}`: invalid port 0"),
+            ));
         }
         let member_of: Vec<&Group> = groups.iter().filter(|g| g.hosts.contains(name)).collect();
         let mut vars = file.vars.clone();
@@ -192,7 +195,9 @@ fn resolve_groups(path: &Path, file: &InventoryFile) -> Result<Vec<Group>, Confi
         if file.hosts.contains_key(name) {
             return Err(ConfigError::new(
                 path,
-                format!("`{name}` is both a host and a group name; patterns could not tell them apart"),
+                format!(
+                    "`{name}` is both a host and a group name; patterns could not tell them apart"
+                ),
             ));
         }
         if let Some(rollout) = &group.rollout {
@@ -239,14 +244,18 @@ fn validate_name(path: &Path, what: &str, name: &str) -> Result<(), ConfigError>
 }
 
 fn validate_rollout(path: &Path, at: &str, r: &RolloutSettings) -> Result<(), ConfigError> {
-    let zero = |a: &Amount| matches!(a, Amount::Count(0)) || matches!(a, Amount::Percent(p) if *p <= 0.0);
+    let zero =
+        |a: &Amount| matches!(a, Amount::Count(0)) || matches!(a, Amount::Percent(p) if *p <= 0.0);
     let batch_zero = match &r.batch {
         Some(BatchSpec::Fixed(a)) => zero(a),
         Some(BatchSpec::Ramp(steps)) => steps.iter().any(zero),
         None => false,
     };
     if batch_zero {
-        return Err(ConfigError::new(path, format!("{at}.batch must be at least 1 host")));
+        return Err(ConfigError::new(
+            path,
+            format!("{at}.batch must be at least 1 host"),
+        ));
     }
     if r.canary == Some(0) {
         return Err(ConfigError::new(
@@ -258,14 +267,19 @@ fn validate_rollout(path: &Path, at: &str, r: &RolloutSettings) -> Result<(), Co
 }
 
 fn resolve_ssh(file: &SshFile) -> SshSettings {
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let identity_files = if file.identity_files.is_empty() {
         ["id_ed25519", "id_ecdsa", "id_rsa"]
             .iter()
             .map(|k| home.join(".ssh").join(k))
             .collect()
     } else {
-        file.identity_files.iter().map(|p| expand_home(p, &home)).collect()
+        file.identity_files
+            .iter()
+            .map(|p| expand_home(p, &home))
+            .collect()
     };
     let user_known_hosts = file
         .known_hosts
@@ -275,7 +289,9 @@ fn resolve_ssh(file: &SshFile) -> SshSettings {
     SshSettings {
         identity_files,
         known_hosts: vec![user_known_hosts, PathBuf::from("/etc/ssh/ssh_known_hosts")],
-        connect_timeout: file.connect_timeout.map_or(Duration::from_secs(10), |s| s.0),
+        connect_timeout: file
+            .connect_timeout
+            .map_or(Duration::from_secs(10), |s| s.0),
         keepalive: file.keepalive.map_or(Duration::from_secs(15), |s| s.0),
         host_key_policy: file.host_key_policy.unwrap_or_default(),
         passphrase_env: file
@@ -337,7 +353,10 @@ mod tests {
     fn unknown_group_member_points_at_it() {
         let err = inventory("hosts:\n  web1: {}\ngroups:\n  web:\n    hosts: [web1, wbe2]\n")
             .unwrap_err();
-        assert_eq!(err.message, "group `web` lists unknown host `wbe2`, did you mean `web1`?");
+        assert_eq!(
+            err.message,
+            "group `web` lists unknown host `wbe2`, did you mean `web1`?"
+        );
         assert_eq!(err.line, Some(5));
     }
 
@@ -345,8 +364,9 @@ mod tests {
     fn rollout_typo_suggests_the_key() {
         let err = inventory("rollout:\n  batchsize: 3\nhosts:\n  web1: {}\n").unwrap_err();
         assert!(
-            err.to_string()
-                .starts_with("unknown key `batchsize` in inventories/test.yml:2:3, did you mean `batch`?"),
+            err.to_string().starts_with(
+                "unknown key `batchsize` in inventories/test.yml:2:3, did you mean `batch`?"
+            ),
             "{err}"
         );
     }

@@ -45,7 +45,10 @@ pub fn parse_extra_vars(pairs: &[String]) -> Result<Vars, String> {
         if key.is_empty() {
             return Err(format!("-e `{pair}`: the key is empty"));
         }
-        vars.insert(key.to_string(), serde_json::Value::String(value.to_string()));
+        vars.insert(
+            key.to_string(),
+            serde_json::Value::String(value.to_string()),
+        );
     }
     Ok(vars)
 }

@@ -114,6 +114,15 @@ impl Playbook {
         })
     }
 
+    /// No tasks: what `ferry check` uses to validate an inventory alone.
+    pub fn empty() -> Playbook {
+        Playbook {
+            path: PathBuf::from("(no playbook)"),
+            vars: Vars::new(),
+            tasks: Vec::new(),
+        }
+    }
+
     /// A playbook of one ad-hoc command (`ferry run --cmd`).
     pub fn ad_hoc(command: &str, timeout: Option<Duration>, sudo: bool) -> Playbook {
         Playbook {
@@ -191,7 +200,11 @@ fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
             format!(
                 "task `{}` needs exactly one of run, upload, template, local (found: {})",
                 t.name,
-                if found.is_empty() { "none".into() } else { found.join(", ") }
+                if found.is_empty() {
+                    "none".into()
+                } else {
+                    found.join(", ")
+                }
             ),
         ));
     }
@@ -240,7 +253,11 @@ mod tests {
             .map(|t| task(path, t))
             .collect::<Result<Vec<_>, _>>()?;
         reject_duplicate_names(path, &tasks)?;
-        Ok(Playbook { path: path.into(), vars: file.vars, tasks })
+        Ok(Playbook {
+            path: path.into(),
+            vars: file.vars,
+            tasks,
+        })
     }
 
     #[test]

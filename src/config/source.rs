@@ -114,7 +114,10 @@ fn strip_location_suffix(msg: &str) -> String {
 
 /// "unknown key `x`|, did you mean `a`?" (the `|` marks where the place goes).
 fn unknown_key_message(key: &str, valid: &[&str]) -> String {
-    format!("unknown key `{key}`|{}", suggestion(key, valid, "valid keys"))
+    format!(
+        "unknown key `{key}`|{}",
+        suggestion(key, valid, "valid keys")
+    )
 }
 
 fn suggestion(word: &str, valid: &[&str], what: &str) -> String {
@@ -135,9 +138,14 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
         .iter()
         .map(|c| {
             let c_sq = squash(c);
-            let shared_stem = c_sq.len() >= 3 && (word_sq.starts_with(&c_sq) || c_sq.starts_with(&word_sq));
+            let shared_stem =
+                c_sq.len() >= 3 && (word_sq.starts_with(&c_sq) || c_sq.starts_with(&word_sq));
             let distance = strsim::damerau_levenshtein(&word_sq, &c_sq);
-            let score = if shared_stem { distance.min(1) } else { distance };
+            let score = if shared_stem {
+                distance.min(1)
+            } else {
+                distance
+            };
             (score, distance, *c)
         })
         .filter(|(score, _, c)| *score <= 3 && *score < c.len().max(word.len()))
@@ -146,7 +154,9 @@ pub fn nearest<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
 }
 
 fn snippet(text: &str, line: u64, column: u64) -> Option<String> {
-    let src = text.lines().nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
+    let src = text
+        .lines()
+        .nth(usize::try_from(line).ok()?.checked_sub(1)?)?;
     let gutter = line.to_string();
     let pad = " ".repeat(gutter.len());
     let caret = " ".repeat(usize::try_from(column.saturating_sub(1)).ok()?);

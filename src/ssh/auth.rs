@@ -75,14 +75,22 @@ impl KeyRing {
         let loaded = self.keys().await;
         for (file, key) in &loaded.keys {
             let with_hash = PrivateKeyWithHashAlg::new(key.clone(), rsa_hash);
-            if handle.authenticate_publickey(user, with_hash).await?.success() {
+            if handle
+                .authenticate_publickey(user, with_hash)
+                .await?
+                .success()
+            {
                 return Ok(());
             }
             tried.push(file.display().to_string());
         }
         Err(SshError::AuthFailed {
             user: user.into(),
-            tried: if tried.is_empty() { "no key".into() } else { tried.join(", ") },
+            tried: if tried.is_empty() {
+                "no key".into()
+            } else {
+                tried.join(", ")
+            },
             problems: loaded.problems.join("; "),
         })
     }
@@ -100,7 +108,7 @@ fn load_keys(files: &[PathBuf], passphrase_env: &str) -> LoadedKeys {
     LoadedKeys { keys, problems }
 }
 
-fn load_key(file: &PathBuf, passphrase_env: &str) -> Result<PrivateKey, String> {
+fn load_key(file: &std::path::Path, passphrase_env: &str) -> Result<PrivateKey, String> {
     match load_secret_key(file, None) {
         Err(russh::keys::Error::KeyIsEncrypted) => {
             let passphrase = passphrase(file, passphrase_env)?;
@@ -111,7 +119,7 @@ fn load_key(file: &PathBuf, passphrase_env: &str) -> Result<PrivateKey, String> 
     }
 }
 
-fn passphrase(file: &PathBuf, env: &str) -> Result<String, String> {
+fn passphrase(file: &std::path::Path, env: &str) -> Result<String, String> {
     if let Ok(p) = std::env::var(env) {
         return Ok(p);
     }
@@ -119,5 +127,7 @@ fn passphrase(file: &PathBuf, env: &str) -> Result<String, String> {
         return rpassword::prompt_password(format!("Passphrase for {}: ", file.display()))
             .map_err(|e| format!("cannot read passphrase: {e}"));
     }
-    Err(format!("the key is encrypted: set {env} (no terminal to ask on)"))
+    Err(format!(
+        "the key is encrypted: set {env} (no terminal to ask on)"
+    ))
 }

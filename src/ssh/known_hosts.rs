@@ -106,7 +106,10 @@ impl KnownHosts {
                 line: e.line,
             };
         }
-        let plain: Vec<&&Entry> = applicable.iter().filter(|e| e.marker == Marker::None).collect();
+        let plain: Vec<&&Entry> = applicable
+            .iter()
+            .filter(|e| e.marker == Marker::None)
+            .collect();
         if plain.iter().any(|e| e.key == *key) {
             return Verdict::Trusted;
         }
@@ -130,7 +133,10 @@ impl KnownHosts {
         if let Some(dir) = file.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&file)?;
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)?;
         // One write per line, so concurrent hosts never interleave a line.
         out.write_all(format!("{name} {} {}\n", key.algorithm, key.blob).as_bytes())?;
         let line = std::fs::read_to_string(&file).map_or(0, |t| t.lines().count());
@@ -199,14 +205,17 @@ fn parse_names(field: &str) -> Option<Names> {
             hash: b64.decode(hash).ok()?,
         });
     }
-    Some(Names::Patterns(field.split(',').map(str::to_lowercase).collect()))
+    Some(Names::Patterns(
+        field.split(',').map(str::to_lowercase).collect(),
+    ))
 }
 
 impl Names {
     fn matches(&self, name: &str) -> bool {
         match self {
             Names::Hashed { salt, hash } => {
-                let mut mac = Hmac::<sha1::Sha1>::new_from_slice(salt).expect("HMAC takes any key length");
+                let mut mac =
+                    Hmac::<sha1::Sha1>::new_from_slice(salt).expect("HMAC takes any key length");
                 mac.update(name.as_bytes());
                 mac.verify_slice(hash).is_ok()
             }
@@ -277,7 +286,10 @@ mod tests {
         assert_eq!(kh.check("web1", 22, &key("BBB")), Verdict::Trusted);
         assert_eq!(
             kh.check("10.0.0.1", 2222, &key("ZZZ")),
-            Verdict::Changed { file: "kh".into(), line: 2 }
+            Verdict::Changed {
+                file: "kh".into(),
+                line: 2
+            }
         );
     }
 
@@ -306,7 +318,10 @@ mod tests {
         let kh = hosts("web1 ssh-ed25519 AAA\n@revoked * ssh-ed25519 AAA\n");
         assert_eq!(
             kh.check("web1", 22, &key("AAA")),
-            Verdict::Revoked { file: "kh".into(), line: 2 }
+            Verdict::Revoked {
+                file: "kh".into(),
+                line: 2
+            }
         );
     }
 

@@ -117,7 +117,10 @@ impl Connector {
             config: Arc::new(client_config(settings)),
             known_hosts: Arc::new(KnownHosts::load(&settings.known_hosts)?),
             policy: settings.host_key_policy,
-            keys: KeyRing::new(settings.identity_files.clone(), settings.passphrase_env.clone()),
+            keys: KeyRing::new(
+                settings.identity_files.clone(),
+                settings.passphrase_env.clone(),
+            ),
             connect_timeout: settings.connect_timeout,
         })
     }
@@ -171,9 +174,7 @@ fn client_config(settings: &SshSettings) -> client::Config {
     preferred.kex = preferred
         .kex
         .iter()
-        .filter(|k| {
-            **k != russh::kex::DH_GEX_SHA1 && **k != russh::kex::DH_GEX_SHA256
-        })
+        .filter(|k| **k != russh::kex::DH_GEX_SHA1 && **k != russh::kex::DH_GEX_SHA256)
         .cloned()
         .collect::<Vec<_>>()
         .into();
@@ -228,7 +229,10 @@ impl ClientHandler {
             .primary_file()
             .map(|p| p.display().to_string())
             .unwrap_or_default();
-        match self.known_hosts.check(&self.target.address, self.target.port, &host_key) {
+        match self
+            .known_hosts
+            .check(&self.target.address, self.target.port, &host_key)
+        {
             Verdict::Trusted => Ok(()),
             Verdict::Changed { file, line } => Err(SshError::HostKeyChanged {
                 address,
@@ -262,7 +266,10 @@ impl ClientHandler {
 impl client::Handler for ClientHandler {
     type Error = russh::Error;
 
-    async fn check_server_key(&mut self, key: &PublicKeyOrCertificate) -> Result<bool, Self::Error> {
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
         let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
             *self.refusal.lock().expect("refusal lock") = Some(SshError::Connect {
                 address: self.target.display(),

@@ -15,7 +15,11 @@ pub enum UploadSource<'a> {
 impl Session {
     /// Write `source` to `remote_path` (created or truncated). The caller moves
     /// it into place afterwards: SFTP rename cannot replace an existing file.
-    pub async fn upload(&self, source: UploadSource<'_>, remote_path: &str) -> Result<u64, SshError> {
+    pub async fn upload(
+        &self,
+        source: UploadSource<'_>,
+        remote_path: &str,
+    ) -> Result<u64, SshError> {
         let channel = self.handle.channel_open_session().await?;
         channel.request_subsystem(true, "sftp").await?;
         let sftp = SftpSession::new(channel.into_stream())

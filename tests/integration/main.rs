@@ -3,4 +3,8 @@
 
 mod support;
 
+mod config_errors;
+mod failures;
 mod fleet_selftest;
+mod host_keys;
+mod run;

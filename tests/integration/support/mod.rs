@@ -1,2 +1,4 @@
 #[path = "../../support/fleet.rs"]
 pub mod fleet;
+
+pub mod project;

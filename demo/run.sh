@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# The README demo: start a local fleet of real OpenSSH sshd hosts on
+# 127.0.x.y, run a playbook with a command, an upload and a template on
+# them with ferry, show the result, and stop the fleet.
+#   demo/run.sh [HOSTS]     (default 8)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+hosts=${1:-8}
+work=target/demo
+
+need() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+if ! need sshd || ! need ssh-keygen; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "demo: installing openssh-server" >&2
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null
+  else
+    echo "demo: missing sshd/ssh-keygen: install the openssh-server package (apt-get install -y openssh-server)" >&2
+    exit 1
+  fi
+fi
+need cargo || { echo "demo: missing cargo (a Rust toolchain, https://rustup.rs)" >&2; exit 1; }
+
+cargo build --release --quiet --bin ferry --example fleet
+ferry=target/release/ferry
+fleet=target/release/examples/fleet
+
+"$fleet" down --dir "$work/fleet" >/dev/null 2>&1 || true
+rm -rf "$work"
+mkdir -p "$work"
+trap '"$fleet" down --dir "$work/fleet" >/dev/null 2>&1 || true' EXIT
+inventory=$("$fleet" up --hosts "$hosts" --dir "$work/fleet" --inventory "$work/demo.yml")
+echo "demo: $hosts sshd hosts up; inventory $inventory" >&2
+
+echo "== ferry check demo" >&2
+"$ferry" check demo -i "$inventory" demo | head -8
+echo "== ferry run demo (playbooks/demo.yml)" >&2
+"$ferry" run demo -i "$inventory" demo -e release=demo-2
+echo "== ferry run --cmd (ad hoc)" >&2
+"$ferry" run demo -i "$inventory" --cmd 'cat {{ deploy_to }}/shared/app.env | grep RELEASE' --limit 'h1,h2'

@@ -1,0 +1,154 @@
+//! `ferry run`: ad-hoc commands, uploads, templates, named tasks, on real sshd.
+
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::fleet::Fleet;
+use crate::support::project::Project;
+
+#[test]
+fn a_command_runs_on_five_hosts() {
+    let fleet = Fleet::start(5);
+    let project = Project::new(&fleet, "");
+    let run = project.ferry(&[
+        "run",
+        "test",
+        "--cmd",
+        "mkdir -p {{ deploy_to }} && echo {{ host.name | quote }} > {{ deploy_to }}/marker && echo ran on {{ host.name }}",
+    ]);
+    run.expect_code(0)
+        .stderr_has("ok: 5  failed: 0  unreachable: 0");
+    for (i, host) in fleet.hosts().iter().enumerate() {
+        let marker = fleet.on_host(i, &format!("{}/marker", host.deploy_to));
+        assert_eq!(
+            std::fs::read_to_string(marker).unwrap(),
+            format!("{}\n", host.name)
+        );
+        run.stdout_has(&format!("{} | ran on {}", host.name, host.name));
+    }
+}
+
+#[test]
+fn an_upload_lands_verified_with_its_mode_on_every_host() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    let payload: Vec<u8> = (0..1_500_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::create_dir_all(project.path().join("playbooks/files")).unwrap();
+    std::fs::write(project.path().join("playbooks/files/blob.bin"), &payload).unwrap();
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n\
+         \x20 - name: prepare\n    run: mkdir -p {{ deploy_to }}\n\
+         \x20 - name: ship blob\n    upload: { src: files/blob.bin, dest: '{{ deploy_to }}/blob.bin', mode: '0640' }\n",
+    );
+    project
+        .ferry(&["run", "test"])
+        .expect_code(0)
+        .stderr_has("written (sha256");
+    for (i, host) in fleet.hosts().iter().enumerate() {
+        let landed = fleet.on_host(i, &format!("{}/blob.bin", host.deploy_to));
+        assert_eq!(
+            std::fs::read(&landed).unwrap(),
+            payload,
+            "content on {}",
+            host.name
+        );
+        let mode = std::fs::metadata(&landed).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640, "mode on {}", host.name);
+        let leftovers: Vec<_> = std::fs::read_dir(landed.parent().unwrap())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains("ferry-tmp"))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "temporary files left on {}",
+            host.name
+        );
+    }
+}
+
+#[test]
+fn a_template_is_rendered_with_each_hosts_vars() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(
+        &fleet,
+        "vars:\n  app: shop\n  listen: '{{ host.address }}:8080'\n\
+         groups:\n  blue: { hosts: [h1, h3], vars: { color: blue } }\n  green: { hosts: [h2], vars: { color: green } }\n",
+    );
+    project.write(
+        "playbooks/templates/app.conf.j2",
+        "app={{ app }}\nhost={{ host.name }}\ncolor={{ color }}\nlisten={{ listen }}\n",
+    );
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n\
+         \x20 - { name: prepare, run: 'mkdir -p {{ deploy_to }}' }\n\
+         \x20 - name: config\n    template: { src: templates/app.conf.j2, dest: '{{ deploy_to }}/app.conf' }\n",
+    );
+    project.ferry(&["run", "test"]).expect_code(0);
+    for (i, host) in fleet.hosts().iter().enumerate() {
+        let color = if host.name == "h2" { "green" } else { "blue" };
+        let conf =
+            std::fs::read_to_string(fleet.on_host(i, &format!("{}/app.conf", host.deploy_to)))
+                .unwrap();
+        assert_eq!(
+            conf,
+            format!(
+                "app=shop\nhost={}\ncolor={color}\nlisten={}:8080\n",
+                host.name, host.address
+            )
+        );
+    }
+}
+
+#[test]
+fn named_tasks_run_alone_and_a_failure_names_host_task_command_status_and_stderr() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n\
+         \x20 - { name: hello, run: 'echo hello' }\n\
+         \x20 - { name: broken, run: 'echo doomed >&2; exit 3', hosts: h2 }\n\
+         \x20 - { name: after, run: 'echo after' }\n",
+    );
+    project
+        .ferry(&["run", "test", "hello"])
+        .expect_code(0)
+        .stdout_has("h1 | hello")
+        .stdout_has("h2 | hello");
+    let run = project.ferry(&["run", "test"]);
+    run.expect_code(1)
+        .stderr_has("ok: 1  failed: 1")
+        .stderr_has("h2: task `broken` failed on h2: exit status 3")
+        .stderr_has("command: echo doomed >&2; exit 3")
+        .stderr_has("doomed")
+        .stderr_has("[h1] skip `broken` (not in the task's hosts)");
+    // h2 stopped at the failure; h1 went on.
+    assert!(run.stdout.contains("h1 | after"), "{}", run.stdout);
+    assert!(!run.stdout.contains("h2 | after"), "{}", run.stdout);
+}
+
+#[test]
+fn secrets_from_env_are_masked_in_output() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(
+        &fleet,
+        "vars:\n  token: \"{{ env('FERRY_TEST_TOKEN_MASK') }}\"\n",
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", "test", "--cmd", "echo token is {{ token }}; false"])
+        .current_dir(project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env("FERRY_TEST_TOKEN_MASK", "hunter2-secret")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("token is ****"), "{stdout}");
+    assert!(
+        stderr.contains("command: echo token is ****; false"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+}
