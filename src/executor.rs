@@ -213,7 +213,9 @@ impl Executor {
                 let cmd = RemoteCommand::new(script.clone())
                     .sudo(task.sudo)
                     .timeout(task.timeout);
-                self.run_remote(host, session, task, &cmd, Echo::Lines).await.map(|_| ())
+                self.run_remote(host, session, task, &cmd, Echo::Lines)
+                    .await
+                    .map(|_| ())
             }
             (Action::Upload { src, dest, mode }, Some(session)) => {
                 let expected = self
@@ -327,7 +329,10 @@ impl Executor {
         let install = RemoteCommand::new(steps::install_file(&tmp, dest, mode))
             .sudo(task.sudo)
             .timeout(task.timeout);
-        let stdout = match self.run_remote(host, session, task, &install, Echo::Quiet).await {
+        let stdout = match self
+            .run_remote(host, session, task, &install, Echo::Quiet)
+            .await
+        {
             Ok(stdout) => stdout,
             Err(failure) => {
                 let cleanup = RemoteCommand::new(steps::remove_file(&tmp)).sudo(task.sudo);
