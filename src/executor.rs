@@ -31,6 +31,29 @@ pub struct TaskFailure {
     pub stderr_tail: String,
 }
 
+impl TaskFailure {
+    fn new(host: &str, task: &str, command: &str, reason: impl Into<String>) -> TaskFailure {
+        TaskFailure {
+            host: host.into(),
+            task: task.into(),
+            command: command.into(),
+            exit: None,
+            reason: reason.into(),
+            stderr_tail: String::new(),
+        }
+    }
+
+    fn exit(mut self, exit: Option<ExitKind>) -> TaskFailure {
+        self.exit = exit;
+        self
+    }
+
+    fn stderr(mut self, stderr: &str) -> TaskFailure {
+        self.stderr_tail = tail(stderr, STDERR_TAIL_LINES);
+        self
+    }
+}
+
 fn stderr_block(tail: &str) -> String {
     if tail.trim().is_empty() {
         String::new()
@@ -199,14 +222,7 @@ impl Executor {
         task: &RenderedTask,
     ) -> Result<(), TaskFailure> {
         let fail =
-            |command: &str, exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
-                host: host.into(),
-                task: task.name.clone(),
-                command: command.into(),
-                exit,
-                reason,
-                stderr_tail: tail(stderr, STDERR_TAIL_LINES),
-            };
+            |command: &str, reason: String| TaskFailure::new(host, &task.name, command, reason);
         match (&task.action, session) {
             (Action::Local(script), _) => self.run_local(host, task, script).await,
             (Action::Run(script), Some(session)) => {
@@ -221,7 +237,7 @@ impl Executor {
                 let expected = self
                     .checksum_of(src)
                     .await
-                    .map_err(|e| fail(&format!("upload {}", src.display()), None, e, ""))?;
+                    .map_err(|e| fail(&format!("upload {}", src.display()), e))?;
                 self.put(
                     host,
                     session,
@@ -254,7 +270,7 @@ impl Executor {
                 )
                 .await
             }
-            (_, None) => Err(fail("", None, "no SSH session".into(), "")),
+            (_, None) => Err(fail("", "no SSH session".into())),
         }
     }
 
@@ -275,13 +291,10 @@ impl Executor {
                 printer.host_line(&name, stream == Stream::Stderr, line)
             }
         };
-        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
-            host: host.into(),
-            task: task.name.clone(),
-            command: cmd.script.clone(),
-            exit,
-            reason,
-            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| {
+            TaskFailure::new(host, &task.name, &cmd.script, reason)
+                .exit(exit)
+                .stderr(stderr)
         };
         match session
             .exec(&shell, cmd.client_deadline(), &mut on_line)
@@ -315,16 +328,11 @@ impl Executor {
         expected: &str,
     ) -> Result<(), TaskFailure> {
         let tmp = temp_path(dest, task.sudo);
-        let fail = |reason: String, stderr: &str| TaskFailure {
-            host: host.into(),
-            task: task.name.clone(),
-            command: format!("upload to {dest}"),
-            exit: None,
-            reason,
-            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        let fail = |reason: String| {
+            TaskFailure::new(host, &task.name, &format!("upload to {dest}"), reason)
         };
         if let Err(e) = session.upload(source, &tmp).await {
-            return Err(fail(e.to_string(), ""));
+            return Err(fail(e.to_string()));
         }
         let install = RemoteCommand::new(steps::install_file(&tmp, dest, mode))
             .sudo(task.sudo)
@@ -344,12 +352,9 @@ impl Executor {
         };
         let landed = stdout.split_whitespace().next().unwrap_or_default();
         if landed != expected {
-            return Err(fail(
-                format!(
-                    "checksum mismatch on the host: expected sha256 {expected}, found {landed}"
-                ),
-                "",
-            ));
+            return Err(fail(format!(
+                "checksum mismatch on the host: expected sha256 {expected}, found {landed}"
+            )));
         }
         self.printer.host_event(
             host,
@@ -380,13 +385,10 @@ impl Executor {
         task: &RenderedTask,
         script: &str,
     ) -> Result<(), TaskFailure> {
-        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| TaskFailure {
-            host: format!("{host} (local)"),
-            task: task.name.clone(),
-            command: script.into(),
-            exit,
-            reason,
-            stderr_tail: tail(stderr, STDERR_TAIL_LINES),
+        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| {
+            TaskFailure::new(&format!("{host} (local)"), &task.name, script, reason)
+                .exit(exit)
+                .stderr(stderr)
         };
         let child = tokio::process::Command::new("sh")
             .arg("-c")
@@ -425,14 +427,7 @@ fn connect_failure(host: &str, err: SshError) -> HostStatus {
     if err.is_unreachable() {
         HostStatus::Unreachable(err.to_string())
     } else {
-        HostStatus::Failed(TaskFailure {
-            host: host.into(),
-            task: "connect".into(),
-            command: String::new(),
-            exit: None,
-            reason: err.to_string(),
-            stderr_tail: String::new(),
-        })
+        HostStatus::Failed(TaskFailure::new(host, "connect", "", err.to_string()))
     }
 }
 

@@ -4,34 +4,26 @@
 use crate::cli::CheckArgs;
 use crate::config::{self, Playbook};
 use crate::exit::ExitStatus;
-use crate::render::{render_plan, Action, Renderer, Secrets, Step};
+use crate::render::{Action, Step};
 use crate::report::Printer;
-use crate::select::select;
 
-use super::{load, load_playbook, RenderErrors};
+use super::{load_playbook, prepare, Prepared};
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let names: Vec<String> = args.playbook.into_iter().collect();
     // Without a playbook named and no site.yml, check the inventory alone.
     let inventory_only = names.is_empty() && !config::playbook_path("site").exists();
-    let loaded = load(&args.common, || {
+    let Prepared {
+        loaded,
+        plans,
+        secrets,
+    } = prepare(&args.common, || {
         if inventory_only {
             Ok(Playbook::empty())
         } else {
             load_playbook(&names)
         }
     })?;
-    let hosts = select(&loaded.inventory, args.common.limit.as_deref())?;
-    let secrets = Secrets::default();
-    let renderer = Renderer::new(secrets.clone());
-    let plans = render_plan(
-        &renderer,
-        &loaded.inventory,
-        &hosts,
-        &loaded.playbook,
-        &loaded.extra,
-    )
-    .map_err(RenderErrors)?;
     let printer = Printer::new(secrets);
     let mut runs = 0;
     for plan in &plans {

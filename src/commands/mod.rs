@@ -9,9 +9,9 @@ use std::path::PathBuf;
 use crate::cli::{Cli, Command, Common};
 use crate::config::{self, ConfigError, Inventory, Playbook, Vars};
 use crate::exit::ExitStatus;
-use crate::render::RenderError;
+use crate::render::{render_plan, HostPlan, RenderError, Renderer, Secrets};
 use crate::report::Printer;
-use crate::select::SelectError;
+use crate::select::{select, SelectError};
 
 /// Bad input found before anything was touched: exit code 2.
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,36 @@ fn load_playbook(names: &[String]) -> anyhow::Result<Playbook> {
         playbook
     } else {
         playbook.only(tasks)?
+    })
+}
+
+/// Loaded, selected and rendered: everything decided before any connection.
+pub struct Prepared {
+    pub loaded: Loaded,
+    pub plans: Vec<HostPlan>,
+    pub secrets: Secrets,
+}
+
+fn prepare(
+    common: &Common,
+    playbook: impl FnOnce() -> anyhow::Result<Playbook>,
+) -> anyhow::Result<Prepared> {
+    let loaded = load(common, playbook)?;
+    let hosts = select(&loaded.inventory, common.limit.as_deref())?;
+    let secrets = Secrets::default();
+    let renderer = Renderer::new(secrets.clone());
+    let plans = render_plan(
+        &renderer,
+        &loaded.inventory,
+        &hosts,
+        &loaded.playbook,
+        &loaded.extra,
+    )
+    .map_err(RenderErrors)?;
+    Ok(Prepared {
+        loaded,
+        plans,
+        secrets,
     })
 }
 

@@ -10,29 +10,20 @@ use crate::cli::RunArgs;
 use crate::config::Playbook;
 use crate::executor::{Executor, HostReport, HostStatus};
 use crate::exit::ExitStatus;
-use crate::render::{render_plan, Renderer, Secrets};
 use crate::report::Printer;
-use crate::select::select;
 use crate::ssh::Connector;
 
-use super::{load, load_playbook, RenderErrors};
+use super::{load_playbook, prepare, Prepared};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
-    let loaded = load(&args.common, || match &args.cmd {
+    let Prepared {
+        loaded,
+        plans,
+        secrets,
+    } = prepare(&args.common, || match &args.cmd {
         Some(cmd) => Ok(Playbook::ad_hoc(cmd, args.timeout, args.sudo)),
         None => load_playbook(&args.names),
     })?;
-    let hosts = select(&loaded.inventory, args.common.limit.as_deref())?;
-    let secrets = Secrets::default();
-    let renderer = Renderer::new(secrets.clone());
-    let plans = render_plan(
-        &renderer,
-        &loaded.inventory,
-        &hosts,
-        &loaded.playbook,
-        &loaded.extra,
-    )
-    .map_err(RenderErrors)?;
     let printer = Arc::new(Printer::new(secrets));
     let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;
     let started = Instant::now();
