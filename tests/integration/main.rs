@@ -3,6 +3,7 @@
 
 mod support;
 
+mod auth;
 mod config_errors;
 mod failures;
 mod fleet_selftest;

@@ -1,0 +1,101 @@
+//! Client authentication: encrypted identity files and ssh-agent.
+
+use std::process::Command;
+
+use crate::support::fleet::Fleet;
+use crate::support::project::Project;
+
+fn encrypted_copy(fleet: &Fleet, project: &Project, passphrase: &str) -> std::path::PathBuf {
+    let key = project.path().join("id_encrypted");
+    std::fs::copy(fleet.client_key(), &key).unwrap();
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-p", "-N", passphrase, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    key
+}
+
+#[test]
+fn an_encrypted_key_takes_its_passphrase_from_the_environment() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let key = encrypted_copy(&fleet, &project, "correct horse");
+    let inventory = fleet.inventory_yaml("").replace(
+        &fleet.client_key().display().to_string(),
+        &key.display().to_string(),
+    );
+    project.write("inventories/test.yml", &inventory);
+    // No terminal and no passphrase: a clear error, no prompt.
+    project
+        .ferry(&["run", "test", "--cmd", "true"])
+        .expect_code(1)
+        .stderr_has("the key is encrypted: set FERRY_KEY_PASSPHRASE");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", "test", "--cmd", "true"])
+        .current_dir(project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env("FERRY_KEY_PASSPHRASE", "correct horse")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_ssh_agent_is_tried_first() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let socket = project.path().join("agent.sock");
+    let agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .spawn()
+        .unwrap();
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _agent = Kill(agent);
+    for _ in 0..50 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let added = Command::new("ssh-add")
+        .arg(fleet.client_key())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    // The only identity file is missing: success can only come from the agent.
+    let inventory = fleet.inventory_yaml("").replace(
+        &fleet.client_key().display().to_string(),
+        "/nonexistent/id_ed25519",
+    );
+    project.write("inventories/test.yml", &inventory);
+    project
+        .ferry(&["run", "test", "--cmd", "true"])
+        .expect_code(1)
+        .stderr_has("authentication as");
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", "test", "--cmd", "true"])
+        .current_dir(project.path())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
