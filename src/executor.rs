@@ -2,6 +2,7 @@
 //! concurrently, bounded by `--forks`; a failing host stops only itself.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::config::Host;
 use crate::render::{Action, HostPlan, RenderedTask, Step};
 use crate::report::{tail, Printer};
 use crate::ssh::{Connector, ExitKind, Session, SshError, Stream, Target, UploadSource};
@@ -101,80 +103,139 @@ impl Executor {
         }
     }
 
-    /// Run every host's plan; reports come back in the plans' order.
-    pub async fn run(self: Arc<Self>, plans: Vec<HostPlan>, forks: usize) -> Vec<HostReport> {
+    /// Run `work` for every host, at most `forks` at once, each with its own
+    /// SSH session when `connect` is set (closed afterwards). Results come back
+    /// in the hosts' order; a host that cannot be reached gets its status.
+    pub async fn each_host<T, F, Fut>(
+        self: &Arc<Self>,
+        hosts: Vec<Host>,
+        forks: usize,
+        connect: impl Fn(&Host) -> bool,
+        work: F,
+    ) -> Vec<(Host, Result<T, HostStatus>)>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Executor>, Host, Option<Session>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
         let slots = Arc::new(Semaphore::new(forks.max(1)));
+        let work = Arc::new(work);
         let mut set = JoinSet::new();
-        for (index, plan) in plans.into_iter().enumerate() {
-            let this = self.clone();
-            let slots = slots.clone();
+        for (index, host) in hosts.into_iter().enumerate() {
+            let (this, slots, work) = (self.clone(), slots.clone(), work.clone());
+            let wants_session = connect(&host);
             set.spawn(async move {
                 let _slot = slots.acquire_owned().await.expect("semaphore never closes");
-                (index, this.run_host(plan).await)
+                let session = if wants_session {
+                    match this.connect(&host).await {
+                        Ok(session) => Some(session),
+                        Err(status) => return (index, host, Err(status)),
+                    }
+                } else {
+                    None
+                };
+                let result = work(this.clone(), host.clone(), session.clone()).await;
+                if let Some(session) = session {
+                    session.close().await;
+                }
+                (index, host, Ok(result))
             });
         }
-        let mut reports: Vec<(usize, HostReport)> = Vec::new();
+        let mut results = Vec::new();
         while let Some(joined) = set.join_next().await {
             match joined {
-                Ok(report) => reports.push(report),
+                Ok(result) => results.push(result),
                 Err(e) => self
                     .printer
                     .note(&format!("internal error: a host task panicked: {e}")),
             }
         }
-        reports.sort_by_key(|(i, _)| *i);
-        reports.into_iter().map(|(_, r)| r).collect()
+        results.sort_by_key(|(i, _, _)| *i);
+        results.into_iter().map(|(_, h, r)| (h, r)).collect()
     }
 
-    async fn run_host(&self, plan: HostPlan) -> HostReport {
+    async fn connect(&self, host: &Host) -> Result<Session, HostStatus> {
+        let target = Target {
+            address: host.address.clone(),
+            port: host.port,
+            user: host.user.clone(),
+        };
+        self.connector.connect(&target).await.map_err(|err| {
+            let status = connect_failure(&host.name, err);
+            match &status {
+                HostStatus::Unreachable(reason) => self
+                    .printer
+                    .host_event(&host.name, &format!("UNREACHABLE: {reason}")),
+                HostStatus::Failed(f) => {
+                    self.printer.host_event(&host.name, &format!("FAILED: {f}"))
+                }
+                HostStatus::Ok => {}
+            }
+            status
+        })
+    }
+
+    /// Run every host's plan; reports come back in the plans' order.
+    pub async fn run(self: Arc<Self>, plans: Vec<HostPlan>, forks: usize) -> Vec<HostReport> {
         let started = Instant::now();
-        let host = plan.host.name.clone();
+        let hosts = plans.iter().map(|p| p.host.clone()).collect();
+        let plans: Arc<HashMap<String, Vec<Step>>> =
+            Arc::new(plans.into_iter().map(|p| (p.host.name, p.steps)).collect());
+        let needs_ssh = {
+            let plans = plans.clone();
+            move |host: &Host| plans[&host.name].iter().any(is_remote)
+        };
+        let results = self
+            .each_host(hosts, forks, needs_ssh, move |this, host, session| {
+                let plans = plans.clone();
+                async move {
+                    this.run_steps(&host.name, session.as_ref(), &plans[&host.name])
+                        .await
+                }
+            })
+            .await;
+        results
+            .into_iter()
+            .map(|(host, result)| match result {
+                Ok(report) => report,
+                Err(status) => HostReport {
+                    host: host.name,
+                    status,
+                    tasks_run: 0,
+                    tasks_skipped: 0,
+                    elapsed: started.elapsed(),
+                },
+            })
+            .collect()
+    }
+
+    /// Run steps in order on one host; the first failure stops the host.
+    pub async fn run_steps(
+        &self,
+        host: &str,
+        session: Option<&Session>,
+        steps: &[Step],
+    ) -> HostReport {
+        let started = Instant::now();
         let mut report = HostReport {
-            host: host.clone(),
+            host: host.to_string(),
             status: HostStatus::Ok,
             tasks_run: 0,
             tasks_skipped: 0,
             elapsed: Duration::ZERO,
         };
-        let needs_ssh = plan
-            .steps
-            .iter()
-            .any(|s| matches!(s, Step::Run(t) if !matches!(t.action, Action::Local(_))));
-        let session = if needs_ssh {
-            let target = Target {
-                address: plan.host.address.clone(),
-                port: plan.host.port,
-                user: plan.host.user.clone(),
-            };
-            match self.connector.connect(&target).await {
-                Ok(session) => Some(session),
-                Err(err) => {
-                    report.status = connect_failure(&host, err);
-                    if let HostStatus::Unreachable(reason) = &report.status {
-                        self.printer
-                            .host_event(&host, &format!("UNREACHABLE: {reason}"));
-                    }
-                    report.elapsed = started.elapsed();
-                    return report;
-                }
-            }
-        } else {
-            None
-        };
-        for step in &plan.steps {
+        for step in steps {
             match step {
                 Step::Skip { name, reason } => {
                     report.tasks_skipped += 1;
                     self.printer
-                        .host_event(&host, &format!("skip `{name}` ({reason})"));
+                        .host_event(host, &format!("skip `{name}` ({reason})"));
                 }
                 Step::Run(task) => {
                     self.printer
-                        .host_event(&host, &format!("task `{}`", task.name));
-                    if let Err(failure) = self.run_with_retries(&host, session.as_ref(), task).await
-                    {
-                        self.printer
-                            .host_event(&host, &format!("FAILED: {failure}"));
+                        .host_event(host, &format!("task `{}`", task.name));
+                    if let Err(failure) = self.run_with_retries(host, session, task).await {
+                        self.printer.host_event(host, &format!("FAILED: {failure}"));
                         report.status = HostStatus::Failed(failure);
                         break;
                     }
@@ -182,11 +243,26 @@ impl Executor {
                 }
             }
         }
-        if let Some(session) = session {
-            session.close().await;
-        }
         report.elapsed = started.elapsed();
         report
+    }
+
+    /// Run one of ferry's own scripts (no retries; output shown only if asked).
+    pub async fn script(
+        &self,
+        host: &str,
+        session: &Session,
+        step: &str,
+        script: String,
+        show_output: bool,
+    ) -> Result<String, TaskFailure> {
+        let echo = if show_output {
+            Echo::Lines
+        } else {
+            Echo::Quiet
+        };
+        self.run_remote(host, session, step, &RemoteCommand::new(script), echo)
+            .await
     }
 
     async fn run_with_retries(
@@ -229,7 +305,7 @@ impl Executor {
                 let cmd = RemoteCommand::new(script.clone())
                     .sudo(task.sudo)
                     .timeout(task.timeout);
-                self.run_remote(host, session, task, &cmd, Echo::Lines)
+                self.run_remote(host, session, &task.name, &cmd, Echo::Lines)
                     .await
                     .map(|_| ())
             }
@@ -279,7 +355,7 @@ impl Executor {
         &self,
         host: &str,
         session: &Session,
-        task: &RenderedTask,
+        task: &str,
         cmd: &RemoteCommand,
         echo: Echo,
     ) -> Result<String, TaskFailure> {
@@ -292,7 +368,7 @@ impl Executor {
             }
         };
         let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| {
-            TaskFailure::new(host, &task.name, &cmd.script, reason)
+            TaskFailure::new(host, task, &cmd.script, reason)
                 .exit(exit)
                 .stderr(stderr)
         };
@@ -338,7 +414,7 @@ impl Executor {
             .sudo(task.sudo)
             .timeout(task.timeout);
         let stdout = match self
-            .run_remote(host, session, task, &install, Echo::Quiet)
+            .run_remote(host, session, &task.name, &install, Echo::Quiet)
             .await
         {
             Ok(stdout) => stdout,
@@ -421,6 +497,10 @@ impl Executor {
         };
         Err(failure(Some(exit.clone()), exit.to_string(), &stderr))
     }
+}
+
+fn is_remote(step: &Step) -> bool {
+    matches!(step, Step::Run(t) if !matches!(t.action, Action::Local(_)))
 }
 
 fn connect_failure(host: &str, err: SshError) -> HostStatus {

@@ -20,6 +20,7 @@ pub mod commands;
 pub mod config;
 pub mod executor;
 pub mod exit;
+pub mod release;
 pub mod render;
 pub mod report;
 pub mod select;

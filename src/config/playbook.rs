@@ -18,6 +18,15 @@ struct PlaybookFile {
     vars: Vars,
     #[serde(default)]
     tasks: Vec<Spanned<TaskFile>>,
+    #[serde(default)]
+    before_switch: Vec<Spanned<TaskFile>>,
+    #[serde(default)]
+    after_switch: Vec<Spanned<TaskFile>>,
+    #[serde(default)]
+    linked_dirs: Vec<String>,
+    #[serde(default)]
+    linked_files: Vec<String>,
+    keep_releases: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,23 +104,24 @@ pub struct Task {
 pub struct Playbook {
     pub path: PathBuf,
     pub vars: Vars,
+    /// What `ferry run` runs.
     pub tasks: Vec<Task>,
+    /// Deploy stages: in the new release before `current` moves, and after.
+    pub before_switch: Vec<Task>,
+    pub after_switch: Vec<Task>,
+    /// Paths under `shared/` linked into every release (Capistrano's linked_dirs).
+    pub linked_dirs: Vec<String>,
+    pub linked_files: Vec<String>,
+    /// Releases kept on each host (at least current and previous).
+    pub keep_releases: usize,
 }
+
+pub const DEFAULT_KEEP_RELEASES: usize = 5;
 
 impl Playbook {
     pub fn load(path: &Path) -> Result<Playbook, ConfigError> {
         let file: PlaybookFile = load_yaml(path)?;
-        let tasks = file
-            .tasks
-            .into_iter()
-            .map(|t| task(path, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        reject_duplicate_names(path, &tasks)?;
-        Ok(Playbook {
-            path: path.to_path_buf(),
-            vars: file.vars,
-            tasks,
-        })
+        from_file(path, file)
     }
 
     /// No tasks: what `ferry check` uses to validate an inventory alone.
@@ -120,6 +130,11 @@ impl Playbook {
             path: PathBuf::from("(no playbook)"),
             vars: Vars::new(),
             tasks: Vec::new(),
+            before_switch: Vec::new(),
+            after_switch: Vec::new(),
+            linked_dirs: Vec::new(),
+            linked_files: Vec::new(),
+            keep_releases: DEFAULT_KEEP_RELEASES,
         }
     }
 
@@ -127,7 +142,6 @@ impl Playbook {
     pub fn ad_hoc(command: &str, timeout: Option<Duration>, sudo: bool) -> Playbook {
         Playbook {
             path: PathBuf::from("--cmd"),
-            vars: Vars::new(),
             tasks: vec![Task {
                 name: "cmd".into(),
                 kind: TaskKind::Run(command.into()),
@@ -140,6 +154,7 @@ impl Playbook {
                 run_once: false,
                 line: 1,
             }],
+            ..Playbook::empty()
         }
     }
 
@@ -172,6 +187,38 @@ impl Playbook {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."))
     }
+}
+
+fn from_file(path: &Path, file: PlaybookFile) -> Result<Playbook, ConfigError> {
+    let stage = |list: Vec<Spanned<TaskFile>>| -> Result<Vec<Task>, ConfigError> {
+        let tasks = list
+            .into_iter()
+            .map(|t| task(path, t))
+            .collect::<Result<Vec<_>, _>>()?;
+        reject_duplicate_names(path, &tasks)?;
+        Ok(tasks)
+    };
+    for linked in file.linked_dirs.iter().chain(&file.linked_files) {
+        if linked.is_empty() || linked.starts_with('/') || linked.split('/').any(|p| p == "..") {
+            return Err(ConfigError::new(
+                path,
+                format!("linked path `{linked}` must be relative to the release, without `..`"),
+            ));
+        }
+    }
+    if file.keep_releases == Some(0) {
+        return Err(ConfigError::new(path, "keep_releases must be at least 1"));
+    }
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        vars: file.vars,
+        tasks: stage(file.tasks)?,
+        before_switch: stage(file.before_switch)?,
+        after_switch: stage(file.after_switch)?,
+        linked_dirs: file.linked_dirs,
+        linked_files: file.linked_files,
+        keep_releases: file.keep_releases.unwrap_or(DEFAULT_KEEP_RELEASES),
+    })
 }
 
 fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
@@ -246,18 +293,7 @@ mod tests {
 
     fn playbook(text: &str) -> Result<Playbook, ConfigError> {
         let path = Path::new("playbooks/site.yml");
-        let file: PlaybookFile = parse_yaml(path, text)?;
-        let tasks = file
-            .tasks
-            .into_iter()
-            .map(|t| task(path, t))
-            .collect::<Result<Vec<_>, _>>()?;
-        reject_duplicate_names(path, &tasks)?;
-        Ok(Playbook {
-            path: path.into(),
-            vars: file.vars,
-            tasks,
-        })
+        from_file(path, parse_yaml(path, text)?)
     }
 
     #[test]
@@ -269,6 +305,23 @@ mod tests {
         assert_eq!(pb.tasks[0].kind, TaskKind::Run("uptime".into()));
         assert_eq!(pb.tasks[1].line, 4);
         assert!(matches!(pb.tasks[1].kind, TaskKind::Upload(_)));
+    }
+
+    #[test]
+    fn deploy_stages_and_links_parse() {
+        let pb = playbook(
+            "linked_dirs: [log]\nkeep_releases: 3\n\
+             before_switch:\n  - { name: build, run: make }\n\
+             after_switch:\n  - { name: restart, run: 'systemctl restart app' }\n",
+        )
+        .unwrap();
+        assert_eq!(pb.before_switch[0].name, "build");
+        assert_eq!(pb.after_switch[0].name, "restart");
+        assert_eq!(
+            (pb.linked_dirs.as_slice(), pb.keep_releases),
+            (&["log".to_string()][..], 3)
+        );
+        assert!(playbook("linked_dirs: [../etc]\n").is_err());
     }
 
     #[test]

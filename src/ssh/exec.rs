@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use russh::ChannelMsg;
+use tokio::io::AsyncRead;
 
 use super::{Session, SshError};
 
@@ -87,12 +88,33 @@ impl Session {
         deadline: Option<Duration>,
         on_line: &mut (dyn FnMut(Stream, &str) + Send),
     ) -> Result<ExecOutput, SshError> {
+        self.exec_with_input(command, None, deadline, on_line).await
+    }
+
+    /// Like [`Session::exec`], streaming `input` to the command's stdin first
+    /// (then EOF): an upload on the same channel as the command that reads it.
+    pub async fn exec_with_input(
+        &self,
+        command: &str,
+        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        deadline: Option<Duration>,
+        on_line: &mut (dyn FnMut(Stream, &str) + Send),
+    ) -> Result<ExecOutput, SshError> {
         let mut channel = self.handle.channel_open_session().await?;
         channel.exec(true, command).await?;
         let mut out = LineBuffer::default();
         let mut err = LineBuffer::default();
         let mut exit = ExitKind::Lost;
-        let pump = async {
+        let mut sent: Result<(), String> = Ok(());
+        let work = async {
+            if let Some(input) = input {
+                // A failed send is judged after the exit status: a script that
+                // stopped reading (disk full) explains itself on stderr.
+                sent = match channel.data(input).await {
+                    Ok(()) => channel.eof().await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+            }
             // Keep reading after the exit status: data may still follow it.
             while let Some(msg) = channel.wait().await {
                 match msg {
@@ -107,15 +129,23 @@ impl Session {
                     _ => {}
                 }
             }
+            Ok::<(), SshError>(())
         };
-        match deadline {
-            Some(limit) => {
-                if tokio::time::timeout(limit, pump).await.is_err() {
-                    let _ = channel.close().await;
-                    return Err(SshError::Timeout { after: limit });
-                }
+        let finished = match deadline {
+            Some(limit) => tokio::time::timeout(limit, work)
+                .await
+                .map_err(|_| SshError::Timeout { after: limit }),
+            None => Ok(work.await),
+        };
+        match finished {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) | Err(e) => {
+                let _ = channel.close().await;
+                return Err(e);
             }
-            None => pump.await,
+        }
+        if let (Err(e), true) = (&sent, exit.success()) {
+            return Err(SshError::Upload(format!("sending input failed: {e}")));
         }
         Ok(ExecOutput {
             stdout: out.finish(|l| on_line(Stream::Stdout, l)),

@@ -10,6 +10,8 @@ const KILL_AFTER_SECS: u64 = 5;
 /// Exit status of GNU `timeout` when the command ran out of time.
 pub const TIMEOUT_EXIT: u32 = 124;
 
+pub mod release;
+
 /// Quote one value for a POSIX shell.
 pub fn quote(value: &str) -> String {
     shell_escape::unix::escape(value.into()).into_owned()
