@@ -26,6 +26,15 @@ pub enum Command {
     /// Validate inventory, playbook and every template for every host, without
     /// connecting, and print what would run where.
     Check(CheckArgs),
+    /// Ship an artifact as a new release and switch `current` to it.
+    Deploy(DeployArgs),
+    /// Switch `current` back to the previous good release (or --to ID), on
+    /// every selected host at once.
+    Rollback(RollbackArgs),
+    /// What runs where: current and previous release per host, and drift.
+    Status(StatusArgs),
+    /// Deploys and rollbacks recorded on the hosts, newest first.
+    History(HistoryArgs),
 }
 
 /// Options every command that reads an inventory takes.
@@ -36,12 +45,88 @@ pub struct Common {
     /// Read this inventory file instead of inventories/<ENV>.yml.
     #[arg(short = 'i', long = "inventory", value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// Select hosts: names, groups, globs, `!` to exclude (`web*,!web3`).
-    #[arg(short = 'l', long, value_name = "PATTERN", env = "FERRY_LIMIT")]
-    pub limit: Option<String>,
     /// Extra variable, over every other var (repeatable).
     #[arg(short = 'e', long = "extra-var", value_name = "KEY=VALUE")]
     pub extra_vars: Vec<String>,
+    /// Select hosts: names, groups, globs, `!` to exclude (`web*,!web3`).
+    #[arg(short = 'l', long, value_name = "PATTERN", env = "FERRY_LIMIT")]
+    pub limit: Option<String>,
+    /// How many hosts work at once.
+    #[arg(short = 'f', long, default_value_t = 64, env = "FERRY_FORKS")]
+    pub forks: usize,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The playbook with the deploy stages (before_switch, after_switch,
+    /// linked_dirs); default: playbooks/deploy.yml when it exists.
+    pub playbook: Option<String>,
+    /// The artifact (a tarball) to ship.
+    #[arg(long, value_name = "PATH", required_unless_present = "artifact_url")]
+    pub artifact: Option<PathBuf>,
+    /// Let every host fetch the artifact itself (curl or wget), checked against --sha256.
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "sha256",
+        conflicts_with = "artifact"
+    )]
+    pub artifact_url: Option<String>,
+    /// The artifact's sha256 (with --artifact-url).
+    #[arg(long, value_name = "HEX")]
+    pub sha256: Option<String>,
+    /// The release id; default: the artifact's name plus 8 hex of its sha256.
+    #[arg(long, value_name = "ID")]
+    pub release: Option<String>,
+    /// Releases to keep per host (default: the playbook's keep_releases, else 5).
+    #[arg(long, value_name = "N")]
+    pub keep: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The playbook whose after_switch tasks run after the switch; default:
+    /// playbooks/deploy.yml when it exists.
+    pub playbook: Option<String>,
+    /// Roll back to this release (it must still be on each host).
+    #[arg(long, value_name = "ID")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment: inventories/<ENV>.yml.
+    pub env: String,
+    /// Read this inventory file instead of inventories/<ENV>.yml.
+    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Only these hosts (a host pattern).
+    #[arg(long, value_name = "PATTERN")]
+    pub host: Option<String>,
+    /// Show at most N entries.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
@@ -60,9 +145,6 @@ pub struct RunArgs {
     /// With --cmd: kill it on the host after this long (e.g. 30s).
     #[arg(long, value_name = "DURATION", requires = "cmd", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
-    /// How many hosts work at once.
-    #[arg(short = 'f', long, default_value_t = 64, env = "FERRY_FORKS")]
-    pub forks: usize,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncRead;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -22,7 +23,7 @@ const STDERR_TAIL_LINES: usize = 10;
 
 /// Why a task failed on a host, with everything needed to act on it.
 #[derive(Clone, Debug, thiserror::Error)]
-#[error("task `{task}` failed on {host}: {reason}\n  command: {command}{}", stderr_block(.stderr_tail))]
+#[error("task `{task}` failed on {host}: {reason}{}{}", command_block(.command), stderr_block(.stderr_tail))]
 pub struct TaskFailure {
     pub host: String,
     pub task: String,
@@ -34,7 +35,7 @@ pub struct TaskFailure {
 }
 
 impl TaskFailure {
-    fn new(host: &str, task: &str, command: &str, reason: impl Into<String>) -> TaskFailure {
+    pub fn new(host: &str, task: &str, command: &str, reason: impl Into<String>) -> TaskFailure {
         TaskFailure {
             host: host.into(),
             task: task.into(),
@@ -45,6 +46,11 @@ impl TaskFailure {
         }
     }
 
+    /// A failure of ferry's own logic on a host, with no command behind it.
+    pub fn plain(host: &str, task: &str, reason: &str) -> TaskFailure {
+        TaskFailure::new(host, task, "", reason)
+    }
+
     fn exit(mut self, exit: Option<ExitKind>) -> TaskFailure {
         self.exit = exit;
         self
@@ -53,6 +59,14 @@ impl TaskFailure {
     fn stderr(mut self, stderr: &str) -> TaskFailure {
         self.stderr_tail = tail(stderr, STDERR_TAIL_LINES);
         self
+    }
+}
+
+fn command_block(command: &str) -> String {
+    if command.is_empty() {
+        String::new()
+    } else {
+        format!("\n  command: {command}")
     }
 }
 
@@ -67,7 +81,7 @@ fn stderr_block(tail: &str) -> String {
 #[derive(Clone, Debug)]
 pub enum HostStatus {
     Ok,
-    Failed(TaskFailure),
+    Failed(Box<TaskFailure>),
     Unreachable(String),
 }
 
@@ -92,6 +106,8 @@ pub struct Executor {
     printer: Arc<Printer>,
     /// sha256 of uploaded controller files, computed once per run.
     checksums: Mutex<HashMap<PathBuf, String>>,
+    /// One open session per host, reused by every step of the run.
+    sessions: Mutex<HashMap<String, Session>>,
 }
 
 impl Executor {
@@ -100,12 +116,14 @@ impl Executor {
             connector,
             printer,
             checksums: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Run `work` for every host, at most `forks` at once, each with its own
-    /// SSH session when `connect` is set (closed afterwards). Results come back
-    /// in the hosts' order; a host that cannot be reached gets its status.
+    /// Run `work` for every host, at most `forks` at once, with the host's SSH
+    /// session when `connect` says so (opened once, kept for later steps until
+    /// [`Executor::close_all`]). Results come back in the hosts' order; a host
+    /// that cannot be reached gets its status instead.
     pub async fn each_host<T, F, Fut>(
         self: &Arc<Self>,
         hosts: Vec<Host>,
@@ -134,10 +152,7 @@ impl Executor {
                 } else {
                     None
                 };
-                let result = work(this.clone(), host.clone(), session.clone()).await;
-                if let Some(session) = session {
-                    session.close().await;
-                }
+                let result = work(this.clone(), host.clone(), session).await;
                 (index, host, Ok(result))
             });
         }
@@ -154,7 +169,34 @@ impl Executor {
         results.into_iter().map(|(_, h, r)| (h, r)).collect()
     }
 
+    pub fn printer(&self) -> &Arc<Printer> {
+        &self.printer
+    }
+
+    /// Close every open session.
+    pub async fn close_all(&self) {
+        let sessions: Vec<Session> = {
+            let mut map = self.sessions.lock().expect("sessions lock");
+            map.drain().map(|(_, s)| s).collect()
+        };
+        futures::future::join_all(sessions.iter().map(Session::close)).await;
+    }
+
     async fn connect(&self, host: &Host) -> Result<Session, HostStatus> {
+        if let Some(session) = self.sessions.lock().expect("sessions lock").get(&host.name) {
+            if !session.is_closed() {
+                return Ok(session.clone());
+            }
+        }
+        let session = self.open(host).await?;
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(host.name.clone(), session.clone());
+        Ok(session)
+    }
+
+    async fn open(&self, host: &Host) -> Result<Session, HostStatus> {
         let target = Target {
             address: host.address.clone(),
             port: host.port,
@@ -236,7 +278,7 @@ impl Executor {
                         .host_event(host, &format!("task `{}`", task.name));
                     if let Err(failure) = self.run_with_retries(host, session, task).await {
                         self.printer.host_event(host, &format!("FAILED: {failure}"));
-                        report.status = HostStatus::Failed(failure);
+                        report.status = HostStatus::Failed(Box::new(failure));
                         break;
                     }
                     report.tasks_run += 1;
@@ -254,14 +296,10 @@ impl Executor {
         session: &Session,
         step: &str,
         script: String,
-        show_output: bool,
+        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
     ) -> Result<String, TaskFailure> {
-        let echo = if show_output {
-            Echo::Lines
-        } else {
-            Echo::Quiet
-        };
-        self.run_remote(host, session, step, &RemoteCommand::new(script), echo)
+        let cmd = RemoteCommand::new(script);
+        self.run_remote(host, session, step, &cmd, Echo::Quiet, input)
             .await
     }
 
@@ -305,7 +343,7 @@ impl Executor {
                 let cmd = RemoteCommand::new(script.clone())
                     .sudo(task.sudo)
                     .timeout(task.timeout);
-                self.run_remote(host, session, &task.name, &cmd, Echo::Lines)
+                self.run_remote(host, session, &task.name, &cmd, Echo::Lines, None)
                     .await
                     .map(|_| ())
             }
@@ -358,6 +396,7 @@ impl Executor {
         task: &str,
         cmd: &RemoteCommand,
         echo: Echo,
+        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
     ) -> Result<String, TaskFailure> {
         let shell = cmd.to_shell();
         let printer = self.printer.clone();
@@ -373,7 +412,7 @@ impl Executor {
                 .stderr(stderr)
         };
         match session
-            .exec(&shell, cmd.client_deadline(), &mut on_line)
+            .exec_with_input(&shell, input, cmd.client_deadline(), &mut on_line)
             .await
         {
             Ok(out) if out.exit.success() => Ok(out.stdout),
@@ -414,7 +453,7 @@ impl Executor {
             .sudo(task.sudo)
             .timeout(task.timeout);
         let stdout = match self
-            .run_remote(host, session, &task.name, &install, Echo::Quiet)
+            .run_remote(host, session, &task.name, &install, Echo::Quiet, None)
             .await
         {
             Ok(stdout) => stdout,
@@ -507,7 +546,7 @@ fn connect_failure(host: &str, err: SshError) -> HostStatus {
     if err.is_unreachable() {
         HostStatus::Unreachable(err.to_string())
     } else {
-        HostStatus::Failed(TaskFailure::new(host, "connect", "", err.to_string()))
+        HostStatus::Failed(Box::new(TaskFailure::new(host, "connect", "", err.to_string())))
     }
 }
 

@@ -11,6 +11,8 @@ pub enum ExitStatus {
     Failed,
     /// Invalid input: configuration, template or command line. Nothing was touched.
     Invalid,
+    /// A host could not be put back on its previous release: mixed releases.
+    RollbackFailed,
     /// Interrupted (Ctrl-C / SIGTERM) after reaching a safe state.
     Interrupted,
 }
@@ -21,6 +23,7 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Failed => 1,
             ExitStatus::Invalid => 2,
+            ExitStatus::RollbackFailed => 3,
             ExitStatus::Interrupted => 130,
         }
     }

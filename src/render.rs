@@ -302,29 +302,31 @@ pub struct HostPlan {
     pub steps: Vec<Step>,
 }
 
-/// Render the playbook for every selected host. Collects every error, so
-/// `ferry check` reports them all at once.
+/// Render `tasks` (a stage of `playbook`) for every host; `extra(host)` gives
+/// the vars over all others (`-e`, and per-host release facts in a deploy).
+/// Collects every error, so `ferry check` reports them all at once.
 pub fn render_plan(
     renderer: &Renderer,
     inv: &Inventory,
     hosts: &[&Host],
     playbook: &Playbook,
-    extra: &Vars,
+    tasks: &[Task],
+    extra: &dyn Fn(&Host) -> Vars,
 ) -> Result<Vec<HostPlan>, Vec<RenderError>> {
-    let filters = task_filters(inv, playbook).map_err(|e| vec![e])?;
-    let mut run_once_taken: Vec<Option<String>> = vec![None; playbook.tasks.len()];
+    let filters = task_filters(inv, playbook, tasks).map_err(|e| vec![e])?;
+    let mut run_once_taken: Vec<Option<String>> = vec![None; tasks.len()];
     let mut plans = Vec::with_capacity(hosts.len());
     let mut errors = Vec::new();
     for host in hosts {
-        let ctx = match renderer.host_context(inv, host, &playbook.vars, extra) {
+        let ctx = match renderer.host_context(inv, host, &playbook.vars, &extra(host)) {
             Ok(ctx) => ctx,
             Err(e) => {
                 errors.push(e);
                 continue;
             }
         };
-        let mut steps = Vec::with_capacity(playbook.tasks.len());
-        for (i, task) in playbook.tasks.iter().enumerate() {
+        let mut steps = Vec::with_capacity(tasks.len());
+        for (i, task) in tasks.iter().enumerate() {
             let applies = filters[i].as_ref().is_none_or(|p| p.admits(host));
             let step = if !applies {
                 Ok(skip(task, "not in the task's hosts"))
@@ -355,9 +357,12 @@ pub fn render_plan(
     }
 }
 
-fn task_filters(inv: &Inventory, playbook: &Playbook) -> Result<Vec<Option<Pattern>>, RenderError> {
-    playbook
-        .tasks
+fn task_filters(
+    inv: &Inventory,
+    playbook: &Playbook,
+    tasks: &[Task],
+) -> Result<Vec<Option<Pattern>>, RenderError> {
+    tasks
         .iter()
         .map(|task| {
             task.hosts

@@ -2,7 +2,11 @@
 //! reports. Errors here carry context; [`dispatch`] maps them to exit codes.
 
 mod check;
+mod deploy;
+mod history;
+mod rollback;
 mod run;
+mod status;
 
 use std::path::PathBuf;
 
@@ -37,6 +41,10 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
     let result = match cli.command {
         Command::Run(args) => run::run(args).await,
         Command::Check(args) => check::check(args),
+        Command::Deploy(args) => deploy::deploy(args).await,
+        Command::Rollback(args) => rollback::rollback(args).await,
+        Command::Status(args) => status::status(args).await,
+        Command::History(args) => history::history(args).await,
     };
     match result {
         Ok(status) => status,
@@ -122,7 +130,8 @@ fn prepare(
         &loaded.inventory,
         &hosts,
         &loaded.playbook,
-        &loaded.extra,
+        &loaded.playbook.tasks,
+        &|_| loaded.extra.clone(),
     )
     .map_err(RenderErrors)?;
     Ok(Prepared {
@@ -144,4 +153,126 @@ fn load(
         playbook: playbook()?,
         extra,
     })
+}
+
+/// What the release commands start from: the inventory, the deploy playbook
+/// (named, else playbooks/deploy.yml when it exists), the selected hosts, and
+/// an executor ready to connect.
+fn release_context(
+    common: &Common,
+    playbook: Option<&str>,
+) -> anyhow::Result<(crate::deploy::Context, Vec<crate::config::Host>)> {
+    let loaded = load(common, || match playbook {
+        Some(name) => load_playbook(&[name.to_string()]),
+        None if config::playbook_path("deploy").exists() => {
+            Ok(Playbook::load(&config::playbook_path("deploy"))?)
+        }
+        None => Ok(Playbook::empty()),
+    })?;
+    let hosts: Vec<crate::config::Host> = select(&loaded.inventory, common.limit.as_deref())?
+        .into_iter()
+        .cloned()
+        .collect();
+    let secrets = Secrets::default();
+    let renderer = Renderer::new(secrets.clone());
+    let printer = std::sync::Arc::new(Printer::new(secrets));
+    let connector = crate::ssh::Connector::new(&loaded.inventory.ssh)
+        .map_err(|e| anyhow::anyhow!("cannot set up SSH: {e}"))?;
+    let executor = std::sync::Arc::new(crate::executor::Executor::new(connector, printer));
+    let ctx = crate::deploy::Context {
+        executor,
+        renderer,
+        inventory: loaded.inventory,
+        playbook: loaded.playbook,
+        extra: loaded.extra,
+        forks: common.forks,
+    };
+    Ok((ctx, hosts))
+}
+
+/// Per-host lines and the summary of a deploy or rollback; the exit code.
+/// A host that failed while on `failed_release` could not be put back: the
+/// fleet is on mixed releases (exit 3).
+fn report_results(
+    printer: &Printer,
+    results: &[crate::deploy::HostResult],
+    what: &str,
+    failed_release: Option<&crate::release::ReleaseId>,
+    started: std::time::Instant,
+) -> ExitStatus {
+    use crate::deploy::Outcome;
+    let (mut done, mut skipped, mut failed, mut unreachable, mut stranded) = (0, 0, 0, 0, 0);
+    for r in results {
+        let line = match &r.outcome {
+            Outcome::Deployed {
+                release,
+                previous,
+                pruned,
+            } => {
+                done += 1;
+                let was = previous
+                    .as_ref()
+                    .map(|p| format!(" (was {p})"))
+                    .unwrap_or_default();
+                let pruned = if pruned.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; pruned {}",
+                        pruned
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                };
+                format!("deployed {release}{was}{pruned}")
+            }
+            Outcome::RolledBack { to, from } => {
+                done += 1;
+                let from = from
+                    .as_ref()
+                    .map(|f| format!(" from {f}"))
+                    .unwrap_or_default();
+                format!("rolled back to {to}{from}")
+            }
+            Outcome::Skipped { release } => {
+                skipped += 1;
+                format!("skipped: already on {release}")
+            }
+            Outcome::Failed { failure, current } => {
+                failed += 1;
+                let on = current
+                    .as_ref()
+                    .map_or("nothing".to_string(), ToString::to_string);
+                if failed_release.is_some() && current.as_ref() == failed_release {
+                    stranded += 1;
+                }
+                format!(
+                    "FAILED, current: {on}\n    {}",
+                    failure.to_string().replace('\n', "\n    ")
+                )
+            }
+            Outcome::Unreachable(reason) => {
+                unreachable += 1;
+                format!("UNREACHABLE: {reason}")
+            }
+        };
+        printer.note(&format!("  {}: {line}", r.host));
+    }
+    printer.note(&format!(
+        "{what}: done {done}  skipped {skipped}  failed {failed}  unreachable {unreachable}  ({} hosts in {:.2}s)",
+        results.len(),
+        started.elapsed().as_secs_f64()
+    ));
+    if stranded > 0 {
+        printer.note(&format!(
+            "{stranded} host(s) are still on the failed release: the fleet is on mixed releases"
+        ));
+        ExitStatus::RollbackFailed
+    } else if failed + unreachable > 0 {
+        ExitStatus::Failed
+    } else {
+        ExitStatus::Success
+    }
 }

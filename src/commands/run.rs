@@ -28,7 +28,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
     let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;
     let started = Instant::now();
     let executor = Arc::new(Executor::new(connector, printer.clone()));
-    let reports = executor.run(plans, args.forks).await;
+    let reports = executor.run(plans, args.common.forks).await;
     Ok(summarize(&printer, &reports, started))
 }
 

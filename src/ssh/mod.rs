@@ -196,6 +196,10 @@ pub struct Session {
 }
 
 impl Session {
+    pub fn is_closed(&self) -> bool {
+        self.handle.is_closed()
+    }
+
     pub async fn close(&self) {
         let _ = self
             .handle

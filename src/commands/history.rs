@@ -1,0 +1,74 @@
+//! `ferry history`: deploys and rollbacks merged from every host's own
+//! history file, newest first.
+
+use crate::cli::{Common, HistoryArgs, OutputFormat};
+use crate::deploy;
+use crate::exit::ExitStatus;
+use crate::release::HistoryEvent;
+
+use super::release_context;
+
+pub async fn history(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
+    let common = Common {
+        env: args.env.clone(),
+        inventory: args.inventory.clone(),
+        extra_vars: Vec::new(),
+        limit: args.host.clone(),
+        forks: 64,
+    };
+    let (ctx, hosts) = release_context(&common, None)?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| super::InvalidInput(e.to_string()))?;
+    let states = deploy::inspect(&ctx, &hosts, &dirs).await;
+    ctx.executor.close_all().await;
+    let printer = ctx.executor.printer();
+    let mut events: Vec<(String, HistoryEvent)> = Vec::new();
+    let mut unreadable = Vec::new();
+    for (host, state) in states {
+        match state {
+            Ok(state) => events.extend(state.history.into_iter().map(|e| (host.name.clone(), e))),
+            Err(_) => unreadable.push(host.name),
+        }
+    }
+    // RFC 3339 UTC stamps sort as text; the host name keeps ties stable.
+    events.sort_by(|a, b| b.1.at.cmp(&a.1.at).then_with(|| a.0.cmp(&b.0)));
+    events.truncate(args.limit);
+    for (host, e) in &events {
+        match args.output {
+            OutputFormat::Json => {
+                let mut value = serde_json::to_value(e)?;
+                value["host"] = serde_json::Value::String(host.clone());
+                printer.out(&value.to_string());
+            }
+            OutputFormat::Human => printer.out(&describe(host, e)),
+        }
+    }
+    if !unreadable.is_empty() {
+        printer.note(&format!(
+            "could not read the history of: {}",
+            unreadable.join(", ")
+        ));
+        return Ok(ExitStatus::Failed);
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn describe(host: &str, e: &HistoryEvent) -> String {
+    let what = serde_json::to_value(e.event)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let from = e
+        .previous
+        .as_ref()
+        .map(|p| format!(" (from {p})"))
+        .unwrap_or_default();
+    let detail = if e.detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", e.detail)
+    };
+    format!(
+        "{}  {host:<12} {what:<12} {}{from}  by {}  {}  run {}{detail}",
+        e.at, e.release, e.by, e.outcome, e.run_id
+    )
+}

@@ -1,0 +1,737 @@
+//! DEPLOY: releases on hosts. Inspect what a host runs, receive an artifact
+//! into a new release, run the playbook's `before_switch` tasks, switch
+//! `current`, run `after_switch`, prune; and the way back (rollback).
+//!
+//! Every step is one script over the host's session (see `steps::release`);
+//! the decisions (skip, prune, rollback target) come from `release`. A host
+//! whose `after_switch` fails is switched back to its previous release, so a
+//! failed deploy never leaves a host without a working `current`.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+use crate::config::{Host, Inventory, Playbook, Task, Vars};
+use crate::executor::{sha256_file, Executor, HostStatus, TaskFailure};
+use crate::release::{rollback_target, EventKind, HistoryEvent, HostState, ReleaseId, ReleaseMeta};
+use crate::render::{render_plan, RenderError, Renderer, Step};
+use crate::ssh::Session;
+use crate::steps::release as script;
+
+/// The artifact file on the controller, with its checksum.
+#[derive(Clone, Debug)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub name: String,
+    pub sha256: String,
+}
+
+impl Artifact {
+    pub async fn open(path: &Path) -> std::io::Result<Artifact> {
+        let owned = path.to_path_buf();
+        let sha256 = tokio::task::spawn_blocking(move || sha256_file(&owned))
+            .await
+            .map_err(std::io::Error::other)??;
+        Ok(Artifact {
+            path: path.to_path_buf(),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256,
+        })
+    }
+}
+
+/// Who runs this, from where, under which id: recorded on every host.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    pub run_id: String,
+    pub env: String,
+    pub deployer: String,
+    pub controller: String,
+}
+
+impl RunInfo {
+    pub fn new(env: &str) -> RunInfo {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        let stamp = humantime::format_rfc3339_seconds(SystemTime::now())
+            .to_string()
+            .replace([':', '-'], "");
+        RunInfo {
+            run_id: format!(
+                "{stamp}-{:05x}",
+                (now.subsec_nanos() ^ std::process::id()) & 0xfffff
+            ),
+            env: env.to_string(),
+            deployer: std::env::var("FERRY_DEPLOYER")
+                .or_else(|_| std::env::var("USER"))
+                .or_else(|_| std::env::var("LOGNAME"))
+                .unwrap_or_else(|_| "unknown".into()),
+            controller: std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+        }
+    }
+
+    fn event(
+        &self,
+        event: EventKind,
+        release: &ReleaseId,
+        previous: Option<&ReleaseId>,
+    ) -> HistoryEvent {
+        HistoryEvent {
+            at: now(),
+            event,
+            release: release.clone(),
+            previous: previous.cloned(),
+            sha256: None,
+            by: self.deployer.clone(),
+            run_id: self.run_id.clone(),
+            env: self.env.clone(),
+            outcome: "ok".into(),
+            detail: String::new(),
+        }
+    }
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// Everything a deploy needs besides the hosts.
+pub struct Deployment {
+    pub release: ReleaseId,
+    pub artifact: Artifact,
+    pub run: RunInfo,
+    pub source_env: Option<String>,
+    pub keep: usize,
+    pub linked_dirs: Vec<String>,
+    pub linked_files: Vec<String>,
+}
+
+/// What happened on one host.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// Already on the release (same id and sha256): nothing changed.
+    Skipped {
+        release: ReleaseId,
+    },
+    Deployed {
+        release: ReleaseId,
+        previous: Option<ReleaseId>,
+        pruned: Vec<ReleaseId>,
+    },
+    RolledBack {
+        to: ReleaseId,
+        from: Option<ReleaseId>,
+    },
+    Failed {
+        failure: TaskFailure,
+        /// What `current` points at now, as far as ferry knows.
+        current: Option<ReleaseId>,
+    },
+    Unreachable(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct HostResult {
+    pub host: String,
+    pub outcome: Outcome,
+}
+
+/// Shared by the hosts of one command.
+pub struct Context {
+    pub executor: Arc<Executor>,
+    pub renderer: Renderer,
+    pub inventory: Inventory,
+    pub playbook: Playbook,
+    pub extra: Vars,
+    pub forks: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    #[error("host `{host}`: the var `deploy_to` is not set (set it in the inventory: where releases live)")]
+    NoDeployTo { host: String },
+    #[error("{0}")]
+    Render(#[from] RenderError),
+}
+
+/// Each host's `deploy_to`, rendered: checked before anything connects.
+pub fn deploy_dirs(ctx: &Context, hosts: &[Host]) -> Result<HashMap<String, String>, PrepareError> {
+    let mut dirs = HashMap::new();
+    for host in hosts {
+        let vars =
+            ctx.renderer
+                .host_context(&ctx.inventory, host, &ctx.playbook.vars, &ctx.extra)?;
+        let dir = vars
+            .get_attr("deploy_to")
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| PrepareError::NoDeployTo {
+                host: host.name.clone(),
+            })?;
+        dirs.insert(host.name.clone(), dir);
+    }
+    Ok(dirs)
+}
+
+/// Read every host's release state in one round trip each.
+pub async fn inspect(
+    ctx: &Context,
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+) -> Vec<(Host, Result<HostState, HostStatus>)> {
+    let dirs = Arc::new(dirs.clone());
+    ctx.executor
+        .each_host(
+            hosts.to_vec(),
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let dirs = dirs.clone();
+                async move {
+                    let session = session.expect("inspect connects");
+                    let out = exec
+                        .script(
+                            &host.name,
+                            &session,
+                            "inspect",
+                            script::inspect(&dirs[&host.name]),
+                            None,
+                        )
+                        .await
+                        .map_err(|f| HostStatus::Failed(Box::new(f)))?;
+                    Ok(parse_state(&out))
+                }
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(host, result)| (host, result.and_then(|r| r)))
+        .collect()
+}
+
+/// Parse the output of `steps::release::inspect`; unreadable lines are ignored.
+pub fn parse_state(out: &str) -> HostState {
+    let mut state = HostState::default();
+    let mut in_history = false;
+    for line in out.lines() {
+        if in_history {
+            if let Ok(event) = serde_json::from_str::<HistoryEvent>(line) {
+                state.history.push(event);
+            }
+        } else if let Some(target) = line.strip_prefix(script::MARK_CURRENT) {
+            let name = target
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            state.current = ReleaseId::parse(name).ok();
+        } else if let Some(name) = line.strip_prefix(script::MARK_RELEASE) {
+            if let Ok(id) = ReleaseId::parse(name) {
+                state.on_disk.insert(id);
+            }
+        } else if let Some(json) = line.strip_prefix(script::MARK_META) {
+            state.current_meta = serde_json::from_str(json).ok();
+        } else if line == script::MARK_HISTORY {
+            in_history = true;
+        }
+    }
+    state
+}
+
+/// Vars the deploy stages see besides the usual ones.
+fn release_vars(
+    extra: &Vars,
+    deploy_to: &str,
+    release: &ReleaseId,
+    previous: Option<&ReleaseId>,
+) -> Vars {
+    let mut vars = extra.clone();
+    let text = |s: String| serde_json::Value::String(s);
+    vars.insert("release_id".into(), text(release.to_string()));
+    vars.insert(
+        "release_path".into(),
+        text(format!("{deploy_to}/releases/{release}")),
+    );
+    vars.insert(
+        "previous_release".into(),
+        text(previous.map(ToString::to_string).unwrap_or_default()),
+    );
+    vars
+}
+
+/// Render one deploy stage for hosts whose state is known.
+fn render_stage(
+    ctx: &Context,
+    tasks: &[Task],
+    hosts: &[Host],
+    vars_for: &dyn Fn(&Host) -> Vars,
+) -> Result<HashMap<String, Vec<Step>>, Vec<RenderError>> {
+    let refs: Vec<&Host> = hosts.iter().collect();
+    let plans = render_plan(
+        &ctx.renderer,
+        &ctx.inventory,
+        &refs,
+        &ctx.playbook,
+        tasks,
+        vars_for,
+    )?;
+    Ok(plans.into_iter().map(|p| (p.host.name, p.steps)).collect())
+}
+
+/// The per-host work of a deploy, prepared before any host changes.
+struct HostJob {
+    deploy_to: String,
+    state: HostState,
+    before: Vec<Step>,
+    after: Vec<Step>,
+}
+
+/// Deploy `d` to `hosts` at once. Render errors abort before any host changes.
+pub async fn deploy(
+    ctx: Arc<Context>,
+    hosts: &[Host],
+    d: Arc<Deployment>,
+) -> Result<Vec<HostResult>, Vec<RenderError>> {
+    let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
+    let mut results = Vec::new();
+    let mut jobs = HashMap::new();
+    let mut reachable = Vec::new();
+    for (host, state) in inspect(&ctx, hosts, &dirs).await {
+        match state {
+            Ok(state) => {
+                jobs.insert(host.name.clone(), state);
+                reachable.push(host);
+            }
+            Err(status) => results.push(status_result(&host.name, status)),
+        }
+    }
+    let vars_for = |h: &Host| {
+        let state = &jobs[&h.name];
+        release_vars(
+            &ctx.extra,
+            &dirs[&h.name],
+            &d.release,
+            state.current.as_ref(),
+        )
+    };
+    let mut before = render_stage(&ctx, &ctx.playbook.before_switch, &reachable, &vars_for)?;
+    let mut after = render_stage(&ctx, &ctx.playbook.after_switch, &reachable, &vars_for)?;
+    let jobs: Arc<HashMap<String, HostJob>> = Arc::new(
+        jobs.into_iter()
+            .map(|(name, state)| {
+                let job = HostJob {
+                    deploy_to: dirs[&name].clone(),
+                    before: before.remove(&name).unwrap_or_default(),
+                    after: after.remove(&name).unwrap_or_default(),
+                    state,
+                };
+                (name, job)
+            })
+            .collect(),
+    );
+    let done = ctx
+        .executor
+        .each_host(
+            reachable,
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let (jobs, d) = (jobs.clone(), d.clone());
+                async move {
+                    let session = session.expect("deploy connects");
+                    deploy_host(&exec, &host, &session, &jobs[&host.name], &d).await
+                }
+            },
+        )
+        .await;
+    for (host, result) in done {
+        results.push(match result {
+            Ok(outcome) => HostResult {
+                host: host.name,
+                outcome,
+            },
+            Err(status) => status_result(&host.name, status),
+        });
+    }
+    Ok(results)
+}
+
+fn as_render_error(e: PrepareError) -> RenderError {
+    match e {
+        PrepareError::Render(r) => r,
+        other => RenderError {
+            place: "inventory".into(),
+            message: other.to_string(),
+        },
+    }
+}
+
+fn status_result(host: &str, status: HostStatus) -> HostResult {
+    let outcome = match status {
+        HostStatus::Unreachable(reason) => Outcome::Unreachable(reason),
+        HostStatus::Failed(failure) => Outcome::Failed {
+            failure: *failure,
+            current: None,
+        },
+        HostStatus::Ok => Outcome::Unreachable("no result".into()),
+    };
+    HostResult {
+        host: host.to_string(),
+        outcome,
+    }
+}
+
+async fn deploy_host(
+    exec: &Executor,
+    host: &Host,
+    session: &Session,
+    job: &HostJob,
+    d: &Deployment,
+) -> Outcome {
+    let name = host.name.as_str();
+    let state = &job.state;
+    let current = state.current.clone();
+    let same_content = state
+        .current_meta
+        .as_ref()
+        .is_some_and(|m| m.sha256 == d.artifact.sha256);
+    if current.as_ref() == Some(&d.release) {
+        if same_content {
+            exec.printer().host_event(
+                name,
+                &format!("already on {} (same sha256): skipped", d.release),
+            );
+            return Outcome::Skipped {
+                release: d.release.clone(),
+            };
+        }
+        let reason = format!(
+            "release `{}` is current on this host with other content (sha256 differs); use another release id",
+            d.release
+        );
+        return failed(TaskFailure::plain(name, "deploy", &reason), current);
+    }
+    let fail = |failure: TaskFailure| async {
+        record(exec, session, job, d, EventKind::Failed, &failure.reason).await;
+        failed(failure, current.clone())
+    };
+    exec.printer().host_event(
+        name,
+        &format!("receiving {} as {}", d.artifact.name, d.release),
+    );
+    if let Err(failure) = receive(exec, name, session, job, d).await {
+        return fail(failure).await;
+    }
+    if let Some(failure) = run_stage(exec, name, session, &job.before).await {
+        return fail(failure).await;
+    }
+    let mut switched = d
+        .run
+        .event(EventKind::Switched, &d.release, current.as_ref());
+    switched.sha256 = Some(d.artifact.sha256.clone());
+    let switch = script::switch(
+        &job.deploy_to,
+        &d.release,
+        &d.run.run_id,
+        &json_line(&switched),
+    );
+    if let Err(failure) = exec.script(name, session, "switch", switch, None).await {
+        return fail(failure).await;
+    }
+    exec.printer()
+        .host_event(name, &format!("current -> {}", d.release));
+    if let Some(failure) = run_stage(exec, name, session, &job.after).await {
+        return restore(exec, name, session, job, d, failure).await;
+    }
+    let pruned = prune(exec, name, session, job, d, switched).await;
+    Outcome::Deployed {
+        release: d.release.clone(),
+        previous: current,
+        pruned,
+    }
+}
+
+fn failed(failure: TaskFailure, current: Option<ReleaseId>) -> Outcome {
+    Outcome::Failed { failure, current }
+}
+
+async fn receive(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    job: &HostJob,
+    d: &Deployment,
+) -> Result<(), TaskFailure> {
+    let meta = ReleaseMeta {
+        id: d.release.clone(),
+        artifact: d.artifact.name.clone(),
+        sha256: d.artifact.sha256.clone(),
+        deployed_by: d.run.deployer.clone(),
+        deployed_at: now(),
+        controller: d.run.controller.clone(),
+        ferry_version: env!("CARGO_PKG_VERSION").into(),
+        env: d.run.env.clone(),
+        run_id: d.run.run_id.clone(),
+        source_env: d.source_env.clone(),
+    };
+    let meta_json = json_line(&meta);
+    let receive = script::receive(&script::Receive {
+        deploy_to: &job.deploy_to,
+        id: &d.release,
+        sha256: &d.artifact.sha256,
+        meta_json: &meta_json,
+        linked_dirs: &d.linked_dirs,
+        linked_files: &d.linked_files,
+        tag: &d.run.run_id,
+    });
+    let file = tokio::fs::File::open(&d.artifact.path).await.map_err(|e| {
+        TaskFailure::plain(
+            name,
+            "receive",
+            &format!("cannot read {}: {e}", d.artifact.path.display()),
+        )
+    })?;
+    let mut input: Box<dyn AsyncRead + Unpin + Send> = Box::new(file);
+    // Test hook: corrupt the bytes sent to one host, to prove the host-side check.
+    if std::env::var("FERRY_TEST_CORRUPT_UPLOAD").is_ok_and(|h| h == name) {
+        input = Box::new(input.chain(&b"corruption"[..]));
+    }
+    exec.script(name, session, "receive artifact", receive, Some(&mut input))
+        .await
+        .map(|_| ())
+}
+
+async fn run_stage(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    steps: &[Step],
+) -> Option<TaskFailure> {
+    match exec.run_steps(name, Some(session), steps).await.status {
+        HostStatus::Failed(failure) => Some(*failure),
+        _ => None,
+    }
+}
+
+/// `after_switch` failed: put the previous release back and mark this one bad.
+async fn restore(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    job: &HostJob,
+    d: &Deployment,
+    failure: TaskFailure,
+) -> Outcome {
+    let Some(previous) = job.state.current.clone() else {
+        record(exec, session, job, d, EventKind::Failed, &failure.reason).await;
+        return failed(failure, Some(d.release.clone()));
+    };
+    let back = d
+        .run
+        .event(EventKind::RolledBack, &previous, Some(&d.release));
+    let switch = script::switch(&job.deploy_to, &previous, &d.run.run_id, &json_line(&back));
+    match exec
+        .script(name, session, "switch back", switch, None)
+        .await
+    {
+        Ok(_) => {
+            exec.printer()
+                .host_event(name, &format!("switched back to {previous}"));
+            failed(failure, Some(previous))
+        }
+        Err(second) => {
+            let mut failure = failure;
+            failure.reason = format!(
+                "{}; switching back to {previous} also failed: {}",
+                failure.reason, second.reason
+            );
+            failed(failure, Some(d.release.clone()))
+        }
+    }
+}
+
+async fn prune(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    job: &HostJob,
+    d: &Deployment,
+    switched: HistoryEvent,
+) -> Vec<ReleaseId> {
+    let mut after = job.state.clone();
+    after.current = Some(d.release.clone());
+    after.on_disk.insert(d.release.clone());
+    after.history.push(switched);
+    let doomed = after.prune(d.keep);
+    if doomed.is_empty() {
+        return doomed;
+    }
+    match exec
+        .script(
+            name,
+            session,
+            "prune",
+            script::prune(&job.deploy_to, &doomed),
+            None,
+        )
+        .await
+    {
+        Ok(_) => doomed,
+        Err(failure) => {
+            exec.printer().host_event(
+                name,
+                &format!("warning: pruning failed: {}", failure.reason),
+            );
+            Vec::new()
+        }
+    }
+}
+
+/// Best effort: the history is a record, not a step that can fail a deploy.
+async fn record(
+    exec: &Executor,
+    session: &Session,
+    job: &HostJob,
+    d: &Deployment,
+    kind: EventKind,
+    detail: &str,
+) {
+    let mut event = d.run.event(kind, &d.release, job.state.current.as_ref());
+    event.outcome = "failed".into();
+    event.detail = detail.chars().take(500).collect();
+    let _ = exec
+        .script(
+            "",
+            session,
+            "record",
+            script::record(&job.deploy_to, &json_line(&event)),
+            None,
+        )
+        .await;
+}
+
+fn json_line<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serializes")
+}
+
+/// deploy_to, target, current, after_switch steps.
+type RollbackJob = (String, ReleaseId, Option<ReleaseId>, Vec<Step>);
+
+/// Roll `hosts` back at once: to `to`, or each host's previous good release.
+pub async fn rollback(
+    ctx: Arc<Context>,
+    hosts: &[Host],
+    to: Option<ReleaseId>,
+    run: Arc<RunInfo>,
+) -> Result<Vec<HostResult>, Vec<RenderError>> {
+    let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
+    let mut results = Vec::new();
+    let mut targets = HashMap::new();
+    let mut movable = Vec::new();
+    for (host, state) in inspect(&ctx, hosts, &dirs).await {
+        match state.map(|s| (rollback_target(&s, to.as_ref()), s)) {
+            Ok((Ok(target), state)) => {
+                targets.insert(host.name.clone(), (target, state.current));
+                movable.push(host);
+            }
+            Ok((Err(why), state)) => results.push(HostResult {
+                host: host.name.clone(),
+                outcome: failed(
+                    TaskFailure::plain(&host.name, "rollback", &why.to_string()),
+                    state.current,
+                ),
+            }),
+            Err(status) => results.push(status_result(&host.name, status)),
+        }
+    }
+    let vars_for = |h: &Host| {
+        let (target, current) = &targets[&h.name];
+        release_vars(&ctx.extra, &dirs[&h.name], target, current.as_ref())
+    };
+    let mut after = render_stage(&ctx, &ctx.playbook.after_switch, &movable, &vars_for)?;
+    let jobs: Arc<HashMap<String, RollbackJob>> = Arc::new(
+        targets
+            .into_iter()
+            .map(|(name, (target, current))| {
+                let steps = after.remove(&name).unwrap_or_default();
+                (name.clone(), (dirs[&name].clone(), target, current, steps))
+            })
+            .collect(),
+    );
+    let done = ctx
+        .executor
+        .each_host(
+            movable,
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let (jobs, run) = (jobs.clone(), run.clone());
+                async move {
+                    let session = session.expect("rollback connects");
+                    let (deploy_to, target, current, steps) = &jobs[&host.name];
+                    let event = run.event(EventKind::RolledBack, target, current.as_ref());
+                    let switch = script::switch(deploy_to, target, &run.run_id, &json_line(&event));
+                    if let Err(failure) = exec
+                        .script(&host.name, &session, "switch", switch, None)
+                        .await
+                    {
+                        return failed(failure, current.clone());
+                    }
+                    exec.printer()
+                        .host_event(&host.name, &format!("current -> {target} (rolled back)"));
+                    match run_stage(&exec, &host.name, &session, steps).await {
+                        Some(failure) => failed(failure, Some(target.clone())),
+                        None => Outcome::RolledBack {
+                            to: target.clone(),
+                            from: current.clone(),
+                        },
+                    }
+                }
+            },
+        )
+        .await;
+    for (host, result) in done {
+        results.push(match result {
+            Ok(outcome) => HostResult {
+                host: host.name,
+                outcome,
+            },
+            Err(status) => status_result(&host.name, status),
+        });
+    }
+    Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inspect_output_parses() {
+        let out = "@@current releases/r2\n@@release r1\n@@release r2\n@@release .r3.tmp\n\
+                   @@meta {\"id\":\"r2\",\"artifact\":\"a.tar\",\"sha256\":\"ab\",\"deployed_by\":\"ci\",\"deployed_at\":\"t\",\"controller\":\"c\",\"ferry_version\":\"0\",\"env\":\"e\",\"run_id\":\"x\"}\n\
+                   @@history\n\
+                   {\"at\":\"t\",\"event\":\"switched\",\"release\":\"r2\",\"previous\":\"r1\",\"by\":\"ci\",\"run_id\":\"x\",\"env\":\"e\",\"outcome\":\"ok\"}\n\
+                   not json\n";
+        let state = parse_state(out);
+        assert_eq!(state.current, Some(ReleaseId::parse("r2").unwrap()));
+        assert_eq!(state.on_disk.len(), 2);
+        assert_eq!(state.current_meta.unwrap().sha256, "ab");
+        assert_eq!(state.history.len(), 1);
+    }
+
+    #[test]
+    fn a_fresh_host_has_no_state() {
+        assert_eq!(parse_state(""), HostState::default());
+    }
+}
