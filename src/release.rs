@@ -11,14 +11,14 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// A release id: `[A-Za-z0-9._-]{1,64}`, never `.` or `..`. Checked before
+/// A release id: `[A-Za-z0-9._-]{1,64}`, not starting with `.`. Checked before
 /// it becomes part of any path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct ReleaseId(String);
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid release id `{0}`: use 1 to 64 of A-Z a-z 0-9 . _ - (not `.` or `..`)")]
+#[error("invalid release id `{0}`: use 1 to 64 of A-Z a-z 0-9 . _ - , not starting with `.`")]
 pub struct InvalidReleaseId(pub String);
 
 impl ReleaseId {
@@ -27,8 +27,8 @@ impl ReleaseId {
             && text
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-            && text != "."
-            && text != "..";
+            // A leading dot would hide it among ferry's own temporary folders.
+            && !text.starts_with('.');
         if ok {
             Ok(ReleaseId(text.to_string()))
         } else {
