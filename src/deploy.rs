@@ -21,12 +21,21 @@ use crate::render::{render_plan, RenderError, Renderer, Step};
 use crate::ssh::Session;
 use crate::steps::release as script;
 
-/// The artifact file on the controller, with its checksum.
+/// The artifact, with its checksum.
 #[derive(Clone, Debug)]
 pub struct Artifact {
-    pub path: PathBuf,
+    pub source: ArtifactSource,
     pub name: String,
     pub sha256: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum ArtifactSource {
+    /// A controller file, streamed to each host over its SSH session.
+    File(PathBuf),
+    /// A URL every host fetches itself (curl or wget), so a large fleet does
+    /// not pull every byte through the controller.
+    Url(String),
 }
 
 impl Artifact {
@@ -36,13 +45,29 @@ impl Artifact {
             .await
             .map_err(std::io::Error::other)??;
         Ok(Artifact {
-            path: path.to_path_buf(),
+            source: ArtifactSource::File(path.to_path_buf()),
             name: path
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             sha256,
         })
+    }
+
+    /// An artifact the hosts download; `sha256` is checked on each host.
+    pub fn remote(url: &str, sha256: &str) -> Artifact {
+        let name = url
+            .split(['?', '#'])
+            .next()
+            .and_then(|u| u.rsplit('/').next())
+            .filter(|n| !n.is_empty())
+            .unwrap_or("artifact")
+            .to_string();
+        Artifact {
+            source: ArtifactSource::Url(url.to_string()),
+            name,
+            sha256: sha256.to_ascii_lowercase(),
+        }
     }
 }
 
@@ -493,12 +518,25 @@ async fn receive(
         linked_dirs: &d.linked_dirs,
         linked_files: &d.linked_files,
         tag: &d.run.run_id,
+        fetch_url: match &d.artifact.source {
+            ArtifactSource::Url(url) => Some(url),
+            ArtifactSource::File(_) => None,
+        },
     });
-    let file = tokio::fs::File::open(&d.artifact.path).await.map_err(|e| {
+    let path = match &d.artifact.source {
+        ArtifactSource::File(path) => path,
+        ArtifactSource::Url(_) => {
+            return exec
+                .script(name, session, "fetch artifact", receive, None)
+                .await
+                .map(|_| ());
+        }
+    };
+    let file = tokio::fs::File::open(path).await.map_err(|e| {
         TaskFailure::plain(
             name,
             "receive",
-            &format!("cannot read {}: {e}", d.artifact.path.display()),
+            &format!("cannot read {}: {e}", path.display()),
         )
     })?;
     let mut input: Box<dyn AsyncRead + Unpin + Send> = Box::new(file);

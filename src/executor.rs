@@ -62,12 +62,19 @@ impl TaskFailure {
     }
 }
 
+/// ferry's own scripts run to a kilobyte; the start names what they do.
+const SHOWN_COMMAND_CHARS: usize = 240;
+
 fn command_block(command: &str) -> String {
     if command.is_empty() {
-        String::new()
-    } else {
-        format!("\n  command: {command}")
+        return String::new();
     }
+    let total = command.chars().count();
+    if total <= SHOWN_COMMAND_CHARS {
+        return format!("\n  command: {command}");
+    }
+    let start: String = command.chars().take(SHOWN_COMMAND_CHARS).collect();
+    format!("\n  command: {start}… ({total} characters)")
 }
 
 fn stderr_block(tail: &str) -> String {
@@ -546,7 +553,12 @@ fn connect_failure(host: &str, err: SshError) -> HostStatus {
     if err.is_unreachable() {
         HostStatus::Unreachable(err.to_string())
     } else {
-        HostStatus::Failed(Box::new(TaskFailure::new(host, "connect", "", err.to_string())))
+        HostStatus::Failed(Box::new(TaskFailure::new(
+            host,
+            "connect",
+            "",
+            err.to_string(),
+        )))
     }
 }
 

@@ -21,18 +21,30 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
         .transpose()
         .map_err(|e| InvalidInput(e.to_string()))?;
     let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
-    let Some(path) = &args.artifact else {
-        return Err(InvalidInput(
-            "--artifact-url is not supported yet; give --artifact PATH".into(),
-        )
-        .into());
+    let artifact = match (&args.artifact, &args.artifact_url, &args.sha256) {
+        (Some(path), _, _) => {
+            if !path.is_file() {
+                return Err(
+                    InvalidInput(format!("artifact {} is not a file", path.display())).into(),
+                );
+            }
+            Artifact::open(path)
+                .await
+                .with_context(|| format!("cannot read artifact {}", path.display()))?
+        }
+        (None, Some(url), Some(sha)) => {
+            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Err(InvalidInput(format!("--sha256 `{sha}` is not 64 hex digits")).into());
+            }
+            Artifact::remote(url, sha)
+        }
+        _ => {
+            return Err(InvalidInput(
+                "give --artifact PATH, or --artifact-url URL with --sha256 HEX".into(),
+            )
+            .into())
+        }
     };
-    if !path.is_file() {
-        return Err(InvalidInput(format!("artifact {} is not a file", path.display())).into());
-    }
-    let artifact = Artifact::open(path)
-        .await
-        .with_context(|| format!("cannot read artifact {}", path.display()))?;
     let release = match given_id {
         Some(id) => id,
         None => ReleaseId::derive(&artifact.name, &artifact.sha256)

@@ -37,6 +37,8 @@ pub struct Receive<'a> {
     pub linked_files: &'a [String],
     /// Unique per run, so concurrent or crashed runs never share temp names.
     pub tag: &'a str,
+    /// Download from here on the host instead of reading stdin.
+    pub fetch_url: Option<&'a str>,
 }
 
 /// Read the artifact from stdin into `.ferry/artifacts`, verify its sha256,
@@ -51,7 +53,7 @@ pub fn receive(r: &Receive) -> String {
          mkdir -p releases shared .ferry/artifacts; \
          a=.ferry/artifacts/.{id}.{tag}.partial; t=releases/.{id}.{tag}.tmp; \
          trap 'rm -rf \"$a\" \"$t\"' EXIT; \
-         cat > \"$a\"; \
+         {fetch}; \
          got=$(sha256sum \"$a\" | cut -d' ' -f1); \
          if [ \"$got\" != {sha} ]; then echo \"checksum mismatch: expected sha256 {sha_plain}, the host received $got\" >&2; exit {CHECKSUM_EXIT}; fi; \
          mkdir \"$t\"; tar -xf \"$a\" -C \"$t\"; \
@@ -60,6 +62,7 @@ pub fn receive(r: &Receive) -> String {
         sha = quote(r.sha256),
         sha_plain = r.sha256,
         meta = quote(r.meta_json),
+        fetch = fetch(r.fetch_url),
     );
     for dir in r.linked_dirs {
         let q = quote(dir);
@@ -79,6 +82,19 @@ pub fn receive(r: &Receive) -> String {
          mv -T \"$t\" releases/{id}; trap - EXIT"
     ));
     s
+}
+
+/// Write the artifact to `$a`: from stdin, or downloaded by the host.
+fn fetch(url: Option<&str>) -> String {
+    let Some(url) = url else {
+        return "cat > \"$a\"".into();
+    };
+    let url = quote(url);
+    format!(
+        "if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o \"$a\" {url}; \
+         elif command -v wget >/dev/null 2>&1; then wget -q -O \"$a\" {url}; \
+         else echo 'neither curl nor wget is installed on the host' >&2; exit 127; fi"
+    )
 }
 
 /// Point `current` at `releases/<id>` atomically (a new link renamed over the
@@ -149,6 +165,7 @@ mod tests {
             linked_dirs: &["log".into()],
             linked_files: &["config/app env".into()],
             tag: "t1",
+            fetch_url: None,
         });
         let verify = script.find("sha256sum").unwrap();
         let extract = script.find("tar -xf").unwrap();
@@ -159,5 +176,6 @@ mod tests {
             "{script}"
         );
         assert!(script.contains("shared/'config/app env'"), "{script}");
+        assert!(script.contains("cat > \"$a\";"), "{script}");
     }
 }

@@ -8,4 +8,5 @@ mod config_errors;
 mod failures;
 mod fleet_selftest;
 mod host_keys;
+mod releases;
 mod run;

@@ -1,0 +1,660 @@
+//! `ferry deploy`, `rollback`, `status`, `history` against real sshd: the
+//! Capistrano layout on the hosts, the atomic switch of `current`, pruning,
+//! skips, failed uploads (checksum, full disk) and invalid release ids.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::support::fleet::Fleet;
+use crate::support::project::{Project, Run};
+
+// ---------------------------------------------------------------------------
+// helpers
+
+/// The `index.html` each test release carries.
+fn page(id: &str) -> String {
+    format!("<h1>release {id}</h1>\n")
+}
+
+/// Build `artifacts/<name>.tar.gz` in the project from `files` (relative path,
+/// content) with `tar -czf`; returns its absolute path.
+fn tarball(project: &Project, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    let src = project.path().join("build").join(name);
+    for (rel, content) in files {
+        let path = src.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, content).unwrap();
+    }
+    let out = project.path().join("artifacts").join(format!("{name}.tar.gz"));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar -czf {}", out.display());
+    out
+}
+
+/// A release tarball whose only file is `index.html` = `page(id)`.
+fn release_tarball(project: &Project, id: &str) -> PathBuf {
+    tarball(project, id, &[("index.html", page(id).as_bytes())])
+}
+
+fn deploy(project: &Project, artifact: &Path, release: &str, extra: &[&str]) -> Run {
+    let artifact = artifact.to_str().unwrap();
+    let mut args = vec!["deploy", "test", "--artifact", artifact, "--release", release];
+    args.extend_from_slice(extra);
+    project.ferry(&args)
+}
+
+/// `ferry ARGS` with extra environment variables (Project::ferry sets none).
+fn ferry_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env_remove("FERRY_LIMIT")
+        .env_remove("FERRY_FORKS")
+        .env_remove("FERRY_TEST_CORRUPT_UPLOAD")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run ferry");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Host `i`'s `deploy_to/rel`, as the controller sees it.
+fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
+    let deploy_to = &fleet.hosts()[i].deploy_to;
+    fleet.on_host(i, &format!("{deploy_to}/{rel}"))
+}
+
+/// Where host `i`'s `current` points ("releases/r1").
+fn current(fleet: &Fleet, i: usize) -> String {
+    let link = on_host(fleet, i, "current");
+    std::fs::read_link(&link)
+        .unwrap_or_else(|e| panic!("readlink {}: {e}", link.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Names in host `i`'s `deploy_to/rel` folder (hidden ones included).
+fn names_in(fleet: &Fleet, i: usize, rel: &str) -> BTreeSet<String> {
+    let dir = on_host(fleet, i, rel);
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+fn history_text(fleet: &Fleet, i: usize) -> String {
+    std::fs::read_to_string(on_host(fleet, i, ".ferry/history.jsonl")).unwrap_or_default()
+}
+
+/// Host `i`'s history, oldest first, one JSON object per line.
+fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
+    history_text(fleet, i)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("history line {l:?}: {e}")))
+        .collect()
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
+    let out = fleet.exec_in_host(i, cmd);
+    assert!(
+        out.status.success(),
+        "on host {i}: `{cmd}` failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Wait until the wall clock is in a new second: history stamps have
+/// one-second resolution, so events in different runs get distinct stamps.
+fn next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+    ));
+}
+
+// ---------------------------------------------------------------------------
+// tests
+
+#[test]
+fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    let r1 = release_tarball(&project, "r1");
+    let r2 = release_tarball(&project, "r2");
+
+    deploy(&project, &r1, "r1", &[])
+        .expect_code(0)
+        .stderr_has("release r1: done 3  skipped 0  failed 0  unreachable 0")
+        .stderr_has("  h1: deployed r1\n");
+    for i in 0..3 {
+        assert_eq!(current(&fleet, i), "releases/r1");
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(on_host(&fleet, i, "releases/r1/.ferry-release.json"))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(meta["id"], "r1");
+        assert_eq!(meta["sha256"], sha256_hex(&r1).as_str());
+        assert_eq!(meta["env"], "test");
+    }
+    deploy(&project, &r2, "r2", &[])
+        .expect_code(0)
+        .stderr_has("release r2: done 3  skipped 0  failed 0  unreachable 0")
+        .stderr_has("  h2: deployed r2 (was r1)");
+    for i in 0..3 {
+        assert_eq!(current(&fleet, i), "releases/r2");
+        assert_eq!(
+            std::fs::read_to_string(on_host(&fleet, i, "current/index.html")).unwrap(),
+            page("r2")
+        );
+    }
+
+    // Stamps have one-second resolution: keep the rollback in its own second
+    // so "newest first" has one right answer (see the same-second test below).
+    next_second();
+    project
+        .ferry(&["rollback", "test"])
+        .expect_code(0)
+        .stderr_has("rollback: done 3  skipped 0  failed 0  unreachable 0")
+        .stderr_has("  h3: rolled back to r1 from r2");
+
+    for (i, host) in fleet.hosts().iter().enumerate() {
+        assert_eq!(current(&fleet, i), "releases/r1", "current on {}", host.name);
+        assert_eq!(
+            std::fs::read_to_string(on_host(&fleet, i, "current/index.html")).unwrap(),
+            page("r1")
+        );
+        assert!(
+            on_host(&fleet, i, "releases/r2/index.html").is_file(),
+            "releases/r2 must stay on {}",
+            host.name
+        );
+        let events = history(&fleet, i);
+        let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["switched", "switched", "rolled_back"], "{}", host.name);
+        let last = events.last().unwrap();
+        assert_eq!(last["release"], "r1", "{last}");
+        assert_eq!(last["previous"], "r2", "{last}");
+        assert_eq!(last["outcome"], "ok", "{last}");
+        assert_eq!(last["env"], "test", "{last}");
+        assert!(last["run_id"].as_str().is_some_and(|s| !s.is_empty()));
+        assert_eq!(events[1]["release"], "r2");
+        assert_eq!(events[1]["previous"], "r1");
+    }
+
+    let status = project.ferry(&["status", "test", "--output", "json"]);
+    status.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(status.stdout.trim())
+        .unwrap_or_else(|e| panic!("status json: {e}\n{}", status.stdout));
+    assert_eq!(json["schema"], "ferry.status/1");
+    let hosts = json["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{json}");
+    for h in hosts {
+        assert_eq!(h["current"], "r1", "{h}");
+        assert_eq!(h["sha256"], sha256_hex(&r1).as_str(), "{h}");
+        assert!(h["error"].is_null(), "{h}");
+    }
+    assert_eq!(
+        json["summary"]["releases"]["r1"],
+        serde_json::json!(["h1", "h2", "h3"]),
+        "{json}"
+    );
+
+    let hist = project.ferry(&["history", "test"]);
+    hist.expect_code(0);
+    let lines: Vec<&str> = hist.stdout.lines().collect();
+    assert_eq!(lines.len(), 9, "{}", hist.stdout);
+    for line in &lines[..3] {
+        assert!(
+            line.contains("rolled_back") && line.contains("r1 (from r2)"),
+            "the rollback must come first:\n{}",
+            hist.stdout
+        );
+    }
+    let limited = project.ferry(&["history", "test", "--host", "h2", "--limit", "1"]);
+    limited.expect_code(0);
+    assert_eq!(limited.stdout.lines().count(), 1, "{}", limited.stdout);
+    assert!(
+        limited.stdout.contains(" h2 ") && limited.stdout.contains("rolled_back"),
+        "{}",
+        limited.stdout
+    );
+}
+
+#[test]
+fn history_lists_same_second_events_newest_first() {
+    // Two events of one host in the same second (a deploy and a quick
+    // rollback): the file order is the only order, and the newest must come first.
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = release_tarball(&project, "r1");
+    let r2 = release_tarball(&project, "r2");
+    deploy(&project, &r1, "r1", &[]).expect_code(0);
+    deploy(&project, &r2, "r2", &[]).expect_code(0);
+    project.ferry(&["rollback", "test"]).expect_code(0);
+    // Give all three lines one stamp, as a fast run would.
+    let path = on_host(&fleet, 0, ".ferry/history.jsonl");
+    let mut forged = String::new();
+    for mut e in history(&fleet, 0) {
+        e["at"] = "2030-01-01T00:00:00Z".into();
+        forged.push_str(&format!("{e}\n"));
+    }
+    std::fs::write(&path, forged).unwrap();
+    let hist = project.ferry(&["history", "test"]);
+    hist.expect_code(0);
+    let kinds: Vec<&str> = hist
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().nth(2).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        kinds,
+        ["rolled_back", "switched", "switched"],
+        "newest first:\n{}",
+        hist.stdout
+    );
+    assert!(
+        hist.stdout.lines().nth(1).unwrap().contains("r2 (from r1)"),
+        "{}",
+        hist.stdout
+    );
+}
+
+#[test]
+fn keep_prunes_to_current_and_previous_with_their_artifacts() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let ids = ["r1", "r2", "r3", "r4"];
+    let tars: Vec<PathBuf> = ids.iter().map(|id| release_tarball(&project, id)).collect();
+    for (n, (id, tar)) in ids.iter().zip(&tars).enumerate() {
+        let run = deploy(&project, tar, id, &["--keep", "2"]);
+        run.expect_code(0);
+        if n >= 2 {
+            let doomed = ids[n - 2];
+            run.stderr_has(&format!("  h1: deployed {id} (was {}); pruned {doomed}", ids[n - 1]));
+        }
+        for i in 0..2 {
+            let kept: Vec<&str> = ids[n.saturating_sub(1)..=n].to_vec();
+            assert_eq!(names_in(&fleet, i, "releases"), set(&kept), "after {id}");
+        }
+    }
+    for (i, host) in fleet.hosts().iter().enumerate() {
+        assert_eq!(current(&fleet, i), "releases/r4", "{}", host.name);
+        assert_eq!(names_in(&fleet, i, "releases"), set(&["r3", "r4"]), "{}", host.name);
+        assert_eq!(
+            names_in(&fleet, i, ".ferry/artifacts"),
+            set(&["r3.artifact", "r4.artifact"]),
+            "{}",
+            host.name
+        );
+        assert_eq!(
+            sha256_hex(&on_host(&fleet, i, ".ferry/artifacts/r4.artifact")),
+            sha256_hex(&tars[3])
+        );
+        // The previous release is still a working rollback target.
+        assert_eq!(
+            std::fs::read_to_string(on_host(&fleet, i, "releases/r3/index.html")).unwrap(),
+            page("r3")
+        );
+    }
+    project
+        .ferry(&["rollback", "test"])
+        .expect_code(0)
+        .stderr_has("  h2: rolled back to r3 from r4");
+}
+
+/// Everything a skipped deploy must leave alone, on one host.
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    history: String,
+    current_target: String,
+    current_ino: u64,
+    current_mtime: (i64, i64),
+    current_ctime: (i64, i64),
+    releases: BTreeSet<String>,
+    artifacts: BTreeSet<String>,
+    meta: String,
+    top: BTreeSet<String>,
+}
+
+fn snapshot(fleet: &Fleet, i: usize, release: &str) -> Snapshot {
+    let link = std::fs::symlink_metadata(on_host(fleet, i, "current")).unwrap();
+    Snapshot {
+        history: history_text(fleet, i),
+        current_target: current(fleet, i),
+        current_ino: link.ino(),
+        current_mtime: (link.mtime(), link.mtime_nsec()),
+        current_ctime: (link.ctime(), link.ctime_nsec()),
+        releases: names_in(fleet, i, "releases"),
+        artifacts: names_in(fleet, i, ".ferry/artifacts"),
+        meta: std::fs::read_to_string(on_host(
+            fleet,
+            i,
+            &format!("releases/{release}/.ferry-release.json"),
+        ))
+        .unwrap(),
+        top: names_in(fleet, i, ""),
+    }
+}
+
+#[test]
+fn deploying_the_same_release_again_skips_every_host_and_changes_nothing() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    let tar = release_tarball(&project, "shop-1.4");
+    // No --release: the id is the artifact's stem and 8 hex of its sha256.
+    let id = format!("shop-1.4-{}", &sha256_hex(&tar)[..8]);
+    let tar_arg = tar.to_str().unwrap();
+    project
+        .ferry(&["deploy", "test", "--artifact", tar_arg])
+        .expect_code(0)
+        .stderr_has(&format!("release {id}: done 3  skipped 0  failed 0"));
+    let before: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, &id)).collect();
+    assert_eq!(before[0].current_target, format!("releases/{id}"));
+
+    // Make any rewrite of `current` visible in its mtime.
+    std::thread::sleep(Duration::from_millis(50));
+    let again = project.ferry(&["deploy", "test", "--artifact", tar_arg]);
+    again
+        .expect_code(0)
+        .stderr_has(&format!("release {id}: done 0  skipped 3  failed 0  unreachable 0"));
+    for host in fleet.hosts() {
+        again.stderr_has(&format!("  {}: skipped: already on {id}", host.name));
+    }
+    // The same, with the id given explicitly.
+    deploy(&project, &tar, &id, &[])
+        .expect_code(0)
+        .stderr_has("done 0  skipped 3  failed 0");
+    let after: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, &id)).collect();
+    assert_eq!(before, after);
+}
+
+#[test]
+fn current_never_dangles_while_releases_switch_back_and_forth() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let ids = ["r1", "r2"];
+    let tars: Vec<PathBuf> = ids.iter().map(|id| release_tarball(&project, id)).collect();
+    deploy(&project, &tars[0], "r1", &[]).expect_code(0);
+
+    let link = on_host(&fleet, 0, "current");
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = stop.clone();
+        let link = link.clone();
+        std::thread::spawn(move || {
+            let base = link.parent().unwrap().to_path_buf();
+            // Per reading: 1 = r1, 2 = r2; problems are described in `bad`.
+            let mut readings: Vec<u8> = Vec::new();
+            let mut bad: Vec<String> = Vec::new();
+            let mut raced = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let target = match std::fs::read_link(&link) {
+                    Ok(t) => t.to_string_lossy().into_owned(),
+                    Err(e) => {
+                        bad.push(format!("readlink: {e}"));
+                        continue;
+                    }
+                };
+                let which = match target.as_str() {
+                    "releases/r1" => 1,
+                    "releases/r2" => 2,
+                    other => {
+                        bad.push(format!("current -> {other:?}"));
+                        continue;
+                    }
+                };
+                let index = base.join(&target).join("index.html");
+                if !index.is_file() {
+                    // Dangling only if `current` still points there; a link
+                    // that moved on meanwhile was just a stale reading.
+                    match std::fs::read_link(&link) {
+                        Ok(t) if t.to_string_lossy() == target => {
+                            bad.push(format!("current -> {target} has no index.html"))
+                        }
+                        _ => raced += 1,
+                    }
+                    continue;
+                }
+                // Through the link, as a web server would read it.
+                match std::fs::read_to_string(base.join("current/index.html")) {
+                    Ok(text) if text == page("r1") || text == page("r2") => {}
+                    Ok(text) => bad.push(format!("current/index.html = {text:?}")),
+                    Err(e) => bad.push(format!("read current/index.html: {e}")),
+                }
+                readings.push(which);
+            }
+            (readings, bad, raced)
+        })
+    };
+
+    let started = Instant::now();
+    let rounds = 6;
+    for n in 0..rounds {
+        let id = ids[(n + 1) % 2];
+        deploy(&project, &tars[(n + 1) % 2], id, &[])
+            .expect_code(0)
+            .stderr_has(&format!("release {id}: done 2  skipped 0"));
+        assert_eq!(current(&fleet, 0), format!("releases/{id}"));
+    }
+    let deploy_time = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let (readings, bad, raced) = reader.join().unwrap();
+    let seen_r1 = readings.iter().filter(|&&r| r == 1).count();
+    let seen_r2 = readings.iter().filter(|&&r| r == 2).count();
+    eprintln!(
+        "atomic switch: {} readings in {deploy_time:?} ({seen_r1} r1, {seen_r2} r2, {raced} stale), {rounds} deploys",
+        readings.len()
+    );
+    assert!(bad.is_empty(), "{} bad readings: {:?}", bad.len(), &bad[..bad.len().min(20)]);
+    assert!(readings.len() >= 500, "only {} readings", readings.len());
+    assert!(seen_r1 > 0 && seen_r2 > 0, "r1 {seen_r1}, r2 {seen_r2}");
+    // The reader saw the switches happen, not only one state.
+    let switches = readings.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(switches >= 2, "{switches} switches seen");
+}
+
+#[test]
+fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    let r1 = release_tarball(&project, "r1");
+    let r2 = release_tarball(&project, "r2");
+    deploy(&project, &r1, "r1", &[]).expect_code(0);
+
+    let r2_arg = r2.to_str().unwrap();
+    let run = ferry_with_env(
+        &project,
+        &["deploy", "test", "--artifact", r2_arg, "--release", "r2"],
+        &[("FERRY_TEST_CORRUPT_UPLOAD", "h2")],
+    );
+    run.expect_code(1)
+        .stderr_has("release r2: done 2  skipped 0  failed 1  unreachable 0")
+        .stderr_has("  h2: FAILED, current: r1")
+        .stderr_has(&format!(
+            "checksum mismatch: expected sha256 {}",
+            sha256_hex(&r2)
+        ))
+        .stderr_has("  h1: deployed r2 (was r1)")
+        .stderr_has("  h3: deployed r2 (was r1)");
+
+    assert_eq!(current(&fleet, 0), "releases/r2");
+    assert_eq!(current(&fleet, 2), "releases/r2");
+    assert_eq!(current(&fleet, 1), "releases/r1");
+    assert_eq!(
+        std::fs::read_to_string(on_host(&fleet, 1, "current/index.html")).unwrap(),
+        page("r1")
+    );
+    // Nothing half-made left behind on h2.
+    assert_eq!(names_in(&fleet, 1, "releases"), set(&["r1"]));
+    assert_eq!(names_in(&fleet, 1, ".ferry/artifacts"), set(&["r1.artifact"]));
+    let top = names_in(&fleet, 1, "");
+    assert!(
+        !top.iter().any(|n| n.starts_with(".current")),
+        "temporary link left: {top:?}"
+    );
+    let last = history(&fleet, 1).pop().unwrap();
+    assert_eq!(last["event"], "failed", "{last}");
+    assert_eq!(last["release"], "r2", "{last}");
+    assert_eq!(last["previous"], "r1", "{last}");
+    assert_eq!(last["outcome"], "failed", "{last}");
+
+    // A failed release is not a rollback target; status shows the drift.
+    let status = project.ferry(&["status", "test", "--output", "json"]);
+    status.expect_code(0);
+    let json: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    assert_eq!(json["summary"]["releases"]["r2"], serde_json::json!(["h1", "h3"]));
+    assert_eq!(json["summary"]["releases"]["r1"], serde_json::json!(["h2"]));
+
+    // The same deploy without the corruption completes h2 and skips the others.
+    deploy(&project, &r2, "r2", &[])
+        .expect_code(0)
+        .stderr_has("release r2: done 1  skipped 2  failed 0");
+    assert_eq!(current(&fleet, 1), "releases/r2");
+}
+
+#[test]
+fn a_full_disk_fails_that_host_and_keeps_its_current_release() {
+    let fleet = Fleet::start(3);
+    if !fleet.is_isolated() {
+        eprintln!("skipped: needs root (a tmpfs mounted in one host's mount namespace)");
+        return;
+    }
+    let project = Project::new(&fleet, "");
+    let r1 = release_tarball(&project, "r1");
+    deploy(&project, &r1, "r1", &[]).expect_code(0);
+
+    // h2's /srv becomes a 1 MiB tmpfs holding a copy of its deploy_to.
+    shell_ok(
+        &fleet,
+        1,
+        "set -e; tmp=$(mktemp -d); cp -a /srv/app \"$tmp\"/app; \
+         mount -t tmpfs -o size=1m tmpfs /srv; cp -a \"$tmp\"/app /srv/app; rm -rf \"$tmp\"",
+    );
+    assert_eq!(
+        shell_ok(&fleet, 1, "readlink /srv/app/current && cat /srv/app/current/index.html"),
+        format!("releases/r1\n{}", page("r1"))
+    );
+
+    // ~2 MiB that gzip cannot shrink.
+    let mut noise = vec![0u8; 2 << 20];
+    let mut urandom = std::fs::File::open("/dev/urandom").unwrap();
+    std::io::Read::read_exact(&mut urandom, &mut noise).unwrap();
+    let r2 = tarball(
+        &project,
+        "r2",
+        &[("index.html", page("r2").as_bytes()), ("noise.bin", &noise)],
+    );
+    assert!(std::fs::metadata(&r2).unwrap().len() > 2_000_000);
+
+    let run = deploy(&project, &r2, "r2", &[]);
+    run.expect_code(1)
+        .stderr_has("release r2: done 2  skipped 0  failed 1  unreachable 0")
+        .stderr_has("  h2: FAILED, current: r1")
+        .stderr_has("No space left on device");
+    assert_eq!(
+        shell_ok(&fleet, 1, "readlink /srv/app/current && cat /srv/app/current/index.html"),
+        format!("releases/r1\n{}", page("r1"))
+    );
+    // Nothing partial kept on the full disk.
+    assert_eq!(
+        shell_ok(&fleet, 1, "ls -A /srv/app/releases; ls -A /srv/app/.ferry/artifacts"),
+        "r1\nr1.artifact\n"
+    );
+    for i in [0, 2] {
+        assert_eq!(current(&fleet, i), "releases/r2");
+        assert_eq!(
+            std::fs::read_to_string(on_host(&fleet, i, "current/index.html")).unwrap(),
+            page("r2")
+        );
+    }
+}
+
+#[test]
+fn an_unsafe_release_id_is_refused_before_anything_connects() {
+    let fleet = Fleet::start(1);
+    // Were ferry to connect, the host would be unreachable (exit 1, not 2).
+    fleet.stop_host(0);
+    let project = Project::new(&fleet, "");
+    let tar = release_tarball(&project, "r1");
+    for bad in ["../x", "a/b", "..", "/etc", "../../../../tmp/evil"] {
+        let run = deploy(&project, &tar, bad, &[]);
+        run.expect_code(2)
+            .stderr_has(&format!("invalid release id `{bad}`"));
+        assert!(
+            !run.stderr.contains("cannot connect") && !run.stderr.contains("deploying"),
+            "{bad}: {}",
+            run.stderr
+        );
+        project
+            .ferry(&["rollback", "test", "--to", bad])
+            .expect_code(2)
+            .stderr_has(&format!("invalid release id `{bad}`"));
+    }
+    let deploy_to = on_host(&fleet, 0, "");
+    assert!(!deploy_to.exists(), "{} was created", deploy_to.display());
+}
+
+#[test]
+fn a_rollback_with_no_previous_release_fails_every_host_and_changes_nothing() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    let r1 = release_tarball(&project, "r1");
+    deploy(&project, &r1, "r1", &[]).expect_code(0);
+    let before: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, "r1")).collect();
+
+    let run = project.ferry(&["rollback", "test"]);
+    run.expect_code(1)
+        .stderr_has("rollback: done 0  skipped 0  failed 3  unreachable 0");
+    assert_eq!(
+        run.stderr
+            .matches("no previous release to roll back to (current: r1)")
+            .count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    for host in fleet.hosts() {
+        run.stderr_has(&format!(
+            "  {}: FAILED, current: r1\n    task `rollback` failed on {}: no previous release to roll back to",
+            host.name, host.name
+        ));
+    }
+    let after: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, "r1")).collect();
+    assert_eq!(before, after);
+}
