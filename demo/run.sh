@@ -3,6 +3,8 @@
 # 127.0.x.y, run a playbook with a command, an upload and a template on
 # them with ferry, show the result, and stop the fleet.
 #   demo/run.sh [HOSTS]     (default 8)
+# Then it deploys two releases with `ferry deploy`, rolls back, and shows
+# `ferry status` and `ferry history`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${1:-8}
@@ -37,3 +39,19 @@ echo "== ferry run demo (playbooks/demo.yml)" >&2
 "$ferry" run demo -i "$inventory" demo -e release=demo-2
 echo "== ferry run --cmd (ad hoc)" >&2
 "$ferry" run demo -i "$inventory" --cmd 'cat {{ deploy_to }}/shared/app.env | grep RELEASE' --limit 'h1,h2'
+
+echo "== two releases: ferry deploy r1, ferry deploy r2" >&2
+for r in 1 2; do
+  mkdir -p "$work/app-$r"
+  echo "<h1>shop release $r</h1>" > "$work/app-$r/index.html"
+  tar -czf "$work/shop-$r.tar.gz" -C "$work/app-$r" .
+done
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-1.tar.gz" --release r1
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2
+echo "== deploying r2 again converges: every host is skipped" >&2
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2
+"$ferry" status demo -i "$inventory"
+echo "== ferry rollback (emergency: every host back to its previous release)" >&2
+"$ferry" rollback demo -i "$inventory"
+"$ferry" status demo -i "$inventory"
+"$ferry" history demo -i "$inventory" --limit 6

@@ -97,7 +97,7 @@ impl RunInfo {
             deployer: std::env::var("FERRY_DEPLOYER")
                 .or_else(|_| std::env::var("USER"))
                 .or_else(|_| std::env::var("LOGNAME"))
-                .unwrap_or_else(|_| "unknown".into()),
+                .unwrap_or_else(|_| login_name()),
             controller: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
@@ -123,6 +123,18 @@ impl RunInfo {
             detail: String::new(),
         }
     }
+}
+
+/// The user's name when no variable names it (cron, some CI runners).
+fn login_name() -> String {
+    std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 pub fn now() -> String {

@@ -25,7 +25,15 @@ pub async fn history(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
     let mut unreadable = Vec::new();
     for (host, state) in states {
         match state {
-            Ok(state) => events.extend(state.history.into_iter().map(|e| (host.name.clone(), e))),
+            // Newest first per host, so same-second events keep their true
+            // order through the stable sort below.
+            Ok(state) => events.extend(
+                state
+                    .history
+                    .into_iter()
+                    .rev()
+                    .map(|e| (host.name.clone(), e)),
+            ),
             Err(_) => unreadable.push(host.name),
         }
     }

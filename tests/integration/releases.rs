@@ -30,7 +30,10 @@ fn tarball(project: &Project, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, content).unwrap();
     }
-    let out = project.path().join("artifacts").join(format!("{name}.tar.gz"));
+    let out = project
+        .path()
+        .join("artifacts")
+        .join(format!("{name}.tar.gz"));
     std::fs::create_dir_all(out.parent().unwrap()).unwrap();
     let status = Command::new("tar")
         .arg("-czf")
@@ -51,7 +54,14 @@ fn release_tarball(project: &Project, id: &str) -> PathBuf {
 
 fn deploy(project: &Project, artifact: &Path, release: &str, extra: &[&str]) -> Run {
     let artifact = artifact.to_str().unwrap();
-    let mut args = vec!["deploy", "test", "--artifact", artifact, "--release", release];
+    let mut args = vec![
+        "deploy",
+        "test",
+        "--artifact",
+        artifact,
+        "--release",
+        release,
+    ];
     args.extend_from_slice(extra);
     project.ferry(&args)
 }
@@ -194,7 +204,12 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
         .stderr_has("  h3: rolled back to r1 from r2");
 
     for (i, host) in fleet.hosts().iter().enumerate() {
-        assert_eq!(current(&fleet, i), "releases/r1", "current on {}", host.name);
+        assert_eq!(
+            current(&fleet, i),
+            "releases/r1",
+            "current on {}",
+            host.name
+        );
         assert_eq!(
             std::fs::read_to_string(on_host(&fleet, i, "current/index.html")).unwrap(),
             page("r1")
@@ -205,8 +220,16 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
             host.name
         );
         let events = history(&fleet, i);
-        let kinds: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["switched", "switched", "rolled_back"], "{}", host.name);
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["switched", "switched", "rolled_back"],
+            "{}",
+            host.name
+        );
         let last = events.last().unwrap();
         assert_eq!(last["release"], "r1", "{last}");
         assert_eq!(last["previous"], "r2", "{last}");
@@ -306,7 +329,10 @@ fn keep_prunes_to_current_and_previous_with_their_artifacts() {
         run.expect_code(0);
         if n >= 2 {
             let doomed = ids[n - 2];
-            run.stderr_has(&format!("  h1: deployed {id} (was {}); pruned {doomed}", ids[n - 1]));
+            run.stderr_has(&format!(
+                "  h1: deployed {id} (was {}); pruned {doomed}",
+                ids[n - 1]
+            ));
         }
         for i in 0..2 {
             let kept: Vec<&str> = ids[n.saturating_sub(1)..=n].to_vec();
@@ -315,7 +341,12 @@ fn keep_prunes_to_current_and_previous_with_their_artifacts() {
     }
     for (i, host) in fleet.hosts().iter().enumerate() {
         assert_eq!(current(&fleet, i), "releases/r4", "{}", host.name);
-        assert_eq!(names_in(&fleet, i, "releases"), set(&["r3", "r4"]), "{}", host.name);
+        assert_eq!(
+            names_in(&fleet, i, "releases"),
+            set(&["r3", "r4"]),
+            "{}",
+            host.name
+        );
         assert_eq!(
             names_in(&fleet, i, ".ferry/artifacts"),
             set(&["r3.artifact", "r4.artifact"]),
@@ -390,9 +421,9 @@ fn deploying_the_same_release_again_skips_every_host_and_changes_nothing() {
     // Make any rewrite of `current` visible in its mtime.
     std::thread::sleep(Duration::from_millis(50));
     let again = project.ferry(&["deploy", "test", "--artifact", tar_arg]);
-    again
-        .expect_code(0)
-        .stderr_has(&format!("release {id}: done 0  skipped 3  failed 0  unreachable 0"));
+    again.expect_code(0).stderr_has(&format!(
+        "release {id}: done 0  skipped 3  failed 0  unreachable 0"
+    ));
     for host in fleet.hosts() {
         again.stderr_has(&format!("  {}: skipped: already on {id}", host.name));
     }
@@ -481,7 +512,12 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
         "atomic switch: {} readings in {deploy_time:?} ({seen_r1} r1, {seen_r2} r2, {raced} stale), {rounds} deploys",
         readings.len()
     );
-    assert!(bad.is_empty(), "{} bad readings: {:?}", bad.len(), &bad[..bad.len().min(20)]);
+    assert!(
+        bad.is_empty(),
+        "{} bad readings: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(20)]
+    );
     assert!(readings.len() >= 500, "only {} readings", readings.len());
     assert!(seen_r1 > 0 && seen_r2 > 0, "r1 {seen_r1}, r2 {seen_r2}");
     // The reader saw the switches happen, not only one state.
@@ -522,7 +558,10 @@ fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
     );
     // Nothing half-made left behind on h2.
     assert_eq!(names_in(&fleet, 1, "releases"), set(&["r1"]));
-    assert_eq!(names_in(&fleet, 1, ".ferry/artifacts"), set(&["r1.artifact"]));
+    assert_eq!(
+        names_in(&fleet, 1, ".ferry/artifacts"),
+        set(&["r1.artifact"])
+    );
     let top = names_in(&fleet, 1, "");
     assert!(
         !top.iter().any(|n| n.starts_with(".current")),
@@ -538,7 +577,10 @@ fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
     let status = project.ferry(&["status", "test", "--output", "json"]);
     status.expect_code(0);
     let json: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
-    assert_eq!(json["summary"]["releases"]["r2"], serde_json::json!(["h1", "h3"]));
+    assert_eq!(
+        json["summary"]["releases"]["r2"],
+        serde_json::json!(["h1", "h3"])
+    );
     assert_eq!(json["summary"]["releases"]["r1"], serde_json::json!(["h2"]));
 
     // The same deploy without the corruption completes h2 and skips the others.
@@ -567,7 +609,11 @@ fn a_full_disk_fails_that_host_and_keeps_its_current_release() {
          mount -t tmpfs -o size=1m tmpfs /srv; cp -a \"$tmp\"/app /srv/app; rm -rf \"$tmp\"",
     );
     assert_eq!(
-        shell_ok(&fleet, 1, "readlink /srv/app/current && cat /srv/app/current/index.html"),
+        shell_ok(
+            &fleet,
+            1,
+            "readlink /srv/app/current && cat /srv/app/current/index.html"
+        ),
         format!("releases/r1\n{}", page("r1"))
     );
 
@@ -588,12 +634,20 @@ fn a_full_disk_fails_that_host_and_keeps_its_current_release() {
         .stderr_has("  h2: FAILED, current: r1")
         .stderr_has("No space left on device");
     assert_eq!(
-        shell_ok(&fleet, 1, "readlink /srv/app/current && cat /srv/app/current/index.html"),
+        shell_ok(
+            &fleet,
+            1,
+            "readlink /srv/app/current && cat /srv/app/current/index.html"
+        ),
         format!("releases/r1\n{}", page("r1"))
     );
     // Nothing partial kept on the full disk.
     assert_eq!(
-        shell_ok(&fleet, 1, "ls -A /srv/app/releases; ls -A /srv/app/.ferry/artifacts"),
+        shell_ok(
+            &fleet,
+            1,
+            "ls -A /srv/app/releases; ls -A /srv/app/.ferry/artifacts"
+        ),
         "r1\nr1.artifact\n"
     );
     for i in [0, 2] {
