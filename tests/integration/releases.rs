@@ -712,3 +712,84 @@ fn a_rollback_with_no_previous_release_fails_every_host_and_changes_nothing() {
     let after: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, "r1")).collect();
     assert_eq!(before, after);
 }
+
+/// Serve `body` over HTTP/1.0 on 127.0.0.1 to whoever asks, until dropped.
+struct ArtifactServer {
+    url: String,
+    stop: Arc<AtomicBool>,
+}
+
+impl ArtifactServer {
+    fn start(body: Vec<u8>, name: &str) -> ArtifactServer {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/{name}", listener.local_addr().unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                let Ok((stream, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(10));
+                    continue;
+                };
+                stream.set_nonblocking(false).unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 2 {
+                    line.clear();
+                }
+                let mut stream = stream;
+                let head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+            }
+        });
+        ArtifactServer { url, stop }
+    }
+}
+
+impl Drop for ArtifactServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn hosts_fetch_an_artifact_url_themselves_and_verify_it() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let artifact = release_tarball(&project, "u1");
+    let sha = sha256_hex(&artifact);
+    let server = ArtifactServer::start(std::fs::read(&artifact).unwrap(), "shop-u1.tar.gz");
+    let url = server.url.clone();
+    project
+        .ferry(&["deploy", "test", "--artifact-url", &url, "--sha256", &sha])
+        .expect_code(0)
+        .stderr_has(&format!("deployed shop-u1-{}", &sha[..8]));
+    for i in 0..2 {
+        assert_eq!(
+            current(&fleet, i),
+            format!("releases/shop-u1-{}", &sha[..8])
+        );
+    }
+    // A wrong checksum fails every host and leaves `current` alone.
+    let wrong = "0".repeat(64);
+    project
+        .ferry(&[
+            "deploy",
+            "test",
+            "--artifact-url",
+            &url,
+            "--sha256",
+            &wrong,
+            "--release",
+            "u2",
+        ])
+        .expect_code(1)
+        .stderr_has("checksum mismatch");
+    assert_eq!(
+        current(&fleet, 0),
+        format!("releases/shop-u1-{}", &sha[..8])
+    );
+}
