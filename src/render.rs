@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
+use crate::config::probe::{OnTimeout, PortState, ProbeSpec, Vantage};
 use crate::config::{Host, Inventory, Playbook, Task, TaskKind, Vars};
+use crate::probe::{HealthCheck, Probe, Wait};
 use crate::select::Pattern;
 
 /// Values read through `env()`: masked as `****` in every line ferry prints.
@@ -276,6 +278,7 @@ pub enum Action {
         mode: Option<u32>,
     },
     Local(String),
+    WaitFor(Wait),
 }
 
 #[derive(Clone, Debug)]
@@ -286,6 +289,8 @@ pub struct RenderedTask {
     pub retries: u32,
     pub retry_delay: Duration,
     pub sudo: bool,
+    /// The inventory host that runs this task instead (`delegate_to`).
+    pub delegate: Option<Host>,
 }
 
 /// A task on a host: to run, or skipped and why.
@@ -333,7 +338,7 @@ pub fn render_plan(
             } else if let Some(first) = run_once_taken[i].as_ref().filter(|_| task.run_once) {
                 Ok(skip(task, &format!("run_once: runs on {first}")))
             } else {
-                render_step(renderer, playbook, task, host, &ctx)
+                render_step(renderer, inv, playbook, task, host, &ctx)
             };
             match step {
                 Ok(step) => {
@@ -398,6 +403,7 @@ fn task_place(playbook: &Playbook, task: &Task, field: &str, host: Option<&Host>
 
 fn render_step(
     renderer: &Renderer,
+    inv: &Inventory,
     playbook: &Playbook,
     task: &Task,
     host: &Host,
@@ -409,9 +415,26 @@ fn render_step(
             return Ok(skip(task, &format!("when: {expr}")));
         }
     }
+    let delegate = match &task.delegate_to {
+        None => None,
+        Some(name) => {
+            let name = renderer.render(&place("delegate_to"), name, ctx)?;
+            let found = inv.host(&name).cloned().ok_or_else(|| RenderError {
+                place: place("delegate_to"),
+                message: format!("`{name}` is not a host of {}", inv.path.display()),
+            })?;
+            Some(found)
+        }
+    };
     let action = match &task.kind {
         TaskKind::Run(cmd) => Action::Run(renderer.render(&place("run"), cmd, ctx)?),
         TaskKind::Local(cmd) => Action::Local(renderer.render(&place("local"), cmd, ctx)?),
+        TaskKind::WaitFor(spec) => Action::WaitFor(Wait {
+            probe: render_probe(renderer, &place("wait_for"), &spec.probe, ctx)?,
+            timeout: spec.timeout,
+            interval: spec.interval,
+            continue_on_timeout: spec.on_timeout == OnTimeout::Continue,
+        }),
         TaskKind::Upload(spec) => {
             let src =
                 playbook
@@ -461,7 +484,63 @@ fn render_step(
         retries: task.retries,
         retry_delay: task.retry_delay,
         sudo: task.sudo,
+        delegate,
     }))
+}
+
+/// Render a probe's strings for one host.
+pub fn render_probe(
+    renderer: &Renderer,
+    place: &str,
+    spec: &ProbeSpec,
+    ctx: &Value,
+) -> Result<Probe, RenderError> {
+    Ok(match spec {
+        ProbeSpec::Command(cmd) => Probe::Command(renderer.render(place, cmd, ctx)?),
+        ProbeSpec::Tcp(t) => Probe::Tcp {
+            host: renderer.render(place, &t.host, ctx)?,
+            port: t.port,
+            open: t.state == PortState::Open,
+        },
+        ProbeSpec::Http(h) => Probe::Http {
+            url: renderer.render(place, &h.url, ctx)?,
+            status: h.status,
+            body: h
+                .body
+                .as_ref()
+                .map(|b| renderer.render(place, b, ctx))
+                .transpose()?,
+            on_host: h.from == Vantage::Host,
+        },
+    })
+}
+
+/// Render the playbook's health checks for one host.
+pub fn render_health(
+    renderer: &Renderer,
+    playbook: &Playbook,
+    host: &Host,
+    ctx: &Value,
+) -> Result<Vec<HealthCheck>, RenderError> {
+    playbook
+        .health
+        .iter()
+        .map(|h| {
+            let place = format!(
+                "{}: health `{}` on host `{}`",
+                playbook.path.display(),
+                h.name,
+                host.name
+            );
+            Ok(HealthCheck {
+                name: h.name.clone(),
+                probe: render_probe(renderer, &place, &h.probe, ctx)?,
+                retries: h.retries,
+                interval: h.interval,
+                timeout: h.timeout,
+            })
+        })
+        .collect()
 }
 
 fn render_mode(

@@ -56,6 +56,12 @@ fn describe(step: &Step) -> String {
     match &task.action {
         Action::Run(cmd) => format!("run      {}{sudo}: {}", task.name, one_line(cmd)),
         Action::Local(cmd) => format!("local    {}: {}", task.name, one_line(cmd)),
+        Action::WaitFor(w) => format!(
+            "wait_for {}: {} (up to {:?})",
+            task.name,
+            w.probe.describe(),
+            w.timeout
+        ),
         Action::Upload { src, dest, mode: m } => {
             format!(
                 "upload   {}{sudo}: {} -> {dest}{}",

@@ -2,6 +2,7 @@
 
 pub mod inventory;
 pub mod playbook;
+pub mod probe;
 pub mod source;
 pub mod values;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::probe::{HealthFile, HealthSpec, WaitFile, WaitSpec};
 use super::source::{load_yaml, ConfigError};
 use super::values::Span;
 use super::Vars;
@@ -23,6 +24,12 @@ struct PlaybookFile {
     #[serde(default)]
     after_switch: Vec<Spanned<TaskFile>>,
     #[serde(default)]
+    drain: Vec<Spanned<TaskFile>>,
+    #[serde(default)]
+    undrain: Vec<Spanned<TaskFile>>,
+    #[serde(default)]
+    health: Vec<Spanned<HealthFile>>,
+    #[serde(default)]
     linked_dirs: Vec<String>,
     #[serde(default)]
     linked_files: Vec<String>,
@@ -37,6 +44,9 @@ struct TaskFile {
     upload: Option<FileSpec>,
     template: Option<FileSpec>,
     local: Option<String>,
+    wait_for: Option<WaitFile>,
+    /// Run on this inventory host instead (e.g. the load balancer).
+    delegate_to: Option<String>,
     when: Option<String>,
     timeout: Option<Span>,
     #[serde(default)]
@@ -69,6 +79,8 @@ pub enum TaskKind {
     Template(FileSpec),
     /// A shell command on the controller.
     Local(String),
+    /// Poll a condition until it holds or the wait times out.
+    WaitFor(WaitSpec),
 }
 
 impl TaskKind {
@@ -78,6 +90,7 @@ impl TaskKind {
             TaskKind::Upload(_) => "upload",
             TaskKind::Template(_) => "template",
             TaskKind::Local(_) => "local",
+            TaskKind::WaitFor(_) => "wait_for",
         }
     }
 }
@@ -96,6 +109,8 @@ pub struct Task {
     pub hosts: Option<String>,
     /// Run on the first matching host only.
     pub run_once: bool,
+    /// An inventory host (a template) that runs the task in this host's stead.
+    pub delegate_to: Option<String>,
     /// Line of the task in the playbook file, for errors.
     pub line: u64,
 }
@@ -109,6 +124,12 @@ pub struct Playbook {
     /// Deploy stages: in the new release before `current` moves, and after.
     pub before_switch: Vec<Task>,
     pub after_switch: Vec<Task>,
+    /// Rolling deploys: take the host out of the load balancer (and wait until
+    /// its sessions end) before its switch, put it back after it is healthy.
+    pub drain: Vec<Task>,
+    pub undrain: Vec<Task>,
+    /// Checks that must pass after the switch, before undrain.
+    pub health: Vec<HealthSpec>,
     /// Paths under `shared/` linked into every release (Capistrano's linked_dirs).
     pub linked_dirs: Vec<String>,
     pub linked_files: Vec<String>,
@@ -132,6 +153,9 @@ impl Playbook {
             tasks: Vec::new(),
             before_switch: Vec::new(),
             after_switch: Vec::new(),
+            drain: Vec::new(),
+            undrain: Vec::new(),
+            health: Vec::new(),
             linked_dirs: Vec::new(),
             linked_files: Vec::new(),
             keep_releases: DEFAULT_KEEP_RELEASES,
@@ -152,6 +176,7 @@ impl Playbook {
                 sudo,
                 hosts: None,
                 run_once: false,
+                delegate_to: None,
                 line: 1,
             }],
             ..Playbook::empty()
@@ -215,6 +240,19 @@ fn from_file(path: &Path, file: PlaybookFile) -> Result<Playbook, ConfigError> {
         tasks: stage(file.tasks)?,
         before_switch: stage(file.before_switch)?,
         after_switch: stage(file.after_switch)?,
+        drain: stage(file.drain)?,
+        undrain: stage(file.undrain)?,
+        health: file
+            .health
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let (line, column) = (h.referenced.line(), h.referenced.column());
+                h.value
+                    .resolve(i)
+                    .map_err(|e| ConfigError::at(path, line, column, format!("health check {e}")))
+            })
+            .collect::<Result<_, _>>()?,
         linked_dirs: file.linked_dirs,
         linked_files: file.linked_files,
         keep_releases: file.keep_releases.unwrap_or(DEFAULT_KEEP_RELEASES),
@@ -238,6 +276,17 @@ fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
     if let Some(cmd) = t.local {
         kinds.push(TaskKind::Local(cmd));
     }
+    if let Some(wait) = t.wait_for {
+        let spec = wait.resolve().map_err(|e| {
+            ConfigError::at(
+                path,
+                line,
+                column,
+                format!("task `{}`: wait_for {e}", t.name),
+            )
+        })?;
+        kinds.push(TaskKind::WaitFor(spec));
+    }
     if kinds.len() != 1 {
         let found: Vec<&str> = kinds.iter().map(TaskKind::label).collect();
         return Err(ConfigError::at(
@@ -245,7 +294,7 @@ fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
             line,
             column,
             format!(
-                "task `{}` needs exactly one of run, upload, template, local (found: {})",
+                "task `{}` needs exactly one of run, upload, template, local, wait_for (found: {})",
                 t.name,
                 if found.is_empty() {
                     "none".into()
@@ -265,6 +314,7 @@ fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
         sudo: t.sudo,
         hosts: t.hosts,
         run_once: t.run_once,
+        delegate_to: t.delegate_to,
         line,
     })
 }

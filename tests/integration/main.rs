@@ -3,6 +3,7 @@
 
 mod support;
 
+mod apps_selftest;
 mod auth;
 mod config_errors;
 mod failures;

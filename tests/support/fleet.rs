@@ -17,13 +17,14 @@
 #![allow(dead_code)]
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Port every test host listens on (each host has its own loopback address).
@@ -852,22 +853,16 @@ impl Fleet {
     /// Map a path as host `i` (0-based index into `hosts()`) sees it to the
     /// controller-side path. Root mode: "/srv/x" -> "<root>/x"; otherwise identity.
     pub fn on_host(&self, i: usize, path: &str) -> PathBuf {
+        self.host_view(i).map(path)
+    }
+
+    fn host_view(&self, i: usize) -> HostView {
         let h = &self.hosts[i];
-        if self.isolated {
-            if path == "/srv" || path == "/srv/" {
-                return h.root.clone();
-            }
-            if let Some(rest) = path.strip_prefix("/srv/") {
-                return h.root.join(rest);
-            }
-            if path == "/root" || path == "/root/" {
-                return h.home.clone();
-            }
-            if let Some(rest) = path.strip_prefix("/root/") {
-                return h.home.join(rest);
-            }
+        HostView {
+            isolated: self.isolated,
+            root: h.root.clone(),
+            home: h.home.clone(),
         }
-        PathBuf::from(path)
     }
 
     /// Run `sh -c CMD` as host `i` (0-based) sees the world. Root mode:
@@ -940,5 +935,368 @@ impl Drop for Fleet {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Per-host HTTP "app" (health checks of real releases in rolling-deploy tests)
+
+/// How a host sees the filesystem: in root mode its `/srv` is `root` and its
+/// `/root` is `home`; everything else is shared with the controller.
+#[derive(Clone)]
+struct HostView {
+    isolated: bool,
+    root: PathBuf,
+    home: PathBuf,
+}
+
+impl HostView {
+    /// Host path -> controller-side path (see [`Fleet::on_host`]).
+    fn map(&self, path: &str) -> PathBuf {
+        if self.isolated {
+            if path == "/srv" || path == "/srv/" {
+                return self.root.clone();
+            }
+            if let Some(rest) = path.strip_prefix("/srv/") {
+                return self.root.join(rest);
+            }
+            if path == "/root" || path == "/root/" {
+                return self.home.clone();
+            }
+            if let Some(rest) = path.strip_prefix("/root/") {
+                return self.home.join(rest);
+            }
+        }
+        PathBuf::from(path)
+    }
+
+    /// `realpath` as the host sees it: every symlink is followed in the host's
+    /// view (so an absolute target like `/srv/app/shared/x` lands in this
+    /// host's root, not the controller's /srv). Returns the controller-side
+    /// path of the final target, or None when a component is missing, a
+    /// symlink dangles or loops.
+    fn resolve(&self, host_path: &str) -> Option<PathBuf> {
+        let mut todo: Vec<String> = host_path
+            .split('/')
+            .rev()
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(comp) = todo.pop() {
+            match comp.as_str() {
+                "." => continue,
+                ".." => {
+                    done.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            done.push(comp);
+            let ctl = self.map(&format!("/{}", done.join("/")));
+            let meta = fs::symlink_metadata(&ctl).ok()?;
+            if meta.file_type().is_symlink() {
+                hops += 1;
+                if hops > 40 {
+                    return None;
+                }
+                let target = fs::read_link(&ctl).ok()?;
+                let target = target.to_string_lossy();
+                done.pop();
+                if target.starts_with('/') {
+                    done.clear();
+                }
+                todo.extend(
+                    target
+                        .split('/')
+                        .rev()
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_string),
+                );
+            }
+        }
+        Some(self.map(&format!("/{}", done.join("/"))))
+    }
+}
+
+/// One host's HTTP/1.0 app server (see [`Fleet::start_apps`]). Stops on drop:
+/// listener closed, every connection closed, all threads joined.
+pub struct AppServer {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    open: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AppServer {
+    /// "127.A.B.C:PORT" the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Client connections currently open (accepted, not yet closed).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for AppServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How often idle threads look at the stop flag.
+const APP_POLL: Duration = Duration::from_millis(20);
+/// Largest request head the app reads.
+const APP_MAX_HEAD: usize = 16 * 1024;
+
+impl Fleet {
+    /// Start one HTTP/1.0 server per host (same order as `hosts()`), bound to
+    /// the host's own address on `port` (0: any free port, see
+    /// [`AppServer::addr`]). It serves files from `<deploy_to>/current/`,
+    /// resolved as the host sees it on every request (a switch of `current`
+    /// shows at once): GET/HEAD `/path` -> 200 with the file (`index.html` for
+    /// "/" or a path ending in "/"), 404 when missing (also when `current` is
+    /// missing or dangling), always `Connection: close`. Idle connections are
+    /// never timed out (see [`HeldConnection`]); one thread per connection.
+    pub fn start_apps(&self, port: u16) -> Vec<AppServer> {
+        (0..self.hosts.len())
+            .map(|i| {
+                let h = &self.hosts[i];
+                let listener = TcpListener::bind((h.address.as_str(), port)).unwrap_or_else(|e| {
+                    panic!("fleet: app for {} on {}:{port}: {e}", h.name, h.address)
+                });
+                listener
+                    .set_nonblocking(true)
+                    .expect("fleet: app listener nonblocking");
+                let addr = listener.local_addr().unwrap();
+                let stop = Arc::new(AtomicBool::new(false));
+                let open = Arc::new(AtomicUsize::new(0));
+                let docroot = format!("{}/current", h.deploy_to.trim_end_matches('/'));
+                let view = self.host_view(i);
+                let (s, o) = (stop.clone(), open.clone());
+                let thread = std::thread::Builder::new()
+                    .name(format!("app-{}", h.name))
+                    .spawn(move || app_accept_loop(listener, view, docroot, s, o))
+                    .expect("fleet: spawn app thread");
+                AppServer {
+                    addr,
+                    stop,
+                    open,
+                    thread: Some(thread),
+                }
+            })
+            .collect()
+    }
+}
+
+fn app_accept_loop(
+    listener: TcpListener,
+    view: HostView,
+    docroot: String,
+    stop: Arc<AtomicBool>,
+    open: Arc<AtomicUsize>,
+) {
+    let mut conns: Vec<JoinHandle<()>> = Vec::new();
+    while !stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                open.fetch_add(1, Ordering::SeqCst);
+                let guard = OpenGuard(open.clone());
+                let (view, docroot, stop) = (view.clone(), docroot.clone(), stop.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("app-conn".to_string())
+                    .spawn(move || {
+                        let _guard = guard;
+                        app_serve(stream, &view, &docroot, &stop);
+                    });
+                match spawned {
+                    Ok(t) => conns.push(t),
+                    // The closure (stream + guard) was dropped: counted down.
+                    Err(e) => eprintln!("fleet: app: spawn connection thread: {e}"),
+                }
+                conns.retain(|t| !t.is_finished());
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    drop(listener);
+    for t in conns {
+        let _ = t.join();
+    }
+}
+
+/// Counts a connection down when its thread ends (also on panic).
+struct OpenGuard(Arc<AtomicUsize>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn app_serve(mut stream: TcpStream, view: &HostView, docroot: &str, stop: &AtomicBool) {
+    // Accepted sockets do not inherit O_NONBLOCK on Linux; be explicit.
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(APP_POLL));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut head: Vec<u8> = Vec::new();
+    let mut buf = [0u8; 4096];
+    // Read the request head; an idle client is waited on until it closes or
+    // the server stops (no idle timeout: drain tests hold connections).
+    let complete = loop {
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        match stream.read(&mut buf) {
+            Ok(0) => return, // client closed
+            Ok(n) => {
+                head.extend_from_slice(&buf[..n]);
+                if head.windows(4).any(|w| w == b"\r\n\r\n")
+                    || head.windows(2).any(|w| w == b"\n\n")
+                {
+                    break true;
+                }
+                if head.len() > APP_MAX_HEAD {
+                    break false;
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(_) => return,
+        }
+    };
+    let (status, body, ctype, head_only) = if complete {
+        app_respond(&head, view, docroot)
+    } else {
+        (400, b"request too large\n".to_vec(), "text/plain", false)
+    };
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        _ => "Error",
+    };
+    let mut resp = format!(
+        "HTTP/1.0 {status} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    if !head_only {
+        resp.extend_from_slice(&body);
+    }
+    let _ = stream.write_all(&resp);
+    let _ = stream.flush();
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+}
+
+/// (status, body, content type, HEAD request)
+fn app_respond(head: &[u8], view: &HostView, docroot: &str) -> (u16, Vec<u8>, &'static str, bool) {
+    let text = String::from_utf8_lossy(head);
+    let line = text.lines().next().unwrap_or("");
+    let mut parts = line.split_whitespace();
+    let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+        return (400, b"bad request\n".to_vec(), "text/plain", false);
+    };
+    let head_only = method == "HEAD";
+    if method != "GET" && !head_only {
+        return (405, b"method not allowed\n".to_vec(), "text/plain", false);
+    }
+    let not_found = (404, b"not found\n".to_vec(), "text/plain", head_only);
+    let path = target.split(['?', '#']).next().unwrap_or("");
+    let Some(path) = percent_decode(path) else {
+        return (400, b"bad path\n".to_vec(), "text/plain", head_only);
+    };
+    if !path.starts_with('/') || path.contains('\0') {
+        return (400, b"bad path\n".to_vec(), "text/plain", head_only);
+    }
+    let mut comps: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            // Stay inside current/.
+            ".." => return not_found,
+            c => comps.push(c),
+        }
+    }
+    if path.ends_with('/') {
+        comps.push("index.html");
+    }
+    let host_path = format!("{docroot}/{}", comps.join("/"));
+    let Some(file) = view.resolve(&host_path) else {
+        return not_found;
+    };
+    if !fs::metadata(&file).map(|m| m.is_file()).unwrap_or(false) {
+        return not_found;
+    }
+    let Ok(body) = fs::read(&file) else {
+        return not_found;
+    };
+    let ctype = match comps
+        .last()
+        .and_then(|n| n.rsplit_once('.'))
+        .map(|(_, e)| e)
+    {
+        Some("html") | Some("htm") => "text/html; charset=utf-8",
+        Some("json") => "application/json",
+        Some("css") => "text/css",
+        Some("js") => "text/javascript",
+        Some("txt") | None => "text/plain; charset=utf-8",
+        Some(_) => "application/octet-stream",
+    };
+    (200, body, ctype, head_only)
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// A client that holds a TCP connection to `addr` open (sending nothing)
+/// until dropped or [`HeldConnection::close`]: a long session for drain tests.
+pub struct HeldConnection {
+    stream: TcpStream,
+}
+
+impl HeldConnection {
+    /// Connect (5 s timeout); panics when the connection fails.
+    pub fn open(addr: SocketAddr) -> HeldConnection {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+            .unwrap_or_else(|e| panic!("fleet: HeldConnection to {addr}: {e}"));
+        HeldConnection { stream }
+    }
+
+    /// The client side's address (the server sees it as the peer).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().unwrap()
+    }
+
+    /// Close the connection now (same as dropping it).
+    pub fn close(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }

@@ -1,0 +1,267 @@
+//! Rendered conditions and how they are polled: `wait_for` tasks and health
+//! checks. A command probe runs on the host (one script that polls there, so
+//! a wait costs one round trip); TCP and HTTP probes run from the controller,
+//! or with `from: host` through curl on the host.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::steps::quote;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    Command(String),
+    Tcp {
+        host: String,
+        port: u16,
+        open: bool,
+    },
+    Http {
+        url: String,
+        status: u16,
+        body: Option<String>,
+        on_host: bool,
+    },
+}
+
+impl Probe {
+    /// Whether this probe runs on the host over SSH.
+    pub fn on_host(&self) -> bool {
+        matches!(self, Probe::Command(_) | Probe::Http { on_host: true, .. })
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Probe::Command(c) => format!("command `{c}`"),
+            Probe::Tcp { host, port, open } => {
+                format!(
+                    "tcp {host}:{port} {}",
+                    if *open { "open" } else { "closed" }
+                )
+            }
+            Probe::Http {
+                url,
+                status,
+                body,
+                on_host,
+            } => format!(
+                "http {url} -> {status}{}{}",
+                body.as_ref()
+                    .map(|b| format!(" containing {b:?}"))
+                    .unwrap_or_default(),
+                if *on_host { " (from the host)" } else { "" }
+            ),
+        }
+    }
+}
+
+/// A rendered `wait_for`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub probe: Probe,
+    pub timeout: Duration,
+    pub interval: Duration,
+    pub continue_on_timeout: bool,
+}
+
+/// A rendered health check.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub name: String,
+    pub probe: Probe,
+    pub retries: u32,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+/// Exit status of a host-side poll that ran out of time.
+pub const POLL_TIMEOUT_EXIT: u32 = 124;
+
+/// One host-side attempt of a probe, bounded by `timeout`; exits 0 when it holds.
+pub fn host_script(probe: &Probe, timeout: Duration) -> String {
+    let secs = timeout.as_secs().max(1);
+    match probe {
+        Probe::Command(cmd) => format!("timeout -k 1 {secs} sh -c {}", quote(cmd)),
+        Probe::Http {
+            url, status, body, ..
+        } => {
+            let mut s = format!(
+                "b=$(mktemp); trap 'rm -f \"$b\"' EXIT; \
+                 code=$(curl -s -o \"$b\" -w '%{{http_code}}' --max-time {secs} {url}); \
+                 [ \"$code\" = {status} ] || {{ echo \"HTTP status $code, expected {status}\" >&2; exit 1; }}",
+                url = quote(url)
+            );
+            if let Some(body) = body {
+                s.push_str(&format!(
+                    "; grep -qF -- {b} \"$b\" || {{ echo 'body lacks {bp}' >&2; exit 1; }}",
+                    b = quote(body),
+                    bp = body.replace('\'', "")
+                ));
+            }
+            s
+        }
+        Probe::Tcp { host, port, open } => {
+            let test = format!(
+                "timeout {secs} sh -c {}",
+                quote(&format!("exec 3<>/dev/tcp/{host}/{port}"))
+            );
+            // /dev/tcp is a bash feature.
+            let check = format!("bash -c {}", quote(&test));
+            if *open {
+                check
+            } else {
+                format!("! {check}")
+            }
+        }
+    }
+}
+
+/// Poll on the host until the probe holds or `timeout` passes: one script.
+pub fn host_poll_script(probe: &Probe, timeout: Duration, interval: Duration) -> String {
+    let attempt = host_script(probe, interval.max(Duration::from_secs(1)).min(timeout));
+    format!(
+        "end=$(( $(date +%s) + {t} )); while :; do if {{ {attempt}; }} 2>/dev/null; then exit 0; fi; \
+         if [ \"$(date +%s)\" -ge \"$end\" ]; then exit {POLL_TIMEOUT_EXIT}; fi; sleep {i}; done",
+        t = timeout.as_secs().max(1),
+        i = format_secs(interval),
+    )
+}
+
+fn format_secs(d: Duration) -> String {
+    let ms = d.as_millis().max(100);
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+/// One controller-side attempt: Ok when the probe holds.
+pub async fn check_from_controller(probe: &Probe, timeout: Duration) -> Result<(), String> {
+    match tokio::time::timeout(timeout, attempt(probe)).await {
+        Ok(result) => result,
+        Err(_) => Err(format!("no answer within {timeout:?}")),
+    }
+}
+
+async fn attempt(probe: &Probe) -> Result<(), String> {
+    match probe {
+        Probe::Tcp { host, port, open } => {
+            let connected = TcpStream::connect((host.as_str(), *port)).await.is_ok();
+            match (connected, open) {
+                (true, true) | (false, false) => Ok(()),
+                (false, true) => Err(format!("{host}:{port} is closed")),
+                (true, false) => Err(format!("{host}:{port} is still open")),
+            }
+        }
+        Probe::Http {
+            url, status, body, ..
+        } => {
+            let (code, text) = http_get(url).await?;
+            if code != *status {
+                return Err(format!("HTTP status {code}, expected {status}"));
+            }
+            match body {
+                Some(b) if !text.contains(b.as_str()) => Err(format!("body lacks {b:?}")),
+                _ => Ok(()),
+            }
+        }
+        Probe::Command(_) => Err("a command probe runs on the host".into()),
+    }
+}
+
+/// A plain HTTP/1.0 GET: health endpoints need no more. https needs `from: host`.
+async fn http_get(url: &str) -> Result<(u16, String), String> {
+    let rest = url.strip_prefix("http://").ok_or_else(|| {
+        format!(
+            "{url}: only http:// URLs are checked from the controller (use `from: host` for https)"
+        )
+    })?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{url}: bad port"))?),
+        None => (authority, 80),
+    };
+    let mut stream = TcpStream::connect((host, port))
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: ferry\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let mut response = Vec::new();
+    stream
+        .take(1 << 20)
+        .read_to_end(&mut response)
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let text = String::from_utf8_lossy(&response);
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| format!("{url}: not an HTTP response"))?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Ok((code, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_poll_is_one_script() {
+        let script = host_poll_script(
+            &Probe::Command("test -f /tmp/ready".into()),
+            Duration::from_secs(30),
+            Duration::from_millis(500),
+        );
+        assert_eq!(
+            script,
+            "end=$(( $(date +%s) + 30 )); while :; do if { timeout -k 1 1 sh -c 'test -f /tmp/ready'; } 2>/dev/null; then exit 0; fi; \
+             if [ \"$(date +%s)\" -ge \"$end\" ]; then exit 124; fi; sleep 0.500; done"
+        );
+    }
+
+    #[tokio::test]
+    async fn http_probe_checks_status_and_body() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = listener.accept().await.unwrap();
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\nrelease r2\n").await;
+            }
+        });
+        let probe = |body: &str| Probe::Http {
+            url: format!("http://127.0.0.1:{port}/health"),
+            status: 200,
+            body: Some(body.into()),
+            on_host: false,
+        };
+        assert_eq!(
+            check_from_controller(&probe("r2"), Duration::from_secs(2)).await,
+            Ok(())
+        );
+        let err = check_from_controller(&probe("r3"), Duration::from_secs(2))
+            .await
+            .unwrap_err();
+        assert_eq!(err, "body lacks \"r3\"");
+        let closed = Probe::Tcp {
+            host: "127.0.0.1".into(),
+            port: 1,
+            open: false,
+        };
+        assert_eq!(
+            check_from_controller(&closed, Duration::from_secs(2)).await,
+            Ok(())
+        );
+    }
+}
