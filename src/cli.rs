@@ -4,6 +4,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::values::{Amount, BatchSpec};
+use crate::rollout::RollbackScope;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
@@ -90,6 +93,64 @@ pub struct DeployArgs {
     /// Releases to keep per host (default: the playbook's keep_releases, else 5).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
+    /// Print the batches and every rendered step, without connecting.
+    #[arg(long)]
+    pub plan: bool,
+    /// Batch size: a count, a percent, or a ramp `1,10%,50%` (last repeats).
+    #[arg(long, value_name = "SIZE", value_parser = parse_batch, env = "FERRY_BATCH")]
+    pub batch: Option<BatchSpec>,
+    /// Size of a first, canary batch.
+    #[arg(long, value_name = "N")]
+    pub canary: Option<u32>,
+    /// Hosts (count or percent) that may fail before the rollout stops.
+    #[arg(long, value_name = "N|P%", value_parser = parse_amount)]
+    pub max_failures: Option<Amount>,
+    /// Wait this long between batches.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub pause: Option<std::time::Duration>,
+    /// Whom to roll back when the rollout stops: every host switched in this
+    /// run (all), only failed hosts (failed), or nobody (none).
+    #[arg(long, value_enum, default_value_t = RollbackScope::All)]
+    pub rollback: RollbackScope,
+    /// Same as --rollback none.
+    #[arg(long)]
+    pub no_rollback: bool,
+    /// End after a healthy canary batch (exit 5); the next deploy of the same
+    /// release goes on from there.
+    #[arg(long)]
+    pub stop_after_canary: bool,
+    /// Ask on the terminal whether to go on after a healthy canary.
+    #[arg(long, conflicts_with = "stop_after_canary")]
+    pub pause_after_canary: bool,
+    /// Answer yes to --pause-after-canary (CI).
+    #[arg(long)]
+    pub yes: bool,
+    /// Where run logs go (journal.jsonl and one log per host).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".ferry/runs",
+        env = "FERRY_LOG_DIR"
+    )]
+    pub log_dir: PathBuf,
+}
+
+fn parse_batch(text: &str) -> Result<BatchSpec, String> {
+    let steps = text
+        .split(',')
+        .map(crate::config::values::parse_amount)
+        .collect::<Result<Vec<_>, _>>()?;
+    if steps.iter().any(|a| a.of(100) == 0) {
+        return Err("a batch must be at least 1 host".into());
+    }
+    Ok(match steps.as_slice() {
+        [one] => BatchSpec::Fixed(*one),
+        _ => BatchSpec::Ramp(steps),
+    })
+}
+
+fn parse_amount(text: &str) -> Result<Amount, String> {
+    crate::config::values::parse_amount(text)
 }
 
 #[derive(Debug, Args)]

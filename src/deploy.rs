@@ -14,10 +14,17 @@ use std::time::SystemTime;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
-use crate::config::{Host, Inventory, Playbook, Task, Vars};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde_json::json;
+
+use crate::config::{Host, Inventory, Playbook, RolloutSettings, Task, Vars};
 use crate::executor::{sha256_file, Executor, HostStatus, TaskFailure};
+use crate::journal::Journal;
+use crate::probe::HealthCheck;
 use crate::release::{rollback_target, EventKind, HistoryEvent, HostState, ReleaseId, ReleaseMeta};
-use crate::render::{render_plan, RenderError, Renderer, Step};
+use crate::render::{render_health, render_plan, RenderError, Renderer, Step};
+use crate::rollout::{self, Batch, Decision, HostEnd, Plan, RollbackScope, Rollout};
 use crate::ssh::Session;
 use crate::steps::release as script;
 
@@ -168,6 +175,8 @@ pub enum Outcome {
         to: ReleaseId,
         from: Option<ReleaseId>,
     },
+    /// The rollout stopped (failure, interrupt, pause) before this host's batch.
+    NotStarted,
     Failed {
         failure: TaskFailure,
         /// What `current` points at now, as far as ferry knows.
@@ -190,6 +199,7 @@ pub struct Context {
     pub playbook: Playbook,
     pub extra: Vars,
     pub forks: usize,
+    pub journal: Journal,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -330,77 +340,572 @@ struct HostJob {
     deploy_to: String,
     state: HostState,
     before: Vec<Step>,
+    drain: Vec<Step>,
     after: Vec<Step>,
+    health: Vec<HealthCheck>,
+    undrain: Vec<Step>,
+    /// `after_switch` and health rendered for going back to the previous release.
+    after_back: Vec<Step>,
+    health_back: Vec<HealthCheck>,
 }
 
-/// Deploy `d` to `hosts` at once. Render errors abort before any host changes.
+/// How a rolling deploy goes: batches, failures allowed, whom to roll back.
+pub struct RolloutOptions {
+    pub settings: RolloutSettings,
+    pub scope: RollbackScope,
+    pub stop_after_canary: bool,
+    /// Set by Ctrl-C / SIGTERM: no new host starts.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// What a deploy did, for the report and the exit code.
+pub struct DeployReport {
+    pub results: Vec<HostResult>,
+    pub plan: Plan,
+    /// Why the rollout stopped early, if it did.
+    pub stopped: Option<String>,
+    pub interrupted: bool,
+    pub paused_after_canary: bool,
+}
+
+/// Render every stage for every reachable host, with its release facts.
+fn prepare_jobs(
+    ctx: &Context,
+    d: &Deployment,
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+    mut states: HashMap<String, HostState>,
+) -> Result<HashMap<String, HostJob>, Vec<RenderError>> {
+    let currents: HashMap<String, Option<ReleaseId>> = states
+        .iter()
+        .map(|(n, s)| (n.clone(), s.current.clone()))
+        .collect();
+    let forward = |h: &Host| {
+        release_vars(
+            &ctx.extra,
+            &dirs[&h.name],
+            &d.release,
+            currents[&h.name].as_ref(),
+        )
+    };
+    let back = |h: &Host| match &currents[&h.name] {
+        Some(prev) => release_vars(&ctx.extra, &dirs[&h.name], prev, Some(&d.release)),
+        None => forward(h),
+    };
+    let pb = &ctx.playbook;
+    let mut before = render_stage(ctx, &pb.before_switch, hosts, &forward)?;
+    let mut drain = render_stage(ctx, &pb.drain, hosts, &forward)?;
+    let mut after = render_stage(ctx, &pb.after_switch, hosts, &forward)?;
+    let mut undrain = render_stage(ctx, &pb.undrain, hosts, &forward)?;
+    let mut after_back = render_stage(ctx, &pb.after_switch, hosts, &back)?;
+    let mut jobs = HashMap::new();
+    for host in hosts {
+        let name = &host.name;
+        let health = render_checks(ctx, host, &forward(host)).map_err(|e| vec![e])?;
+        let health_back = render_checks(ctx, host, &back(host)).map_err(|e| vec![e])?;
+        let job = HostJob {
+            deploy_to: dirs[name].clone(),
+            state: states.remove(name).unwrap_or_default(),
+            before: before.remove(name).unwrap_or_default(),
+            drain: drain.remove(name).unwrap_or_default(),
+            after: after.remove(name).unwrap_or_default(),
+            health,
+            undrain: undrain.remove(name).unwrap_or_default(),
+            after_back: after_back.remove(name).unwrap_or_default(),
+            health_back,
+        };
+        jobs.insert(name.clone(), job);
+    }
+    Ok(jobs)
+}
+
+fn render_checks(ctx: &Context, host: &Host, vars: &Vars) -> Result<Vec<HealthCheck>, RenderError> {
+    let values = ctx
+        .renderer
+        .host_context(&ctx.inventory, host, &ctx.playbook.vars, vars)?;
+    render_health(&ctx.renderer, &ctx.playbook, host, &values)
+}
+
+/// A host already on the release, with the same content, that passed its
+/// health checks after its last switch (or needs none): a re-run skips it.
+fn already_done(state: &HostState, d: &Deployment, needs_health: bool) -> bool {
+    let same = state.current.as_ref() == Some(&d.release)
+        && state
+            .current_meta
+            .as_ref()
+            .is_some_and(|m| m.sha256 == d.artifact.sha256);
+    if !same || !needs_health {
+        return same;
+    }
+    let last_switch = state.history.iter().rposition(|e| {
+        e.release == d.release && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
+    });
+    state.history.iter().enumerate().any(|(i, e)| {
+        e.event == EventKind::Health
+            && e.release == d.release
+            && e.outcome == "ok"
+            && Some(i) > last_switch
+    })
+}
+
+/// Roll `d` out to `hosts` in batches (see `rollout`). Render errors abort
+/// before any host changes.
 pub async fn deploy(
     ctx: Arc<Context>,
     hosts: &[Host],
     d: Arc<Deployment>,
-) -> Result<Vec<HostResult>, Vec<RenderError>> {
+    opts: RolloutOptions,
+) -> Result<DeployReport, Vec<RenderError>> {
     let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
-    let mut jobs = HashMap::new();
+    let mut states = HashMap::new();
     let mut reachable = Vec::new();
     for (host, state) in inspect(&ctx, hosts, &dirs).await {
         match state {
             Ok(state) => {
-                jobs.insert(host.name.clone(), state);
+                states.insert(host.name.clone(), state);
                 reachable.push(host);
             }
             Err(status) => results.push(status_result(&host.name, status)),
         }
     }
-    let vars_for = |h: &Host| {
-        let state = &jobs[&h.name];
-        release_vars(
-            &ctx.extra,
-            &dirs[&h.name],
-            &d.release,
-            state.current.as_ref(),
-        )
-    };
-    let mut before = render_stage(&ctx, &ctx.playbook.before_switch, &reachable, &vars_for)?;
-    let mut after = render_stage(&ctx, &ctx.playbook.after_switch, &reachable, &vars_for)?;
-    let jobs: Arc<HashMap<String, HostJob>> = Arc::new(
-        jobs.into_iter()
-            .map(|(name, state)| {
-                let job = HostJob {
-                    deploy_to: dirs[&name].clone(),
-                    before: before.remove(&name).unwrap_or_default(),
-                    after: after.remove(&name).unwrap_or_default(),
-                    state,
-                };
-                (name, job)
-            })
-            .collect(),
+    let needs_health = !ctx.playbook.health.is_empty();
+    let (done, todo): (Vec<Host>, Vec<Host>) = reachable
+        .into_iter()
+        .partition(|h| already_done(&states[&h.name], &d, needs_health));
+    for host in &done {
+        ctx.executor.printer().host_event(
+            &host.name,
+            &format!("already on {} (same sha256, healthy): skipped", d.release),
+        );
+        results.push(HostResult {
+            host: host.name.clone(),
+            outcome: Outcome::Skipped {
+                release: d.release.clone(),
+            },
+        });
+    }
+    let jobs = Arc::new(prepare_jobs(&ctx, &d, &todo, &dirs, states)?);
+    let names: Vec<String> = todo.iter().map(|h| h.name.clone()).collect();
+    let plan = rollout::plan(&names, hosts.len(), &opts.settings, done.is_empty());
+    ctx.journal.record(
+        "plan",
+        json!({ "release": d.release, "batches": plan.batches.iter().map(|b| &b.hosts).collect::<Vec<_>>(),
+                "max_failures": plan.max_failures, "skipped": done.iter().map(|h| &h.name).collect::<Vec<_>>() }),
     );
-    let done = ctx
-        .executor
+    let by_name: HashMap<String, Host> = todo.into_iter().map(|h| (h.name.clone(), h)).collect();
+    let mut report = DeployReport {
+        results,
+        plan: plan.clone(),
+        stopped: None,
+        interrupted: false,
+        paused_after_canary: false,
+    };
+    let mut rollout = Rollout::new(plan.max_failures);
+    let mut next = 0;
+    while next < plan.batches.len() {
+        if opts.stop.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            break;
+        }
+        let batch = &plan.batches[next];
+        next += 1;
+        let ends = run_batch(&ctx, &by_name, &jobs, &d, batch).await;
+        let summary: Vec<(String, HostEnd)> =
+            ends.iter().map(|(h, _, e)| (h.clone(), *e)).collect();
+        report.results.extend(
+            ends.into_iter()
+                .map(|(host, outcome, _)| HostResult { host, outcome }),
+        );
+        ctx.journal
+            .record("batch_finished", json!({ "batch": batch.number }));
+        match rollout.on_batch(batch, &summary, opts.scope) {
+            Decision::Continue => {
+                if next >= plan.batches.len() {
+                    break;
+                }
+                if batch.canary && opts.stop_after_canary {
+                    report.paused_after_canary = true;
+                    break;
+                }
+                if !plan.pause.is_zero() {
+                    ctx.executor.printer().note(&format!(
+                        "pause {:?} before batch {}",
+                        plan.pause,
+                        next + 1
+                    ));
+                    interruptible_sleep(plan.pause, &opts.stop).await;
+                }
+            }
+            Decision::Stop { reason, roll_back } => {
+                ctx.executor
+                    .printer()
+                    .note(&format!("rollout stopped: {reason}"));
+                ctx.journal.record(
+                    "stopped",
+                    json!({ "reason": reason, "roll_back": roll_back }),
+                );
+                report.stopped = Some(reason);
+                roll_back_switched(&ctx, &by_name, &jobs, &d, &roll_back, &mut report.results)
+                    .await;
+                break;
+            }
+        }
+    }
+    for batch in &plan.batches[next..] {
+        for host in &batch.hosts {
+            report.results.push(HostResult {
+                host: host.clone(),
+                outcome: Outcome::NotStarted,
+            });
+        }
+    }
+    Ok(report)
+}
+
+async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
+    let end = tokio::time::Instant::now() + pause;
+    while tokio::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100).min(pause)).await;
+    }
+}
+
+/// All hosts of one batch at once; each host's full pipeline.
+async fn run_batch(
+    ctx: &Arc<Context>,
+    by_name: &HashMap<String, Host>,
+    jobs: &Arc<HashMap<String, HostJob>>,
+    d: &Arc<Deployment>,
+    batch: &Batch,
+) -> Vec<(String, Outcome, HostEnd)> {
+    let label = if batch.canary { " (canary)" } else { "" };
+    ctx.executor.printer().note(&format!(
+        "batch {}{label}: {}",
+        batch.number,
+        batch.hosts.join(", ")
+    ));
+    ctx.journal.record(
+        "batch_started",
+        json!({ "batch": batch.number, "canary": batch.canary, "hosts": batch.hosts }),
+    );
+    let hosts: Vec<Host> = batch.hosts.iter().map(|h| by_name[h].clone()).collect();
+    let (jobs, d, ctx2) = (jobs.clone(), d.clone(), ctx.clone());
+    let number = batch.number;
+    ctx.executor
         .each_host(
-            reachable,
+            hosts,
             ctx.forks,
             |_| true,
             move |exec, host, session| {
-                let (jobs, d) = (jobs.clone(), d.clone());
+                let (jobs, d, ctx) = (jobs.clone(), d.clone(), ctx2.clone());
                 async move {
                     let session = session.expect("deploy connects");
-                    deploy_host(&exec, &host, &session, &jobs[&host.name], &d).await
+                    let step = Steps {
+                        exec: &exec,
+                        ctx: &ctx,
+                        name: &host.name,
+                        session: &session,
+                        batch: number,
+                    };
+                    step.deploy(&jobs[&host.name], &d).await
+                }
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(host, result)| match result {
+            Ok((outcome, end)) => (host.name, outcome, end),
+            Err(status) => {
+                let r = status_result(&host.name, status);
+                (r.host, r.outcome, HostEnd::FailedBeforeSwitch)
+            }
+        })
+        .collect()
+}
+
+/// Put every host in `names` back on its previous release (batch stop).
+async fn roll_back_switched(
+    ctx: &Arc<Context>,
+    by_name: &HashMap<String, Host>,
+    jobs: &Arc<HashMap<String, HostJob>>,
+    d: &Arc<Deployment>,
+    names: &[String],
+    results: &mut [HostResult],
+) {
+    if names.is_empty() {
+        return;
+    }
+    ctx.executor.printer().note(&format!(
+        "rolling back {} host(s): {}",
+        names.len(),
+        names.join(", ")
+    ));
+    let hosts: Vec<Host> = names.iter().map(|h| by_name[h].clone()).collect();
+    let (jobs2, d2, ctx2) = (jobs.clone(), d.clone(), ctx.clone());
+    let done = ctx
+        .executor
+        .each_host(
+            hosts,
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let (jobs, d, ctx) = (jobs2.clone(), d2.clone(), ctx2.clone());
+                async move {
+                    let session = session.expect("rollback connects");
+                    let step = Steps {
+                        exec: &exec,
+                        ctx: &ctx,
+                        name: &host.name,
+                        session: &session,
+                        batch: 0,
+                    };
+                    let job = &jobs[&host.name];
+                    if let Some(f) = step.stage("drain", &job.drain).await {
+                        exec.printer().host_event(
+                            &host.name,
+                            &format!("warning: drain before rollback failed: {}", f.reason),
+                        );
+                    }
+                    step.back(job, &d).await
                 }
             },
         )
         .await;
     for (host, result) in done {
-        results.push(match result {
-            Ok(outcome) => HostResult {
-                host: host.name,
-                outcome,
+        let outcome = match result {
+            Ok(Ok(previous)) => Outcome::RolledBack {
+                to: previous,
+                from: Some(d.release.clone()),
             },
-            Err(status) => status_result(&host.name, status),
-        });
+            Ok(Err(failure)) => failed(failure, Some(d.release.clone())),
+            Err(status) => {
+                let mut r = status_result(&host.name, status);
+                if let Outcome::Failed { current, .. } = &mut r.outcome {
+                    *current = Some(d.release.clone());
+                }
+                r.outcome
+            }
+        };
+        if let Some(slot) = results.iter_mut().find(|r| r.host == host.name) {
+            slot.outcome = outcome;
+        }
     }
-    Ok(results)
+}
+
+/// One host's steps in a deploy: each one journaled, output to the printer.
+struct Steps<'a> {
+    exec: &'a Executor,
+    ctx: &'a Context,
+    name: &'a str,
+    session: &'a Session,
+    batch: usize,
+}
+
+impl Steps<'_> {
+    fn mark(&self, event: &str, extra: serde_json::Value) {
+        let mut fields = json!({ "host": self.name, "batch": self.batch });
+        if let (Some(map), serde_json::Value::Object(more)) = (fields.as_object_mut(), extra) {
+            map.extend(more);
+        }
+        self.ctx.journal.record(event, fields);
+    }
+
+    /// Run a task list; journaled as a step.
+    async fn stage(&self, label: &str, steps: &[Step]) -> Option<TaskFailure> {
+        if steps.is_empty() {
+            return None;
+        }
+        self.mark("step_started", json!({ "step": label }));
+        let failure = run_stage(self.exec, self.name, self.session, steps).await;
+        self.mark(
+            "step_finished",
+            json!({ "step": label, "ok": failure.is_none() }),
+        );
+        failure
+    }
+
+    async fn script(&self, label: &str, script: String) -> Result<String, TaskFailure> {
+        self.exec
+            .script(self.name, self.session, label, script, None)
+            .await
+    }
+
+    async fn health(
+        &self,
+        job: &HostJob,
+        d: &Deployment,
+        checks: &[HealthCheck],
+        release: &ReleaseId,
+    ) -> Option<TaskFailure> {
+        if checks.is_empty() {
+            return None;
+        }
+        self.mark(
+            "step_started",
+            json!({ "step": "health", "release": release }),
+        );
+        let result = self.exec.health(self.name, self.session, checks).await;
+        let mut event = d.run.event(EventKind::Health, release, None);
+        if let Err(f) = &result {
+            event.outcome = "failed".into();
+            event.detail = f.reason.chars().take(300).collect();
+        }
+        let _ = self
+            .script("record", script::record(&job.deploy_to, &json_line(&event)))
+            .await;
+        self.mark(
+            if result.is_ok() {
+                "healthy"
+            } else {
+                "unhealthy"
+            },
+            json!({ "release": release }),
+        );
+        result.err()
+    }
+
+    /// The whole pipeline: receive → before_switch → drain → switch →
+    /// after_switch → health → undrain → prune. A failure after the switch
+    /// puts the previous release back.
+    async fn deploy(&self, job: &HostJob, d: &Deployment) -> (Outcome, HostEnd) {
+        let current = job.state.current.clone();
+        let same_content = job
+            .state
+            .current_meta
+            .as_ref()
+            .is_some_and(|m| m.sha256 == d.artifact.sha256);
+        if current.as_ref() == Some(&d.release) && !same_content {
+            let reason = format!(
+                "release `{}` is current on this host with other content (sha256 differs); use another release id",
+                d.release
+            );
+            return (
+                failed(TaskFailure::plain(self.name, "deploy", &reason), current),
+                HostEnd::FailedBeforeSwitch,
+            );
+        }
+        let before_switch = |failure: TaskFailure| async {
+            self.record_failure(job, d, &failure.reason).await;
+            (
+                failed(failure, current.clone()),
+                HostEnd::FailedBeforeSwitch,
+            )
+        };
+        self.exec.printer().host_event(
+            self.name,
+            &format!("receiving {} as {}", d.artifact.name, d.release),
+        );
+        self.mark("step_started", json!({ "step": "receive" }));
+        let received = receive(self.exec, self.name, self.session, job, d).await;
+        self.mark(
+            "step_finished",
+            json!({ "step": "receive", "ok": received.is_ok() }),
+        );
+        if let Err(failure) = received {
+            return before_switch(failure).await;
+        }
+        if let Some(failure) = self.stage("before_switch", &job.before).await {
+            return before_switch(failure).await;
+        }
+        if let Some(failure) = self.stage("drain", &job.drain).await {
+            let _ = self.stage("undrain", &job.undrain).await;
+            return before_switch(failure).await;
+        }
+        let mut switched = d
+            .run
+            .event(EventKind::Switched, &d.release, current.as_ref());
+        switched.sha256 = Some(d.artifact.sha256.clone());
+        let switch = script::switch(
+            &job.deploy_to,
+            &d.release,
+            &d.run.run_id,
+            &json_line(&switched),
+        );
+        if let Err(failure) = self.script("switch", switch).await {
+            let _ = self.stage("undrain", &job.undrain).await;
+            return before_switch(failure).await;
+        }
+        self.mark("switched", json!({ "release": d.release }));
+        self.exec
+            .printer()
+            .host_event(self.name, &format!("current -> {}", d.release));
+        let after = match self.stage("after_switch", &job.after).await {
+            Some(f) => Some(f),
+            None => self.health(job, d, &job.health, &d.release).await,
+        };
+        let after = match after {
+            Some(f) => Some(f),
+            None => self.stage("undrain", &job.undrain).await,
+        };
+        if let Some(failure) = after {
+            return match self.back(job, d).await {
+                Ok(previous) => (failed(failure, Some(previous)), HostEnd::FailedRestored),
+                Err(second) => {
+                    let mut failure = failure;
+                    failure.reason = format!(
+                        "{}; putting the previous release back failed too: {}",
+                        failure.reason, second.reason
+                    );
+                    (
+                        failed(failure, Some(d.release.clone())),
+                        HostEnd::FailedStranded,
+                    )
+                }
+            };
+        }
+        let pruned = prune(self.exec, self.name, self.session, job, d, switched).await;
+        let outcome = Outcome::Deployed {
+            release: d.release.clone(),
+            previous: current,
+            pruned,
+        };
+        (outcome, HostEnd::Done)
+    }
+
+    /// Switch back to the previous release (marking the new one bad), run
+    /// after_switch for it, check its health, undrain. The host is drained.
+    async fn back(&self, job: &HostJob, d: &Deployment) -> Result<ReleaseId, TaskFailure> {
+        let Some(previous) = job.state.current.clone() else {
+            return Err(TaskFailure::plain(
+                self.name,
+                "roll back",
+                "no previous release on this host",
+            ));
+        };
+        let event = d
+            .run
+            .event(EventKind::RolledBack, &previous, Some(&d.release));
+        self.script(
+            "switch back",
+            script::switch(&job.deploy_to, &previous, &d.run.run_id, &json_line(&event)),
+        )
+        .await?;
+        self.mark("rolled_back", json!({ "release": previous }));
+        self.exec
+            .printer()
+            .host_event(self.name, &format!("current -> {previous} (rolled back)"));
+        if let Some(f) = self.stage("after_switch", &job.after_back).await {
+            return Err(f);
+        }
+        if let Some(f) = self.health(job, d, &job.health_back, &previous).await {
+            return Err(f);
+        }
+        if let Some(f) = self.stage("undrain", &job.undrain).await {
+            return Err(f);
+        }
+        Ok(previous)
+    }
+
+    async fn record_failure(&self, job: &HostJob, d: &Deployment, detail: &str) {
+        let mut event = d
+            .run
+            .event(EventKind::Failed, &d.release, job.state.current.as_ref());
+        event.outcome = "failed".into();
+        event.detail = detail.chars().take(500).collect();
+        let _ = self
+            .script("record", script::record(&job.deploy_to, &json_line(&event)))
+            .await;
+    }
 }
 
 fn as_render_error(e: PrepareError) -> RenderError {
@@ -425,76 +930,6 @@ fn status_result(host: &str, status: HostStatus) -> HostResult {
     HostResult {
         host: host.to_string(),
         outcome,
-    }
-}
-
-async fn deploy_host(
-    exec: &Executor,
-    host: &Host,
-    session: &Session,
-    job: &HostJob,
-    d: &Deployment,
-) -> Outcome {
-    let name = host.name.as_str();
-    let state = &job.state;
-    let current = state.current.clone();
-    let same_content = state
-        .current_meta
-        .as_ref()
-        .is_some_and(|m| m.sha256 == d.artifact.sha256);
-    if current.as_ref() == Some(&d.release) {
-        if same_content {
-            exec.printer().host_event(
-                name,
-                &format!("already on {} (same sha256): skipped", d.release),
-            );
-            return Outcome::Skipped {
-                release: d.release.clone(),
-            };
-        }
-        let reason = format!(
-            "release `{}` is current on this host with other content (sha256 differs); use another release id",
-            d.release
-        );
-        return failed(TaskFailure::plain(name, "deploy", &reason), current);
-    }
-    let fail = |failure: TaskFailure| async {
-        record(exec, session, job, d, EventKind::Failed, &failure.reason).await;
-        failed(failure, current.clone())
-    };
-    exec.printer().host_event(
-        name,
-        &format!("receiving {} as {}", d.artifact.name, d.release),
-    );
-    if let Err(failure) = receive(exec, name, session, job, d).await {
-        return fail(failure).await;
-    }
-    if let Some(failure) = run_stage(exec, name, session, &job.before).await {
-        return fail(failure).await;
-    }
-    let mut switched = d
-        .run
-        .event(EventKind::Switched, &d.release, current.as_ref());
-    switched.sha256 = Some(d.artifact.sha256.clone());
-    let switch = script::switch(
-        &job.deploy_to,
-        &d.release,
-        &d.run.run_id,
-        &json_line(&switched),
-    );
-    if let Err(failure) = exec.script(name, session, "switch", switch, None).await {
-        return fail(failure).await;
-    }
-    exec.printer()
-        .host_event(name, &format!("current -> {}", d.release));
-    if let Some(failure) = run_stage(exec, name, session, &job.after).await {
-        return restore(exec, name, session, job, d, failure).await;
-    }
-    let pruned = prune(exec, name, session, job, d, switched).await;
-    Outcome::Deployed {
-        release: d.release.clone(),
-        previous: current,
-        pruned,
     }
 }
 
@@ -573,43 +1008,6 @@ async fn run_stage(
     }
 }
 
-/// `after_switch` failed: put the previous release back and mark this one bad.
-async fn restore(
-    exec: &Executor,
-    name: &str,
-    session: &Session,
-    job: &HostJob,
-    d: &Deployment,
-    failure: TaskFailure,
-) -> Outcome {
-    let Some(previous) = job.state.current.clone() else {
-        record(exec, session, job, d, EventKind::Failed, &failure.reason).await;
-        return failed(failure, Some(d.release.clone()));
-    };
-    let back = d
-        .run
-        .event(EventKind::RolledBack, &previous, Some(&d.release));
-    let switch = script::switch(&job.deploy_to, &previous, &d.run.run_id, &json_line(&back));
-    match exec
-        .script(name, session, "switch back", switch, None)
-        .await
-    {
-        Ok(_) => {
-            exec.printer()
-                .host_event(name, &format!("switched back to {previous}"));
-            failed(failure, Some(previous))
-        }
-        Err(second) => {
-            let mut failure = failure;
-            failure.reason = format!(
-                "{}; switching back to {previous} also failed: {}",
-                failure.reason, second.reason
-            );
-            failed(failure, Some(d.release.clone()))
-        }
-    }
-}
-
 async fn prune(
     exec: &Executor,
     name: &str,
@@ -645,29 +1043,6 @@ async fn prune(
             Vec::new()
         }
     }
-}
-
-/// Best effort: the history is a record, not a step that can fail a deploy.
-async fn record(
-    exec: &Executor,
-    session: &Session,
-    job: &HostJob,
-    d: &Deployment,
-    kind: EventKind,
-    detail: &str,
-) {
-    let mut event = d.run.event(kind, &d.release, job.state.current.as_ref());
-    event.outcome = "failed".into();
-    event.detail = detail.chars().take(500).collect();
-    let _ = exec
-        .script(
-            "",
-            session,
-            "record",
-            script::record(&job.deploy_to, &json_line(&event)),
-            None,
-        )
-        .await;
 }
 
 fn json_line<T: serde::Serialize>(value: &T) -> String {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod deploy;
 pub mod executor;
 pub mod exit;
+pub mod journal;
 pub mod probe;
 pub mod release;
 pub mod render;

@@ -294,6 +294,8 @@ pub struct RenderedTask {
 }
 
 /// A task on a host: to run, or skipped and why.
+// A host has a handful of steps: boxing the large variant buys nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum Step {
     Run(RenderedTask),

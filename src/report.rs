@@ -3,17 +3,73 @@
 //! Every line is masked: values read through `env()` print as `****`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::Write;
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use crate::render::Secrets;
 
 pub struct Printer {
     secrets: Secrets,
+    /// Timestamps on progress lines when stderr is not a terminal (CI logs).
+    stamp: bool,
+    /// Per-host logs of a run: `<dir>/<host>.log`.
+    logs: Mutex<Option<HostLogs>>,
+}
+
+struct HostLogs {
+    dir: PathBuf,
+    files: HashMap<String, File>,
 }
 
 impl Printer {
     pub fn new(secrets: Secrets) -> Printer {
-        Printer { secrets }
+        Printer {
+            secrets,
+            stamp: !std::io::stderr().is_terminal(),
+            logs: Mutex::new(None),
+        }
+    }
+
+    /// Keep every host's lines in `<dir>/<host>.log` from now on.
+    pub fn log_to(&self, dir: &Path) {
+        *self.logs.lock().expect("logs lock") = Some(HostLogs {
+            dir: dir.to_path_buf(),
+            files: HashMap::new(),
+        });
+    }
+
+    fn log(&self, host: &str, line: &str) {
+        let mut guard = self.logs.lock().expect("logs lock");
+        let Some(logs) = guard.as_mut() else { return };
+        if !logs.files.contains_key(host) {
+            match File::create(logs.dir.join(format!("{host}.log"))) {
+                Ok(f) => {
+                    logs.files.insert(host.to_string(), f);
+                }
+                Err(_) => return,
+            }
+        }
+        if let Some(f) = logs.files.get_mut(host) {
+            let _ = writeln!(f, "{} {line}", clock());
+        }
+    }
+
+    fn stamped(&self, text: &str) -> String {
+        if self.stamp {
+            format!("{} {text}", clock())
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// A question on the terminal (no newline).
+    pub fn prompt(&self, question: &str) {
+        let mut err = std::io::stderr().lock();
+        let _ = write!(err, "{question}");
+        let _ = err.flush();
     }
 
     /// A printer with no secrets, for errors before anything was rendered.
@@ -29,6 +85,7 @@ impl Printer {
     pub fn host_line(&self, host: &str, is_stderr: bool, line: &str) {
         let sep = if is_stderr { "!" } else { "|" };
         let text = self.mask(line);
+        self.log(host, &format!("{sep} {text}"));
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{host:>12} {sep} {text}");
     }
@@ -36,7 +93,9 @@ impl Printer {
     /// A progress event about one host.
     pub fn host_event(&self, host: &str, message: &str) {
         let text = self.mask(message);
-        let _ = writeln!(std::io::stderr().lock(), "[{host}] {text}");
+        self.log(host, &text);
+        let line = self.stamped(&format!("[{host}] {text}"));
+        let _ = writeln!(std::io::stderr().lock(), "{line}");
     }
 
     /// A line for the whole run.
@@ -56,6 +115,12 @@ impl Printer {
             let _ = writeln!(stderr, "  caused by: {}", self.mask(&cause.to_string()));
         }
     }
+}
+
+/// UTC wall clock with milliseconds: "12:03:04.567".
+fn clock() -> String {
+    let stamp = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+    stamp.get(11..23).unwrap_or(&stamp).to_string()
 }
 
 /// The last `n` lines of `text`, for error reports.

@@ -46,7 +46,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn describe(step: &Step) -> String {
+pub(super) fn describe(step: &Step) -> String {
     let task = match step {
         Step::Skip { name, reason } => return format!("skip     {name} ({reason})"),
         Step::Run(task) => task,

@@ -1,14 +1,22 @@
-//! `ferry deploy`: ship an artifact as a release to every selected host.
+//! `ferry deploy`: ship an artifact as a release, batch by batch, with
+//! health checks between batches and automatic rollback.
 
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
 
 use crate::cli::DeployArgs;
-use crate::deploy::{self, Artifact, Deployment, RunInfo};
+use crate::config::RolloutSettings;
+use crate::deploy::{self, Artifact, Context, Deployment, RolloutOptions, RunInfo};
 use crate::exit::ExitStatus;
+use crate::journal::Journal;
 use crate::release::ReleaseId;
+use crate::render::render_plan;
+use crate::report::Printer;
+use crate::rollout::{self, RollbackScope};
 
 use super::{release_context, report_results, InvalidInput, RenderErrors};
 
@@ -20,8 +28,104 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
         .map(ReleaseId::parse)
         .transpose()
         .map_err(|e| InvalidInput(e.to_string()))?;
-    let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
-    let artifact = match (&args.artifact, &args.artifact_url, &args.sha256) {
+    if args.pause_after_canary && !args.yes && !std::io::stdin().is_terminal() {
+        return Err(InvalidInput(
+            "--pause-after-canary needs a terminal to ask on: use --stop-after-canary (exit 5, re-run to go on) or --yes".into(),
+        )
+        .into());
+    }
+    let (mut ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
+    let artifact = artifact(&args).await?;
+    let release = match given_id {
+        Some(id) => id,
+        None => ReleaseId::derive(&artifact.name, &artifact.sha256)
+            .map_err(|e| InvalidInput(e.to_string()))?,
+    };
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let settings = rollout::settings_for(&ctx.inventory, &names, &cli_settings(&args));
+    if args.plan {
+        return print_plan(&ctx, &hosts, &release, &settings);
+    }
+    let printer = ctx.executor.printer().clone();
+    let run = RunInfo::new(&ctx.inventory.env_name);
+    let (journal, problem) = Journal::create(&args.log_dir, &run.run_id);
+    if let Some(problem) = problem {
+        printer.note(&format!("warning: {problem}"));
+    }
+    if let Some(dir) = journal.dir() {
+        printer.log_to(dir);
+    }
+    ctx.journal = journal;
+    printer.note(&format!(
+        "deploying {} (sha256 {}) as release {release} to {} hosts of {} (run {})",
+        artifact.name,
+        &artifact.sha256[..12],
+        hosts.len(),
+        ctx.inventory.env_name,
+        run.run_id
+    ));
+    let deployment = Arc::new(Deployment {
+        release: release.clone(),
+        artifact,
+        run,
+        source_env: None,
+        keep: args.keep.unwrap_or(ctx.playbook.keep_releases),
+        linked_dirs: ctx.playbook.linked_dirs.clone(),
+        linked_files: ctx.playbook.linked_files.clone(),
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    watch_signals(stop.clone(), printer.clone());
+    let started = Instant::now();
+    let ctx = Arc::new(ctx);
+    let scope = if args.no_rollback {
+        RollbackScope::None
+    } else {
+        args.rollback
+    };
+    let pause = args.pause_after_canary && !args.yes;
+    let options = |stop_after_canary| RolloutOptions {
+        settings: settings.clone(),
+        scope,
+        stop_after_canary,
+        stop: stop.clone(),
+    };
+    let run_once = |opts| deploy::deploy(ctx.clone(), &hosts, deployment.clone(), opts);
+    let mut report = run_once(options(args.stop_after_canary || pause))
+        .await
+        .map_err(RenderErrors)?;
+    if pause
+        && report.paused_after_canary
+        && confirm(
+            &printer,
+            "The canary is healthy. Go on with the other batches? [y/N] ",
+        )
+    {
+        // A second pass resumes: the healthy canary is skipped.
+        report = run_once(options(false)).await.map_err(RenderErrors)?;
+    }
+    ctx.executor.close_all().await;
+    ctx.journal.record(
+        "run_finished",
+        serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted }),
+    );
+    let what = format!("release {release}");
+    let status = report_results(&printer, &report.results, &what, Some(&release), started);
+    if let Some(dir) = ctx.journal.dir() {
+        printer.note(&format!("run log: {}", dir.display()));
+    }
+    Ok(if report.interrupted {
+        printer.note("interrupted: no new host was started; hosts in flight finished their steps");
+        ExitStatus::Interrupted
+    } else if report.paused_after_canary && status == ExitStatus::Success {
+        printer.note("stopped after a healthy canary: run the same deploy again to go on");
+        ExitStatus::PausedAfterCanary
+    } else {
+        status
+    })
+}
+
+async fn artifact(args: &DeployArgs) -> anyhow::Result<Artifact> {
+    Ok(match (&args.artifact, &args.artifact_url, &args.sha256) {
         (Some(path), _, _) => {
             if !path.is_file() {
                 return Err(
@@ -44,40 +148,112 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
             )
             .into())
         }
-    };
-    let release = match given_id {
-        Some(id) => id,
-        None => ReleaseId::derive(&artifact.name, &artifact.sha256)
-            .map_err(|e| InvalidInput(e.to_string()))?,
-    };
-    let printer = ctx.executor.printer().clone();
-    printer.note(&format!(
-        "deploying {} (sha256 {}) as release {release} to {} hosts of {}",
-        artifact.name,
-        &artifact.sha256[..12],
-        hosts.len(),
-        ctx.inventory.env_name
-    ));
-    let deployment = Arc::new(Deployment {
-        release: release.clone(),
-        artifact,
-        run: RunInfo::new(&ctx.inventory.env_name),
-        source_env: None,
-        keep: args.keep.unwrap_or(ctx.playbook.keep_releases),
-        linked_dirs: ctx.playbook.linked_dirs.clone(),
-        linked_files: ctx.playbook.linked_files.clone(),
+    })
+}
+
+fn cli_settings(args: &DeployArgs) -> RolloutSettings {
+    RolloutSettings {
+        batch: args.batch.clone(),
+        canary: args.canary,
+        max_failures: args.max_failures,
+        pause: args.pause.map(crate::config::values::Span),
+        timeout: None,
+    }
+}
+
+/// Ctrl-C or SIGTERM: stop starting hosts; in-flight hosts finish safely.
+fn watch_signals(stop: Arc<AtomicBool>, printer: Arc<Printer>) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        stop.store(true, Ordering::SeqCst);
+        printer.note("signal received: finishing the hosts in flight, starting no new ones");
     });
-    let started = Instant::now();
-    let executor = ctx.executor.clone();
-    let results = deploy::deploy(Arc::new(ctx), &hosts, deployment)
-        .await
-        .map_err(RenderErrors)?;
-    executor.close_all().await;
-    Ok(report_results(
-        &printer,
-        &results,
-        &format!("release {release}"),
-        Some(&release),
-        started,
-    ))
+}
+
+fn confirm(printer: &Printer, question: &str) -> bool {
+    printer.prompt(question);
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+}
+
+/// `--plan`: batches and every rendered step, without connecting.
+fn print_plan(
+    ctx: &Context,
+    hosts: &[crate::config::Host],
+    release: &ReleaseId,
+    settings: &RolloutSettings,
+) -> anyhow::Result<ExitStatus> {
+    let printer = ctx.executor.printer();
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let plan = rollout::plan(&names, names.len(), settings, true);
+    printer.out(&format!(
+        "release {release}: {} hosts in {} batches; max failures {}; pause {:?}",
+        names.len(),
+        plan.batches.len(),
+        plan.max_failures,
+        plan.pause
+    ));
+    for batch in &plan.batches {
+        let label = if batch.canary { " (canary)" } else { "" };
+        printer.out(&format!(
+            "batch {}{label}: {}",
+            batch.number,
+            batch.hosts.join(", ")
+        ));
+    }
+    let refs: Vec<&crate::config::Host> = hosts.iter().collect();
+    let dirs = deploy::deploy_dirs(ctx, hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let pb = &ctx.playbook;
+    let stages = [
+        ("before_switch", &pb.before_switch),
+        ("drain", &pb.drain),
+        ("after_switch", &pb.after_switch),
+        ("undrain", &pb.undrain),
+    ];
+    let vars = |h: &crate::config::Host| {
+        let mut v = ctx.extra.clone();
+        let deploy_to = &dirs[&h.name];
+        v.insert("release_id".into(), release.to_string().into());
+        v.insert(
+            "release_path".into(),
+            format!("{deploy_to}/releases/{release}").into(),
+        );
+        v.insert("previous_release".into(), "<previous>".into());
+        v
+    };
+    let mut rendered = Vec::new();
+    for (label, tasks) in stages {
+        let plans = render_plan(&ctx.renderer, &ctx.inventory, &refs, pb, tasks, &vars)
+            .map_err(RenderErrors)?;
+        rendered.push((label, plans));
+    }
+    for (i, host) in hosts.iter().enumerate() {
+        printer.out(&format!(
+            "{} ({}@{}:{}) deploy_to {}",
+            host.name, host.user, host.address, host.port, dirs[&host.name]
+        ));
+        printer.out(&format!("  receive  {release} into releases/{release}"));
+        for (label, plans) in &rendered {
+            if *label == "after_switch" {
+                printer.out(&format!("  switch   current -> releases/{release}"));
+            }
+            for step in &plans[i].steps {
+                printer.out(&format!("  [{label}] {}", super::check::describe(step)));
+            }
+            if *label == "after_switch" {
+                for h in &pb.health {
+                    printer.out(&format!("  [health] {}", h.name));
+                }
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
 }

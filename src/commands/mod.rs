@@ -186,6 +186,7 @@ fn release_context(
         playbook: loaded.playbook,
         extra: loaded.extra,
         forks: common.forks,
+        journal: crate::journal::Journal::off(),
     };
     Ok((ctx, hosts))
 }
@@ -202,6 +203,7 @@ fn report_results(
 ) -> ExitStatus {
     use crate::deploy::Outcome;
     let (mut done, mut skipped, mut failed, mut unreachable, mut stranded) = (0, 0, 0, 0, 0);
+    let mut not_started = 0;
     for r in results {
         let line = match &r.outcome {
             Outcome::Deployed {
@@ -253,6 +255,10 @@ fn report_results(
                     failure.to_string().replace('\n', "\n    ")
                 )
             }
+            Outcome::NotStarted => {
+                not_started += 1;
+                "not started".to_string()
+            }
             Outcome::Unreachable(reason) => {
                 unreachable += 1;
                 format!("UNREACHABLE: {reason}")
@@ -261,7 +267,7 @@ fn report_results(
         printer.note(&format!("  {}: {line}", r.host));
     }
     printer.note(&format!(
-        "{what}: done {done}  skipped {skipped}  failed {failed}  unreachable {unreachable}  ({} hosts in {:.2}s)",
+        "{what}: done {done}  skipped {skipped}  failed {failed}  unreachable {unreachable}  not started {not_started}  ({} hosts in {:.2}s)",
         results.len(),
         started.elapsed().as_secs_f64()
     ));

@@ -1,0 +1,70 @@
+//! The controller's record of a run: `<log dir>/<run id>/journal.jsonl`, one
+//! JSON object per event with a millisecond timestamp, so the order of
+//! switches and health checks across batches can be checked afterwards.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde_json::{json, Value};
+
+pub struct Journal {
+    dir: Option<PathBuf>,
+    file: Mutex<Option<File>>,
+}
+
+impl Journal {
+    /// Create `<root>/<run_id>/`; a journal that cannot be written is
+    /// reported once and then silently off: it never fails a deploy.
+    pub fn create(root: &Path, run_id: &str) -> (Journal, Option<String>) {
+        let dir = root.join(run_id);
+        let opened =
+            std::fs::create_dir_all(&dir).and_then(|_| File::create(dir.join("journal.jsonl")));
+        match opened {
+            Ok(file) => (
+                Journal {
+                    dir: Some(dir),
+                    file: Mutex::new(Some(file)),
+                },
+                None,
+            ),
+            Err(e) => (
+                Journal::off(),
+                Some(format!(
+                    "cannot write the run log in {}: {e}",
+                    dir.display()
+                )),
+            ),
+        }
+    }
+
+    pub fn off() -> Journal {
+        Journal {
+            dir: None,
+            file: Mutex::new(None),
+        }
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// Append `{"at_ms": .., "event": event, ..fields}`.
+    pub fn record(&self, event: &str, fields: Value) {
+        let mut guard = self.file.lock().expect("journal lock");
+        let Some(file) = guard.as_mut() else { return };
+        let mut line = json!({ "at_ms": now_ms(), "event": event });
+        if let (Some(map), Value::Object(extra)) = (line.as_object_mut(), fields) {
+            map.extend(extra);
+        }
+        let _ = writeln!(file, "{line}");
+    }
+}
+
+pub fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
