@@ -673,7 +673,7 @@ async fn roll_back_switched(
         .await;
     for (host, result) in done {
         let outcome = match result {
-            Ok(Ok(previous)) => Outcome::RolledBack {
+            Ok(Ok((previous, _))) => Outcome::RolledBack {
                 to: previous,
                 from: Some(d.release.clone()),
             },
@@ -837,9 +837,15 @@ impl Steps<'_> {
             Some(f) => Some(f),
             None => self.stage("undrain", &job.undrain).await,
         };
-        if let Some(failure) = after {
+        if let Some(mut failure) = after {
             return match self.back(job, d).await {
-                Ok(previous) => (failed(failure, Some(previous)), HostEnd::FailedRestored),
+                Ok((previous, trouble)) => {
+                    if let Some(trouble) = trouble {
+                        failure.reason =
+                            format!("{}; back on {previous}, but: {trouble}", failure.reason);
+                    }
+                    (failed(failure, Some(previous)), HostEnd::FailedRestored)
+                }
                 Err(second) => {
                     let mut failure = failure;
                     failure.reason = format!(
@@ -864,7 +870,13 @@ impl Steps<'_> {
 
     /// Switch back to the previous release (marking the new one bad), run
     /// after_switch for it, check its health, undrain. The host is drained.
-    async fn back(&self, job: &HostJob, d: &Deployment) -> Result<ReleaseId, TaskFailure> {
+    /// Once `current` is back, later trouble is returned beside the release:
+    /// the host is on its previous release either way.
+    async fn back(
+        &self,
+        job: &HostJob,
+        d: &Deployment,
+    ) -> Result<(ReleaseId, Option<String>), TaskFailure> {
         let Some(previous) = job.state.current.clone() else {
             return Err(TaskFailure::plain(
                 self.name,
@@ -884,16 +896,22 @@ impl Steps<'_> {
         self.exec
             .printer()
             .host_event(self.name, &format!("current -> {previous} (rolled back)"));
-        if let Some(f) = self.stage("after_switch", &job.after_back).await {
-            return Err(f);
+        let trouble = match self.stage("after_switch", &job.after_back).await {
+            Some(f) => Some(f),
+            None => self.health(job, d, &job.health_back, &previous).await,
+        };
+        let undrained = self.stage("undrain", &job.undrain).await;
+        let trouble = [trouble, undrained]
+            .into_iter()
+            .flatten()
+            .map(|f| format!("{} failed: {}", f.task, f.reason))
+            .reduce(|a, b| format!("{a}; {b}"));
+        if let Some(t) = &trouble {
+            self.exec
+                .printer()
+                .host_event(self.name, &format!("warning: on {previous} again, but {t}"));
         }
-        if let Some(f) = self.health(job, d, &job.health_back, &previous).await {
-            return Err(f);
-        }
-        if let Some(f) = self.stage("undrain", &job.undrain).await {
-            return Err(f);
-        }
-        Ok(previous)
+        Ok((previous, trouble))
     }
 
     async fn record_failure(&self, job: &HostJob, d: &Deployment, detail: &str) {

@@ -184,19 +184,3 @@ fn apps_selftest() {
         TcpListener::bind(a).unwrap_or_else(|e| panic!("{a} not free after drop: {e}"));
     }
 }
-
-#[test]
-#[ignore]
-fn tmp_long_hold() {
-    let fleet = Fleet::start(1);
-    let apps = fleet.start_apps(0);
-    let held = HeldConnection::open(apps[0].addr());
-    wait_for("open", || apps[0].open_connections() == 1);
-    std::thread::sleep(Duration::from_secs(125));
-    assert_eq!(apps[0].open_connections(), 1);
-    let out = ss_established(&fleet, 0, &apps[0]);
-    assert!(out.contains(&held.local_addr().to_string()), "{out}");
-    eprintln!("ss after 125s: {out}");
-    held.close();
-    wait_for("closed", || apps[0].open_connections() == 0);
-}

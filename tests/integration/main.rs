@@ -10,4 +10,5 @@ mod failures;
 mod fleet_selftest;
 mod host_keys;
 mod releases;
+mod rolling;
 mod run;

@@ -1,0 +1,397 @@
+//! Rolling deploys against real sshd, each host serving its `current`
+//! release over HTTP, so a release's health is real.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::fleet::{AppServer, Fleet, HeldConnection};
+use crate::support::project::{Project, Run};
+
+const PORT: u16 = 18080;
+
+/// Health: the app answers /health with "ok", and no `broken` marker exists.
+const PLAYBOOK: &str = "\
+health:
+  - name: http
+    http: { url: 'http://{{ host.address }}:18080/health', body: ok }
+    retries: 2
+    interval: 200ms
+    timeout: 2s
+  - name: marker
+    command: 'test ! -e {{ deploy_to }}/broken'
+    retries: 0
+";
+
+struct Rig {
+    fleet: Fleet,
+    project: Project,
+    _apps: Vec<AppServer>,
+}
+
+fn rig(hosts: usize, rollout: &str, playbook: &str) -> Rig {
+    let fleet = Fleet::start(hosts);
+    let project = Project::new(&fleet, rollout);
+    project.write("playbooks/deploy.yml", playbook);
+    let apps = fleet.start_apps(PORT);
+    Rig {
+        fleet,
+        project,
+        _apps: apps,
+    }
+}
+
+/// A release tarball; `healthy` ones carry the `health` file the check reads.
+fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
+    let src = project.path().join("build").join(id);
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("index.html"), format!("release {id}\n")).unwrap();
+    if healthy {
+        std::fs::write(src.join("health"), "ok\n").unwrap();
+    }
+    let out = project.path().join(format!("{id}.tar.gz"));
+    let status = Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    out
+}
+
+fn deploy(rig: &Rig, artifact: &Path, id: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "deploy",
+        "test",
+        "--artifact",
+        artifact.to_str().unwrap(),
+        "--release",
+        id,
+    ];
+    args.extend_from_slice(extra);
+    rig.project.ferry(&args)
+}
+
+fn current(rig: &Rig, i: usize) -> String {
+    let h = &rig.fleet.hosts()[i];
+    let link = rig.fleet.on_host(i, &format!("{}/current", h.deploy_to));
+    std::fs::read_link(link)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn currents(rig: &Rig) -> Vec<String> {
+    (0..rig.fleet.hosts().len())
+        .map(|i| current(rig, i))
+        .collect()
+}
+
+/// The journal of the newest run in the project.
+fn journal(project: &Project) -> Vec<Value> {
+    let runs = project.path().join(".ferry/runs");
+    // Run ids of runs in the same second do not sort by time: the first
+    // event's timestamp does.
+    std::fs::read_dir(&runs)
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("journal.jsonl")).ok())
+        .map(|text| {
+            text.lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect::<Vec<Value>>()
+        })
+        .filter(|events| !events.is_empty())
+        .max_by_key(|events| at(&events[0]))
+        .expect("a run journal")
+}
+
+fn events<'a>(journal: &'a [Value], event: &str) -> Vec<&'a Value> {
+    journal.iter().filter(|e| e["event"] == event).collect()
+}
+
+fn at(e: &Value) -> u64 {
+    e["at_ms"].as_u64().unwrap()
+}
+
+#[test]
+fn a_good_release_rolls_through_canary_and_batches_in_order() {
+    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    deploy(&rig, &r2, "r2", &[])
+        .expect_code(0)
+        .stderr_has("batch 1 (canary): h1")
+        .stderr_has("batch 2: h2, h3")
+        .stderr_has("batch 3: h4, h5")
+        .stderr_has("release r2: done 5");
+    assert!(
+        currents(&rig).iter().all(|c| c == "releases/r2"),
+        "{:?}",
+        currents(&rig)
+    );
+    let j = journal(&rig.project);
+    let batch_of = |e: &Value| e["batch"].as_u64().unwrap();
+    for k in 1..3u64 {
+        let last_healthy = events(&j, "healthy")
+            .into_iter()
+            .filter(|e| batch_of(e) == k)
+            .map(at)
+            .max()
+            .unwrap();
+        let first_switch = events(&j, "switched")
+            .into_iter()
+            .filter(|e| batch_of(e) == k + 1)
+            .map(at)
+            .min()
+            .unwrap();
+        assert!(
+            last_healthy <= first_switch,
+            "batch {} switched before batch {k} was healthy",
+            k + 1
+        );
+    }
+    assert_eq!(events(&j, "healthy").len(), 5);
+}
+
+#[test]
+fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
+    let rig = rig(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
+    let r1 = release(&rig.project, "r1", true);
+    let bad = release(&rig.project, "bad", false);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    deploy(&rig, &bad, "bad", &[])
+        .expect_code(1)
+        .stderr_has(
+            "rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1, the canary: h1)",
+        )
+        .stderr_has("h1: FAILED, current: r1")
+        .stderr_has("health check failed after 3 attempts")
+        .stderr_has("h2: not started");
+    assert!(currents(&rig).iter().all(|c| c == "releases/r1"));
+    let j = journal(&rig.project);
+    // The canary came back and passed its health check on r1.
+    let back = events(&j, "healthy");
+    assert!(
+        back.iter()
+            .any(|e| e["host"] == "h1" && e["release"] == "r1"),
+        "{back:?}"
+    );
+    assert!(events(&j, "switched").iter().all(|e| e["host"] == "h1"));
+}
+
+#[test]
+fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
+    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    // h3 (batch 2) fails its marker check on any release.
+    let h3 = &rig.fleet.hosts()[2];
+    std::fs::write(
+        rig.fleet.on_host(2, &format!("{}/broken", h3.deploy_to)),
+        "",
+    )
+    .unwrap();
+    deploy(&rig, &r2, "r2", &[])
+        .expect_code(1)
+        .stderr_has("rolling back 2 host(s): h1, h2")
+        .stderr_has("h4: not started")
+        .stderr_has("h5: not started");
+    assert!(
+        currents(&rig).iter().all(|c| c == "releases/r1"),
+        "{:?}",
+        currents(&rig)
+    );
+    let j = journal(&rig.project);
+    assert!(events(&j, "batch_started").iter().all(|e| e["batch"] != 3));
+}
+
+#[test]
+fn max_failures_one_tolerates_a_failing_host_and_completes_the_rest() {
+    let rig = rig(4, "rollout: { batch: 2, max_failures: 1 }\n", PLAYBOOK);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let h2 = &rig.fleet.hosts()[1];
+    std::fs::write(
+        rig.fleet.on_host(1, &format!("{}/broken", h2.deploy_to)),
+        "",
+    )
+    .unwrap();
+    deploy(&rig, &r2, "r2", &[])
+        .expect_code(1)
+        .stderr_has("h2: FAILED, current: r1")
+        .stderr_has("release r2: done 3  skipped 0  failed 1");
+    assert_eq!(
+        currents(&rig),
+        ["releases/r2", "releases/r1", "releases/r2", "releases/r2"]
+    );
+}
+
+/// The drain condition: no established connection to this host's app.
+fn drain_playbook(max_drain: &str, on_timeout: &str) -> String {
+    format!(
+        "drain:\n  - name: sessions gone\n    wait_for:\n      command: \"! ss -Htn state established src {{{{ host.address }}}}:{PORT} | grep -q .\"\n      timeout: {max_drain}\n      interval: 200ms\n      on_timeout: {on_timeout}\n{PLAYBOOK}"
+    )
+}
+
+#[test]
+fn draining_waits_for_held_sessions_before_the_switch() {
+    let rig = rig(1, "", &drain_playbook("30s", "fail"));
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let held = HeldConnection::open(rig._apps[0].addr());
+    let released_at = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(2));
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        held.close();
+        at
+    });
+    deploy(&rig, &r2, "r2", &[]).expect_code(0);
+    let released = released_at.join().unwrap();
+    let j = journal(&rig.project);
+    let switched = at(events(&j, "switched")[0]);
+    assert!(
+        switched >= released,
+        "switched at {switched}, session released at {released}"
+    );
+}
+
+#[test]
+fn a_maximum_drain_time_lets_the_deploy_go_on() {
+    let rig = rig(1, "", &drain_playbook("2s", "continue"));
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let _held = HeldConnection::open(rig._apps[0].addr());
+    deploy(&rig, &r2, "r2", &[])
+        .expect_code(0)
+        .stderr_has("going on (on_timeout: continue)");
+    assert_eq!(current(&rig, 0), "releases/r2");
+}
+
+#[test]
+fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
+    let playbook = format!(
+        "drain:\n  - name: lb disable\n    run: echo \"disable {{{{ host.name }}}} {{{{ lb_tag }}}}\" >> {{{{ deploy_to }}}}-lb.log\n    delegate_to: h1\n{PLAYBOOK}"
+    );
+    let rig = rig(3, "vars: { lb_tag: x }\n", &playbook);
+    let r1 = release(&rig.project, "r1", true);
+    deploy(&rig, &r1, "r1", &["--limit", "h2,h3"])
+        .expect_code(0)
+        .stderr_has("`lb disable` delegated to h1");
+    // Written on h1 (the delegate), about h2 and h3.
+    let h1 = &rig.fleet.hosts()[0];
+    let lb = rig.fleet.on_host(0, &format!("{}-lb.log", h1.deploy_to));
+    let text = std::fs::read_to_string(&lb).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["disable h2 x", "disable h3 x"]);
+    for i in 1..3 {
+        let h = &rig.fleet.hosts()[i];
+        assert!(!rig
+            .fleet
+            .on_host(i, &format!("{}-lb.log", h.deploy_to))
+            .exists());
+    }
+}
+
+#[test]
+fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
+    let slow = format!("before_switch:\n  - {{ name: build, run: 'sleep 1' }}\n{PLAYBOOK}");
+    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    // Only the interrupted run's journal may be read below.
+    std::fs::remove_dir_all(rig.project.path().join(".ferry/runs")).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args([
+            "deploy",
+            "test",
+            "--artifact",
+            r2.to_str().unwrap(),
+            "--release",
+            "r2",
+        ])
+        .current_dir(rig.project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let started_batch_2 = std::panic::catch_unwind(|| journal(&rig.project))
+            .map(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
+            .unwrap_or(false);
+        if started_batch_2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "batch 2 never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let after_interrupt = currents(&rig);
+    // Batch 3 never started; batches 1 and 2 finished safely on r2.
+    assert_eq!(
+        after_interrupt,
+        [
+            "releases/r2",
+            "releases/r2",
+            "releases/r2",
+            "releases/r1",
+            "releases/r1"
+        ]
+    );
+    deploy(&rig, &r2, "r2", &[])
+        .expect_code(0)
+        .stderr_has("skipped 3");
+    assert!(currents(&rig).iter().all(|c| c == "releases/r2"));
+}
+
+#[test]
+fn plan_shows_batches_without_connecting() {
+    let project = Project::empty();
+    project.write(
+        "inventories/test.yml",
+        "rollout: { canary: 1, batch: 25% }\nvars: { deploy_to: /srv/app }\nhosts:\n\
+         \x20 a1: { address: 127.0.0.1, port: 1 }\n  a2: { address: 127.0.0.1, port: 1 }\n\
+         \x20 a3: { address: 127.0.0.1, port: 1 }\n  a4: { address: 127.0.0.1, port: 1 }\n  a5: { address: 127.0.0.1, port: 1 }\n",
+    );
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: restart, run: 'systemctl restart app-{{ release_id }}' }\n",
+    );
+    project.write("a.tar.gz", "not really a tarball");
+    project
+        .ferry(&[
+            "deploy",
+            "test",
+            "--artifact",
+            "a.tar.gz",
+            "--release",
+            "r9",
+            "--plan",
+        ])
+        .expect_code(0)
+        .stdout_has("release r9: 5 hosts in 3 batches")
+        .stdout_has("batch 1 (canary): a1")
+        .stdout_has("batch 2: a2, a3")
+        .stdout_has("batch 3: a4, a5")
+        .stdout_has("[after_switch] run      restart: systemctl restart app-r9");
+}
