@@ -44,10 +44,13 @@ echo "== two releases: ferry deploy r1, ferry deploy r2" >&2
 for r in 1 2; do
   mkdir -p "$work/app-$r"
   echo "<h1>shop release $r</h1>" > "$work/app-$r/index.html"
+  echo ok > "$work/app-$r/health"
   tar -czf "$work/shop-$r.tar.gz" -C "$work/app-$r" .
 done
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-1.tar.gz" --release r1
-"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --plan | head -6
+echo "== rolling deploy of r2: a canary, then batches of 25%, health checked between batches" >&2
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25%
 echo "== deploying r2 again converges: every host is skipped" >&2
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2
 "$ferry" status demo -i "$inventory"
@@ -55,3 +58,12 @@ echo "== ferry rollback (emergency: every host back to its previous release)" >&
 "$ferry" rollback demo -i "$inventory"
 "$ferry" status demo -i "$inventory"
 "$ferry" history demo -i "$inventory" --limit 6
+
+echo "== a bad release (its health check fails): the canary fails, is rolled back, nothing else changes" >&2
+mkdir -p "$work/app-bad" && echo "<h1>broken</h1>" > "$work/app-bad/index.html"
+tar -czf "$work/shop-bad.tar.gz" -C "$work/app-bad" .
+set +e
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-bad.tar.gz" --release bad --canary 1 --batch 25%
+echo "demo: ferry deploy exited $? (1: the rollout failed and every host is back on its previous release)" >&2
+set -e
+"$ferry" status demo -i "$inventory"
