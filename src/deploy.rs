@@ -501,6 +501,8 @@ pub async fn deploy(
         interrupted: false,
         paused_after_canary: false,
     };
+    let printer = ctx.executor.printer();
+    printer.progress_start(names.len());
     let mut rollout = Rollout::new(plan.max_failures);
     let mut next = 0;
     while next < plan.batches.len() {
@@ -510,7 +512,9 @@ pub async fn deploy(
         }
         let batch = &plan.batches[next];
         next += 1;
+        printer.progress_message(&format!("batch {}/{}", batch.number, plan.batches.len()));
         let ends = run_batch(&ctx, &by_name, &jobs, &d, batch).await;
+        printer.progress_hosts_done(ends.len());
         let summary: Vec<(String, HostEnd)> =
             ends.iter().map(|(h, _, e)| (h.clone(), *e)).collect();
         report.results.extend(
@@ -552,6 +556,7 @@ pub async fn deploy(
             }
         }
     }
+    printer.progress_finish();
     for batch in &plan.batches[next..] {
         for host in &batch.hosts {
             report.results.push(HostResult {

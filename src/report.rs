@@ -9,6 +9,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
 use crate::render::Secrets;
 
 pub struct Printer {
@@ -17,6 +19,8 @@ pub struct Printer {
     stamp: bool,
     /// Per-host logs of a run: `<dir>/<host>.log`.
     logs: Mutex<Option<HostLogs>>,
+    /// A rollout progress bar, on a terminal only.
+    bar: Mutex<Option<ProgressBar>>,
 }
 
 struct HostLogs {
@@ -30,6 +34,55 @@ impl Printer {
             secrets,
             stamp: !std::io::stderr().is_terminal(),
             logs: Mutex::new(None),
+            bar: Mutex::new(None),
+        }
+    }
+
+    /// Show a bar of hosts done when stderr is a terminal; CI gets lines only.
+    pub fn progress_start(&self, hosts: usize) {
+        if self.stamp || hosts == 0 {
+            return;
+        }
+        let bar = ProgressBar::with_draw_target(Some(hosts as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} hosts  {msg}  {elapsed}")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        *self.bar.lock().expect("bar lock") = Some(bar);
+    }
+
+    pub fn progress_message(&self, message: &str) {
+        if let Some(bar) = self.bar.lock().expect("bar lock").as_ref() {
+            bar.set_message(message.to_string());
+        }
+    }
+
+    pub fn progress_hosts_done(&self, n: usize) {
+        if let Some(bar) = self.bar.lock().expect("bar lock").as_ref() {
+            bar.inc(n as u64);
+        }
+    }
+
+    pub fn progress_finish(&self) {
+        if let Some(bar) = self.bar.lock().expect("bar lock").take() {
+            bar.finish_and_clear();
+        }
+    }
+
+    /// Print without tearing the progress bar.
+    fn write(&self, to_stdout: bool, text: &str) {
+        let emit = || {
+            if to_stdout {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            } else {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+        };
+        match self.bar.lock().expect("bar lock").as_ref() {
+            Some(bar) => bar.suspend(emit),
+            None => emit(),
         }
     }
 
@@ -86,8 +139,7 @@ impl Printer {
         let sep = if is_stderr { "!" } else { "|" };
         let text = self.mask(line);
         self.log(host, &format!("{sep} {text}"));
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{host:>12} {sep} {text}");
+        self.write(true, &format!("{host:>12} {sep} {text}"));
     }
 
     /// A progress event about one host.
@@ -95,17 +147,17 @@ impl Printer {
         let text = self.mask(message);
         self.log(host, &text);
         let line = self.stamped(&format!("[{host}] {text}"));
-        let _ = writeln!(std::io::stderr().lock(), "{line}");
+        self.write(false, &line);
     }
 
     /// A line for the whole run.
     pub fn note(&self, message: &str) {
-        let _ = writeln!(std::io::stderr().lock(), "{}", self.mask(message));
+        self.write(false, &self.mask(message));
     }
 
     /// A line of a report meant for stdout (check plans, summaries for pipes).
     pub fn out(&self, message: &str) {
-        let _ = writeln!(std::io::stdout().lock(), "{}", self.mask(message));
+        self.write(true, &self.mask(message));
     }
 
     pub fn error(&self, err: &anyhow::Error) {
