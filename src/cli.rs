@@ -38,6 +38,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Deploys and rollbacks recorded on the hosts, newest first.
     History(HistoryArgs),
+    /// Lock the environment by hand (a freeze): deploys and promotes stop with exit 4.
+    Lock(LockArgs),
+    /// Remove a lock set with `ferry lock`, or with --force a stale run lock.
+    Unlock(UnlockArgs),
 }
 
 /// Options every command that reads an inventory takes.
@@ -125,6 +129,9 @@ pub struct DeployArgs {
     /// Answer yes to --pause-after-canary (CI).
     #[arg(long)]
     pub yes: bool,
+    /// Wait this long for another run's lock instead of failing (exit 4).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
+    pub lock_wait: Option<std::time::Duration>,
     /// Where run logs go (journal.jsonl and one log per host).
     #[arg(
         long,
@@ -163,6 +170,30 @@ pub struct RollbackArgs {
     /// Roll back to this release (it must still be on each host).
     #[arg(long, value_name = "ID")]
     pub to: Option<String>,
+    /// Break any lock first (the 3 a.m. case); recorded in the history.
+    #[arg(long)]
+    pub force_unlock: bool,
+    /// Wait this long for another run's lock instead of failing (exit 4).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_wait: Option<std::time::Duration>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Why (shown to whoever finds the environment locked).
+    #[arg(long)]
+    pub reason: String,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Also remove a run's lock whose lease has expired (its holder is gone).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -85,6 +85,8 @@ pub struct RunInfo {
     pub env: String,
     pub deployer: String,
     pub controller: String,
+    /// Recorded with every history event of the run (e.g. "--force-unlock").
+    pub note: Option<String>,
 }
 
 impl RunInfo {
@@ -108,6 +110,7 @@ impl RunInfo {
             controller: std::fs::read_to_string("/proc/sys/kernel/hostname")
                 .map(|h| h.trim().to_string())
                 .unwrap_or_else(|_| "unknown".into()),
+            note: None,
         }
     }
 
@@ -127,7 +130,7 @@ impl RunInfo {
             run_id: self.run_id.clone(),
             env: self.env.clone(),
             outcome: "ok".into(),
-            detail: String::new(),
+            detail: self.note.clone().unwrap_or_default(),
         }
     }
 }

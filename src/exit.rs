@@ -13,6 +13,8 @@ pub enum ExitStatus {
     Invalid,
     /// A host could not be put back on its previous release: mixed releases.
     RollbackFailed,
+    /// The environment is locked by another run (or by hand).
+    Locked,
     /// Stopped after a healthy canary as asked (`--stop-after-canary`).
     PausedAfterCanary,
     /// Interrupted (Ctrl-C / SIGTERM) after reaching a safe state.
@@ -26,6 +28,7 @@ impl ExitStatus {
             ExitStatus::Failed => 1,
             ExitStatus::Invalid => 2,
             ExitStatus::RollbackFailed => 3,
+            ExitStatus::Locked => 4,
             ExitStatus::PausedAfterCanary => 5,
             ExitStatus::Interrupted => 130,
         }

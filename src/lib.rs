@@ -22,6 +22,7 @@ pub mod deploy;
 pub mod executor;
 pub mod exit;
 pub mod journal;
+pub mod lock;
 pub mod probe;
 pub mod release;
 pub mod render;

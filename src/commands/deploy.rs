@@ -77,6 +77,10 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
     watch_signals(stop.clone(), printer.clone());
     let started = Instant::now();
     let ctx = Arc::new(ctx);
+    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let mut lock_info = super::lock::run_lock(&deployment.run, &format!("deploy {release}"));
+    lock_info.lease_until = Some(0);
+    let guard = crate::lock::acquire(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
     let scope = if args.no_rollback {
         RollbackScope::None
     } else {
@@ -90,20 +94,20 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
         stop: stop.clone(),
     };
     let run_once = |opts| deploy::deploy(ctx.clone(), &hosts, deployment.clone(), opts);
-    let mut report = run_once(options(args.stop_after_canary || pause))
-        .await
-        .map_err(RenderErrors)?;
-    if pause
-        && report.paused_after_canary
+    let mut report = run_once(options(args.stop_after_canary || pause)).await;
+    if matches!(&report, Ok(r) if pause && r.paused_after_canary)
         && confirm(
             &printer,
             "The canary is healthy. Go on with the other batches? [y/N] ",
         )
     {
         // A second pass resumes: the healthy canary is skipped.
-        report = run_once(options(false)).await.map_err(RenderErrors)?;
+        report = run_once(options(false)).await;
     }
+    // Released on every path: success, failure, interrupt.
+    guard.release(&ctx, &hosts, &dirs).await;
     ctx.executor.close_all().await;
+    let report = report.map_err(RenderErrors)?;
     ctx.journal.record(
         "run_finished",
         serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted }),

@@ -4,6 +4,7 @@
 mod check;
 mod deploy;
 mod history;
+mod lock;
 mod rollback;
 mod run;
 mod status;
@@ -45,12 +46,16 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
         Command::Rollback(args) => rollback::rollback(args).await,
         Command::Status(args) => status::status(args).await,
         Command::History(args) => history::history(args).await,
+        Command::Lock(args) => lock::lock(args).await,
+        Command::Unlock(args) => lock::unlock(args).await,
     };
     match result {
         Ok(status) => status,
         Err(err) => {
             Printer::plain().error(&err);
-            if is_invalid_input(&err) {
+            if err.is::<crate::lock::LockError>() {
+                ExitStatus::Locked
+            } else if is_invalid_input(&err) {
                 ExitStatus::Invalid
             } else {
                 ExitStatus::Failed

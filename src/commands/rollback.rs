@@ -20,13 +20,29 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
         .map_err(|e| InvalidInput(e.to_string()))?;
     let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let printer = ctx.executor.printer().clone();
-    let run = Arc::new(RunInfo::new(&ctx.inventory.env_name));
+    let mut run = RunInfo::new(&ctx.inventory.env_name);
     let started = Instant::now();
-    let executor = ctx.executor.clone();
-    let results = deploy::rollback(Arc::new(ctx), &hosts, to, run)
-        .await
-        .map_err(RenderErrors)?;
-    executor.close_all().await;
+    let ctx = Arc::new(ctx);
+    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    if args.force_unlock {
+        for (host, info) in crate::lock::inspect(&ctx, &hosts, &dirs).await {
+            if let Some(info) = info {
+                printer.note(&format!(
+                    "{host}: breaking the lock of {} (run {})",
+                    info.holder, info.run_id
+                ));
+            }
+        }
+        crate::lock::remove(&ctx, &hosts, &dirs).await;
+        run.note = Some("--force-unlock".into());
+    }
+    let mut lock_info = super::lock::run_lock(&run, "rollback");
+    lock_info.lease_until = Some(0);
+    let guard = crate::lock::acquire(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
+    let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run)).await;
+    guard.release(&ctx, &hosts, &dirs).await;
+    ctx.executor.close_all().await;
+    let results = results.map_err(RenderErrors)?;
     Ok(report_results(
         &printer, &results, "rollback", None, started,
     ))

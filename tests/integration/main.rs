@@ -9,6 +9,7 @@ mod config_errors;
 mod failures;
 mod fleet_selftest;
 mod host_keys;
+mod locks;
 mod releases;
 mod rolling;
 mod run;
