@@ -38,6 +38,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Deploys and rollbacks recorded on the hosts, newest first.
     History(HistoryArgs),
+    /// Ship to one environment exactly the release that runs, healthy, in another.
+    Promote(PromoteArgs),
     /// Lock the environment by hand (a freeze): deploys and promotes stop with exit 4.
     Lock(LockArgs),
     /// Remove a lock set with `ferry lock`, or with --force a stale run lock.
@@ -94,6 +96,13 @@ pub struct DeployArgs {
     /// The release id; default: the artifact's name plus 8 hex of its sha256.
     #[arg(long, value_name = "ID")]
     pub release: Option<String>,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
+}
+
+/// How a release rolls out: shared by `deploy` and `promote`.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
     /// Releases to keep per host (default: the playbook's keep_releases, else 5).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
@@ -140,6 +149,23 @@ pub struct DeployArgs {
         env = "FERRY_LOG_DIR"
     )]
     pub log_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The environment whose running release is shipped (inventories/<FROM>.yml).
+    pub from: String,
+    /// The target environment and its options.
+    #[command(flatten)]
+    pub common: Common,
+    /// Read the source inventory from this file instead of inventories/<FROM>.yml.
+    #[arg(long, value_name = "FILE")]
+    pub from_inventory: Option<PathBuf>,
+    /// The deploy playbook for the target (default: playbooks/deploy.yml when it exists).
+    #[arg(long, value_name = "PLAYBOOK")]
+    pub playbook: Option<String>,
+    #[command(flatten)]
+    pub rollout: RolloutArgs,
 }
 
 fn parse_batch(text: &str) -> Result<BatchSpec, String> {

@@ -181,6 +181,15 @@ impl Executor {
         &self.printer
     }
 
+    /// Copy a host file to the controller over the host's session.
+    pub async fn download(&self, host: &Host, remote: &str, local: &Path) -> Result<u64, String> {
+        let session = self.connect(host).await.map_err(|s| status_reason(&s))?;
+        session
+            .download(remote, local)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Close every open session.
     pub async fn close_all(&self) {
         let sessions: Vec<Session> = {

@@ -15,6 +15,9 @@ pub enum ExitStatus {
     RollbackFailed,
     /// The environment is locked by another run (or by hand).
     Locked,
+    /// A safety check refused the run (promote: source not uniform, not
+    /// healthy, or not soaked long enough).
+    Refused,
     /// Stopped after a healthy canary as asked (`--stop-after-canary`).
     PausedAfterCanary,
     /// Interrupted (Ctrl-C / SIGTERM) after reaching a safe state.
@@ -30,6 +33,7 @@ impl ExitStatus {
             ExitStatus::RollbackFailed => 3,
             ExitStatus::Locked => 4,
             ExitStatus::PausedAfterCanary => 5,
+            ExitStatus::Refused => 6,
             ExitStatus::Interrupted => 130,
         }
     }

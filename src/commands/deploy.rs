@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::cli::DeployArgs;
+use crate::cli::{DeployArgs, RolloutArgs};
 use crate::config::RolloutSettings;
 use crate::deploy::{self, Artifact, Context, Deployment, RolloutOptions, RunInfo};
 use crate::exit::ExitStatus;
@@ -28,21 +28,39 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
         .map(ReleaseId::parse)
         .transpose()
         .map_err(|e| InvalidInput(e.to_string()))?;
-    if args.pause_after_canary && !args.yes && !std::io::stdin().is_terminal() {
-        return Err(InvalidInput(
-            "--pause-after-canary needs a terminal to ask on: use --stop-after-canary (exit 5, re-run to go on) or --yes".into(),
-        )
-        .into());
-    }
-    let (mut ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
+    check_prompt_flags(&args.rollout)?;
+    let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let artifact = artifact(&args).await?;
     let release = match given_id {
         Some(id) => id,
         None => ReleaseId::derive(&artifact.name, &artifact.sha256)
             .map_err(|e| InvalidInput(e.to_string()))?,
     };
+    ship(ctx, hosts, artifact, release, None, &args.rollout).await
+}
+
+pub(super) fn check_prompt_flags(args: &RolloutArgs) -> anyhow::Result<()> {
+    if args.pause_after_canary && !args.yes && !std::io::stdin().is_terminal() {
+        return Err(InvalidInput(
+            "--pause-after-canary needs a terminal to ask on: use --stop-after-canary (exit 5, re-run to go on) or --yes".into(),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// Roll `release` out to `hosts`: lock, batches, report. Shared by deploy
+/// and promote.
+pub(super) async fn ship(
+    mut ctx: Context,
+    hosts: Vec<crate::config::Host>,
+    artifact: Artifact,
+    release: ReleaseId,
+    source_env: Option<String>,
+    args: &RolloutArgs,
+) -> anyhow::Result<ExitStatus> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
-    let settings = rollout::settings_for(&ctx.inventory, &names, &cli_settings(&args));
+    let settings = rollout::settings_for(&ctx.inventory, &names, &cli_settings(args));
     if args.plan {
         return print_plan(&ctx, &hosts, &release, &settings);
     }
@@ -68,7 +86,7 @@ pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
         release: release.clone(),
         artifact,
         run,
-        source_env: None,
+        source_env,
         keep: args.keep.unwrap_or(ctx.playbook.keep_releases),
         linked_dirs: ctx.playbook.linked_dirs.clone(),
         linked_files: ctx.playbook.linked_files.clone(),
@@ -155,7 +173,7 @@ async fn artifact(args: &DeployArgs) -> anyhow::Result<Artifact> {
     })
 }
 
-fn cli_settings(args: &DeployArgs) -> RolloutSettings {
+fn cli_settings(args: &RolloutArgs) -> RolloutSettings {
     RolloutSettings {
         batch: args.batch.clone(),
         canary: args.canary,

@@ -5,6 +5,7 @@ mod check;
 mod deploy;
 mod history;
 mod lock;
+mod promote;
 mod rollback;
 mod run;
 mod status;
@@ -47,6 +48,7 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
         Command::Status(args) => status::status(args).await,
         Command::History(args) => history::history(args).await,
         Command::Lock(args) => lock::lock(args).await,
+        Command::Promote(args) => promote::promote(args).await,
         Command::Unlock(args) => lock::unlock(args).await,
     };
     match result {
@@ -55,6 +57,8 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
             Printer::plain().error(&err);
             if err.is::<crate::lock::LockError>() {
                 ExitStatus::Locked
+            } else if err.is::<promote::Refused>() {
+                ExitStatus::Refused
             } else if is_invalid_input(&err) {
                 ExitStatus::Invalid
             } else {

@@ -27,6 +27,9 @@ struct InventoryFile {
     hosts: IndexMap<String, HostFile>,
     #[serde(default)]
     groups: IndexMap<String, GroupFile>,
+    /// `ferry promote` into this environment refuses a release that has run
+    /// in the source environment for less than this.
+    min_soak: Option<Span>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -125,6 +128,7 @@ pub struct Inventory {
     pub rollout: RolloutSettings,
     pub hosts: Vec<Host>,
     pub groups: Vec<Group>,
+    pub min_soak: Option<Duration>,
 }
 
 impl Inventory {
@@ -184,6 +188,7 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
         rollout: file.rollout,
         hosts,
         groups,
+        min_soak: file.min_soak.map(|s| s.0),
     })
 }
 

@@ -65,3 +65,33 @@ async fn copy(
         .await
         .map_err(|e| SshError::Upload(format!("writing {remote_path}: {e}")))
 }
+
+impl Session {
+    /// Copy a host file to `local` over SFTP, streamed.
+    pub async fn download(&self, remote_path: &str, local: &Path) -> Result<u64, SshError> {
+        let channel = self.handle.channel_open_session().await?;
+        channel.request_subsystem(true, "sftp").await?;
+        let sftp = SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| SshError::Upload(format!("cannot start SFTP: {e}")))?;
+        let result = async {
+            let mut remote = sftp
+                .open(remote_path)
+                .await
+                .map_err(|e| SshError::Upload(format!("cannot open {remote_path}: {e}")))?;
+            let mut file = tokio::fs::File::create(local)
+                .await
+                .map_err(|e| SshError::Upload(format!("cannot write {}: {e}", local.display())))?;
+            let n = tokio::io::copy(&mut remote, &mut file)
+                .await
+                .map_err(|e| SshError::Upload(format!("reading {remote_path}: {e}")))?;
+            file.sync_all()
+                .await
+                .map_err(|e| SshError::Upload(format!("writing {}: {e}", local.display())))?;
+            Ok(n)
+        }
+        .await;
+        let _ = sftp.close().await;
+        result
+    }
+}

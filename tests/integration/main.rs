@@ -10,6 +10,7 @@ mod failures;
 mod fleet_selftest;
 mod host_keys;
 mod locks;
+mod promote;
 mod releases;
 mod rolling;
 mod run;

@@ -1,0 +1,238 @@
+//! `ferry promote <from> <to>`: ship to `<to>` exactly the release that runs,
+//! uniform and healthy, in `<from>`. The artifact comes from the
+//! controller's cache, or from a healthy source host over SSH, verified by
+//! sha256 before any target host receives it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use crate::cli::{Common, PromoteArgs};
+use crate::config::Host;
+use crate::deploy::{self, Artifact, ArtifactSource};
+use crate::executor::{sha256_file, HostStatus};
+use crate::exit::ExitStatus;
+use crate::release::{EventKind, HostState, ReleaseId};
+
+use super::deploy::{check_prompt_flags, ship};
+use super::{release_context, InvalidInput};
+
+/// A safety check said no: exit 6, nothing touched.
+#[derive(Debug, thiserror::Error)]
+#[error("promote refused: {0}")]
+pub struct Refused(pub String);
+
+/// What runs in the source environment, proven uniform and healthy.
+struct Source {
+    release: ReleaseId,
+    artifact_name: String,
+    sha256: String,
+    /// A host to fetch the artifact from.
+    host: Host,
+    deploy_to: String,
+    /// When the last source host switched to it.
+    since: Option<SystemTime>,
+}
+
+pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
+    check_prompt_flags(&args.rollout)?;
+    let from = Common {
+        env: args.from.clone(),
+        inventory: args.from_inventory.clone(),
+        extra_vars: args.common.extra_vars.clone(),
+        limit: None,
+        forks: args.common.forks,
+    };
+    let (src_ctx, src_hosts) = release_context(&from, args.playbook.as_deref())?;
+    let (target, hosts) = release_context(&args.common, args.playbook.as_deref())?;
+    let dirs =
+        deploy::deploy_dirs(&src_ctx, &src_hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let states = deploy::inspect(&src_ctx, &src_hosts, &dirs).await;
+    let source = uniform_and_healthy(&args.from, &states, &dirs)?;
+    if let (Some(min), Some(since)) = (target.inventory.min_soak, source.since) {
+        let soaked = SystemTime::now()
+            .duration_since(since)
+            .unwrap_or(Duration::ZERO);
+        if soaked < min {
+            return Err(Refused(format!(
+                "{} has run in {} for {}s, less than min_soak {}s of {}",
+                source.release,
+                args.from,
+                soaked.as_secs(),
+                min.as_secs(),
+                target.inventory.env_name
+            ))
+            .into());
+        }
+    }
+    let printer = target.executor.printer().clone();
+    printer.note(&format!(
+        "promoting {} (sha256 {}) from {} to {}",
+        source.release,
+        &source.sha256[..12],
+        args.from,
+        target.inventory.env_name
+    ));
+    let path = fetch_artifact(&src_ctx, &source).await?;
+    src_ctx.executor.close_all().await;
+    let artifact = Artifact {
+        source: ArtifactSource::File(path),
+        name: source.artifact_name.clone(),
+        sha256: source.sha256.clone(),
+    };
+    ship(
+        target,
+        hosts,
+        artifact,
+        source.release,
+        Some(args.from.clone()),
+        &args.rollout,
+    )
+    .await
+}
+
+/// Every source host on one release id and sha256, whose last health check
+/// after its last switch passed; otherwise a refusal naming the odd hosts.
+fn uniform_and_healthy(
+    env: &str,
+    states: &[(Host, Result<HostState, HostStatus>)],
+    dirs: &std::collections::HashMap<String, String>,
+) -> Result<Source, Refused> {
+    let mut by_release: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (host, state) in states {
+        match state {
+            Ok(s) => match (&s.current, &s.current_meta) {
+                (Some(id), Some(meta)) => by_release
+                    .entry((id.to_string(), meta.sha256.clone()))
+                    .or_default()
+                    .push(&host.name),
+                _ => problems.push(format!("{}: no release", host.name)),
+            },
+            Err(_) => problems.push(format!("{}: unreachable", host.name)),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Refused(format!(
+            "{env} cannot be read whole: {}",
+            problems.join(", ")
+        )));
+    }
+    let mut groups: Vec<(&(String, String), &Vec<&str>)> = by_release.iter().collect();
+    groups.sort_by_key(|(_, hosts)| std::cmp::Reverse(hosts.len()));
+    if groups.len() > 1 {
+        let (main, _) = groups[0];
+        let odd: Vec<String> = groups[1..]
+            .iter()
+            .map(|((id, sha), hosts)| {
+                format!(
+                    "{} on {id} (sha256 {})",
+                    hosts.join(", "),
+                    &sha[..12.min(sha.len())]
+                )
+            })
+            .collect();
+        return Err(Refused(format!(
+            "{env} is mixed: most hosts run {}, but {}",
+            main.0,
+            odd.join("; ")
+        )));
+    }
+    let Some(((id, _), _)) = groups.first() else {
+        return Err(Refused(format!("{env} has no hosts")));
+    };
+    let release = ReleaseId::parse(id).map_err(|e| Refused(e.to_string()))?;
+    let mut unhealthy = Vec::new();
+    let mut since = None;
+    for (host, state) in states {
+        let state = state.as_ref().expect("checked above");
+        let last_switch = state.history.iter().rposition(|e| {
+            e.release == release
+                && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
+                && e.outcome == "ok"
+        });
+        let last_health = state.history.iter().enumerate().rev().find(|(i, e)| {
+            e.event == EventKind::Health && e.release == release && Some(*i) > last_switch
+        });
+        match last_health {
+            Some((_, e)) if e.outcome == "ok" => {}
+            Some(_) => unhealthy.push(format!("{} (last health check failed)", host.name)),
+            None => unhealthy.push(format!("{} (no health check recorded)", host.name)),
+        }
+        let switched_at =
+            last_switch.and_then(|i| humantime::parse_rfc3339(&state.history[i].at).ok());
+        since = since.max(switched_at);
+    }
+    if !unhealthy.is_empty() {
+        return Err(Refused(format!(
+            "{release} is not healthy in {env}: {}",
+            unhealthy.join(", ")
+        )));
+    }
+    let (host, state) = &states[0];
+    let meta = state
+        .as_ref()
+        .ok()
+        .and_then(|s| s.current_meta.clone())
+        .expect("checked above");
+    Ok(Source {
+        release,
+        artifact_name: meta.artifact,
+        sha256: meta.sha256,
+        host: host.clone(),
+        deploy_to: dirs[&host.name].clone(),
+        since,
+    })
+}
+
+/// The controller's artifact cache: `$FERRY_CACHE`, else `~/.cache/ferry`.
+fn cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("FERRY_CACHE") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".cache/ferry/artifacts")
+}
+
+/// The artifact, verified: from the cache, else streamed from a source host.
+async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> anyhow::Result<PathBuf> {
+    let dir = cache_dir();
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| anyhow::anyhow!("cannot create the artifact cache {}: {e}", dir.display()))?;
+    let cached = dir.join(format!("{}.artifact", source.sha256));
+    let printer = ctx.executor.printer();
+    if cached.is_file() && sha256_file(&cached).ok().as_deref() == Some(source.sha256.as_str()) {
+        printer.note(&format!("artifact from the cache: {}", cached.display()));
+        return Ok(cached);
+    }
+    let remote = format!(
+        "{}/.ferry/artifacts/{}.artifact",
+        source.deploy_to, source.release
+    );
+    printer.note(&format!(
+        "fetching the artifact from {}:{remote}",
+        source.host.name
+    ));
+    let partial = dir.join(format!(".{}.partial-{}", source.sha256, std::process::id()));
+    let fetched = ctx.executor.download(&source.host, &remote, &partial).await;
+    if let Err(e) = fetched {
+        let _ = std::fs::remove_file(&partial);
+        return Err(anyhow::anyhow!(
+            "cannot fetch the artifact from {}: {e}",
+            source.host.name
+        ));
+    }
+    let got = sha256_file(&partial)?;
+    if got != source.sha256 {
+        let _ = std::fs::remove_file(&partial);
+        return Err(Refused(format!(
+            "the artifact fetched from {} has sha256 {got}, expected {}",
+            source.host.name, source.sha256
+        ))
+        .into());
+    }
+    std::fs::rename(&partial, &cached)?;
+    Ok(cached)
+}

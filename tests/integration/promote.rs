@@ -1,0 +1,159 @@
+//! `ferry promote`: exactly what runs healthy in staging goes to production.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::fleet::Fleet;
+use crate::support::project::{Project, Run};
+
+const PLAYBOOK: &str = "health:\n  - { name: page, command: 'grep -q ok {{ deploy_to }}/current/index.html', retries: 0 }\n";
+
+struct Envs {
+    staging: Fleet,
+    production: Fleet,
+    project: Project,
+    cache: tempfile::TempDir,
+}
+
+fn envs() -> Envs {
+    let staging = Fleet::start(2);
+    let production = Fleet::start(3);
+    let project = Project::empty();
+    project.write("inventories/staging.yml", &staging.inventory_yaml(""));
+    project.write("inventories/production.yml", &production.inventory_yaml(""));
+    project.write("playbooks/deploy.yml", PLAYBOOK);
+    let cache = tempfile::tempdir().unwrap();
+    Envs {
+        staging,
+        production,
+        project,
+        cache,
+    }
+}
+
+fn tarball(project: &Project, id: &str, page: &str) -> PathBuf {
+    let src = project.path().join("build").join(id);
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("index.html"), page).unwrap();
+    let out = project.path().join(format!("{id}.tar.gz"));
+    assert!(Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    out
+}
+
+fn ferry(e: &Envs, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(e.project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env("FERRY_CACHE", e.cache.path())
+        .output()
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn meta(fleet: &Fleet, i: usize) -> serde_json::Value {
+    let h = &fleet.hosts()[i];
+    let text = std::fs::read_to_string(
+        fleet.on_host(i, &format!("{}/current/.ferry-release.json", h.deploy_to)),
+    )
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn promote_ships_the_exact_staging_release_with_an_empty_cache() {
+    let e = envs();
+    let artifact = tarball(&e.project, "app", "ok v1\n");
+    ferry(
+        &e,
+        &[
+            "deploy",
+            "staging",
+            "--artifact",
+            artifact.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    // The controller forgets the artifact: it must come from a staging host.
+    std::fs::remove_file(&artifact).unwrap();
+    ferry(&e, &["promote", "staging", "production"])
+        .expect_code(0)
+        .stderr_has("fetching the artifact from h1")
+        .stderr_has("done 3");
+    let source = meta(&e.staging, 0);
+    for i in 0..3 {
+        let m = meta(&e.production, i);
+        assert_eq!(m["id"], source["id"]);
+        assert_eq!(m["sha256"], source["sha256"]);
+        assert_eq!(m["source_env"], "staging");
+    }
+    // A second promote finds it cached, and every host already there.
+    ferry(&e, &["promote", "staging", "production"])
+        .expect_code(0)
+        .stderr_has("artifact from the cache")
+        .stderr_has("skipped 3");
+}
+
+#[test]
+fn promote_refuses_an_unhealthy_or_mixed_staging() {
+    let e = envs();
+    // A first release whose health check fails has nothing to go back to.
+    let bad = tarball(&e.project, "bad", "fail\n");
+    ferry(
+        &e,
+        &[
+            "deploy",
+            "staging",
+            "--artifact",
+            bad.to_str().unwrap(),
+            "--max-failures",
+            "100%",
+        ],
+    )
+    .expect_code(3);
+    ferry(&e, &["promote", "staging", "production"])
+        .expect_code(6)
+        .stderr_has("is not healthy in staging: h1 (last health check failed), h2 (last health check failed)");
+    let good = tarball(&e.project, "good", "ok v1\n");
+    let other = tarball(&e.project, "other", "ok v2\n");
+    ferry(
+        &e,
+        &["deploy", "staging", "--artifact", good.to_str().unwrap()],
+    )
+    .expect_code(0);
+    ferry(
+        &e,
+        &[
+            "deploy",
+            "staging",
+            "--artifact",
+            other.to_str().unwrap(),
+            "--limit",
+            "h2",
+        ],
+    )
+    .expect_code(0);
+    ferry(&e, &["promote", "staging", "production"])
+        .expect_code(6)
+        .stderr_has("staging is mixed: most hosts run")
+        .stderr_has("h2 on other-");
+    for i in 0..3 {
+        let h = &e.production.hosts()[i];
+        assert!(!e
+            .production
+            .on_host(i, &format!("{}/current", h.deploy_to))
+            .exists());
+    }
+}
