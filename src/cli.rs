@@ -103,6 +103,16 @@ pub struct DeployArgs {
 /// How a release rolls out: shared by `deploy` and `promote`.
 #[derive(Debug, Args)]
 pub struct RolloutArgs {
+    /// `json`: one JSON event per line on stdout (schema ferry.events/1);
+    /// human text and host output go to stderr.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human, env = "FERRY_OUTPUT")]
+    pub output: OutputFormat,
+    /// Write a JUnit XML report: one test case per host.
+    #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
+    pub report: Option<PathBuf>,
+    /// Record the run as a hotfix in the hosts' history (no check is skipped).
+    #[arg(long)]
+    pub hotfix: bool,
     /// Releases to keep per host (default: the playbook's keep_releases, else 5).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,

@@ -5,15 +5,22 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use serde_json::{json, Value};
 
+use crate::report::Printer;
+
 pub struct Journal {
     dir: Option<PathBuf>,
     file: Mutex<Option<File>>,
+    /// Also print every event on stdout (`--output json`).
+    echo: Option<Arc<Printer>>,
 }
+
+/// The version of the event schema printed with `--output json`.
+pub const SCHEMA: &str = "ferry.events/1";
 
 impl Journal {
     /// Create `<root>/<run_id>/`; a journal that cannot be written is
@@ -27,6 +34,7 @@ impl Journal {
                 Journal {
                     dir: Some(dir),
                     file: Mutex::new(Some(file)),
+                    echo: None,
                 },
                 None,
             ),
@@ -44,7 +52,14 @@ impl Journal {
         Journal {
             dir: None,
             file: Mutex::new(None),
+            echo: None,
         }
+    }
+
+    /// Print every event on stdout too, as JSON lines.
+    pub fn echo_to(mut self, printer: Arc<Printer>) -> Journal {
+        self.echo = Some(printer);
+        self
     }
 
     pub fn dir(&self) -> Option<&Path> {
@@ -54,12 +69,16 @@ impl Journal {
     /// Append `{"at_ms": .., "event": event, ..fields}`.
     pub fn record(&self, event: &str, fields: Value) {
         let mut guard = self.file.lock().expect("journal lock");
-        let Some(file) = guard.as_mut() else { return };
-        let mut line = json!({ "at_ms": now_ms(), "event": event });
+        let mut line = json!({ "schema": SCHEMA, "at_ms": now_ms(), "event": event });
         if let (Some(map), Value::Object(extra)) = (line.as_object_mut(), fields) {
             map.extend(extra);
         }
-        let _ = writeln!(file, "{line}");
+        if let Some(file) = guard.as_mut() {
+            let _ = writeln!(file, "{line}");
+        }
+        if let Some(printer) = &self.echo {
+            printer.out(&line.to_string());
+        }
     }
 }
 

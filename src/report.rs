@@ -21,6 +21,8 @@ pub struct Printer {
     logs: Mutex<Option<HostLogs>>,
     /// A rollout progress bar, on a terminal only.
     bar: Mutex<Option<ProgressBar>>,
+    /// With `--output json` stdout carries events only: host output moves to stderr.
+    machine_stdout: std::sync::atomic::AtomicBool,
 }
 
 struct HostLogs {
@@ -35,7 +37,14 @@ impl Printer {
             stamp: !std::io::stderr().is_terminal(),
             logs: Mutex::new(None),
             bar: Mutex::new(None),
+            machine_stdout: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Keep stdout for machine-readable lines (`out`) only.
+    pub fn machine_stdout(&self) {
+        self.machine_stdout
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Show a bar of hosts done when stderr is a terminal; CI gets lines only.
@@ -139,7 +148,10 @@ impl Printer {
         let sep = if is_stderr { "!" } else { "|" };
         let text = self.mask(line);
         self.log(host, &format!("{sep} {text}"));
-        self.write(true, &format!("{host:>12} {sep} {text}"));
+        let to_stdout = !self
+            .machine_stdout
+            .load(std::sync::atomic::Ordering::SeqCst);
+        self.write(to_stdout, &format!("{host:>12} {sep} {text}"));
     }
 
     /// A progress event about one host.
@@ -167,6 +179,55 @@ impl Printer {
             let _ = writeln!(stderr, "  caused by: {}", self.mask(&cause.to_string()));
         }
     }
+}
+
+/// One JUnit test case: a host, and how it failed (step, message, details).
+pub struct TestCase {
+    pub name: String,
+    pub failure: Option<(String, String, String)>,
+}
+
+/// A JUnit XML report (the schema Jenkins and GitLab read): one suite, one
+/// case per host, failed hosts as `<failure>` with the step and details.
+pub fn junit_xml(suite: &str, cases: &[TestCase], elapsed: std::time::Duration) -> String {
+    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">\n",
+        xml_escape(suite),
+        cases.len(),
+        elapsed.as_secs_f64()
+    );
+    for case in cases {
+        xml.push_str(&format!(
+            "    <testcase classname=\"ferry\" name=\"{}\"",
+            xml_escape(&case.name)
+        ));
+        match &case.failure {
+            None => xml.push_str("/>\n"),
+            Some((step, message, details)) => xml.push_str(&format!(
+                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                xml_escape(step),
+                xml_escape(message),
+                xml_escape(details)
+            )),
+        }
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+fn xml_escape(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
 }
 
 /// UTC wall clock with milliseconds: "12:03:04.567".

@@ -8,14 +8,16 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::cli::{DeployArgs, RolloutArgs};
+use crate::cli::{DeployArgs, OutputFormat, RolloutArgs};
 use crate::config::RolloutSettings;
 use crate::deploy::{self, Artifact, Context, Deployment, RolloutOptions, RunInfo};
+use crate::deploy::{HostResult, Outcome};
 use crate::exit::ExitStatus;
 use crate::journal::Journal;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
+use crate::report::{junit_xml, TestCase};
 use crate::rollout::{self, RollbackScope};
 
 use super::{release_context, report_results, InvalidInput, RenderErrors};
@@ -65,15 +67,31 @@ pub(super) async fn ship(
         return print_plan(&ctx, &hosts, &release, &settings);
     }
     let printer = ctx.executor.printer().clone();
-    let run = RunInfo::new(&ctx.inventory.env_name);
-    let (journal, problem) = Journal::create(&args.log_dir, &run.run_id);
+    let mut run = RunInfo::new(&ctx.inventory.env_name);
+    if args.hotfix {
+        run.note = Some("hotfix".into());
+    }
+    let (mut journal, problem) = Journal::create(&args.log_dir, &run.run_id);
     if let Some(problem) = problem {
         printer.note(&format!("warning: {problem}"));
     }
     if let Some(dir) = journal.dir() {
         printer.log_to(dir);
     }
+    if args.output == OutputFormat::Json {
+        printer.machine_stdout();
+        journal = journal.echo_to(printer.clone());
+    }
     ctx.journal = journal;
+    ctx.journal.record(
+        "run_started",
+        serde_json::json!({
+            "run_id": run.run_id, "command": std::env::args().collect::<Vec<_>>(),
+            "user": run.deployer, "controller": run.controller, "env": run.env,
+            "release": release, "sha256": artifact.sha256, "artifact": artifact.name,
+            "source_env": source_env, "hotfix": args.hotfix, "hosts": names,
+        }),
+    );
     printer.note(&format!(
         "deploying {} (sha256 {}) as release {release} to {} hosts of {} (run {})",
         artifact.name,
@@ -126,12 +144,23 @@ pub(super) async fn ship(
     guard.release(&ctx, &hosts, &dirs).await;
     ctx.executor.close_all().await;
     let report = report.map_err(RenderErrors)?;
-    ctx.journal.record(
-        "run_finished",
-        serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted }),
-    );
     let what = format!("release {release}");
     let status = report_results(&printer, &report.results, &what, Some(&release), started);
+    let counts = record_results(&ctx.journal, &report.results);
+    ctx.journal.record(
+        "run_finished",
+        serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted,
+                            "counts": counts, "duration_ms": started.elapsed().as_millis() as u64 }),
+    );
+    if let Some(path) = &args.report {
+        let cases: Vec<TestCase> = report.results.iter().map(test_case).collect();
+        let xml = junit_xml(
+            &format!("ferry deploy {} {release}", ctx.inventory.env_name),
+            &cases,
+            started.elapsed(),
+        );
+        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
+    }
     if let Some(dir) = ctx.journal.dir() {
         printer.note(&format!("run log: {}", dir.display()));
     }
@@ -144,6 +173,62 @@ pub(super) async fn ship(
     } else {
         status
     })
+}
+
+/// One `host_result` event per host; returns the counts by outcome.
+fn record_results(journal: &Journal, results: &[HostResult]) -> serde_json::Value {
+    let mut counts = serde_json::Map::new();
+    for r in results {
+        let (outcome, current, reason) = outcome_fields(&r.outcome);
+        let n = counts.get(outcome).and_then(|v| v.as_u64()).unwrap_or(0);
+        counts.insert(outcome.to_string(), (n + 1).into());
+        journal.record(
+            "host_result",
+            serde_json::json!({ "host": r.host, "outcome": outcome, "current": current, "reason": reason }),
+        );
+    }
+    counts.into()
+}
+
+fn outcome_fields(outcome: &Outcome) -> (&'static str, Option<String>, Option<String>) {
+    match outcome {
+        Outcome::Deployed { release, .. } => ("deployed", Some(release.to_string()), None),
+        Outcome::Skipped { release } => ("skipped", Some(release.to_string()), None),
+        Outcome::RolledBack { to, .. } => ("rolled_back", Some(to.to_string()), None),
+        Outcome::Failed { failure, current } => (
+            "failed",
+            current.as_ref().map(ToString::to_string),
+            Some(failure.to_string()),
+        ),
+        Outcome::Unreachable(reason) => ("unreachable", None, Some(reason.clone())),
+        Outcome::NotStarted => ("not_started", None, None),
+    }
+}
+
+fn test_case(r: &HostResult) -> TestCase {
+    let failure = match &r.outcome {
+        Outcome::Failed { failure, .. } => Some((
+            failure.task.clone(),
+            failure.reason.clone(),
+            failure.to_string(),
+        )),
+        Outcome::Unreachable(reason) => Some(("connect".into(), reason.clone(), reason.clone())),
+        Outcome::RolledBack { to, .. } => Some((
+            "rollout".into(),
+            format!("rolled back to {to}: the rollout stopped"),
+            String::new(),
+        )),
+        Outcome::NotStarted => Some((
+            "rollout".into(),
+            "not started: the rollout stopped".into(),
+            String::new(),
+        )),
+        Outcome::Deployed { .. } | Outcome::Skipped { .. } => None,
+    };
+    TestCase {
+        name: r.host.clone(),
+        failure,
+    }
 }
 
 async fn artifact(args: &DeployArgs) -> anyhow::Result<Artifact> {

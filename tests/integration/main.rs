@@ -5,6 +5,7 @@ mod support;
 
 mod apps_selftest;
 mod auth;
+mod ci_mode;
 mod config_errors;
 mod failures;
 mod fleet_selftest;

@@ -1,0 +1,90 @@
+//! CI mode: JSON events on stdout, a JUnit report, the hotfix mark.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::fleet::Fleet;
+use crate::support::project::Project;
+
+fn tarball(project: &Project, id: &str) -> std::path::PathBuf {
+    let src = project.path().join("build").join(id);
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("index.html"), format!("{id}\n")).unwrap();
+    let out = project.path().join(format!("{id}.tar.gz"));
+    assert!(Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(&src)
+        .arg(".")
+        .status()
+        .unwrap()
+        .success());
+    out
+}
+
+#[test]
+fn json_events_and_a_junit_report_account_for_every_host() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "rollout: { batch: 1, max_failures: 1 }\n");
+    project.write(
+        "playbooks/deploy.yml",
+        "health:\n  - { name: marker, command: 'test ! -e {{ deploy_to }}/broken', retries: 0 }\n",
+    );
+    let r1 = tarball(&project, "r1");
+    let h2 = &fleet.hosts()[1];
+    std::fs::create_dir_all(fleet.on_host(1, &h2.deploy_to)).unwrap();
+    std::fs::write(fleet.on_host(1, &format!("{}/broken", h2.deploy_to)), "").unwrap();
+    let run = project.ferry(&[
+        "deploy",
+        "test",
+        "--artifact",
+        r1.to_str().unwrap(),
+        "--release",
+        "r1",
+        "--output",
+        "json",
+        "--report",
+        "junit.xml",
+        "--hotfix",
+    ]);
+    run.expect_code(3);
+    let events: Vec<Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
+        .collect();
+    assert!(events.iter().all(|e| e["schema"] == "ferry.events/1"));
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    let results: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .collect();
+    assert_eq!(results.len(), 3);
+    let finished = events.last().unwrap();
+    assert_eq!(finished["counts"]["deployed"], 2);
+    assert_eq!(finished["counts"]["failed"], 1);
+    assert!(kinds.contains(&"batch_started") && kinds.contains(&"step_finished"));
+    // Host output went to stderr, not into the event stream.
+    let xml = project.read("junit.xml");
+    assert!(xml.starts_with("<?xml"));
+    assert_eq!(xml.matches("<testcase ").count(), 3);
+    assert_eq!(xml.matches("<failure ").count(), 1);
+    assert!(
+        xml.contains("name=\"h2\">\n      <failure type=\"marker\""),
+        "{xml}"
+    );
+    assert!(xml.contains("tests=\"3\" failures=\"1\""));
+    let history = std::fs::read_to_string(fleet.on_host(
+        0,
+        &format!("{}/.ferry/history.jsonl", fleet.hosts()[0].deploy_to),
+    ))
+    .unwrap();
+    assert!(history.contains("\"detail\":\"hotfix\""), "{history}");
+}
