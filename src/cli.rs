@@ -113,6 +113,12 @@ pub struct RolloutArgs {
     /// Record the run as a hotfix in the hosts' history (no check is skipped).
     #[arg(long)]
     pub hotfix: bool,
+    /// Deploy outside the inventory's windows or during a freeze (needs --reason; recorded).
+    #[arg(long, requires = "reason")]
+    pub outside_window: bool,
+    /// Why (with --outside-window); recorded in the hosts' history.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
     /// Releases to keep per host (default: the playbook's keep_releases, else 5).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,

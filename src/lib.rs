@@ -31,6 +31,7 @@ pub mod rollout;
 pub mod select;
 pub mod ssh;
 pub mod steps;
+pub mod window;
 
 use std::ffi::OsString;
 

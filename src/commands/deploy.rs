@@ -20,7 +20,7 @@ use crate::report::Printer;
 use crate::report::{junit_xml, TestCase};
 use crate::rollout::{self, RollbackScope};
 
-use super::{release_context, report_results, InvalidInput, RenderErrors};
+use super::{release_context, report_results, InvalidInput, Refused, RenderErrors};
 
 pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
     // The release id is checked before anything is read or connected.
@@ -68,8 +68,35 @@ pub(super) async fn ship(
     }
     let printer = ctx.executor.printer().clone();
     let mut run = RunInfo::new(&ctx.inventory.env_name);
+    let mut notes = Vec::new();
     if args.hotfix {
-        run.note = Some("hotfix".into());
+        notes.push("hotfix".to_string());
+    }
+    match crate::window::check(
+        &ctx.inventory.windows,
+        &ctx.inventory.freezes,
+        jiff::Timestamp::now(),
+    ) {
+        Ok(()) => {}
+        Err(closed) if args.outside_window => {
+            let reason = args.reason.clone().unwrap_or_default();
+            printer.note(&format!(
+                "warning: {}; going on: --outside-window ({reason})",
+                closed.why
+            ));
+            notes.push(format!("outside window: {reason}"));
+        }
+        Err(closed) => {
+            return Err(Refused(format!(
+                "{} in {}: {closed} (or use --outside-window --reason \"...\")",
+                ctx.inventory.env_name,
+                ctx.inventory.path.display()
+            ))
+            .into())
+        }
+    }
+    if !notes.is_empty() {
+        run.note = Some(notes.join("; "));
     }
     let (mut journal, problem) = Journal::create(&args.log_dir, &run.run_id);
     if let Some(problem) = problem {

@@ -24,6 +24,11 @@ use crate::select::{select, SelectError};
 #[error("{0}")]
 pub struct InvalidInput(pub String);
 
+/// A safety check said no: exit 6, nothing touched.
+#[derive(Debug, thiserror::Error)]
+#[error("refused: {0}")]
+pub struct Refused(pub String);
+
 /// Every template error of a run, reported together.
 #[derive(Debug, thiserror::Error)]
 #[error("{}", render_errors(.0))]
@@ -57,7 +62,7 @@ pub async fn dispatch(cli: Cli) -> ExitStatus {
             Printer::plain().error(&err);
             if err.is::<crate::lock::LockError>() {
                 ExitStatus::Locked
-            } else if err.is::<promote::Refused>() {
+            } else if err.is::<Refused>() {
                 ExitStatus::Refused
             } else if is_invalid_input(&err) {
                 ExitStatus::Invalid

@@ -17,10 +17,7 @@ use crate::release::{EventKind, HostState, ReleaseId};
 use super::deploy::{check_prompt_flags, ship};
 use super::{release_context, InvalidInput};
 
-/// A safety check said no: exit 6, nothing touched.
-#[derive(Debug, thiserror::Error)]
-#[error("promote refused: {0}")]
-pub struct Refused(pub String);
+use super::Refused;
 
 /// What runs in the source environment, proven uniform and healthy.
 struct Source {

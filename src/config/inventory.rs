@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 use super::source::{load_yaml, nearest, parse_yaml, ConfigError};
 use super::values::{Amount, BatchSpec, Span};
 use super::Vars;
+use crate::window::{Freeze, Window};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,19 @@ struct InventoryFile {
     /// `ferry promote` into this environment refuses a release that has run
     /// in the source environment for less than this.
     min_soak: Option<Span>,
+    /// When deploys may start, e.g. `Mon-Thu 09:00-16:00 Europe/Berlin`.
+    #[serde(default)]
+    windows: Vec<String>,
+    #[serde(default)]
+    freezes: Vec<FreezeFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FreezeFile {
+    from: String,
+    to: String,
+    reason: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -129,6 +143,8 @@ pub struct Inventory {
     pub hosts: Vec<Host>,
     pub groups: Vec<Group>,
     pub min_soak: Option<Duration>,
+    pub windows: Vec<Window>,
+    pub freezes: Vec<Freeze>,
 }
 
 impl Inventory {
@@ -189,6 +205,39 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
         hosts,
         groups,
         min_soak: file.min_soak.map(|s| s.0),
+        windows: file
+            .windows
+            .iter()
+            .map(|w| Window::parse(w).map_err(|e| ConfigError::new(path, e)))
+            .collect::<Result<_, _>>()?,
+        freezes: file
+            .freezes
+            .iter()
+            .map(|f| freeze(path, f))
+            .collect::<Result<_, _>>()?,
+    })
+}
+
+fn freeze(path: &Path, f: &FreezeFile) -> Result<Freeze, ConfigError> {
+    let date = |d: &str| {
+        d.parse().map_err(|_| {
+            ConfigError::new(
+                path,
+                format!("freeze `{}`: invalid date `{d}` (use YYYY-MM-DD)", f.reason),
+            )
+        })
+    };
+    let (from, to) = (date(&f.from)?, date(&f.to)?);
+    if from > to {
+        return Err(ConfigError::new(
+            path,
+            format!("freeze `{}`: it ends before it starts", f.reason),
+        ));
+    }
+    Ok(Freeze {
+        from,
+        to,
+        reason: f.reason.clone(),
     })
 }
 

@@ -15,3 +15,4 @@ mod promote;
 mod releases;
 mod rolling;
 mod run;
+mod windows;
