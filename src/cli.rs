@@ -113,6 +113,9 @@ pub struct RolloutArgs {
     /// Record the run as a hotfix in the hosts' history (no check is skipped).
     #[arg(long)]
     pub hotfix: bool,
+    /// POST a JSON summary here on start, success and failure (Slack-compatible).
+    #[arg(long, value_name = "URL", env = "FERRY_NOTIFY")]
+    pub notify: Option<String>,
     /// Deploy outside the inventory's windows or during a freeze (needs --reason; recorded).
     #[arg(long, requires = "reason")]
     pub outside_window: bool,

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::steps::quote;
@@ -155,7 +154,7 @@ async fn attempt(probe: &Probe) -> Result<(), String> {
         Probe::Http {
             url, status, body, ..
         } => {
-            let (code, text) = http_get(url).await?;
+            let (code, text) = crate::http::request("GET", url, None).await?;
             if code != *status {
                 return Err(format!("HTTP status {code}, expected {status}"));
             }
@@ -168,51 +167,10 @@ async fn attempt(probe: &Probe) -> Result<(), String> {
     }
 }
 
-/// A plain HTTP/1.0 GET: health endpoints need no more. https needs `from: host`.
-async fn http_get(url: &str) -> Result<(u16, String), String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!(
-            "{url}: only http:// URLs are checked from the controller (use `from: host` for https)"
-        )
-    })?;
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("{url}: bad port"))?),
-        None => (authority, 80),
-    };
-    let mut stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let request = format!("GET {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: ferry\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let mut response = Vec::new();
-    stream
-        .take(1 << 20)
-        .read_to_end(&mut response)
-        .await
-        .map_err(|e| format!("{url}: {e}"))?;
-    let text = String::from_utf8_lossy(&response);
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{url}: not an HTTP response"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Ok((code, body))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn command_poll_is_one_script() {

@@ -14,6 +14,7 @@ use crate::deploy::{self, Artifact, Context, Deployment, RolloutOptions, RunInfo
 use crate::deploy::{HostResult, Outcome};
 use crate::exit::ExitStatus;
 use crate::journal::Journal;
+use crate::notify::Notifier;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
@@ -110,6 +111,15 @@ pub(super) async fn ship(
         journal = journal.echo_to(printer.clone());
     }
     ctx.journal = journal;
+    let notifier = Notifier::new(args.notify.clone().or_else(|| ctx.inventory.notify.clone()), printer.clone());
+    let what = format!("release {release} ({}) to {}", artifact.name, ctx.inventory.env_name);
+    notifier
+        .send(
+            "started",
+            &format!("ferry: {} started deploying {what} ({} hosts)", run.deployer, names.len()),
+            serde_json::json!({ "env": run.env, "release": release, "run_id": run.run_id, "by": run.deployer }),
+        )
+        .await;
     ctx.journal.record(
         "run_started",
         serde_json::json!({
@@ -179,6 +189,14 @@ pub(super) async fn ship(
         serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted,
                             "counts": counts, "duration_ms": started.elapsed().as_millis() as u64 }),
     );
+    let (event, verb) = if status == ExitStatus::Success { ("succeeded", "deployed") } else { ("failed", "failed to deploy") };
+    notifier
+        .send(
+            event,
+            &format!("ferry: {verb} {what}: {counts}"),
+            serde_json::json!({ "env": ctx.inventory.env_name, "release": release, "counts": counts, "exit_code": status.code() }),
+        )
+        .await;
     if let Some(path) = &args.report {
         let cases: Vec<TestCase> = report.results.iter().map(test_case).collect();
         let xml = junit_xml(

@@ -36,6 +36,8 @@ struct InventoryFile {
     windows: Vec<String>,
     #[serde(default)]
     freezes: Vec<FreezeFile>,
+    /// A webhook for deploy notifications (`--notify` wins).
+    notify: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -145,6 +147,7 @@ pub struct Inventory {
     pub min_soak: Option<Duration>,
     pub windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
+    pub notify: Option<String>,
 }
 
 impl Inventory {
@@ -215,6 +218,7 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
             .iter()
             .map(|f| freeze(path, f))
             .collect::<Result<_, _>>()?,
+        notify: file.notify.clone(),
     })
 }
 

@@ -88,3 +88,55 @@ fn json_events_and_a_junit_report_account_for_every_host() {
     .unwrap();
     assert!(history.contains("\"detail\":\"hotfix\""), "{history}");
 }
+
+/// Collect the bodies POSTed to a loopback listener.
+fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let _ = (&stream).write_all(b"HTTP/1.0 200 OK\r\n\r\nok");
+            if tx.send(String::from_utf8_lossy(&body).into_owned()).is_err() {
+                break;
+            }
+        }
+    });
+    (url, rx)
+}
+
+#[test]
+fn a_notifier_hears_start_and_end_and_a_dead_one_fails_nothing() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = tarball(&project, "r1");
+    let (url, bodies) = webhook();
+    project
+        .ferry(&["deploy", "test", "--artifact", r1.to_str().unwrap(), "--release", "r1", "--notify", &url])
+        .expect_code(0);
+    let got: Vec<Value> = bodies.try_iter().map(|b| serde_json::from_str(&b).unwrap()).collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0]["event"], "started");
+    assert_eq!(got[1]["event"], "succeeded");
+    assert!(got[1]["text"].as_str().unwrap().contains("deployed release r1"), "{got:?}");
+    // Nothing listens on port 1: a warning, and the deploy still succeeds.
+    let r2 = tarball(&project, "r2");
+    project
+        .ferry(&["deploy", "test", "--artifact", r2.to_str().unwrap(), "--release", "r2", "--notify", "http://127.0.0.1:1/hook"])
+        .expect_code(0)
+        .stderr_has("warning: the started notification to http://127.0.0.1:1/hook failed");
+}
