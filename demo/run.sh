@@ -27,9 +27,10 @@ ferry=target/release/ferry
 fleet=target/release/examples/fleet
 
 "$fleet" down --dir "$work/fleet" >/dev/null 2>&1 || true
+"$fleet" down --dir "$work/prod" >/dev/null 2>&1 || true
 rm -rf "$work"
 mkdir -p "$work"
-trap '"$fleet" down --dir "$work/fleet" >/dev/null 2>&1 || true' EXIT
+trap '"$fleet" down --dir "$work/fleet" >/dev/null 2>&1 || true; "$fleet" down --dir "$work/prod" >/dev/null 2>&1 || true' EXIT
 inventory=$("$fleet" up --hosts "$hosts" --dir "$work/fleet" --inventory "$work/demo.yml")
 echo "demo: $hosts sshd hosts up; inventory $inventory" >&2
 
@@ -67,3 +68,14 @@ set +e
 echo "demo: ferry deploy exited $? (1: the rollout failed and every host is back on its previous release)" >&2
 set -e
 "$ferry" status demo -i "$inventory"
+
+echo "== ferry promote: what runs, uniform and healthy, in the local 'staging' fleet goes to a 4-host 'production' fleet" >&2
+mkdir -p "$work/inventories"
+cp "$inventory" "$work/inventories/staging.yml"
+"$fleet" up --hosts 4 --dir "$work/prod" --inventory "$work/inventories/production.yml" >/dev/null
+cp -r playbooks "$work/"
+rm -f "$work/shop-"*.tar.gz   # a fresh controller: the artifact must come from a staging host
+(cd "$work" && FERRY_CACHE="$PWD/cache" "../../$ferry" promote staging production --canary 1 --batch 50% --output json > events.jsonl)
+echo "== the JSON event stream of that run (abridged): $work/events.jsonl" >&2
+grep -E '"event":"(run_started|batch_started|host_result|run_finished)"' "$work/events.jsonl" | cut -c1-160
+(cd "$work" && "../../$ferry" status production)

@@ -1075,8 +1075,14 @@ fn json_line<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
-/// deploy_to, target, current, after_switch steps.
-type RollbackJob = (String, ReleaseId, Option<ReleaseId>, Vec<Step>);
+/// deploy_to, target, current, after_switch steps, health checks.
+type RollbackJob = (
+    String,
+    ReleaseId,
+    Option<ReleaseId>,
+    Vec<Step>,
+    Vec<HealthCheck>,
+);
 
 /// Roll `hosts` back at once: to `to`, or each host's previous good release.
 pub async fn rollback(
@@ -1110,12 +1116,21 @@ pub async fn rollback(
         release_vars(&ctx.extra, &dirs[&h.name], target, current.as_ref())
     };
     let mut after = render_stage(&ctx, &ctx.playbook.after_switch, &movable, &vars_for)?;
+    let mut health = HashMap::new();
+    for host in &movable {
+        let checks = render_checks(&ctx, host, &vars_for(host)).map_err(|e| vec![e])?;
+        health.insert(host.name.clone(), checks);
+    }
     let jobs: Arc<HashMap<String, RollbackJob>> = Arc::new(
         targets
             .into_iter()
             .map(|(name, (target, current))| {
                 let steps = after.remove(&name).unwrap_or_default();
-                (name.clone(), (dirs[&name].clone(), target, current, steps))
+                let checks = health.remove(&name).unwrap_or_default();
+                (
+                    name.clone(),
+                    (dirs[&name].clone(), target, current, steps, checks),
+                )
             })
             .collect(),
     );
@@ -1129,7 +1144,7 @@ pub async fn rollback(
                 let (jobs, run) = (jobs.clone(), run.clone());
                 async move {
                     let session = session.expect("rollback connects");
-                    let (deploy_to, target, current, steps) = &jobs[&host.name];
+                    let (deploy_to, target, current, steps, checks) = &jobs[&host.name];
                     let event = run.event(EventKind::RolledBack, target, current.as_ref());
                     let switch = script::switch(deploy_to, target, &run.run_id, &json_line(&event));
                     if let Err(failure) = exec
@@ -1140,9 +1155,29 @@ pub async fn rollback(
                     }
                     exec.printer()
                         .host_event(&host.name, &format!("current -> {target} (rolled back)"));
-                    match run_stage(&exec, &host.name, &session, steps).await {
-                        Some(failure) => failed(failure, Some(target.clone())),
-                        None => Outcome::RolledBack {
+                    if let Some(failure) = run_stage(&exec, &host.name, &session, steps).await {
+                        return failed(failure, Some(target.clone()));
+                    }
+                    if checks.is_empty() {
+                        return Outcome::RolledBack {
+                            to: target.clone(),
+                            from: current.clone(),
+                        };
+                    }
+                    // The health result is recorded: promote and resume read it.
+                    let result = exec.health(&host.name, &session, checks).await;
+                    let mut event = run.event(EventKind::Health, target, None);
+                    if let Err(f) = &result {
+                        event.outcome = "failed".into();
+                        event.detail = f.reason.chars().take(300).collect();
+                    }
+                    let record = script::record(deploy_to, &json_line(&event));
+                    let _ = exec
+                        .script(&host.name, &session, "record", record, None)
+                        .await;
+                    match result {
+                        Err(failure) => failed(failure, Some(target.clone())),
+                        Ok(()) => Outcome::RolledBack {
                             to: target.clone(),
                             from: current.clone(),
                         },

@@ -40,7 +40,8 @@ impl Notifier {
             Ok(Err(e)) => e,
             Err(_) => format!("no answer within {TIMEOUT:?}"),
         };
-        self.printer
-            .note(&format!("warning: the {event} notification to {url} failed: {problem}"));
+        self.printer.note(&format!(
+            "warning: the {event} notification to {url} failed: {problem}"
+        ));
     }
 }

@@ -111,8 +111,14 @@ pub(super) async fn ship(
         journal = journal.echo_to(printer.clone());
     }
     ctx.journal = journal;
-    let notifier = Notifier::new(args.notify.clone().or_else(|| ctx.inventory.notify.clone()), printer.clone());
-    let what = format!("release {release} ({}) to {}", artifact.name, ctx.inventory.env_name);
+    let notifier = Notifier::new(
+        args.notify.clone().or_else(|| ctx.inventory.notify.clone()),
+        printer.clone(),
+    );
+    let what = format!(
+        "release {release} ({}) to {}",
+        artifact.name, ctx.inventory.env_name
+    );
     notifier
         .send(
             "started",
@@ -189,7 +195,11 @@ pub(super) async fn ship(
         serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted,
                             "counts": counts, "duration_ms": started.elapsed().as_millis() as u64 }),
     );
-    let (event, verb) = if status == ExitStatus::Success { ("succeeded", "deployed") } else { ("failed", "failed to deploy") };
+    let (event, verb) = if status == ExitStatus::Success {
+        ("succeeded", "deployed")
+    } else {
+        ("failed", "failed to deploy")
+    };
     notifier
         .send(
             event,

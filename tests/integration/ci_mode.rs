@@ -111,7 +111,10 @@ fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
             let mut body = vec![0; length];
             let _ = reader.read_exact(&mut body);
             let _ = (&stream).write_all(b"HTTP/1.0 200 OK\r\n\r\nok");
-            if tx.send(String::from_utf8_lossy(&body).into_owned()).is_err() {
+            if tx
+                .send(String::from_utf8_lossy(&body).into_owned())
+                .is_err()
+            {
                 break;
             }
         }
@@ -126,17 +129,44 @@ fn a_notifier_hears_start_and_end_and_a_dead_one_fails_nothing() {
     let r1 = tarball(&project, "r1");
     let (url, bodies) = webhook();
     project
-        .ferry(&["deploy", "test", "--artifact", r1.to_str().unwrap(), "--release", "r1", "--notify", &url])
+        .ferry(&[
+            "deploy",
+            "test",
+            "--artifact",
+            r1.to_str().unwrap(),
+            "--release",
+            "r1",
+            "--notify",
+            &url,
+        ])
         .expect_code(0);
-    let got: Vec<Value> = bodies.try_iter().map(|b| serde_json::from_str(&b).unwrap()).collect();
+    let got: Vec<Value> = bodies
+        .try_iter()
+        .map(|b| serde_json::from_str(&b).unwrap())
+        .collect();
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0]["event"], "started");
     assert_eq!(got[1]["event"], "succeeded");
-    assert!(got[1]["text"].as_str().unwrap().contains("deployed release r1"), "{got:?}");
+    assert!(
+        got[1]["text"]
+            .as_str()
+            .unwrap()
+            .contains("deployed release r1"),
+        "{got:?}"
+    );
     // Nothing listens on port 1: a warning, and the deploy still succeeds.
     let r2 = tarball(&project, "r2");
     project
-        .ferry(&["deploy", "test", "--artifact", r2.to_str().unwrap(), "--release", "r2", "--notify", "http://127.0.0.1:1/hook"])
+        .ferry(&[
+            "deploy",
+            "test",
+            "--artifact",
+            r2.to_str().unwrap(),
+            "--release",
+            "r2",
+            "--notify",
+            "http://127.0.0.1:1/hook",
+        ])
         .expect_code(0)
         .stderr_has("warning: the started notification to http://127.0.0.1:1/hook failed");
 }
