@@ -157,3 +157,26 @@ fn promote_refuses_an_unhealthy_or_mixed_staging() {
             .exists());
     }
 }
+
+#[test]
+fn promote_refuses_a_release_that_has_not_soaked_long_enough() {
+    let e = envs();
+    e.project.write(
+        "inventories/production.yml",
+        &e.production.inventory_yaml("min_soak: 1h\n"),
+    );
+    let artifact = tarball(&e.project, "fresh", "ok v1\n");
+    ferry(
+        &e,
+        &[
+            "deploy",
+            "staging",
+            "--artifact",
+            artifact.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    ferry(&e, &["promote", "staging", "production"])
+        .expect_code(6)
+        .stderr_has("less than min_soak 3600s of production");
+}
