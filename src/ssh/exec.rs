@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use russh::ChannelMsg;
-use tokio::io::AsyncRead;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Session, SshError};
 
@@ -78,6 +78,25 @@ impl LineBuffer {
     }
 }
 
+/// Bytes read from the input per channel write. Large reads keep the
+/// blocking-pool hops of `tokio::fs` few (tokio::io::copy uses 8 KiB) and
+/// hand russh whole packets; memory stays bounded per host.
+const SEND_CHUNK: usize = 64 * 1024;
+
+async fn send_all(
+    channel: &russh::Channel<russh::client::Msg>,
+    input: &mut (dyn AsyncRead + Unpin + Send),
+) -> Result<(), String> {
+    let mut buf = vec![0u8; SEND_CHUNK];
+    loop {
+        let n = input.read(&mut buf).await.map_err(|e| format!("reading the input: {e}"))?;
+        if n == 0 {
+            return Ok(());
+        }
+        channel.data_bytes(buf[..n].to_vec()).await.map_err(|e| e.to_string())?;
+    }
+}
+
 impl Session {
     /// Run `command` and wait for it, calling `on_line` for every output line.
     /// Past `deadline` the channel is closed and [`SshError::Timeout`] returned;
@@ -110,9 +129,9 @@ impl Session {
             if let Some(input) = input {
                 // A failed send is judged after the exit status: a script that
                 // stopped reading (disk full) explains itself on stderr.
-                sent = match channel.data(input).await {
+                sent = match send_all(&channel, input).await {
                     Ok(()) => channel.eof().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e),
                 };
             }
             // Keep reading after the exit status: data may still follow it.
