@@ -89,11 +89,17 @@ async fn send_all(
 ) -> Result<(), String> {
     let mut buf = vec![0u8; SEND_CHUNK];
     loop {
-        let n = input.read(&mut buf).await.map_err(|e| format!("reading the input: {e}"))?;
+        let n = input
+            .read(&mut buf)
+            .await
+            .map_err(|e| format!("reading the input: {e}"))?;
         if n == 0 {
             return Ok(());
         }
-        channel.data_bytes(buf[..n].to_vec()).await.map_err(|e| e.to_string())?;
+        channel
+            .data_bytes(buf[..n].to_vec())
+            .await
+            .map_err(|e| e.to_string())?;
     }
 }
 

@@ -8,21 +8,18 @@ use std::time::{Duration, Instant};
 use crate::support::fleet::Fleet;
 use crate::support::project::Project;
 
-fn tarball(project: &Project, id: &str) -> PathBuf {
-    let src = project.path().join("build").join(id);
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("index.html"), format!("{id}\n")).unwrap();
-    let out = project.path().join(format!("{id}.tar.gz"));
-    assert!(Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
-    out
+fn tarball(project: &Project, id: &str) -> std::path::PathBuf {
+    project.tarball(
+        id,
+        &[(
+            "index.html",
+            format!(
+                "{id}
+"
+            )
+            .as_bytes(),
+        )],
+    )
 }
 
 fn lock_dir(fleet: &Fleet, i: usize) -> PathBuf {

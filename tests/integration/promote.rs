@@ -1,7 +1,6 @@
 //! `ferry promote`: exactly what runs healthy in staging goes to production.
 
 use std::path::PathBuf;
-use std::process::Command;
 
 use crate::support::fleet::Fleet;
 use crate::support::project::{Project, Run};
@@ -32,35 +31,12 @@ fn envs() -> Envs {
 }
 
 fn tarball(project: &Project, id: &str, page: &str) -> PathBuf {
-    let src = project.path().join("build").join(id);
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("index.html"), page).unwrap();
-    let out = project.path().join(format!("{id}.tar.gz"));
-    assert!(Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
-    out
+    project.tarball(id, &[("index.html", page.as_bytes())])
 }
 
 fn ferry(e: &Envs, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .current_dir(e.project.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env("FERRY_CACHE", e.cache.path())
-        .output()
-        .unwrap();
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let cache = e.cache.path().to_str().unwrap();
+    e.project.ferry_env(args, &[("FERRY_CACHE", cache)])
 }
 
 fn meta(fleet: &Fleet, i: usize) -> serde_json::Value {

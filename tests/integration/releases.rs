@@ -24,27 +24,7 @@ fn page(id: &str) -> String {
 /// Build `artifacts/<name>.tar.gz` in the project from `files` (relative path,
 /// content) with `tar -czf`; returns its absolute path.
 fn tarball(project: &Project, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
-    let src = project.path().join("build").join(name);
-    for (rel, content) in files {
-        let path = src.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, content).unwrap();
-    }
-    let out = project
-        .path()
-        .join("artifacts")
-        .join(format!("{name}.tar.gz"));
-    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .expect("run tar");
-    assert!(status.success(), "tar -czf {}", out.display());
-    out
+    project.tarball(name, files)
 }
 
 /// A release tarball whose only file is `index.html` = `page(id)`.
@@ -66,23 +46,8 @@ fn deploy(project: &Project, artifact: &Path, release: &str, extra: &[&str]) -> 
     project.ferry(&args)
 }
 
-/// `ferry ARGS` with extra environment variables (Project::ferry sets none).
 fn ferry_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(args)
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env_remove("FERRY_LIMIT")
-        .env_remove("FERRY_FORKS")
-        .env_remove("FERRY_TEST_CORRUPT_UPLOAD")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run ferry");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    project.ferry_env(args, env)
 }
 
 /// Host `i`'s `deploy_to/rel`, as the controller sees it.

@@ -45,23 +45,12 @@ fn rig(hosts: usize, rollout: &str, playbook: &str) -> Rig {
 
 /// A release tarball; `healthy` ones carry the `health` file the check reads.
 fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
-    let src = project.path().join("build").join(id);
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("index.html"), format!("release {id}\n")).unwrap();
+    let page = format!("release {id}\n");
+    let mut files: Vec<(&str, &[u8])> = vec![("index.html", page.as_bytes())];
     if healthy {
-        std::fs::write(src.join("health"), "ok\n").unwrap();
+        files.push(("health", b"ok\n"));
     }
-    let out = project.path().join(format!("{id}.tar.gz"));
-    let status = Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    out
+    project.tarball(id, &files)
 }
 
 fn deploy(rig: &Rig, artifact: &Path, id: &str, extra: &[&str]) -> Run {

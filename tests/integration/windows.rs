@@ -2,26 +2,21 @@
 //! opening named, allowed with --outside-window --reason (recorded);
 //! rollback is always allowed.
 
-use std::process::Command;
-
 use crate::support::fleet::Fleet;
 use crate::support::project::Project;
 
 fn tarball(project: &Project, id: &str) -> std::path::PathBuf {
-    let src = project.path().join("build").join(id);
-    std::fs::create_dir_all(&src).unwrap();
-    std::fs::write(src.join("index.html"), format!("{id}\n")).unwrap();
-    let out = project.path().join(format!("{id}.tar.gz"));
-    assert!(Command::new("tar")
-        .arg("-czf")
-        .arg(&out)
-        .arg("-C")
-        .arg(&src)
-        .arg(".")
-        .status()
-        .unwrap()
-        .success());
-    out
+    project.tarball(
+        id,
+        &[(
+            "index.html",
+            format!(
+                "{id}
+"
+            )
+            .as_bytes(),
+        )],
+    )
 }
 
 /// A window on tomorrow's weekday only (UTC): closed now, whatever the time.

@@ -80,6 +80,28 @@ impl Project {
         path
     }
 
+    /// `<id>.tar.gz` in the project, made with `tar -czf` from `files`
+    /// (relative path, content); returns its path.
+    pub fn tarball(&self, id: &str, files: &[(&str, &[u8])]) -> PathBuf {
+        let src = self.dir.path().join("build").join(id);
+        for (rel, content) in files {
+            let path = src.join(rel);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, content).expect("write file");
+        }
+        let out = self.dir.path().join(format!("{id}.tar.gz"));
+        let status = Command::new("tar")
+            .arg("-czf")
+            .arg(&out)
+            .arg("-C")
+            .arg(&src)
+            .arg(".")
+            .status()
+            .expect("run tar");
+        assert!(status.success(), "tar -czf {}", out.display());
+        out
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(rel)).expect("read file")
     }
@@ -87,14 +109,22 @@ impl Project {
     /// Run `ferry ARGS` in the project folder, with no ssh-agent, so only the
     /// inventory's identity files count.
     pub fn ferry(&self, args: &[&str]) -> Run {
-        let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-            .args(args)
+        self.ferry_env(args, &[])
+    }
+
+    /// `ferry ARGS` with extra environment variables; FERRY_* settings of the
+    /// test process itself never leak in.
+    pub fn ferry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
+        cmd.args(args)
             .current_dir(self.dir.path())
-            .env_remove("SSH_AUTH_SOCK")
-            .env_remove("FERRY_LIMIT")
-            .env_remove("FERRY_FORKS")
-            .output()
-            .expect("run ferry");
+            .env_remove("SSH_AUTH_SOCK");
+        for (key, _) in std::env::vars() {
+            if key.starts_with("FERRY_") {
+                cmd.env_remove(key);
+            }
+        }
+        let out = cmd.envs(env.iter().copied()).output().expect("run ferry");
         Run {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
