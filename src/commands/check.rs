@@ -2,12 +2,13 @@
 //! connecting; print what would run where.
 
 use crate::cli::CheckArgs;
+use crate::config::Host;
 use crate::config::{self, Playbook};
 use crate::exit::ExitStatus;
-use crate::render::{Action, Step};
+use crate::render::{render_health, render_plan, Action, Renderer, Secrets, Step};
 use crate::report::Printer;
 
-use super::{load_playbook, prepare, Prepared};
+use super::{load_playbook, prepare, Prepared, RenderErrors};
 
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     let names: Vec<String> = args.playbook.into_iter().collect();
@@ -24,9 +25,10 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
             load_playbook(&names)
         }
     })?;
+    let stages = render_deploy_stages(&loaded, &plans, &secrets)?;
     let printer = Printer::new(secrets);
     let mut runs = 0;
-    for plan in &plans {
+    for (i, plan) in plans.iter().enumerate() {
         let h = &plan.host;
         printer.out(&format!("{} ({}@{}:{})", h.name, h.user, h.address, h.port));
         for step in &plan.steps {
@@ -34,6 +36,11 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
                 runs += 1;
             }
             printer.out(&format!("  {}", describe(step)));
+        }
+        for (stage, per_host) in &stages {
+            for line in &per_host[i] {
+                printer.out(&format!("  [{stage}] {line}"));
+            }
         }
     }
     printer.note(&format!(
@@ -46,15 +53,87 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// The deploy stages and health checks, rendered per host with placeholder
+/// release facts (`<release>`, `<previous>`): every template is checked.
+fn render_deploy_stages(
+    loaded: &super::Loaded,
+    plans: &[crate::render::HostPlan],
+    secrets: &Secrets,
+) -> anyhow::Result<Vec<(&'static str, Vec<Vec<String>>)>> {
+    let pb = &loaded.playbook;
+    let renderer = Renderer::new(secrets.clone());
+    let hosts: Vec<&Host> = plans.iter().map(|p| &p.host).collect();
+    let vars = |h: &Host| {
+        let deploy_to = renderer
+            .host_context(&loaded.inventory, h, &pb.vars, &loaded.extra)
+            .ok()
+            .and_then(|v| v.get_attr("deploy_to").ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| "<deploy_to>".into());
+        let mut v = loaded.extra.clone();
+        v.insert("release_id".into(), "<release>".into());
+        v.insert(
+            "release_path".into(),
+            format!("{deploy_to}/releases/<release>").into(),
+        );
+        v.insert("previous_release".into(), "<previous>".into());
+        v
+    };
+    let mut out = Vec::new();
+    let stages = [
+        ("before_switch", &pb.before_switch),
+        ("drain", &pb.drain),
+        ("after_switch", &pb.after_switch),
+        ("undrain", &pb.undrain),
+    ];
+    for (name, tasks) in stages {
+        if tasks.is_empty() {
+            continue;
+        }
+        let rendered = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)
+            .map_err(RenderErrors)?;
+        out.push((
+            name,
+            rendered
+                .iter()
+                .map(|p| p.steps.iter().map(describe).collect())
+                .collect(),
+        ));
+    }
+    if !pb.health.is_empty() {
+        let mut per_host = Vec::new();
+        for h in &hosts {
+            let ctx = renderer
+                .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
+                .map_err(|e| RenderErrors(vec![e]))?;
+            let checks =
+                render_health(&renderer, pb, h, &ctx).map_err(|e| RenderErrors(vec![e]))?;
+            per_host.push(
+                checks
+                    .iter()
+                    .map(|c| format!("{}: {}", c.name, c.probe.describe()))
+                    .collect(),
+            );
+        }
+        out.push(("health", per_host));
+    }
+    Ok(out)
+}
+
 pub(super) fn describe(step: &Step) -> String {
     let task = match step {
         Step::Skip { name, reason } => return format!("skip     {name} ({reason})"),
         Step::Run(task) => task,
     };
     let sudo = if task.sudo { " [sudo]" } else { "" };
+    let on = task
+        .delegate
+        .as_ref()
+        .map(|d| format!(" (on {})", d.name))
+        .unwrap_or_default();
     let mode = |m: &Option<u32>| m.map(|m| format!(" mode {m:04o}")).unwrap_or_default();
     match &task.action {
-        Action::Run(cmd) => format!("run      {}{sudo}: {}", task.name, one_line(cmd)),
+        Action::Run(cmd) => format!("run      {}{sudo}{on}: {}", task.name, one_line(cmd)),
         Action::Local(cmd) => format!("local    {}: {}", task.name, one_line(cmd)),
         Action::WaitFor(w) => format!(
             "wait_for {}: {} (up to {:?})",

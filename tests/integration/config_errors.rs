@@ -110,3 +110,28 @@ fn check_prints_what_would_run_where() {
         .stdout_has("  skip     restart (when: host.name != 'web2')")
         .stderr_has("2 hosts, 4 task runs");
 }
+
+#[test]
+fn check_renders_the_deploy_stages_and_health_checks_too() {
+    let project = Project::empty();
+    project.write(
+        "inventories/prod.yml",
+        &format!("vars:\n  deploy_to: /srv/app\n{INVENTORY}"),
+    );
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: restart, run: 'systemctl restart {{ service }}' }\n\
+         health:\n  - { name: up, http: { url: 'http://{{ host.address }}:8080/' } }\n",
+    );
+    project
+        .ferry(&["check", "prod", "deploy"])
+        .expect_code(2)
+        .stderr_has(
+            "playbooks/deploy.yml:2: task `restart` (run) on host `web1`: undefined variable",
+        );
+    project
+        .ferry(&["check", "prod", "deploy", "-e", "service=shop"])
+        .expect_code(0)
+        .stdout_has("[after_switch] run      restart: systemctl restart shop")
+        .stdout_has("[health] up: http http://127.0.0.1:8080/ -> 200");
+}
