@@ -53,13 +53,16 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// A stage's name and, per host (in plan order), its described steps.
+type StageLines = (&'static str, Vec<Vec<String>>);
+
 /// The deploy stages and health checks, rendered per host with placeholder
 /// release facts (`<release>`, `<previous>`): every template is checked.
 fn render_deploy_stages(
     loaded: &super::Loaded,
     plans: &[crate::render::HostPlan],
     secrets: &Secrets,
-) -> anyhow::Result<Vec<(&'static str, Vec<Vec<String>>)>> {
+) -> anyhow::Result<Vec<StageLines>> {
     let pb = &loaded.playbook;
     let renderer = Renderer::new(secrets.clone());
     let hosts: Vec<&Host> = plans.iter().map(|p| &p.host).collect();
