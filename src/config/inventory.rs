@@ -403,13 +403,13 @@ mod tests {
     #[test]
     fn merge_keys_work() {
         let inv = inventory(
-            "hosts:\n  web1: &web { port: 2222, user: app }\n  web2: { <<: *web, address: 10.0.0.2 }\n",
+            "hosts:\n  web1: &web { port: 2222, user: app }\n  web2: { <<: *web, address: 127.0.9.2 }\n",
         )
         .unwrap();
         let web2 = inv.host("web2").unwrap();
         assert_eq!(
             (web2.port, web2.user.as_str(), web2.address.as_str()),
-            (2222, "app", "10.0.0.2")
+            (2222, "app", "127.0.9.2")
         );
     }
 

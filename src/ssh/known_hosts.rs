@@ -279,13 +279,13 @@ mod tests {
 
     #[test]
     fn port_entries_plain_and_bracketed() {
-        let kh = hosts("# comment\n[10.0.0.1]:2222 ssh-ed25519 AAA\nweb1\tssh-ed25519   BBB\n");
-        assert_eq!(kh.check("10.0.0.1", 2222, &key("AAA")), Verdict::Trusted);
+        let kh = hosts("# comment\n[127.0.9.1]:2222 ssh-ed25519 AAA\nweb1\tssh-ed25519   BBB\n");
+        assert_eq!(kh.check("127.0.9.1", 2222, &key("AAA")), Verdict::Trusted);
         // A bare entry does not cover another port, as in OpenSSH.
         assert_eq!(kh.check("web1", 2222, &key("BBB")), Verdict::Unknown);
         assert_eq!(kh.check("web1", 22, &key("BBB")), Verdict::Trusted);
         assert_eq!(
-            kh.check("10.0.0.1", 2222, &key("ZZZ")),
+            kh.check("127.0.9.1", 2222, &key("ZZZ")),
             Verdict::Changed {
                 file: "kh".into(),
                 line: 2
@@ -331,6 +331,6 @@ mod tests {
         assert!(wildcard("web-??", "web-12"));
         assert!(!wildcard("web-?", "web-12"));
         assert!(wildcard("*", ""));
-        assert!(wildcard("[10.0.*]:2222", "[10.0.0.7]:2222"));
+        assert!(wildcard("[127.0.9.*]:2222", "[127.0.9.7]:2222"));
     }
 }
