@@ -1,0 +1,89 @@
+"""Markdown tables from bench/run.sh's results TSV.
+
+Rows: table, N, tool, run, wall s, user s, sys s, peak RSS KB, valid (1/0).
+Only valid runs (exit 0 and every host verified) count; ratios are against
+ferry's median in the same table and N.
+"""
+import statistics
+import sys
+from collections import OrderedDict
+
+
+def load(path):
+    rows = []
+    for line in open(path):
+        t, n, tool, run, wall, user, sys_, rss, valid = line.rstrip("\n").split("\t")
+        rows.append(dict(table=t, n=int(n), tool=tool, run=int(run), wall=float(wall),
+                         cpu=float(user) + float(sys_), rss=int(rss) / 1024, valid=valid == "1"))
+    return rows
+
+
+def cells(rows, table):
+    out = OrderedDict()
+    for r in rows:
+        if r["table"] == table:
+            out.setdefault((r["n"], r["tool"]), []).append(r)
+    return out
+
+
+def stats(rs):
+    ok = [r for r in rs if r["valid"]]
+    if not ok:
+        return None
+    w = [r["wall"] for r in ok]
+    return dict(wall=statistics.median(w), lo=min(w), hi=max(w),
+                cpu=statistics.median(r["cpu"] for r in ok),
+                rss=max(r["rss"] for r in ok), ok=len(ok), all=len(rs))
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}×" if b and a is not None else "–"
+
+
+def main(path):
+    rows = load(path)
+    c = cells(rows, "deploy")
+    if c:
+        print("## Deploy, all hosts at once\n")
+        print("5 MiB artifact: upload, extract into releases/<id>, switch `current`, health check, prune to 5.")
+        print("Wall: median of valid runs (min–max). CPU: controller user+sys (median). RSS: largest single process (max over runs).\n")
+        print("| N | tool | wall s (min–max) | wall ×ferry | CPU s | CPU ms/host | CPU ×ferry | peak RSS MB | valid runs |")
+        print("|---:|---|---|---:|---:|---:|---:|---:|---:|")
+        for (n, tool), rs in c.items():
+            s = stats(rs)
+            f = stats(c.get((n, "ferry"), []))
+            if s is None:
+                print(f"| {n} | {tool} | failed | – | – | – | – | – | 0/{len(rs)} |")
+                continue
+            print(f"| {n} | {tool} | {s['wall']:.2f} ({s['lo']:.2f}–{s['hi']:.2f}) | "
+                  f"{ratio(s['wall'], f and f['wall'])} | {s['cpu']:.2f} | {1000 * s['cpu'] / n:.1f} | "
+                  f"{ratio(s['cpu'], f and f['cpu'])} | {s['rss']:.1f} | {s['ok']}/{s['all']} |")
+        print()
+    c = cells(rows, "extra")
+    if c:
+        n = next(iter(c))[0]
+        print(f"## Rollback and rolling deploy, N = {n}\n")
+        print("ferry-rollback: `ferry rollback` with an after_switch restart command; openssh-rollback: ssh per host "
+              "(ControlMaster, xargs -P N) switching `current` back + the same restart command. "
+              "ferry-deploy-rolling: `--canary 1 --batch 25%`, zero-wait health; ferry-deploy-all: all at once.\n")
+        print("| N | what | wall s (min–max) | ratio | CPU s | peak RSS MB | valid runs |")
+        print("|---:|---|---|---|---:|---:|---:|")
+        base = {"ferry-rollback": None, "openssh-rollback": "ferry-rollback",
+                "ferry-deploy-all": None, "ferry-deploy-rolling": "ferry-deploy-all"}
+        for (n, tool), rs in c.items():
+            s = stats(rs)
+            if s is None:
+                print(f"| {n} | {tool} | failed | – | – | – | 0/{len(rs)} |")
+                continue
+            b = base.get(tool)
+            r = "–"
+            if b:
+                bs = stats(c.get((n, b), []))
+                r = f"{ratio(s['wall'], bs and bs['wall'])} of {b}"
+            print(f"| {n} | {tool} | {s['wall']:.2f} ({s['lo']:.2f}–{s['hi']:.2f}) | {r} | {s['cpu']:.2f} | "
+                  f"{s['rss']:.1f} | {s['ok']}/{s['all']} |")
+        print()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

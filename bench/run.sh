@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# ferry vs raw OpenSSH, Ansible, Fabric and pyinfra on one loopback fleet.
+#
+#   bench/run.sh [--quick] [N ...]       default N: $BENCH_SIZES or "10 50 100 200"
+#   BENCH_SMOKE=1 bench/run.sh           same as --quick: N=3, one run, ferry + OpenSSH, no pip
+#
+# Env: BENCH_RUNS (3), BENCH_TOOLS ("ferry openssh ansible fabric pyinfra"),
+#      BENCH_EXTRA_N (100; size of the rollback / rolling table, 0 = skip),
+#      BENCH_WORK (/dev/shm/ferry-bench; fleet, venv, artifacts: keep it on tmpfs).
+# Needs root (the fleet's per-host /srv), sshd, ssh/scp, python3, /usr/bin/time.
+# Writes bench/results/<timestamp>.md and prints it.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+QUICK=${BENCH_SMOKE:-0}
+SIZES=()
+for a in "$@"; do
+    case $a in
+        --quick | --smoke) QUICK=1 ;;
+        -h | --help) sed -n 2,12p "$0"; exit 0 ;;
+        *[!0-9]*) echo "run.sh: bad argument $a" >&2; exit 2 ;;
+        *) SIZES+=("$a") ;;
+    esac
+done
+if [ "$QUICK" = 1 ]; then
+    [ ${#SIZES[@]} -gt 0 ] || SIZES=(3)
+    RUNS=${BENCH_RUNS:-1}
+    TOOLS=${BENCH_TOOLS:-"ferry openssh"}
+    EXTRA_N=${BENCH_EXTRA_N:-3}
+else
+    [ ${#SIZES[@]} -gt 0 ] || read -r -a SIZES <<<"${BENCH_SIZES:-10 50 100 200}"
+    RUNS=${BENCH_RUNS:-3}
+    TOOLS=${BENCH_TOOLS:-"ferry openssh ansible fabric pyinfra"}
+    EXTRA_N=${BENCH_EXTRA_N:-100}
+fi
+WORK=${BENCH_WORK:-/dev/shm/ferry-bench}
+# Pinned peers (latest on PyPI for this Python when written).
+ANSIBLE_CORE_VERSION=2.19.14
+FABRIC_VERSION=3.2.3
+PYINFRA_VERSION=3.10.0
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT_DIR="$HERE/results"
+OUT="$OUT_DIR/$STAMP.md"
+mkdir -p "$OUT_DIR" "$WORK"
+WORK=$(cd "$WORK" && pwd)
+RESULTS="$WORK/results-$STAMP.tsv"
+: >"$RESULTS"
+log() { echo "[bench $(date +%T)] $*" >&2; }
+
+needs_peer() { case " $TOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+
+# --- build ---------------------------------------------------------------
+log "building ferry (release)"
+(cd "$REPO" && cargo build --release --bin ferry --example fleet >&2)
+FERRY="$REPO/target/release/ferry"
+FLEET_BIN="$REPO/target/release/examples/fleet"
+
+# --- peers ---------------------------------------------------------------
+VENV="$WORK/venv"
+if needs_peer ansible || needs_peer fabric || needs_peer pyinfra; then
+    want="ansible-core==$ANSIBLE_CORE_VERSION fabric==$FABRIC_VERSION pyinfra==$PYINFRA_VERSION"
+    if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$want" ]; then
+        log "installing peers into a throwaway venv $VENV: $want"
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+        "$VENV/bin/pip" install -q --disable-pip-version-check $want >&2
+        echo "$want" >"$VENV/.pins"
+    fi
+fi
+
+# --- workload files ------------------------------------------------------
+ART="$WORK/app.tar.gz"
+if [ ! -s "$ART" ]; then
+    mkdir -p "$WORK/art"
+    head -c 5242880 /dev/urandom >"$WORK/art/blob.bin"
+    tar -C "$WORK/art" -czf "$ART" blob.bin
+    rm -rf "$WORK/art"
+fi
+FW="$WORK/ferry-work" # ferry's cwd: playbooks/deploy.yml
+mkdir -p "$FW/playbooks"
+cat >"$FW/playbooks/deploy.yml" <<'YML'
+keep_releases: 5
+health:
+  - name: blob present
+    command: "test -f {{ deploy_to }}/current/blob.bin"
+YML
+cat >"$FW/playbooks/rollback.yml" <<'YML'
+keep_releases: 5
+after_switch:
+  - name: restart
+    run: "date -u +%FT%TZ >> {{ deploy_to }}/restarted"
+YML
+
+# --- fleet ---------------------------------------------------------------
+FLEET_DIR=""
+fleet_down() {
+    if [ -n "$FLEET_DIR" ] && [ -s "$FLEET_DIR/pids" ]; then
+        "$FLEET_BIN" down --dir "$FLEET_DIR" >&2 || true
+    fi
+    [ -n "$FLEET_DIR" ] && rm -rf "$FLEET_DIR"
+    FLEET_DIR=""
+}
+trap fleet_down EXIT
+
+fleet_up() { # N
+    local n=$1
+    FLEET_DIR="$WORK/fleet-$n"
+    rm -rf "$FLEET_DIR"
+    INV=$("$FLEET_BIN" up --hosts "$n" --dir "$FLEET_DIR" --inventory "$FLEET_DIR/inv.yml" 2>"$WORK/fleet.log") || {
+        cat "$WORK/fleet.log" >&2; exit 1; }
+    cat "$WORK/fleet.log" >&2
+    grep -q 'isolated: /srv is per host' "$WORK/fleet.log" || {
+        echo "run.sh: the fleet is not isolated (needs root + unshare); the peers assume /srv per host" >&2; exit 1; }
+    KEY="$FLEET_DIR/id_ed25519"
+    KH="$FLEET_DIR/known_hosts"
+    HOSTS="$FLEET_DIR/hosts.tsv" # name address port
+    sed -n 's/^  \(h[0-9]*\): { address: \([0-9.]*\), port: \([0-9]*\),.*/\1 \2 \3/p' "$INV" >"$HOSTS"
+    [ "$(wc -l <"$HOSTS")" = "$n" ] || { echo "run.sh: could not read $n hosts from $INV" >&2; exit 1; }
+    # One deploy dir per tool so their releases and pruning never mix.
+    sed 's#deploy_to: "/srv/app"#deploy_to: "/srv/bench-ferry"#' "$INV" >"$FLEET_DIR/inv-ferry.yml"
+    grep -q bench-ferry "$FLEET_DIR/inv-ferry.yml"
+    # Ansible inventory + config
+    {
+        echo "[fleet]"
+        awk '{print $1, "ansible_host=" $2, "ansible_port=" $3}' "$HOSTS"
+        echo "[fleet:vars]"
+        echo "ansible_user=root"
+        echo "ansible_ssh_private_key_file=$KEY"
+        echo "ansible_ssh_common_args='-o UserKnownHostsFile=$KH -o StrictHostKeyChecking=yes'"
+    } >"$FLEET_DIR/ansible-hosts.ini"
+    # pyinfra inventory
+    {
+        echo "fleet = ["
+        awk -v k="$KEY" -v kh="$KH" '{printf "    (\"%s\", {\"ssh_hostname\": \"%s\", \"ssh_port\": %s, \"ssh_user\": \"root\", \"ssh_key\": \"%s\", \"ssh_known_hosts_file\": \"%s\", \"ssh_strict_host_key_checking\": \"yes\"}),\n", $1, $2, $3, k, kh}' "$HOSTS"
+        echo "]"
+    } >"$FLEET_DIR/pyinfra_inventory.py"
+}
+
+# Controller-side path of /srv/<sub> on host NAME (root mode: hosts/NAME/root).
+host_path() { echo "$FLEET_DIR/hosts/$1/root/$2"; }
+
+verify() { # SUB EXPECTED_ID -> 0 when every host has current -> releases/ID, blob, <= 5 releases
+    local sub=$1 want=$2 bad=0 name _a _p dir target n
+    while read -r name _a _p; do
+        dir=$(host_path "$name" "$sub")
+        target=$(readlink "$dir/current" 2>/dev/null || true)
+        n=$(find "$dir/releases" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
+        if [ "$(basename "${target:-none}")" != "$want" ] || [ ! -f "$dir/current/blob.bin" ] || [ "$n" -gt 5 ]; then
+            [ $bad -lt 3 ] && log "verify: $name: current -> '${target:-missing}', want $want ($n releases)"
+            bad=$((bad + 1))
+        fi
+    done <"$HOSTS"
+    [ $bad = 0 ] || log "verify: $bad hosts wrong"
+    [ $bad = 0 ]
+}
+
+clean_tool() { # SUB: remove the tool's deploy dir on every host (keeps tmpfs small)
+    local name _a _p
+    while read -r name _a _p; do rm -rf "$(host_path "$name" "$1")"; done <"$HOSTS"
+}
+
+# measure TABLE N TOOL RUN SUB EXPECTED_ID -- CMD...: time it, verify, append a row
+measure() {
+    local table=$1 n=$2 tool=$3 run=$4 sub=$5 want=$6
+    shift 7
+    local tf="$WORK/time.out" lf="$WORK/logs/$table-$n-$tool-$run.log" rc=0 valid=1
+    mkdir -p "$WORK/logs"
+    /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$lf" 2>&1 || rc=$?
+    [ $rc = 0 ] || { valid=0; log "$tool exit $rc (log: $lf)"; tail -5 "$lf" >&2; }
+    verify "$sub" "$want" || valid=0
+    local wall=0 user=0 sys=0 rss=0
+    # (a failing command adds a "Command exited with non-zero status" line first)
+    read -r wall user sys rss < <(tail -1 "$tf") || true
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$table" "$n" "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$valid" >>"$RESULTS"
+    log "$table N=$n $tool run $run: ${wall}s wall, ${user}+${sys}s CPU, ${rss} KB peak RSS, valid=$valid"
+}
+
+rid() { echo "r$(date +%s%N)"; }
+
+ansible_cp_close() { # close the ControlPersist masters so the next run connects again
+    local s
+    for s in "$WORK/ansible-cp"/*; do
+        [ -S "$s" ] && ssh -o ControlPath="$s" -O exit x >/dev/null 2>&1 || true
+    done
+    rm -rf "$WORK/ansible-cp"
+}
+
+deploy_with() { # TABLE N TOOL RUN
+    local table=$1 n=$2 tool=$3 run=$4 id
+    id=$(rid)
+    case $tool in
+        ferry)
+            measure "$table" "$n" ferry "$run" bench-ferry "$id" -- \
+                bash -c 'cd "$1" && exec "$2" deploy bench -i "$3" --artifact "$4" --release "$5" --keep 5 -f "$6"' _ \
+                "$FW" "$FERRY" "$FLEET_DIR/inv-ferry.yml" "$ART" "$id" "$n" ;;
+        openssh)
+            measure "$table" "$n" openssh "$run" bench-openssh "$id" -- \
+                "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$id" 5 ;;
+        ansible)
+            mkdir -p "$WORK/ansible-cp"
+            sed -e "s#@FORKS@#$n#" -e "s#@CP_DIR@#$WORK/ansible-cp#" "$HERE/peers/ansible/ansible.cfg.in" >"$WORK/ansible.cfg"
+            measure "$table" "$n" ansible "$run" bench-ansible "$id" -- \
+                env ANSIBLE_CONFIG="$WORK/ansible.cfg" ANSIBLE_LOCAL_TEMP="$WORK/ansible-tmp" \
+                "$VENV/bin/ansible-playbook" -i "$FLEET_DIR/ansible-hosts.ini" "$HERE/peers/ansible/deploy.yml" \
+                -e "deploy_dir=/srv/bench-ansible artifact=$ART release_id=$id keep=5"
+            ansible_cp_close ;;
+        fabric)
+            measure "$table" "$n" fabric "$run" bench-fabric "$id" -- \
+                "$VENV/bin/python" "$HERE/peers/fabric_deploy.py" "$HOSTS" "$KEY" "$KH" /srv/bench-fabric "$ART" "$id" 5 ;;
+        pyinfra)
+            measure "$table" "$n" pyinfra "$run" bench-pyinfra "$id" -- \
+                env BENCH_DEPLOY_DIR=/srv/bench-pyinfra BENCH_ARTIFACT="$ART" BENCH_RELEASE_ID="$id" BENCH_KEEP=5 \
+                "$VENV/bin/pyinfra" "$FLEET_DIR/pyinfra_inventory.py" "$HERE/peers/pyinfra_deploy.py" \
+                --parallel "$n" -y ;;
+    esac
+}
+
+# --- table 1: deploy, all hosts at once -----------------------------------
+for n in "${SIZES[@]}"; do
+    log "=== deploy, N=$n, $RUNS run(s): $TOOLS"
+    fleet_up "$n"
+    for run in $(seq 1 "$RUNS"); do
+        for tool in $TOOLS; do deploy_with deploy "$n" "$tool" "$run"; done
+    done
+    for tool in $TOOLS; do clean_tool "bench-$tool"; done
+    fleet_down
+done
+
+# --- table 2: rollback and rolling deploy ---------------------------------
+if [ "$EXTRA_N" != 0 ]; then
+    n=$EXTRA_N
+    log "=== rollback + rolling deploy, N=$n, $RUNS run(s)"
+    fleet_up "$n"
+    for run in $(seq 1 "$RUNS"); do
+        # ferry: all-at-once deploy A, rolling deploy B, rollback (to A)
+        a=$(rid)
+        measure extra "$n" ferry-deploy-all "$run" bench-ferry "$a" -- \
+            bash -c 'cd "$1" && exec "$2" deploy bench -i "$3" --artifact "$4" --release "$5" --keep 5 -f "$6"' _ \
+            "$FW" "$FERRY" "$FLEET_DIR/inv-ferry.yml" "$ART" "$a" "$n"
+        b=$(rid)
+        measure extra "$n" ferry-deploy-rolling "$run" bench-ferry "$b" -- \
+            bash -c 'cd "$1" && exec "$2" deploy bench -i "$3" --artifact "$4" --release "$5" --keep 5 -f "$6" --canary 1 --batch 25%' _ \
+            "$FW" "$FERRY" "$FLEET_DIR/inv-ferry.yml" "$ART" "$b" "$n"
+        measure extra "$n" ferry-rollback "$run" bench-ferry "$a" -- \
+            bash -c 'cd "$1" && exec "$2" rollback bench -i "$3" playbooks/rollback.yml -f "$4"' _ \
+            "$FW" "$FERRY" "$FLEET_DIR/inv-ferry.yml" "$n"
+        # OpenSSH baseline: deploy A, deploy B (not timed), rollback (to A)
+        a=$(rid)
+        "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$a" 5 >&2
+        sleep 1 # distinct mtimes for `ls -t`
+        b=$(rid)
+        "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$b" 5 >&2
+        measure extra "$n" openssh-rollback "$run" bench-openssh "$a" -- \
+            "$HERE/peers/openssh.sh" rollback "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh
+    done
+    clean_tool bench-ferry
+    clean_tool bench-openssh
+    fleet_down
+fi
+
+# --- report --------------------------------------------------------------
+versions() {
+    echo "- ferry: $("$FERRY" --version 2>/dev/null || echo '?') (git $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet HEAD 2>/dev/null || echo ', dirty tree'))"
+    echo "- OpenSSH: $(ssh -V 2>&1)"
+    if [ -x "$VENV/bin/python" ] && { needs_peer ansible || needs_peer fabric || needs_peer pyinfra; }; then
+        echo "- Python (peers): $("$VENV/bin/python" --version 2>&1)"
+        echo "- peers: $("$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(ansible-core|fabric|pyinfra|paramiko|invoke|gevent)==' | tr '\n' ' ')"
+    fi
+    echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, Linux $(uname -r)"
+}
+{
+    echo "# ferry benchmark $STAMP"
+    echo
+    echo "Command: \`bench/run.sh $([ "$QUICK" = 1 ] && echo '--quick ')${SIZES[*]}\` (runs per cell: $RUNS; tools: $TOOLS)"
+    echo
+    versions
+    echo
+    python3 "$HERE/report.py" "$RESULTS"
+} >"$OUT"
+cp "$RESULTS" "$OUT_DIR/$STAMP.tsv"
+cat "$OUT"
+log "wrote $OUT"
