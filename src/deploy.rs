@@ -239,33 +239,15 @@ pub async fn inspect(
     hosts: &[Host],
     dirs: &HashMap<String, String>,
 ) -> Vec<(Host, Result<HostState, HostStatus>)> {
-    let dirs = Arc::new(dirs.clone());
+    let scripts = hosts
+        .iter()
+        .map(|h| (h.name.clone(), script::inspect(&dirs[&h.name])))
+        .collect();
     ctx.executor
-        .each_host(
-            hosts.to_vec(),
-            ctx.forks,
-            |_| true,
-            move |exec, host, session| {
-                let dirs = dirs.clone();
-                async move {
-                    let session = session.expect("inspect connects");
-                    let out = exec
-                        .script(
-                            &host.name,
-                            &session,
-                            "inspect",
-                            script::inspect(&dirs[&host.name]),
-                            None,
-                        )
-                        .await
-                        .map_err(|f| HostStatus::Failed(Box::new(f)))?;
-                    Ok(parse_state(&out))
-                }
-            },
-        )
+        .script_each(hosts, ctx.forks, "inspect", scripts)
         .await
         .into_iter()
-        .map(|(host, result)| (host, result.and_then(|r| r)))
+        .map(|(host, out)| (host, out.map(|o| parse_state(&o))))
         .collect()
 }
 

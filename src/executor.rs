@@ -199,6 +199,42 @@ impl Executor {
         futures::future::join_all(sessions.iter().map(Session::close)).await;
     }
 
+    /// Run one of ferry's scripts on every host (each its own script, by
+    /// host name), at most `forks` at once; stdout per host.
+    pub async fn script_each(
+        self: &Arc<Self>,
+        hosts: &[Host],
+        forks: usize,
+        step: &'static str,
+        scripts: HashMap<String, String>,
+    ) -> Vec<(Host, Result<String, HostStatus>)> {
+        let scripts = Arc::new(scripts);
+        self.each_host(
+            hosts.to_vec(),
+            forks,
+            |_| true,
+            move |exec, host, session| {
+                let scripts = scripts.clone();
+                async move {
+                    let session = session.expect("script_each connects");
+                    exec.script(
+                        &host.name,
+                        &session,
+                        step,
+                        scripts[&host.name].clone(),
+                        None,
+                    )
+                    .await
+                    .map_err(|f| HostStatus::Failed(Box::new(f)))
+                }
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(host, result)| (host, result.and_then(|r| r)))
+        .collect()
+    }
+
     async fn connect(&self, host: &Host) -> Result<Session, HostStatus> {
         if let Some(session) = self.sessions.lock().expect("sessions lock").get(&host.name) {
             if !session.is_closed() {

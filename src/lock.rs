@@ -79,37 +79,16 @@ async fn on_hosts(
     hosts: &[Host],
     scripts: HashMap<String, String>,
 ) -> Vec<(Host, Result<String, String>)> {
-    let scripts = Arc::new(scripts);
     ctx.executor
-        .each_host(
-            hosts.to_vec(),
-            ctx.forks,
-            |_| true,
-            move |exec, host, session| {
-                let scripts = scripts.clone();
-                async move {
-                    let session = session.expect("lock connects");
-                    exec.script(
-                        &host.name,
-                        &session,
-                        "lock",
-                        scripts[&host.name].clone(),
-                        None,
-                    )
-                    .await
-                    .map_err(|f| f.reason)
-                }
-            },
-        )
+        .script_each(hosts, ctx.forks, "lock", scripts)
         .await
         .into_iter()
         .map(|(h, r)| {
-            let r = match r {
-                Ok(inner) => inner,
-                Err(HostStatus::Unreachable(reason)) => Err(reason),
-                Err(HostStatus::Failed(f)) => Err(f.reason),
-                Err(HostStatus::Ok) => Err(String::new()),
-            };
+            let r = r.map_err(|status| match status {
+                HostStatus::Unreachable(reason) => reason,
+                HostStatus::Failed(f) => f.reason,
+                HostStatus::Ok => String::new(),
+            });
             (h, r)
         })
         .collect()
