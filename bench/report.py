@@ -64,12 +64,16 @@ def main(path):
         n = next(iter(c))[0]
         print(f"## Rollback and rolling deploy, N = {n}\n")
         print("ferry-rollback: `ferry rollback` with an after_switch restart command; openssh-rollback: ssh per host "
-              "(ControlMaster, xargs -P N) switching `current` back + the same restart command. "
+              "(ControlMaster, xargs -P N) switching `current` back + the same restart command; "
+              "ansible-rollback (playbook, pipelining, forks = N), fabric-rollback (ThreadingGroup, one run per host), "
+              "pyinfra-rollback (server.shell, --parallel N): the same switch back + restart. "
               "ferry-deploy-rolling: `--canary 1 --batch 25%`, zero-wait health; ferry-deploy-all: all at once.\n")
         print("| N | what | wall s (min–max) | ratio | CPU s | peak RSS MB | valid runs |")
         print("|---:|---|---|---|---:|---:|---:|")
-        base = {"ferry-rollback": None, "openssh-rollback": "ferry-rollback",
-                "ferry-deploy-all": None, "ferry-deploy-rolling": "ferry-deploy-all"}
+        base = {"ferry-rollback": None, "ferry-deploy-all": None, "ferry-deploy-rolling": "ferry-deploy-all"}
+        for _n, tool in c:  # every peer's rollback against ferry's
+            if tool.endswith("-rollback") and tool not in base:
+                base[tool] = "ferry-rollback"
         for (n, tool), rs in c.items():
             s = stats(rs)
             if s is None:

@@ -187,6 +187,45 @@ ansible_cp_close() { # close the ControlPersist masters so the next run connects
     rm -rf "$WORK/ansible-cp"
 }
 
+# peer_cmd ACTION TOOL N [ID]: set CMD to the Python peer's command line for
+# ACTION: "deploy" (release ID) or "rollback" (switch current back + restart).
+# Ansible's config is (re)written for N forks.
+peer_cmd() {
+    local action=$1 tool=$2 n=$3 id=${4:-} d=/srv/bench-$2
+    case $tool in
+        ansible)
+            mkdir -p "$WORK/ansible-cp"
+            sed -e "s#@FORKS@#$n#" -e "s#@CP_DIR@#$WORK/ansible-cp#" "$HERE/peers/ansible/ansible.cfg.in" >"$WORK/ansible.cfg"
+            CMD=(env ANSIBLE_CONFIG="$WORK/ansible.cfg" ANSIBLE_LOCAL_TEMP="$WORK/ansible-tmp"
+                "$VENV/bin/ansible-playbook" -i "$FLEET_DIR/ansible-hosts.ini" "$HERE/peers/ansible/$action.yml")
+            if [ "$action" = deploy ]; then
+                CMD+=(-e "deploy_dir=$d artifact=$ART release_id=$id keep=5")
+            else
+                CMD+=(-e "deploy_dir=$d")
+            fi ;;
+        fabric)
+            if [ "$action" = deploy ]; then
+                CMD=("$VENV/bin/python" "$HERE/peers/fabric_deploy.py" "$HOSTS" "$KEY" "$KH" "$d" "$ART" "$id" 5)
+            else
+                CMD=("$VENV/bin/python" "$HERE/peers/fabric_rollback.py" "$HOSTS" "$KEY" "$KH" "$d")
+            fi ;;
+        pyinfra)
+            CMD=(env BENCH_DEPLOY_DIR="$d")
+            [ "$action" != deploy ] || CMD+=(BENCH_ARTIFACT="$ART" BENCH_RELEASE_ID="$id" BENCH_KEEP=5)
+            CMD+=("$VENV/bin/pyinfra" "$FLEET_DIR/pyinfra_inventory.py" "$HERE/peers/pyinfra_$action.py"
+                --parallel "$n" -y) ;;
+        *) echo "run.sh: no $action command for $tool" >&2; exit 2 ;;
+    esac
+}
+
+peer_setup_deploy() { # TOOL N ID: an untimed deploy (setup for a timed rollback)
+    local log="$WORK/logs/extra-$2-$1-setup-$3.log"
+    mkdir -p "$WORK/logs"
+    peer_cmd deploy "$1" "$2" "$3"
+    "${CMD[@]}" >"$log" 2>&1 || log "$1: untimed deploy $3 failed (log: $log)"
+    if [ "$1" = ansible ]; then ansible_cp_close; fi
+}
+
 deploy_with() { # TABLE N TOOL RUN
     local table=$1 n=$2 tool=$3 run=$4 id
     id=$(rid)
@@ -198,22 +237,10 @@ deploy_with() { # TABLE N TOOL RUN
         openssh)
             measure "$table" "$n" openssh "$run" bench-openssh "$id" -- \
                 "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$id" 5 ;;
-        ansible)
-            mkdir -p "$WORK/ansible-cp"
-            sed -e "s#@FORKS@#$n#" -e "s#@CP_DIR@#$WORK/ansible-cp#" "$HERE/peers/ansible/ansible.cfg.in" >"$WORK/ansible.cfg"
-            measure "$table" "$n" ansible "$run" bench-ansible "$id" -- \
-                env ANSIBLE_CONFIG="$WORK/ansible.cfg" ANSIBLE_LOCAL_TEMP="$WORK/ansible-tmp" \
-                "$VENV/bin/ansible-playbook" -i "$FLEET_DIR/ansible-hosts.ini" "$HERE/peers/ansible/deploy.yml" \
-                -e "deploy_dir=/srv/bench-ansible artifact=$ART release_id=$id keep=5"
-            ansible_cp_close ;;
-        fabric)
-            measure "$table" "$n" fabric "$run" bench-fabric "$id" -- \
-                "$VENV/bin/python" "$HERE/peers/fabric_deploy.py" "$HOSTS" "$KEY" "$KH" /srv/bench-fabric "$ART" "$id" 5 ;;
-        pyinfra)
-            measure "$table" "$n" pyinfra "$run" bench-pyinfra "$id" -- \
-                env BENCH_DEPLOY_DIR=/srv/bench-pyinfra BENCH_ARTIFACT="$ART" BENCH_RELEASE_ID="$id" BENCH_KEEP=5 \
-                "$VENV/bin/pyinfra" "$FLEET_DIR/pyinfra_inventory.py" "$HERE/peers/pyinfra_deploy.py" \
-                --parallel "$n" -y ;;
+        ansible | fabric | pyinfra)
+            peer_cmd deploy "$tool" "$n" "$id"
+            measure "$table" "$n" "$tool" "$run" "bench-$tool" "$id" -- "${CMD[@]}"
+            if [ "$tool" = ansible ]; then ansible_cp_close; fi ;;
     esac
 }
 
@@ -254,9 +281,24 @@ if [ "$EXTRA_N" != 0 ]; then
         "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$b" 5 >&2
         measure extra "$n" openssh-rollback "$run" bench-openssh "$a" -- \
             "$HERE/peers/openssh.sh" rollback "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh
+        # The other peers the same way: deploy A, deploy B (not timed), rollback (to A)
+        for tool in $TOOLS; do
+            case $tool in ansible | fabric | pyinfra) ;; *) continue ;; esac
+            a=$(rid)
+            peer_setup_deploy "$tool" "$n" "$a"
+            sleep 1 # distinct mtimes for `ls -t`
+            b=$(rid)
+            peer_setup_deploy "$tool" "$n" "$b"
+            peer_cmd rollback "$tool" "$n"
+            measure extra "$n" "$tool-rollback" "$run" "bench-$tool" "$a" -- "${CMD[@]}"
+            if [ "$tool" = ansible ]; then ansible_cp_close; fi
+        done
     done
     clean_tool bench-ferry
     clean_tool bench-openssh
+    for tool in $TOOLS; do
+        case $tool in ansible | fabric | pyinfra) clean_tool "bench-$tool" ;; esac
+    done
     fleet_down
 fi
 

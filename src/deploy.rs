@@ -8,18 +8,17 @@
 //! failed deploy never leaves a host without a working `current`.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+
 use std::sync::Arc;
 use std::time::SystemTime;
-
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
+use crate::artifact::{Artifact, ArtifactSource};
 use crate::config::{Host, Inventory, Playbook, RolloutSettings, Task, Vars};
-use crate::executor::{sha256_file, Executor, HostStatus, TaskFailure};
+use crate::executor::{Executor, HostStatus, TaskFailure};
 use crate::journal::Journal;
 use crate::probe::HealthCheck;
 use crate::release::{rollback_target, EventKind, HistoryEvent, HostState, ReleaseId, ReleaseMeta};
@@ -27,56 +26,6 @@ use crate::render::{render_health, render_plan, RenderError, Renderer, Step};
 use crate::rollout::{self, Batch, Decision, HostEnd, Plan, RollbackScope, Rollout};
 use crate::ssh::Session;
 use crate::steps::release as script;
-
-/// The artifact, with its checksum.
-#[derive(Clone, Debug)]
-pub struct Artifact {
-    pub source: ArtifactSource,
-    pub name: String,
-    pub sha256: String,
-}
-
-#[derive(Clone, Debug)]
-pub enum ArtifactSource {
-    /// A controller file, streamed to each host over its SSH session.
-    File(PathBuf),
-    /// A URL every host fetches itself (curl or wget), so a large fleet does
-    /// not pull every byte through the controller.
-    Url(String),
-}
-
-impl Artifact {
-    pub async fn open(path: &Path) -> std::io::Result<Artifact> {
-        let owned = path.to_path_buf();
-        let sha256 = tokio::task::spawn_blocking(move || sha256_file(&owned))
-            .await
-            .map_err(std::io::Error::other)??;
-        Ok(Artifact {
-            source: ArtifactSource::File(path.to_path_buf()),
-            name: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            sha256,
-        })
-    }
-
-    /// An artifact the hosts download; `sha256` is checked on each host.
-    pub fn remote(url: &str, sha256: &str) -> Artifact {
-        let name = url
-            .split(['?', '#'])
-            .next()
-            .and_then(|u| u.rsplit('/').next())
-            .filter(|n| !n.is_empty())
-            .unwrap_or("artifact")
-            .to_string();
-        Artifact {
-            source: ArtifactSource::Url(url.to_string()),
-            name,
-            sha256: sha256.to_ascii_lowercase(),
-        }
-    }
-}
 
 /// Who runs this, from where, under which id: recorded on every host.
 #[derive(Clone, Debug)]
@@ -486,6 +435,11 @@ pub async fn deploy(
         interrupted: false,
         paused_after_canary: false,
     };
+    let staged = Arc::new(if plan.batches.len() > 1 {
+        stage_everywhere(&ctx, &by_name, &jobs, &d).await
+    } else {
+        HashMap::new()
+    });
     let printer = ctx.executor.printer();
     printer.progress_start(names.len());
     let mut rollout = Rollout::new(plan.max_failures);
@@ -498,7 +452,7 @@ pub async fn deploy(
         let batch = &plan.batches[next];
         next += 1;
         printer.progress_message(&format!("batch {}/{}", batch.number, plan.batches.len()));
-        let ends = run_batch(&ctx, &by_name, &jobs, &d, batch).await;
+        let ends = run_batch(&ctx, &by_name, &jobs, &staged, &d, batch).await;
         printer.progress_hosts_done(ends.len());
         let summary: Vec<(String, HostEnd)> =
             ends.iter().map(|(h, _, e)| (h.clone(), *e)).collect();
@@ -560,11 +514,89 @@ async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
     }
 }
 
+/// What staging left for a host's batch: `None` when the release is in place.
+type Staged = HashMap<String, Option<TaskFailure>>;
+
+/// Batch number of the staging phase in the journal: before batch 1.
+const STAGING: usize = 0;
+
+/// Before a rolling deploy's first batch, every host receives and unpacks the
+/// release at once (the way Capistrano and Kamal stage before they switch):
+/// the transfer, the part that costs time, then overlaps across the whole
+/// fleet instead of running batch after batch, and the batches only drain,
+/// switch and check. Nothing serves the new release yet; a host that failed
+/// here fails in its own batch, so the rollout decides as it would have.
+async fn stage_everywhere(
+    ctx: &Arc<Context>,
+    by_name: &HashMap<String, Host>,
+    jobs: &Arc<HashMap<String, HostJob>>,
+    d: &Arc<Deployment>,
+) -> Staged {
+    let hosts: Vec<Host> = by_name
+        .values()
+        .filter(|h| content_conflict(&jobs[&h.name], d).is_none())
+        .cloned()
+        .collect();
+    ctx.executor
+        .printer()
+        .note(&format!("staging {} on {} host(s)", d.release, hosts.len()));
+    ctx.journal.record(
+        "staging_started",
+        json!({ "hosts": hosts.iter().map(|h| &h.name).collect::<Vec<_>>() }),
+    );
+    let (jobs2, d2, ctx2) = (jobs.clone(), d.clone(), ctx.clone());
+    let staged: Staged = ctx
+        .executor
+        .each_host(
+            hosts,
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let (jobs, d, ctx) = (jobs2.clone(), d2.clone(), ctx2.clone());
+                async move {
+                    let session = session.expect("staging connects");
+                    let step = Steps {
+                        exec: &exec,
+                        ctx: &ctx,
+                        name: &host.name,
+                        session: &session,
+                        batch: STAGING,
+                    };
+                    step.receive(&jobs[&host.name], &d).await.err()
+                }
+            },
+        )
+        .await
+        .into_iter()
+        // A host that could not be reached is left to its batch, which tries
+        // again and reports it unreachable there.
+        .filter_map(|(host, result)| result.ok().map(|failure| (host.name, failure)))
+        .collect();
+    ctx.journal.record("staging_finished", json!({}));
+    staged
+}
+
+/// The release id is current on the host with other content: never replaced.
+fn content_conflict(job: &HostJob, d: &Deployment) -> Option<String> {
+    let same_content = job
+        .state
+        .current_meta
+        .as_ref()
+        .is_some_and(|m| m.sha256 == d.artifact.sha256);
+    (job.state.current.as_ref() == Some(&d.release) && !same_content).then(|| {
+        format!(
+            "release `{}` is current on this host with other content (sha256 differs); use another release id",
+            d.release
+        )
+    })
+}
+
 /// All hosts of one batch at once; each host's full pipeline.
 async fn run_batch(
     ctx: &Arc<Context>,
     by_name: &HashMap<String, Host>,
     jobs: &Arc<HashMap<String, HostJob>>,
+    staged: &Arc<Staged>,
     d: &Arc<Deployment>,
     batch: &Batch,
 ) -> Vec<(String, Outcome, HostEnd)> {
@@ -579,7 +611,7 @@ async fn run_batch(
         json!({ "batch": batch.number, "canary": batch.canary, "hosts": batch.hosts }),
     );
     let hosts: Vec<Host> = batch.hosts.iter().map(|h| by_name[h].clone()).collect();
-    let (jobs, d, ctx2) = (jobs.clone(), d.clone(), ctx.clone());
+    let (jobs, staged, d, ctx2) = (jobs.clone(), staged.clone(), d.clone(), ctx.clone());
     let number = batch.number;
     ctx.executor
         .each_host(
@@ -587,7 +619,8 @@ async fn run_batch(
             ctx.forks,
             |_| true,
             move |exec, host, session| {
-                let (jobs, d, ctx) = (jobs.clone(), d.clone(), ctx2.clone());
+                let (jobs, staged, d, ctx) =
+                    (jobs.clone(), staged.clone(), d.clone(), ctx2.clone());
                 async move {
                     let session = session.expect("deploy connects");
                     let step = Steps {
@@ -597,7 +630,8 @@ async fn run_batch(
                         session: &session,
                         batch: number,
                     };
-                    step.deploy(&jobs[&host.name], &d).await
+                    step.deploy(&jobs[&host.name], staged.get(&host.name), &d)
+                        .await
                 }
             },
         )
@@ -757,18 +791,14 @@ impl Steps<'_> {
     /// The whole pipeline: receive → before_switch → drain → switch →
     /// after_switch → health → undrain → prune. A failure after the switch
     /// puts the previous release back.
-    async fn deploy(&self, job: &HostJob, d: &Deployment) -> (Outcome, HostEnd) {
+    async fn deploy(
+        &self,
+        job: &HostJob,
+        staged: Option<&Option<TaskFailure>>,
+        d: &Deployment,
+    ) -> (Outcome, HostEnd) {
         let current = job.state.current.clone();
-        let same_content = job
-            .state
-            .current_meta
-            .as_ref()
-            .is_some_and(|m| m.sha256 == d.artifact.sha256);
-        if current.as_ref() == Some(&d.release) && !same_content {
-            let reason = format!(
-                "release `{}` is current on this host with other content (sha256 differs); use another release id",
-                d.release
-            );
+        if let Some(reason) = content_conflict(job, d) {
             return (
                 failed(TaskFailure::plain(self.name, "deploy", &reason), current),
                 HostEnd::FailedBeforeSwitch,
@@ -781,16 +811,10 @@ impl Steps<'_> {
                 HostEnd::FailedBeforeSwitch,
             )
         };
-        self.exec.printer().host_event(
-            self.name,
-            &format!("receiving {} as {}", d.artifact.name, d.release),
-        );
-        self.mark("step_started", json!({ "step": "receive" }));
-        let received = receive(self.exec, self.name, self.session, job, d).await;
-        self.mark(
-            "step_finished",
-            json!({ "step": "receive", "ok": received.is_ok() }),
-        );
+        let received = match staged {
+            Some(result) => result.clone().map_or(Ok(()), Err),
+            None => self.receive(job, d).await,
+        };
         if let Err(failure) = received {
             return before_switch(failure).await;
         }
@@ -856,6 +880,21 @@ impl Steps<'_> {
             pruned,
         };
         (outcome, HostEnd::Done)
+    }
+
+    /// Upload, verify and unpack the release into `releases/<id>`; journaled.
+    async fn receive(&self, job: &HostJob, d: &Deployment) -> Result<(), TaskFailure> {
+        self.exec.printer().host_event(
+            self.name,
+            &format!("receiving {} as {}", d.artifact.name, d.release),
+        );
+        self.mark("step_started", json!({ "step": "receive" }));
+        let received = receive(self.exec, self.name, self.session, job, d).await;
+        self.mark(
+            "step_finished",
+            json!({ "step": "receive", "ok": received.is_ok() }),
+        );
+        received
     }
 
     /// Switch back to the previous release (marking the new one bad), run
@@ -975,11 +1014,11 @@ async fn receive(
         tag: &d.run.run_id,
         fetch_url: match &d.artifact.source {
             ArtifactSource::Url(url) => Some(url),
-            ArtifactSource::File(_) => None,
+            ArtifactSource::File { .. } => None,
         },
     });
-    let path = match &d.artifact.source {
-        ArtifactSource::File(path) => path,
+    let mut input = match &d.artifact.source {
+        ArtifactSource::File { bytes, .. } => bytes.clone(),
         ArtifactSource::Url(_) => {
             return exec
                 .script(name, session, "fetch artifact", receive, None)
@@ -987,19 +1026,11 @@ async fn receive(
                 .map(|_| ());
         }
     };
-    let file = tokio::fs::File::open(path).await.map_err(|e| {
-        TaskFailure::plain(
-            name,
-            "receive",
-            &format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
-    let mut input: Box<dyn AsyncRead + Unpin + Send> = Box::new(file);
     // Test hook: corrupt the bytes sent to one host, to prove the host-side check.
     if std::env::var("FERRY_TEST_CORRUPT_UPLOAD").is_ok_and(|h| h == name) {
-        input = Box::new(input.chain(&b"corruption"[..]));
+        input = [&input[..], b"corruption"].concat().into();
     }
-    exec.script(name, session, "receive artifact", receive, Some(&mut input))
+    exec.script(name, session, "receive artifact", receive, Some(input))
         .await
         .map(|_| ())
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncRead;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
@@ -349,7 +349,7 @@ impl Executor {
         session: &Session,
         step: &str,
         script: String,
-        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        input: Option<Bytes>,
     ) -> Result<String, TaskFailure> {
         let cmd = RemoteCommand::new(script);
         self.run_remote(host, session, step, &cmd, Echo::Quiet, input)
@@ -590,7 +590,7 @@ impl Executor {
         task: &str,
         cmd: &RemoteCommand,
         echo: Echo,
-        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        input: Option<Bytes>,
     ) -> Result<String, TaskFailure> {
         let shell = cmd.to_shell();
         let printer = self.printer.clone();

@@ -6,6 +6,7 @@
 //! - [`cli`]: clap definitions only; turned into a command below.
 //! - [`commands`]: one module per subcommand; glue between the stages.
 //! - [`config`]: LOAD inventory and playbook YAML into typed, validated values.
+//! - [`artifact`]: the tarball a deploy ships, mapped once for all hosts.
 //! - [`select`]: pick hosts from an inventory by `--limit` pattern.
 //! - [`render`]: RENDER every string as a strict minijinja template per host.
 //! - [`steps`]: what a host runs, as data ([`steps::RemoteCommand`]); pure.
@@ -15,6 +16,7 @@
 //! - [`exit`]: outcomes and their exit codes.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -59,7 +61,7 @@ where
             return status;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -11,9 +11,8 @@ from fabric.exceptions import GroupException
 from paramiko import RejectPolicy
 
 
-def main():
-    hosts_tsv, key, known_hosts, deploy, artifact, rid, keep = sys.argv[1:8]
-    keep = int(keep)
+def connect(hosts_tsv, key, known_hosts):
+    """A ThreadingGroup over every host in HOSTS_TSV, strict host-key checking."""
     hosts = [l.split() for l in open(hosts_tsv) if l.strip()]
     group = ThreadingGroup(
         *[f"root@{addr}:{port}" for _name, addr, port in hosts],
@@ -23,6 +22,20 @@ def main():
     for c in group:
         c.client.set_missing_host_key_policy(RejectPolicy())
         c.client.load_host_keys(known_hosts)
+    return group
+
+
+def report_and_exit(e: GroupException):
+    for conn, res in e.result.items():
+        if isinstance(res, Exception):
+            print(f"{conn.host}: {res!r}", file=sys.stderr)
+    sys.exit(1)
+
+
+def main():
+    hosts_tsv, key, known_hosts, deploy, artifact, rid, keep = sys.argv[1:8]
+    keep = int(keep)
+    group = connect(hosts_tsv, key, known_hosts)
     q = shlex.quote
     rel = f"{deploy}/releases/{rid}"
     upload = f"{deploy}/.upload-{rid}.tar.gz"
@@ -37,10 +50,7 @@ def main():
             hide=True,
         )
     except GroupException as e:
-        for conn, res in e.result.items():
-            if isinstance(res, Exception):
-                print(f"{conn.host}: {res!r}", file=sys.stderr)
-        sys.exit(1)
+        report_and_exit(e)
     finally:
         group.close()
 

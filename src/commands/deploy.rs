@@ -8,9 +8,10 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
+use crate::artifact::Artifact;
 use crate::cli::{DeployArgs, OutputFormat, RolloutArgs};
 use crate::config::RolloutSettings;
-use crate::deploy::{self, Artifact, Context, Deployment, RolloutOptions, RunInfo};
+use crate::deploy::{self, Context, Deployment, RolloutOptions, RunInfo};
 use crate::deploy::{HostResult, Outcome};
 use crate::exit::ExitStatus;
 use crate::journal::Journal;

@@ -5,11 +5,14 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+use anyhow::{anyhow, Context as _};
 use std::time::{Duration, SystemTime};
 
+use crate::artifact::Artifact;
 use crate::cli::{Common, PromoteArgs};
 use crate::config::Host;
-use crate::deploy::{self, Artifact, ArtifactSource};
+use crate::deploy;
 use crate::executor::{sha256_file, HostStatus};
 use crate::exit::ExitStatus;
 use crate::release::{EventKind, HostState, ReleaseId};
@@ -72,11 +75,18 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
     ));
     let path = fetch_artifact(&src_ctx, &source).await?;
     src_ctx.executor.close_all().await;
-    let artifact = Artifact {
-        source: ArtifactSource::File(path),
-        name: source.artifact_name.clone(),
-        sha256: source.sha256.clone(),
-    };
+    let mut artifact = Artifact::open(&path)
+        .await
+        .with_context(|| format!("cannot read artifact {}", path.display()))?;
+    if artifact.sha256 != source.sha256 {
+        return Err(anyhow!(
+            "{} changed after it was verified (sha256 {}, want {})",
+            path.display(),
+            artifact.sha256,
+            source.sha256
+        ));
+    }
+    artifact.name = source.artifact_name.clone();
     ship(
         target,
         hosts,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use bytes::Bytes;
 use russh::ChannelMsg;
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::{Session, SshError};
 
@@ -78,29 +78,29 @@ impl LineBuffer {
     }
 }
 
-/// Bytes read from the input per channel write. Large reads keep the
-/// blocking-pool hops of `tokio::fs` few (tokio::io::copy uses 8 KiB) and
-/// hand russh whole packets; memory stays bounded per host.
-const SEND_CHUNK: usize = 64 * 1024;
+/// Bytes per channel message. The input is shared (one copy of the artifact
+/// for all hosts); what costs memory per host is russh's output buffer,
+/// which grows to hold every message queued since its last flush (up to ten).
+const SEND_CHUNK: usize = 32 * 1024;
 
 async fn send_all(
     channel: &russh::Channel<russh::client::Msg>,
-    input: &mut (dyn AsyncRead + Unpin + Send),
+    input: Bytes,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; SEND_CHUNK];
-    loop {
-        let n = input
-            .read(&mut buf)
-            .await
-            .map_err(|e| format!("reading the input: {e}"))?;
-        if n == 0 {
-            return Ok(());
-        }
+    let mut offset = 0;
+    while offset < input.len() {
+        let end = (offset + SEND_CHUNK).min(input.len());
         channel
-            .data_bytes(buf[..n].to_vec())
+            .data_bytes(input.slice(offset..end))
             .await
             .map_err(|e| e.to_string())?;
+        // Let the session task encrypt and flush this message before the next
+        // one is queued: its buffer then stays near one message instead of
+        // ten per host (132 KB -> see BENCHMARKS.md for the peak RSS).
+        tokio::task::yield_now().await;
+        offset = end;
     }
+    Ok(())
 }
 
 impl Session {
@@ -121,7 +121,7 @@ impl Session {
     pub async fn exec_with_input(
         &self,
         command: &str,
-        input: Option<&mut (dyn AsyncRead + Unpin + Send)>,
+        input: Option<Bytes>,
         deadline: Option<Duration>,
         on_line: &mut (dyn FnMut(Stream, &str) + Send),
     ) -> Result<ExecOutput, SshError> {

@@ -9,7 +9,7 @@ pub const MARK_HELD: &str = "@@held ";
 /// Take the lock or report who holds it (one line of JSON after the mark).
 pub fn acquire(deploy_to: &str, info_json: &str) -> String {
     format!(
-        "d={d}; mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\" || exit 1; \
+        "d={d}; cd \"$d/.ferry\" 2>/dev/null || {{ mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; }} || exit 1; \
          if mkdir lock 2>/dev/null; then printf '%s\\n' {info} > lock/info.json; echo {MARK_TAKEN}; \
          else printf '{MARK_HELD}'; cat lock/info.json 2>/dev/null || echo '{{}}'; fi",
         d = quote(deploy_to),
@@ -31,7 +31,7 @@ pub fn renew(deploy_to: &str, run_id: &str, info_json: &str) -> String {
 pub fn release(deploy_to: &str, run_id: Option<&str>) -> String {
     let guard = match run_id {
         Some(run) => format!(
-            "grep -qF {} lock/info.json 2>/dev/null && ",
+            "IFS= read -r held 2>/dev/null < lock/info.json; case $held in *{}*) ;; *) exit 0;; esac; ",
             quote(&format!("\"run_id\":\"{run}\""))
         ),
         None => String::new(),
@@ -58,7 +58,7 @@ mod tests {
     fn acquire_is_one_mkdir() {
         assert_eq!(
             acquire("/srv/app", "{\"run_id\":\"r\"}"),
-            "d=/srv/app; mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\" || exit 1; \
+            "d=/srv/app; cd \"$d/.ferry\" 2>/dev/null || { mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; } || exit 1; \
              if mkdir lock 2>/dev/null; then printf '%s\\n' '{\"run_id\":\"r\"}' > lock/info.json; echo @@taken; \
              else printf '@@held '; cat lock/info.json 2>/dev/null || echo '{}'; fi"
         );
@@ -68,7 +68,7 @@ mod tests {
     fn release_only_removes_our_lock() {
         assert_eq!(
             release("/srv/app", Some("run1")),
-            "cd /srv/app/.ferry 2>/dev/null || exit 0; grep -qF '\"run_id\":\"run1\"' lock/info.json 2>/dev/null && rm -rf lock; true"
+            "cd /srv/app/.ferry 2>/dev/null || exit 0; IFS= read -r held 2>/dev/null < lock/info.json; case $held in *'\"run_id\":\"run1\"'*) ;; *) exit 0;; esac; rm -rf lock; true"
         );
     }
 }

@@ -19,8 +19,8 @@ pub fn inspect(deploy_to: &str) -> String {
     format!(
         "d={d}; [ -d \"$d\" ] || exit 0; cd \"$d\" || exit 1; \
          printf '{MARK_CURRENT}%s\\n' \"$(readlink current 2>/dev/null)\"; \
-         for r in releases/*/; do [ -d \"$r\" ] && printf '{MARK_RELEASE}%s\\n' \"$(basename \"$r\")\"; done; \
-         printf '{MARK_META}'; cat current/.ferry-release.json 2>/dev/null; echo; \
+         for r in releases/*/; do [ -d \"$r\" ] || continue; r=${{r%/}}; printf '{MARK_RELEASE}%s\\n' \"${{r##*/}}\"; done; \
+         m=; IFS= read -r m 2>/dev/null < current/.ferry-release.json; printf '{MARK_META}%s\\n' \"$m\"; \
          echo {MARK_HISTORY}; tail -n 500 .ferry/history.jsonl 2>/dev/null; true",
         d = quote(deploy_to)
     )
@@ -54,7 +54,7 @@ pub fn receive(r: &Receive) -> String {
          a=.ferry/artifacts/.{id}.{tag}.partial; t=releases/.{id}.{tag}.tmp; \
          trap 'rm -rf \"$a\" \"$t\"' EXIT; \
          {fetch}; \
-         got=$(sha256sum \"$a\" | cut -d' ' -f1); \
+         {HASH}; \
          if [ \"$got\" != {sha} ]; then echo \"checksum mismatch: expected sha256 {sha_plain}, the host received $got\" >&2; exit {CHECKSUM_EXIT}; fi; \
          mkdir \"$t\"; tar -xf \"$a\" -C \"$t\"; \
          printf '%s\\n' {meta} > \"$t/.ferry-release.json\"; ",
@@ -83,6 +83,13 @@ pub fn receive(r: &Receive) -> String {
     ));
     s
 }
+
+/// `got=<sha256 of $a>`. OpenSSL's digest uses the CPU's SHA instructions
+/// where coreutils' sha256sum does not (21 ms vs ~4 ms for 5 MiB here): the
+/// hash is most of a host's CPU per deploy after unpacking.
+const HASH: &str =
+    "if command -v openssl >/dev/null 2>&1; then got=$(openssl dgst -sha256 -r \"$a\"); \
+     else got=$(sha256sum \"$a\"); fi; got=${got%% *}";
 
 /// Write the artifact to `$a`: from stdin, or downloaded by the host.
 fn fetch(url: Option<&str>) -> String {
@@ -135,6 +142,32 @@ mod tests {
 
     fn id(s: &str) -> ReleaseId {
         ReleaseId::parse(s).unwrap()
+    }
+
+    /// The host-side hash, run by a local `sh`: with OpenSSL on PATH, and
+    /// with only coreutils' sha256sum (hosts without OpenSSL).
+    #[test]
+    fn host_hash_matches_with_and_without_openssl() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a");
+        std::fs::write(&file, b"ferry").unwrap();
+        let want = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(b"ferry"))
+        };
+        let only_coreutils = dir.path().join("bin");
+        std::fs::create_dir(&only_coreutils).unwrap();
+        std::os::unix::fs::symlink("/usr/bin/sha256sum", only_coreutils.join("sha256sum")).unwrap();
+        for path in ["/usr/bin:/bin", only_coreutils.to_str().unwrap()] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("{HASH}; printf %s \"$got\""))
+                .env("PATH", path)
+                .env("a", &file)
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "PATH={path}");
+        }
     }
 
     #[test]

@@ -148,6 +148,71 @@ fn a_good_release_rolls_through_canary_and_batches_in_order() {
 }
 
 #[test]
+fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
+    let rig = rig(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    deploy(&rig, &r2, "r2", &[])
+        .expect_code(0)
+        .stderr_has("staging r2 on 4 host(s)");
+    let j = journal(&rig.project);
+    let received: Vec<&Value> = events(&j, "step_finished")
+        .into_iter()
+        .filter(|e| e["step"] == "receive")
+        .collect();
+    assert_eq!(received.len(), 4, "{received:?}");
+    assert!(received.iter().all(|e| e["batch"] == 0 && e["ok"] == true));
+    let last_received = received.iter().map(|e| at(e)).max().unwrap();
+    let first_switch = events(&j, "switched").into_iter().map(at).min().unwrap();
+    assert!(
+        last_received <= first_switch,
+        "a host switched before all were staged"
+    );
+    assert!(currents(&rig).iter().all(|c| c == "releases/r2"));
+}
+
+#[test]
+fn a_host_that_fails_staging_fails_in_its_own_batch() {
+    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let args = [
+        "deploy",
+        "test",
+        "--artifact",
+        r2.to_str().unwrap(),
+        "--release",
+        "r2",
+    ];
+    rig.project
+        .ferry_env(&args, &[("FERRY_TEST_CORRUPT_UPLOAD", "h3")])
+        .expect_code(1)
+        .stderr_has("checksum mismatch")
+        .stderr_has("h3: FAILED, current: r1")
+        .stderr_has("rolling back 2 host(s): h1, h2")
+        .stderr_has("h4: not started");
+    assert!(
+        currents(&rig).iter().all(|c| c == "releases/r1"),
+        "{:?}",
+        currents(&rig)
+    );
+    let j = journal(&rig.project);
+    // h3 failed while staging, but the rollout only stopped in its batch (2),
+    // after the canary was switched and healthy.
+    let stop = events(&j, "stopped")[0];
+    assert!(
+        stop["reason"].as_str().unwrap().contains("batch 2"),
+        "{stop}"
+    );
+    assert!(events(&j, "switched")
+        .iter()
+        .any(|e| e["host"] == "h1" && e["batch"] == 1));
+    assert!(events(&j, "switched").iter().all(|e| e["host"] != "h3"));
+}
+
+#[test]
 fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
     let rig = rig(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
     let r1 = release(&rig.project, "r1", true);
