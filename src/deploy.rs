@@ -183,20 +183,49 @@ pub fn deploy_dirs(ctx: &Context, hosts: &[Host]) -> Result<HashMap<String, Stri
 }
 
 /// Read every host's release state in one round trip each.
+/// The state-reading script of every host, by host name.
+pub fn inspect_scripts(hosts: &[Host], dirs: &HashMap<String, String>) -> HashMap<String, String> {
+    hosts
+        .iter()
+        .map(|h| (h.name.clone(), script::inspect(&dirs[&h.name])))
+        .collect()
+}
+
+/// Every host's release state, in inventory order. `known` holds outputs
+/// of the inspect script already read (with the lock, in one round trip);
+/// the other hosts are asked now.
 pub async fn inspect(
     ctx: &Context,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
+    known: &HashMap<String, String>,
 ) -> Vec<(Host, Result<HostState, HostStatus>)> {
-    let scripts = hosts
+    let unknown: Vec<Host> = hosts
         .iter()
-        .map(|h| (h.name.clone(), script::inspect(&dirs[&h.name])))
+        .filter(|h| !known.contains_key(&h.name))
+        .cloned()
         .collect();
-    ctx.executor
-        .script_each(hosts, ctx.forks, "inspect", scripts)
+    let mut asked: HashMap<String, Result<HostState, HostStatus>> = ctx
+        .executor
+        .script_each(
+            &unknown,
+            ctx.forks,
+            "inspect",
+            inspect_scripts(&unknown, dirs),
+        )
         .await
         .into_iter()
-        .map(|(host, out)| (host, out.map(|o| parse_state(&o))))
+        .map(|(host, out)| (host.name, out.map(|o| parse_state(&o))))
+        .collect();
+    hosts
+        .iter()
+        .map(|h| {
+            let state = match known.get(&h.name) {
+                Some(out) => Ok(parse_state(out)),
+                None => asked.remove(&h.name).expect("every unknown host was asked"),
+            };
+            (h.clone(), state)
+        })
         .collect()
 }
 
@@ -389,12 +418,13 @@ pub async fn deploy(
     hosts: &[Host],
     d: Arc<Deployment>,
     opts: RolloutOptions,
+    known: &HashMap<String, String>,
 ) -> Result<DeployReport, Vec<RenderError>> {
     let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
     let mut states = HashMap::new();
     let mut reachable = Vec::new();
-    for (host, state) in inspect(&ctx, hosts, &dirs).await {
+    for (host, state) in inspect(&ctx, hosts, &dirs, known).await {
         match state {
             Ok(state) => {
                 states.insert(host.name.clone(), state);
@@ -1103,12 +1133,13 @@ pub async fn rollback(
     hosts: &[Host],
     to: Option<ReleaseId>,
     run: Arc<RunInfo>,
+    known: &HashMap<String, String>,
 ) -> Result<Vec<HostResult>, Vec<RenderError>> {
     let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
     let mut targets = HashMap::new();
     let mut movable = Vec::new();
-    for (host, state) in inspect(&ctx, hosts, &dirs).await {
+    for (host, state) in inspect(&ctx, hosts, &dirs, known).await {
         match state.map(|s| (rollback_target(&s, to.as_ref()), s)) {
             Ok((Ok(target), state)) => {
                 targets.insert(host.name.clone(), (target, state.current));

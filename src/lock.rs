@@ -99,23 +99,39 @@ pub async fn acquire(
     ctx: &Arc<Context>,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
-    mut info: LockInfo,
+    info: LockInfo,
     wait: Option<Duration>,
 ) -> Result<LockGuard, LockError> {
+    acquire_then(ctx, hosts, dirs, info, wait, &HashMap::new())
+        .await
+        .map(|(guard, _)| guard)
+}
+
+/// [`acquire`], running each host's script of `then` in the same round trip
+/// once its lock is taken; returns their outputs (host → stdout). A host
+/// missing from the outputs was not reached.
+pub async fn acquire_then(
+    ctx: &Arc<Context>,
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+    mut info: LockInfo,
+    wait: Option<Duration>,
+    then: &HashMap<String, String>,
+) -> Result<(LockGuard, HashMap<String, String>), LockError> {
     let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
     let leased = info.lease_until.is_some();
-    loop {
+    let outputs = loop {
         if leased {
             info.lease_until = Some(unix_now() + LEASE.as_secs());
         }
-        match try_acquire(ctx, hosts, dirs, &info).await {
-            Ok(()) => break,
+        match try_acquire(ctx, hosts, dirs, &info, then).await {
+            Ok(outputs) => break outputs,
             Err(LockError::Held { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => return Err(e),
         }
-    }
+    };
     let renewer = if !leased {
         tokio::spawn(async {})
     } else {
@@ -139,10 +155,11 @@ pub async fn acquire(
             }
         })
     };
-    Ok(LockGuard {
+    let guard = LockGuard {
         run_id: info.run_id,
         renewer,
-    })
+    };
+    Ok((guard, outputs))
 }
 
 async fn try_acquire(
@@ -150,17 +167,32 @@ async fn try_acquire(
     hosts: &[Host],
     dirs: &HashMap<String, String>,
     info: &LockInfo,
-) -> Result<(), LockError> {
+    then: &HashMap<String, String>,
+) -> Result<HashMap<String, String>, LockError> {
     let json = info_json(info);
     let scripts = hosts
         .iter()
-        .map(|h| (h.name.clone(), script::acquire(&dirs[&h.name], &json)))
+        .map(|h| {
+            let then = then.get(&h.name).map(String::as_str);
+            (h.name.clone(), script::acquire(&dirs[&h.name], &json, then))
+        })
         .collect();
     let mut taken = Vec::new();
+    let mut outputs = HashMap::new();
     let mut held: Vec<(String, LockInfo)> = Vec::new();
     for (host, result) in on_hosts(ctx, hosts, scripts).await {
         match result {
-            Ok(out) if out.contains(script::MARK_TAKEN) => taken.push(host),
+            Ok(out) if out.contains(script::MARK_TAKEN) => {
+                let after = out.split_once(script::MARK_TAKEN).map_or("", |(_, a)| a);
+                // A failed `then` is left to its own round trip, which reports it.
+                if !after.contains(script::MARK_THEN_FAILED) {
+                    outputs.insert(
+                        host.name.clone(),
+                        after.trim_start_matches('\n').to_string(),
+                    );
+                }
+                taken.push(host);
+            }
             Ok(out) => {
                 let other = out
                     .lines()
@@ -180,7 +212,7 @@ async fn try_acquire(
         }
     }
     if held.is_empty() {
-        return Ok(());
+        return Ok(outputs);
     }
     // All or nothing: give back what was taken.
     let scripts = taken

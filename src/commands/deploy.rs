@@ -1,6 +1,7 @@
 //! `ferry deploy`: ship an artifact as a release, batch by batch, with
 //! health checks between batches and automatic rollback.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -160,7 +161,16 @@ pub(super) async fn ship(
     let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
     let mut lock_info = super::lock::run_lock(&deployment.run, &format!("deploy {release}"));
     lock_info.lease_until = Some(0);
-    let guard = crate::lock::acquire(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
+    // The hosts' states are read with the lock, in the same round trip.
+    let (guard, states) = crate::lock::acquire_then(
+        &ctx,
+        &hosts,
+        &dirs,
+        lock_info,
+        args.lock_wait,
+        &deploy::inspect_scripts(&hosts, &dirs),
+    )
+    .await?;
     let scope = if args.no_rollback {
         RollbackScope::None
     } else {
@@ -173,8 +183,9 @@ pub(super) async fn ship(
         stop_after_canary,
         stop: stop.clone(),
     };
-    let run_once = |opts| deploy::deploy(ctx.clone(), &hosts, deployment.clone(), opts);
-    let mut report = run_once(options(args.stop_after_canary || pause)).await;
+    let run_once =
+        |opts, known| deploy::deploy(ctx.clone(), &hosts, deployment.clone(), opts, known);
+    let mut report = run_once(options(args.stop_after_canary || pause), &states).await;
     if matches!(&report, Ok(r) if pause && r.paused_after_canary)
         && confirm(
             &printer,
@@ -182,7 +193,7 @@ pub(super) async fn ship(
         )
     {
         // A second pass resumes: the healthy canary is skipped.
-        report = run_once(options(false)).await;
+        report = run_once(options(false), &HashMap::new()).await;
     }
     // Released on every path: success, failure, interrupt.
     guard.release(&ctx, &hosts, &dirs).await;

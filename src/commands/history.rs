@@ -18,7 +18,7 @@ pub async fn history(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
     };
     let (ctx, hosts) = release_context(&common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| super::InvalidInput(e.to_string()))?;
-    let states = deploy::inspect(&ctx, &hosts, &dirs).await;
+    let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;
     ctx.executor.close_all().await;
     let printer = ctx.executor.printer();
     let mut events: Vec<(String, HistoryEvent)> = Vec::new();

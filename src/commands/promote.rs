@@ -47,7 +47,7 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
     let (target, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let dirs =
         deploy::deploy_dirs(&src_ctx, &src_hosts).map_err(|e| InvalidInput(e.to_string()))?;
-    let states = deploy::inspect(&src_ctx, &src_hosts, &dirs).await;
+    let states = deploy::inspect(&src_ctx, &src_hosts, &dirs, &Default::default()).await;
     let source = uniform_and_healthy(&args.from, &states, &dirs)?;
     if let (Some(min), Some(since)) = (target.inventory.min_soak, source.since) {
         let soaked = SystemTime::now()

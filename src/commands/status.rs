@@ -57,7 +57,7 @@ impl HostLine {
 pub async fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| super::InvalidInput(e.to_string()))?;
-    let states = deploy::inspect(&ctx, &hosts, &dirs).await;
+    let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;
     ctx.executor.close_all().await;
     let printer = ctx.executor.printer();
     let lines: Vec<HostLine> = states

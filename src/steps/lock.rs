@@ -5,12 +5,18 @@ use super::quote;
 
 pub const MARK_TAKEN: &str = "@@taken";
 pub const MARK_HELD: &str = "@@held ";
+pub const MARK_THEN_FAILED: &str = "@@then-failed";
 
 /// Take the lock or report who holds it (one line of JSON after the mark).
-pub fn acquire(deploy_to: &str, info_json: &str) -> String {
+/// `then` runs once the lock is taken, in the same round trip: its output
+/// follows the mark (a deploy reads the host's state there).
+pub fn acquire(deploy_to: &str, info_json: &str, then: Option<&str>) -> String {
+    let then = then
+        .map(|t| format!(" ( {t} ) || echo {MARK_THEN_FAILED};"))
+        .unwrap_or_default();
     format!(
         "d={d}; cd \"$d/.ferry\" 2>/dev/null || {{ mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; }} || exit 1; \
-         if mkdir lock 2>/dev/null; then printf '%s\\n' {info} > lock/info.json; echo {MARK_TAKEN}; \
+         if mkdir lock 2>/dev/null; then printf '%s\\n' {info} > lock/info.json; echo {MARK_TAKEN};{then} \
          else printf '{MARK_HELD}'; cat lock/info.json 2>/dev/null || echo '{{}}'; fi",
         d = quote(deploy_to),
         info = quote(info_json),
@@ -57,10 +63,21 @@ mod tests {
     #[test]
     fn acquire_is_one_mkdir() {
         assert_eq!(
-            acquire("/srv/app", "{\"run_id\":\"r\"}"),
+            acquire("/srv/app", "{\"run_id\":\"r\"}", None),
             "d=/srv/app; cd \"$d/.ferry\" 2>/dev/null || { mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; } || exit 1; \
              if mkdir lock 2>/dev/null; then printf '%s\\n' '{\"run_id\":\"r\"}' > lock/info.json; echo @@taken; \
              else printf '@@held '; cat lock/info.json 2>/dev/null || echo '{}'; fi"
+        );
+    }
+
+    #[test]
+    fn acquire_runs_then_only_once_taken() {
+        let script = acquire("/srv/app", "{}", Some("echo state"));
+        assert!(
+            script.contains(
+                "echo @@taken; ( echo state ) || echo @@then-failed; else printf '@@held '"
+            ),
+            "{script}"
         );
     }
 
