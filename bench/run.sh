@@ -4,7 +4,7 @@
 #   bench/run.sh [--quick] [N ...]       default N: $BENCH_SIZES or "10 50 100 200"
 #   BENCH_SMOKE=1 bench/run.sh           same as --quick: N=3, one run, ferry + OpenSSH, no pip
 #
-# Env: BENCH_RUNS (3), BENCH_TOOLS ("ferry openssh ansible fabric pyinfra"),
+# Env: BENCH_RUNS (3), BENCH_TOOLS ("ferry openssh ansible fabric pyinfra"), BENCH_PROFILE (release),
 #      BENCH_EXTRA_N (100; size of the rollback / rolling table, 0 = skip),
 #      BENCH_WORK (/dev/shm/ferry-bench; fleet, venv, artifacts: keep it on tmpfs).
 # Needs root (the fleet's per-host /srv), sshd, ssh/scp, python3, /usr/bin/time.
@@ -41,6 +41,7 @@ FABRIC_VERSION=3.2.3
 PYINFRA_VERSION=3.10.0
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+if [ "$QUICK" = 1 ]; then STAMP="$STAMP-smoke"; fi # (git-ignored)
 OUT_DIR="$HERE/results"
 OUT="$OUT_DIR/$STAMP.md"
 mkdir -p "$OUT_DIR" "$WORK"
@@ -52,10 +53,16 @@ log() { echo "[bench $(date +%T)] $*" >&2; }
 needs_peer() { case " $TOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 # --- build ---------------------------------------------------------------
-log "building ferry (release)"
-(cd "$REPO" && cargo build --release --bin ferry --example fleet >&2)
-FERRY="$REPO/target/release/ferry"
-FLEET_BIN="$REPO/target/release/examples/fleet"
+# BENCH_PROFILE=debug reuses the test build (the CI smoke); figures come from release.
+PROFILE=${BENCH_PROFILE:-release}
+log "building ferry ($PROFILE)"
+if [ "$PROFILE" = release ]; then
+    (cd "$REPO" && cargo build --release --bin ferry --example fleet >&2)
+else
+    (cd "$REPO" && cargo build --bin ferry --example fleet >&2)
+fi
+FERRY="$REPO/target/$PROFILE/ferry"
+FLEET_BIN="$REPO/target/$PROFILE/examples/fleet"
 
 # --- peers ---------------------------------------------------------------
 VENV="$WORK/venv"
@@ -161,20 +168,51 @@ clean_tool() { # SUB: remove the tool's deploy dir on every host (keeps tmpfs sm
     while read -r name _a _p; do rm -rf "$(host_path "$name" "$1")"; done <"$HOSTS"
 }
 
+# CPU the hosts spent (clock ticks): every sshd session is a child of its
+# host's sshd, which reaps it, so the sessions' CPU and that of everything
+# they ran (shells, tar, gzip, sha256) lands in the masters' cutime + cstime.
+host_cpu_ticks() {
+    local t=0 p f
+    while read -r p; do
+        read -r -a f <"/proc/$p/stat" 2>/dev/null || continue
+        t=$((t + f[15] + f[16]))
+    done <"$FLEET_DIR/pids"
+    echo "$t"
+}
+
+# Wait (at most 10 s) until no sshd session is left on the fleet, so the
+# host CPU of a run is reaped before it is read (Ansible's ControlPersist
+# masters are closed first by the caller).
+settle_sessions() {
+    local i
+    for i in $(seq 100); do
+        ps -e -o ppid= | tr -d ' ' | grep -qxFf "$FLEET_DIR/pids" || return 0
+        sleep 0.1
+    done
+    log "settle: sshd sessions still open after 10 s"
+}
+
 # measure TABLE N TOOL RUN SUB EXPECTED_ID -- CMD...: time it, verify, append a row
 measure() {
     local table=$1 n=$2 tool=$3 run=$4 sub=$5 want=$6
     shift 7
-    local tf="$WORK/time.out" lf="$WORK/logs/$table-$n-$tool-$run.log" rc=0 valid=1
+    local tf="$WORK/time.out" lf="$WORK/logs/$table-$n-$tool-$run.log" rc=0 valid=1 h0 h1
     mkdir -p "$WORK/logs"
+    settle_sessions
+    h0=$(host_cpu_ticks)
     /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$lf" 2>&1 || rc=$?
+    case $tool in ansible | ansible-rollback) ansible_cp_close ;; esac
+    settle_sessions
+    h1=$(host_cpu_ticks)
+    local hostcpu
+    hostcpu=$(awk -v a="$h0" -v b="$h1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
     [ $rc = 0 ] || { valid=0; log "$tool exit $rc (log: $lf)"; tail -5 "$lf" >&2; }
     verify "$sub" "$want" || valid=0
     local wall=0 user=0 sys=0 rss=0
     # (a failing command adds a "Command exited with non-zero status" line first)
     read -r wall user sys rss < <(tail -1 "$tf") || true
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$table" "$n" "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$valid" >>"$RESULTS"
-    log "$table N=$n $tool run $run: ${wall}s wall, ${user}+${sys}s CPU, ${rss} KB peak RSS, valid=$valid"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$table" "$n" "$tool" "$run" "$wall" "$user" "$sys" "$rss" "$valid" "$hostcpu" >>"$RESULTS"
+    log "$table N=$n $tool run $run: ${wall}s wall, ${user}+${sys}s CPU, ${rss} KB peak RSS, hosts ${hostcpu}s CPU, valid=$valid"
 }
 
 rid() { echo "r$(date +%s%N)"; }
@@ -239,8 +277,7 @@ deploy_with() { # TABLE N TOOL RUN
                 "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$id" 5 ;;
         ansible | fabric | pyinfra)
             peer_cmd deploy "$tool" "$n" "$id"
-            measure "$table" "$n" "$tool" "$run" "bench-$tool" "$id" -- "${CMD[@]}"
-            if [ "$tool" = ansible ]; then ansible_cp_close; fi ;;
+            measure "$table" "$n" "$tool" "$run" "bench-$tool" "$id" -- "${CMD[@]}" ;;
     esac
 }
 
@@ -291,7 +328,6 @@ if [ "$EXTRA_N" != 0 ]; then
             peer_setup_deploy "$tool" "$n" "$b"
             peer_cmd rollback "$tool" "$n"
             measure extra "$n" "$tool-rollback" "$run" "bench-$tool" "$a" -- "${CMD[@]}"
-            if [ "$tool" = ansible ]; then ansible_cp_close; fi
         done
     done
     clean_tool bench-ferry
