@@ -61,6 +61,11 @@ where
             return status;
         }
     };
+    // One thread: ferry's own work is small (encrypting the artifact for
+    // every host is most of it, ~3 ms per 5 MiB with AES-GCM), and with no
+    // second worker racing russh's session loop its output buffers stay
+    // near one message per host (peak RSS, BENCHMARKS.md). Hashing and key
+    // loading still go to the blocking pool.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -375,6 +375,11 @@ fn print_plan(
         plan.max_failures,
         plan.pause
     ));
+    if plan.batches.len() > 1 {
+        printer.out(&format!(
+            "staging: every host receives {release} before batch 1 switches"
+        ));
+    }
     for batch in &plan.batches {
         let label = if batch.canary { " (canary)" } else { "" };
         printer.out(&format!(

@@ -444,6 +444,7 @@ fn plan_shows_batches_without_connecting() {
         ])
         .expect_code(0)
         .stdout_has("release r9: 5 hosts in 3 batches")
+        .stdout_has("staging: every host receives r9 before batch 1 switches")
         .stdout_has("batch 1 (canary): a1")
         .stdout_has("batch 2: a2, a3")
         .stdout_has("batch 3: a4, a5")
