@@ -61,6 +61,8 @@ if [ "$PROFILE" = release ]; then
 else
     (cd "$REPO" && cargo build --bin ferry --example fleet >&2)
 fi
+# The tree as built (read now: it may change while the benchmark runs).
+GIT_AT_BUILD="$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet HEAD 2>/dev/null || echo ', dirty tree')"
 FERRY="$REPO/target/$PROFILE/ferry"
 FLEET_BIN="$REPO/target/$PROFILE/examples/fleet"
 
@@ -256,12 +258,14 @@ peer_cmd() {
     esac
 }
 
-peer_setup_deploy() { # TOOL N ID: an untimed deploy (setup for a timed rollback)
+peer_setup_deploy() { # TOOL N ID: an untimed deploy into the tool's dir (setup for a timed rollback)
+    # Made by the OpenSSH baseline: the layout (releases/<id>, current, mtimes)
+    # is the same whichever tool wrote it, only the rollback is measured, and
+    # it saves Ansible's minutes of setup per run at N = 100.
     local log="$WORK/logs/extra-$2-$1-setup-$3.log"
     mkdir -p "$WORK/logs"
-    peer_cmd deploy "$1" "$2" "$3"
-    "${CMD[@]}" >"$log" 2>&1 || log "$1: untimed deploy $3 failed (log: $log)"
-    if [ "$1" = ansible ]; then ansible_cp_close; fi
+    "$HERE/peers/openssh.sh" deploy "$HOSTS" "$2" "$KEY" "$KH" "/srv/bench-$1" "$ART" "$3" 5 >"$log" 2>&1 ||
+        log "$1: untimed setup deploy $3 failed (log: $log)"
 }
 
 deploy_with() { # TABLE N TOOL RUN
@@ -340,7 +344,7 @@ fi
 
 # --- report --------------------------------------------------------------
 versions() {
-    echo "- ferry: $("$FERRY" --version 2>/dev/null || echo '?') (git $(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet HEAD 2>/dev/null || echo ', dirty tree'))"
+    echo "- ferry: $("$FERRY" --version 2>/dev/null || echo '?') (git $GIT_AT_BUILD)"
     echo "- OpenSSH: $(ssh -V 2>&1)"
     if [ -x "$VENV/bin/python" ] && { needs_peer ansible || needs_peer fabric || needs_peer pyinfra; }; then
         echo "- Python (peers): $("$VENV/bin/python" --version 2>&1)"
