@@ -165,6 +165,21 @@ verify() { # SUB EXPECTED_ID -> 0 when every host has current -> releases/ID, bl
     [ $bad = 0 ]
 }
 
+trim_tool() { # SUB: keep only the current release (untimed, between runs): the fleet
+    # lives in RAM, and at N = 200 five tools x 3 runs x 5 MiB x 2 (ferry keeps
+    # each release's artifact for promote) would not fit. Every run still finds
+    # a previous release to switch from and prune work to do.
+    local name _a _p dir cur
+    while read -r name _a _p; do
+        dir=$(host_path "$name" "$1")
+        cur=$(basename "$(readlink "$dir/current" 2>/dev/null)" 2>/dev/null || true)
+        [ -n "$cur" ] || continue
+        find "$dir/releases" -mindepth 1 -maxdepth 1 ! -name "$cur" -exec rm -rf {} + 2>/dev/null || true
+        find "$dir/.ferry/artifacts" -mindepth 1 -maxdepth 1 ! -name "$cur.artifact" -exec rm -f {} + 2>/dev/null || true
+        rm -f "$dir"/.upload-*.tar.gz
+    done <"$HOSTS"
+}
+
 clean_tool() { # SUB: remove the tool's deploy dir on every host (keeps tmpfs small)
     local name _a _p
     while read -r name _a _p; do rm -rf "$(host_path "$name" "$1")"; done <"$HOSTS"
@@ -290,7 +305,10 @@ for n in "${SIZES[@]}"; do
     log "=== deploy, N=$n, $RUNS run(s): $TOOLS"
     fleet_up "$n"
     for run in $(seq 1 "$RUNS"); do
-        for tool in $TOOLS; do deploy_with deploy "$n" "$tool" "$run"; done
+        for tool in $TOOLS; do
+            deploy_with deploy "$n" "$tool" "$run"
+            trim_tool "bench-$tool"
+        done
     done
     for tool in $TOOLS; do clean_tool "bench-$tool"; done
     fleet_down
