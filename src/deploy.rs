@@ -191,6 +191,19 @@ pub fn inspect_scripts(hosts: &[Host], dirs: &HashMap<String, String>) -> HashMa
         .collect()
 }
 
+/// Take the environment's lock and read every locked host's state in the
+/// same round trip (outputs for [`inspect`]'s `known`).
+pub async fn lock_and_read_state(
+    ctx: &Arc<Context>,
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+    info: crate::lock::LockInfo,
+    wait: Option<std::time::Duration>,
+) -> Result<(crate::lock::LockGuard, HashMap<String, String>), crate::lock::LockError> {
+    let scripts = inspect_scripts(hosts, dirs);
+    crate::lock::acquire_then(ctx, hosts, dirs, info, wait, &scripts).await
+}
+
 /// Every host's release state, in inventory order. `known` holds outputs
 /// of the inspect script already read (with the lock, in one round trip);
 /// the other hosts are asked now.
@@ -585,13 +598,7 @@ async fn stage_everywhere(
                 let (jobs, d, ctx) = (jobs2.clone(), d2.clone(), ctx2.clone());
                 async move {
                     let session = session.expect("staging connects");
-                    let step = Steps {
-                        exec: &exec,
-                        ctx: &ctx,
-                        name: &host.name,
-                        session: &session,
-                        batch: STAGING,
-                    };
+                    let step = Steps::new(&exec, &ctx, &host, &session, STAGING);
                     step.receive(&jobs[&host.name], &d).await.err()
                 }
             },
@@ -653,13 +660,7 @@ async fn run_batch(
                     (jobs.clone(), staged.clone(), d.clone(), ctx2.clone());
                 async move {
                     let session = session.expect("deploy connects");
-                    let step = Steps {
-                        exec: &exec,
-                        ctx: &ctx,
-                        name: &host.name,
-                        session: &session,
-                        batch: number,
-                    };
+                    let step = Steps::new(&exec, &ctx, &host, &session, number);
                     step.deploy(&jobs[&host.name], staged.get(&host.name), &d)
                         .await
                 }
@@ -706,13 +707,7 @@ async fn roll_back_switched(
                 let (jobs, d, ctx) = (jobs2.clone(), d2.clone(), ctx2.clone());
                 async move {
                     let session = session.expect("rollback connects");
-                    let step = Steps {
-                        exec: &exec,
-                        ctx: &ctx,
-                        name: &host.name,
-                        session: &session,
-                        batch: 0,
-                    };
+                    let step = Steps::new(&exec, &ctx, &host, &session, 0);
                     let job = &jobs[&host.name];
                     if let Some(f) = step.stage("drain", &job.drain).await {
                         exec.printer().host_event(
@@ -755,7 +750,23 @@ struct Steps<'a> {
     batch: usize,
 }
 
-impl Steps<'_> {
+impl<'a> Steps<'a> {
+    fn new(
+        exec: &'a Executor,
+        ctx: &'a Context,
+        host: &'a Host,
+        session: &'a Session,
+        batch: usize,
+    ) -> Self {
+        Steps {
+            exec,
+            ctx,
+            name: &host.name,
+            session,
+            batch,
+        }
+    }
+
     fn mark(&self, event: &str, extra: serde_json::Value) {
         let mut fields = json!({ "host": self.name, "batch": self.batch });
         if let (Some(map), serde_json::Value::Object(more)) = (fields.as_object_mut(), extra) {

@@ -25,21 +25,28 @@ def connect(hosts_tsv, key, known_hosts):
     return group
 
 
-def report_and_exit(e: GroupException):
-    for conn, res in e.result.items():
-        if isinstance(res, Exception):
-            print(f"{conn.host}: {res!r}", file=sys.stderr)
-    sys.exit(1)
+def on_every_host(hosts_tsv, key, known_hosts, work):
+    """work(group) over all hosts at once; any host's failure exits 1 naming it."""
+    group = connect(hosts_tsv, key, known_hosts)
+    try:
+        work(group)
+    except GroupException as e:
+        for conn, res in e.result.items():
+            if isinstance(res, Exception):
+                print(f"{conn.host}: {res!r}", file=sys.stderr)
+        sys.exit(1)
+    finally:
+        group.close()
 
 
 def main():
     hosts_tsv, key, known_hosts, deploy, artifact, rid, keep = sys.argv[1:8]
     keep = int(keep)
-    group = connect(hosts_tsv, key, known_hosts)
     q = shlex.quote
     rel = f"{deploy}/releases/{rid}"
     upload = f"{deploy}/.upload-{rid}.tar.gz"
-    try:
+
+    def work(group):
         group.run(f"mkdir -p {q(rel)}", hide=True)
         group.put(artifact, upload)
         group.run(
@@ -49,10 +56,8 @@ def main():
             f"cd releases && ls -1t | tail -n +{keep + 1} | xargs -r rm -rf",
             hide=True,
         )
-    except GroupException as e:
-        report_and_exit(e)
-    finally:
-        group.close()
+
+    on_every_host(hosts_tsv, key, known_hosts, work)
 
 
 if __name__ == "__main__":

@@ -8,17 +8,17 @@ Host keys are checked against KNOWN_HOSTS (paramiko RejectPolicy).
 import shlex
 import sys
 
-from fabric.exceptions import GroupException
-
-from fabric_deploy import connect, report_and_exit
+from fabric_deploy import on_every_host
 
 
 def main():
     hosts_tsv, key, known_hosts, deploy = sys.argv[1:5]
-    group = connect(hosts_tsv, key, known_hosts)
     q = shlex.quote
-    try:
-        group.run(
+    on_every_host(
+        hosts_tsv,
+        key,
+        known_hosts,
+        lambda group: group.run(
             f"set -e; cd {q(deploy)}; "
             'cur=$(basename "$(readlink current)"); '
             'prev=$(ls -1t releases | grep -A1 -x -F "$cur" | sed -n 2p); '
@@ -26,11 +26,8 @@ def main():
             'ln -sfn "releases/$prev" current.tmp; mv -T current.tmp current; '
             f"date -u +%FT%TZ >> {q(deploy)}/restarted",
             hide=True,
-        )
-    except GroupException as e:
-        report_and_exit(e)
-    finally:
-        group.close()
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -162,15 +162,8 @@ pub(super) async fn ship(
     let mut lock_info = super::lock::run_lock(&deployment.run, &format!("deploy {release}"));
     lock_info.lease_until = Some(0);
     // The hosts' states are read with the lock, in the same round trip.
-    let (guard, states) = crate::lock::acquire_then(
-        &ctx,
-        &hosts,
-        &dirs,
-        lock_info,
-        args.lock_wait,
-        &deploy::inspect_scripts(&hosts, &dirs),
-    )
-    .await?;
+    let (guard, states) =
+        deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
     let scope = if args.no_rollback {
         RollbackScope::None
     } else {

@@ -38,15 +38,8 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     }
     let mut lock_info = super::lock::run_lock(&run, "rollback");
     lock_info.lease_until = Some(0);
-    let (guard, states) = crate::lock::acquire_then(
-        &ctx,
-        &hosts,
-        &dirs,
-        lock_info,
-        args.lock_wait,
-        &deploy::inspect_scripts(&hosts, &dirs),
-    )
-    .await?;
+    let (guard, states) =
+        deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
     let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run), &states).await;
     guard.release(&ctx, &hosts, &dirs).await;
     ctx.executor.close_all().await;

@@ -43,6 +43,23 @@ fn rig(hosts: usize, rollout: &str, playbook: &str) -> Rig {
     }
 }
 
+/// A rig whose hosts all run a healthy r1, and a healthy r2 to deploy next.
+fn rig_on_r1(hosts: usize, rollout: &str, playbook: &str) -> (Rig, PathBuf) {
+    let rig = rig(hosts, rollout, playbook);
+    let r1 = release(&rig.project, "r1", true);
+    let r2 = release(&rig.project, "r2", true);
+    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    (rig, r2)
+}
+
+fn assert_all_on(rig: &Rig, release: &str) {
+    let currents = currents(rig);
+    assert!(
+        currents.iter().all(|c| *c == format!("releases/{release}")),
+        "{currents:?}"
+    );
+}
+
 /// A release tarball; `healthy` ones carry the `health` file the check reads.
 fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
     let page = format!("release {id}\n");
@@ -108,21 +125,14 @@ fn at(e: &Value) -> u64 {
 
 #[test]
 fn a_good_release_rolls_through_canary_and_batches_in_order() {
-    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
     deploy(&rig, &r2, "r2", &[])
         .expect_code(0)
         .stderr_has("batch 1 (canary): h1")
         .stderr_has("batch 2: h2, h3")
         .stderr_has("batch 3: h4, h5")
         .stderr_has("release r2: done 5");
-    assert!(
-        currents(&rig).iter().all(|c| c == "releases/r2"),
-        "{:?}",
-        currents(&rig)
-    );
+    assert_all_on(&rig, "r2");
     let j = journal(&rig.project);
     let batch_of = |e: &Value| e["batch"].as_u64().unwrap();
     for k in 1..3u64 {
@@ -149,10 +159,7 @@ fn a_good_release_rolls_through_canary_and_batches_in_order() {
 
 #[test]
 fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
-    let rig = rig(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
     deploy(&rig, &r2, "r2", &[])
         .expect_code(0)
         .stderr_has("staging r2 on 4 host(s)");
@@ -169,15 +176,12 @@ fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
         last_received <= first_switch,
         "a host switched before all were staged"
     );
-    assert!(currents(&rig).iter().all(|c| c == "releases/r2"));
+    assert_all_on(&rig, "r2");
 }
 
 #[test]
 fn a_host_that_fails_staging_fails_in_its_own_batch() {
-    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
     let args = [
         "deploy",
         "test",
@@ -193,11 +197,7 @@ fn a_host_that_fails_staging_fails_in_its_own_batch() {
         .stderr_has("h3: FAILED, current: r1")
         .stderr_has("rolling back 2 host(s): h1, h2")
         .stderr_has("h4: not started");
-    assert!(
-        currents(&rig).iter().all(|c| c == "releases/r1"),
-        "{:?}",
-        currents(&rig)
-    );
+    assert_all_on(&rig, "r1");
     let j = journal(&rig.project);
     // h3 failed while staging, but the rollout only stopped in its batch (2),
     // after the canary was switched and healthy.
@@ -226,7 +226,7 @@ fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
         .stderr_has("h1: FAILED, current: r1")
         .stderr_has("health check failed after 3 attempts")
         .stderr_has("h2: not started");
-    assert!(currents(&rig).iter().all(|c| c == "releases/r1"));
+    assert_all_on(&rig, "r1");
     let j = journal(&rig.project);
     // The canary came back and passed its health check on r1.
     let back = events(&j, "healthy");
@@ -240,10 +240,7 @@ fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
 
 #[test]
 fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
-    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
     // h3 (batch 2) fails its marker check on any release.
     let h3 = &rig.fleet.hosts()[2];
     std::fs::write(
@@ -256,21 +253,14 @@ fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
         .stderr_has("rolling back 2 host(s): h1, h2")
         .stderr_has("h4: not started")
         .stderr_has("h5: not started");
-    assert!(
-        currents(&rig).iter().all(|c| c == "releases/r1"),
-        "{:?}",
-        currents(&rig)
-    );
+    assert_all_on(&rig, "r1");
     let j = journal(&rig.project);
     assert!(events(&j, "batch_started").iter().all(|e| e["batch"] != 3));
 }
 
 #[test]
 fn max_failures_one_tolerates_a_failing_host_and_completes_the_rest() {
-    let rig = rig(4, "rollout: { batch: 2, max_failures: 1 }\n", PLAYBOOK);
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(4, "rollout: { batch: 2, max_failures: 1 }\n", PLAYBOOK);
     let h2 = &rig.fleet.hosts()[1];
     std::fs::write(
         rig.fleet.on_host(1, &format!("{}/broken", h2.deploy_to)),
@@ -296,10 +286,7 @@ fn drain_playbook(max_drain: &str, on_timeout: &str) -> String {
 
 #[test]
 fn draining_waits_for_held_sessions_before_the_switch() {
-    let rig = rig(1, "", &drain_playbook("30s", "fail"));
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(1, "", &drain_playbook("30s", "fail"));
     let held = HeldConnection::open(rig._apps[0].addr());
     let released_at = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
@@ -322,10 +309,7 @@ fn draining_waits_for_held_sessions_before_the_switch() {
 
 #[test]
 fn a_maximum_drain_time_lets_the_deploy_go_on() {
-    let rig = rig(1, "", &drain_playbook("2s", "continue"));
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(1, "", &drain_playbook("2s", "continue"));
     let _held = HeldConnection::open(rig._apps[0].addr());
     deploy(&rig, &r2, "r2", &[])
         .expect_code(0)
@@ -362,10 +346,7 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
 #[test]
 fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let slow = format!("before_switch:\n  - {{ name: build, run: 'sleep 1' }}\n{PLAYBOOK}");
-    let rig = rig(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
-    let r1 = release(&rig.project, "r1", true);
-    let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
     // Only the interrupted run's journal may be read below.
     std::fs::remove_dir_all(rig.project.path().join(".ferry/runs")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
@@ -415,7 +396,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     deploy(&rig, &r2, "r2", &[])
         .expect_code(0)
         .stderr_has("skipped 3");
-    assert!(currents(&rig).iter().all(|c| c == "releases/r2"));
+    assert_all_on(&rig, "r2");
 }
 
 #[test]
