@@ -70,15 +70,19 @@ fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
     project.tarball(id, &files)
 }
 
-fn deploy(rig: &Rig, artifact: &Path, id: &str, extra: &[&str]) -> Run {
-    let mut args = vec![
+fn deploy_args<'a>(artifact: &'a Path, id: &'a str) -> [&'a str; 6] {
+    [
         "deploy",
         "test",
         "--artifact",
         artifact.to_str().unwrap(),
         "--release",
         id,
-    ];
+    ]
+}
+
+fn deploy(rig: &Rig, artifact: &Path, id: &str, extra: &[&str]) -> Run {
+    let mut args = deploy_args(artifact, id).to_vec();
     args.extend_from_slice(extra);
     rig.project.ferry(&args)
 }
@@ -182,16 +186,11 @@ fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
 #[test]
 fn a_host_that_fails_staging_fails_in_its_own_batch() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    let args = [
-        "deploy",
-        "test",
-        "--artifact",
-        r2.to_str().unwrap(),
-        "--release",
-        "r2",
-    ];
     rig.project
-        .ferry_env(&args, &[("FERRY_TEST_CORRUPT_UPLOAD", "h3")])
+        .ferry_env(
+            &deploy_args(&r2, "r2"),
+            &[("FERRY_TEST_CORRUPT_UPLOAD", "h3")],
+        )
         .expect_code(1)
         .stderr_has("checksum mismatch")
         .stderr_has("h3: FAILED, current: r1")
@@ -350,14 +349,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     // Only the interrupted run's journal may be read below.
     std::fs::remove_dir_all(rig.project.path().join(".ferry/runs")).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args([
-            "deploy",
-            "test",
-            "--artifact",
-            r2.to_str().unwrap(),
-            "--release",
-            "r2",
-        ])
+        .args(deploy_args(&r2, "r2"))
         .current_dir(rig.project.path())
         .env_remove("SSH_AUTH_SOCK")
         .stdout(std::process::Stdio::null())
