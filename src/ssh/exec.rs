@@ -78,9 +78,11 @@ impl LineBuffer {
     }
 }
 
-/// Bytes per channel message. The input is shared (one copy of the artifact
-/// for all hosts); what costs memory per host is russh's output buffer,
-/// which grows to hold every message queued since its last flush (up to ten).
+/// Bytes per channel message: one SSH packet at OpenSSH's maximum for session
+/// channels. The input is shared (one copy of the artifact for all hosts);
+/// what costs memory per host is russh's output buffer, which grows to hold
+/// every message queued since its last flush (up to ten). Smaller messages
+/// save little memory and cost wall time and host CPU (BENCHMARKS.md).
 const SEND_CHUNK: usize = 32 * 1024;
 
 async fn send_all(
@@ -96,7 +98,7 @@ async fn send_all(
             .map_err(|e| e.to_string())?;
         // Let the session task encrypt and flush this message before the next
         // one is queued: its buffer then stays near one message instead of
-        // ten per host (132 KB -> see BENCHMARKS.md for the peak RSS).
+        // ten (heaptrack: 132 KB -> 33 KB per host).
         tokio::task::yield_now().await;
         offset = end;
     }
