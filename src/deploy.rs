@@ -8,7 +8,6 @@
 //! failed deploy never leaves a host without a working `current`.
 
 use std::collections::HashMap;
-
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -182,7 +181,6 @@ pub fn deploy_dirs(ctx: &Context, hosts: &[Host]) -> Result<HashMap<String, Stri
     Ok(dirs)
 }
 
-/// Read every host's release state in one round trip each.
 /// The state-reading script of every host, by host name.
 pub fn inspect_scripts(hosts: &[Host], dirs: &HashMap<String, String>) -> HashMap<String, String> {
     hosts
@@ -479,7 +477,7 @@ pub async fn deploy(
         paused_after_canary: false,
     };
     let staged = Arc::new(if plan.batches.len() > 1 {
-        stage_everywhere(&ctx, &by_name, &jobs, &d).await
+        stage_everywhere(&ctx, &plan, &by_name, &jobs, &d).await
     } else {
         HashMap::new()
     });
@@ -571,14 +569,18 @@ const STAGING: usize = 0;
 /// here fails in its own batch, so the rollout decides as it would have.
 async fn stage_everywhere(
     ctx: &Arc<Context>,
+    plan: &Plan,
     by_name: &HashMap<String, Host>,
     jobs: &Arc<HashMap<String, HostJob>>,
     d: &Arc<Deployment>,
 ) -> Staged {
-    let hosts: Vec<Host> = by_name
-        .values()
-        .filter(|h| content_conflict(&jobs[&h.name], d).is_none())
-        .cloned()
+    // In rollout order: with fewer forks than hosts the canary goes first.
+    let hosts: Vec<Host> = plan
+        .batches
+        .iter()
+        .flat_map(|b| &b.hosts)
+        .filter(|name| content_conflict(&jobs[*name], d).is_none())
+        .map(|name| by_name[name].clone())
         .collect();
     ctx.executor
         .printer()
@@ -829,9 +831,9 @@ impl<'a> Steps<'a> {
         result.err()
     }
 
-    /// The whole pipeline: receive → before_switch → drain → switch →
-    /// after_switch → health → undrain → prune. A failure after the switch
-    /// puts the previous release back.
+    /// The whole pipeline: receive (unless staged) → before_switch → drain →
+    /// switch → after_switch → health → undrain → prune. A failure after the
+    /// switch puts the previous release back.
     async fn deploy(
         &self,
         job: &HostJob,
