@@ -131,7 +131,7 @@ pub struct RolloutArgs {
     /// Batch size: a count, a percent, or a ramp `1,10%,50%` (last repeats).
     #[arg(long, value_name = "SIZE", value_parser = parse_batch, env = "FERRY_BATCH")]
     pub batch: Option<BatchSpec>,
-    /// Size of a first, canary batch.
+    /// Size of a first, canary batch (0: none, over the inventory's).
     #[arg(long, value_name = "N")]
     pub canary: Option<u32>,
     /// Hosts (count or percent) that may fail before the rollout stops.
@@ -147,8 +147,8 @@ pub struct RolloutArgs {
     /// Same as --rollback none.
     #[arg(long)]
     pub no_rollback: bool,
-    /// End after a healthy canary batch (exit 5); the next deploy of the same
-    /// release goes on from there.
+    /// End after one healthy batch, a canary (1 host unless --canary or the
+    /// inventory says), with exit 5; the same deploy without this flag goes on.
     #[arg(long)]
     pub stop_after_canary: bool,
     /// Ask on the terminal whether to go on after a healthy canary.

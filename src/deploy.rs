@@ -313,6 +313,12 @@ fn render_stage(
 struct HostJob {
     deploy_to: String,
     state: HostState,
+    /// The release to go back to: `current`, or when the release is already
+    /// current (a run that died before its health check), the one before it.
+    previous: Option<ReleaseId>,
+    /// The release is already current with the same content: it is reused,
+    /// never received again (that would replace the folder under `current`).
+    live: bool,
     before: Vec<Step>,
     drain: Vec<Step>,
     after: Vec<Step>,
@@ -352,7 +358,7 @@ fn prepare_jobs(
 ) -> Result<HashMap<String, HostJob>, Vec<RenderError>> {
     let currents: HashMap<String, Option<ReleaseId>> = states
         .iter()
-        .map(|(n, s)| (n.clone(), s.current.clone()))
+        .map(|(n, s)| (n.clone(), previous_of(s, d)))
         .collect();
     let forward = |h: &Host| {
         release_vars(
@@ -377,9 +383,12 @@ fn prepare_jobs(
         let name = &host.name;
         let health = render_checks(ctx, host, &forward(host)).map_err(|e| vec![e])?;
         let health_back = render_checks(ctx, host, &back(host)).map_err(|e| vec![e])?;
+        let state = states.remove(name).unwrap_or_default();
         let job = HostJob {
             deploy_to: dirs[name].clone(),
-            state: states.remove(name).unwrap_or_default(),
+            previous: previous_of(&state, d),
+            live: is_live(&state, d),
+            state,
             before: before.remove(name).unwrap_or_default(),
             drain: drain.remove(name).unwrap_or_default(),
             after: after.remove(name).unwrap_or_default(),
@@ -400,14 +409,29 @@ fn render_checks(ctx: &Context, host: &Host, vars: &Vars) -> Result<Vec<HealthCh
     render_health(&ctx.renderer, &ctx.playbook, host, &values)
 }
 
-/// A host already on the release, with the same content, that passed its
-/// health checks after its last switch (or needs none): a re-run skips it.
-fn already_done(state: &HostState, d: &Deployment, needs_health: bool) -> bool {
-    let same = state.current.as_ref() == Some(&d.release)
+/// The release is `current` on the host with the same content.
+fn is_live(state: &HostState, d: &Deployment) -> bool {
+    state.current.as_ref() == Some(&d.release)
         && state
             .current_meta
             .as_ref()
-            .is_some_and(|m| m.sha256 == d.artifact.sha256);
+            .is_some_and(|m| m.sha256 == d.artifact.sha256)
+}
+
+/// Where a failed host goes back to: `current`, unless `current` already is
+/// the release being deployed (then the release before it).
+fn previous_of(state: &HostState, d: &Deployment) -> Option<ReleaseId> {
+    if state.current.as_ref() == Some(&d.release) {
+        state.previous()
+    } else {
+        state.current.clone()
+    }
+}
+
+/// A host already on the release, with the same content, that passed its
+/// health checks after its last switch (or needs none): a re-run skips it.
+fn already_done(state: &HostState, d: &Deployment, needs_health: bool) -> bool {
+    let same = is_live(state, d);
     if !same || !needs_health {
         return same;
     }
@@ -462,7 +486,14 @@ pub async fn deploy(
     }
     let jobs = Arc::new(prepare_jobs(&ctx, &d, &todo, &dirs, states)?);
     let names: Vec<String> = todo.iter().map(|h| h.name.clone()).collect();
-    let plan = rollout::plan(&names, hosts.len(), &opts.settings, done.is_empty());
+    // `--stop-after-canary` always stops after one healthy batch: a canary
+    // (1 host unless set) even when some hosts already run the release.
+    let mut settings = opts.settings.clone();
+    if opts.stop_after_canary && settings.canary.is_none() {
+        settings.canary = Some(1);
+    }
+    let with_canary = done.is_empty() || opts.stop_after_canary;
+    let plan = rollout::plan(&names, hosts.len(), &settings, with_canary);
     ctx.journal.record(
         "plan",
         json!({ "release": d.release, "batches": plan.batches.iter().map(|b| &b.hosts).collect::<Vec<_>>(),
@@ -477,7 +508,7 @@ pub async fn deploy(
         paused_after_canary: false,
     };
     let staged = Arc::new(if plan.batches.len() > 1 {
-        stage_everywhere(&ctx, &plan, &by_name, &jobs, &d).await
+        stage_everywhere(&ctx, &plan, &by_name, &jobs, &d, &opts.stop).await
     } else {
         HashMap::new()
     });
@@ -493,7 +524,7 @@ pub async fn deploy(
         let batch = &plan.batches[next];
         next += 1;
         printer.progress_message(&format!("batch {}/{}", batch.number, plan.batches.len()));
-        let ends = run_batch(&ctx, &by_name, &jobs, &staged, &d, batch).await;
+        let ends = run_batch(&ctx, &by_name, &jobs, &staged, &d, batch, opts.scope).await;
         printer.progress_hosts_done(ends.len());
         let summary: Vec<(String, HostEnd)> =
             ends.iter().map(|(h, _, e)| (h.clone(), *e)).collect();
@@ -508,7 +539,7 @@ pub async fn deploy(
                 if next >= plan.batches.len() {
                     break;
                 }
-                if batch.canary && opts.stop_after_canary {
+                if opts.stop_after_canary {
                     report.paused_after_canary = true;
                     break;
                 }
@@ -537,6 +568,8 @@ pub async fn deploy(
         }
     }
     printer.progress_finish();
+    // A signal during the last batch is an interrupt too (exit 130).
+    report.interrupted |= opts.stop.load(Ordering::SeqCst);
     for batch in &plan.batches[next..] {
         for host in &batch.hosts {
             report.results.push(HostResult {
@@ -573,13 +606,14 @@ async fn stage_everywhere(
     by_name: &HashMap<String, Host>,
     jobs: &Arc<HashMap<String, HostJob>>,
     d: &Arc<Deployment>,
+    stop: &Arc<AtomicBool>,
 ) -> Staged {
     // In rollout order: with fewer forks than hosts the canary goes first.
     let hosts: Vec<Host> = plan
         .batches
         .iter()
         .flat_map(|b| &b.hosts)
-        .filter(|name| content_conflict(&jobs[*name], d).is_none())
+        .filter(|name| content_conflict(&jobs[*name], d).is_none() && !jobs[*name].live)
         .map(|name| by_name[name].clone())
         .collect();
     ctx.executor
@@ -589,7 +623,7 @@ async fn stage_everywhere(
         "staging_started",
         json!({ "hosts": hosts.iter().map(|h| &h.name).collect::<Vec<_>>() }),
     );
-    let (jobs2, d2, ctx2) = (jobs.clone(), d.clone(), ctx.clone());
+    let (jobs2, d2, ctx2, stop) = (jobs.clone(), d.clone(), ctx.clone(), stop.clone());
     let staged: Staged = ctx
         .executor
         .each_host(
@@ -597,8 +631,12 @@ async fn stage_everywhere(
             ctx.forks,
             |_| true,
             move |exec, host, session| {
-                let (jobs, d, ctx) = (jobs2.clone(), d2.clone(), ctx2.clone());
+                let (jobs, d, ctx, stop) = (jobs2.clone(), d2.clone(), ctx2.clone(), stop.clone());
                 async move {
+                    // Interrupted: the host is left to its batch, which is not started.
+                    if stop.load(Ordering::SeqCst) {
+                        return None;
+                    }
                     let session = session.expect("staging connects");
                     let step = Steps::new(&exec, &ctx, &host, &session, STAGING);
                     step.receive(&jobs[&host.name], &d).await.err()
@@ -638,6 +676,7 @@ async fn run_batch(
     staged: &Arc<Staged>,
     d: &Arc<Deployment>,
     batch: &Batch,
+    scope: RollbackScope,
 ) -> Vec<(String, Outcome, HostEnd)> {
     let label = if batch.canary { " (canary)" } else { "" };
     ctx.executor.printer().note(&format!(
@@ -663,7 +702,8 @@ async fn run_batch(
                 async move {
                     let session = session.expect("deploy connects");
                     let step = Steps::new(&exec, &ctx, &host, &session, number);
-                    step.deploy(&jobs[&host.name], staged.get(&host.name), &d)
+                    let roll_back = scope != RollbackScope::None;
+                    step.deploy(&jobs[&host.name], staged.get(&host.name), &d, roll_back)
                         .await
                 }
             },
@@ -817,9 +857,7 @@ impl<'a> Steps<'a> {
             event.outcome = "failed".into();
             event.detail = f.reason.chars().take(300).collect();
         }
-        let _ = self
-            .script("record", script::record(&job.deploy_to, &json_line(&event)))
-            .await;
+        self.record(job, &event).await;
         self.mark(
             if result.is_ok() {
                 "healthy"
@@ -831,14 +869,16 @@ impl<'a> Steps<'a> {
         result.err()
     }
 
-    /// The whole pipeline: receive (unless staged) → before_switch → drain →
-    /// switch → after_switch → health → undrain → prune. A failure after the
-    /// switch puts the previous release back.
+    /// The whole pipeline: receive (unless staged or live) → before_switch →
+    /// drain → switch → after_switch → health → undrain → prune. A failure
+    /// after the switch puts the previous release back, unless `roll_back`
+    /// is off (`--rollback none`): then the host stays on the new release.
     async fn deploy(
         &self,
         job: &HostJob,
         staged: Option<&Option<TaskFailure>>,
         d: &Deployment,
+        roll_back: bool,
     ) -> (Outcome, HostEnd) {
         let current = job.state.current.clone();
         if let Some(reason) = content_conflict(job, d) {
@@ -855,6 +895,16 @@ impl<'a> Steps<'a> {
             )
         };
         let received = match staged {
+            _ if job.live => {
+                self.exec.printer().host_event(
+                    self.name,
+                    &format!(
+                        "{} is already current (same sha256) but not known healthy: reused",
+                        d.release
+                    ),
+                );
+                Ok(())
+            }
             Some(result) => result.clone().map_or(Ok(()), Err),
             None => self.receive(job, d).await,
         };
@@ -870,7 +920,7 @@ impl<'a> Steps<'a> {
         }
         let mut switched = d
             .run
-            .event(EventKind::Switched, &d.release, current.as_ref());
+            .event(EventKind::Switched, &d.release, job.previous.as_ref());
         switched.sha256 = Some(d.artifact.sha256.clone());
         let switch = script::switch(
             &job.deploy_to,
@@ -887,14 +937,29 @@ impl<'a> Steps<'a> {
             .printer()
             .host_event(self.name, &format!("current -> {}", d.release));
         let after = match self.stage("after_switch", &job.after).await {
-            Some(f) => Some(f),
-            None => self.health(job, d, &job.health, &d.release).await,
-        };
-        let after = match after {
-            Some(f) => Some(f),
-            None => self.stage("undrain", &job.undrain).await,
+            // The app did not start: recorded like a failed health check, so
+            // this release is bad on this host for every later rollback.
+            Some(f) => {
+                self.record_failure(job, d, &format!("after_switch failed: {}", f.reason))
+                    .await;
+                Some(f)
+            }
+            None => match self.health(job, d, &job.health, &d.release).await {
+                Some(f) => Some(f),
+                None => self.stage("undrain", &job.undrain).await,
+            },
         };
         if let Some(mut failure) = after {
+            if !roll_back {
+                failure.reason = format!(
+                    "{}; left on {} (--rollback none)",
+                    failure.reason, d.release
+                );
+                return (
+                    failed(failure, Some(d.release.clone())),
+                    HostEnd::FailedStranded,
+                );
+            }
             return match self.back(job, d).await {
                 Ok((previous, trouble)) => {
                     if let Some(trouble) = trouble {
@@ -919,7 +984,7 @@ impl<'a> Steps<'a> {
         let pruned = prune(self.exec, self.name, self.session, job, d, switched).await;
         let outcome = Outcome::Deployed {
             release: d.release.clone(),
-            previous: current,
+            previous: job.previous.clone(),
             pruned,
         };
         (outcome, HostEnd::Done)
@@ -949,7 +1014,7 @@ impl<'a> Steps<'a> {
         job: &HostJob,
         d: &Deployment,
     ) -> Result<(ReleaseId, Option<String>), TaskFailure> {
-        let Some(previous) = job.state.current.clone() else {
+        let Some(previous) = job.previous.clone() else {
             return Err(TaskFailure::plain(
                 self.name,
                 "roll back",
@@ -986,15 +1051,38 @@ impl<'a> Steps<'a> {
         Ok((previous, trouble))
     }
 
+    async fn record(&self, job: &HostJob, event: &HistoryEvent) {
+        record_event(self.exec, self.name, self.session, &job.deploy_to, event).await;
+    }
+
     async fn record_failure(&self, job: &HostJob, d: &Deployment, detail: &str) {
         let mut event = d
             .run
-            .event(EventKind::Failed, &d.release, job.state.current.as_ref());
+            .event(EventKind::Failed, &d.release, job.previous.as_ref());
         event.outcome = "failed".into();
         event.detail = detail.chars().take(500).collect();
-        let _ = self
-            .script("record", script::record(&job.deploy_to, &json_line(&event)))
-            .await;
+        self.record(job, &event).await;
+    }
+}
+
+/// Append `event` to the host's history; a failed append (disk full) is
+/// said, never silent: later runs decide from this history.
+async fn record_event(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    deploy_to: &str,
+    event: &HistoryEvent,
+) {
+    let record = script::record(deploy_to, &json_line(event));
+    if let Err(failure) = exec.script(name, session, "record", record, None).await {
+        exec.printer().host_event(
+            name,
+            &format!(
+                "warning: could not record `{:?}` of {} in the host's history: {}",
+                event.event, event.release, failure.reason
+            ),
+        );
     }
 }
 
@@ -1131,14 +1219,19 @@ fn json_line<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
-/// deploy_to, target, current, after_switch steps, health checks.
-type RollbackJob = (
-    String,
-    ReleaseId,
-    Option<ReleaseId>,
-    Vec<Step>,
-    Vec<HealthCheck>,
-);
+/// One host's rollback, rendered before any host changes.
+struct RollbackJob {
+    deploy_to: String,
+    target: ReleaseId,
+    /// What `current` points at now: where the host returns to when the
+    /// target fails its `after_switch` or health checks.
+    from: Option<ReleaseId>,
+    after: Vec<Step>,
+    health: Vec<HealthCheck>,
+    /// `after_switch` and health rendered for going back to `from`.
+    after_back: Vec<Step>,
+    health_back: Vec<HealthCheck>,
+}
 
 /// Roll `hosts` back at once: to `to`, or each host's previous good release.
 pub async fn rollback(
@@ -1172,25 +1265,29 @@ pub async fn rollback(
         let (target, current) = &targets[&h.name];
         release_vars(&ctx.extra, &dirs[&h.name], target, current.as_ref())
     };
-    let mut after = render_stage(&ctx, &ctx.playbook.after_switch, &movable, &vars_for)?;
-    let mut health = HashMap::new();
+    let back_for = |h: &Host| match &targets[&h.name] {
+        (target, Some(current)) => release_vars(&ctx.extra, &dirs[&h.name], current, Some(target)),
+        (_, None) => vars_for(h),
+    };
+    let after_switch = &ctx.playbook.after_switch;
+    let mut after = render_stage(&ctx, after_switch, &movable, &vars_for)?;
+    let mut after_back = render_stage(&ctx, after_switch, &movable, &back_for)?;
+    let mut jobs = HashMap::new();
     for host in &movable {
-        let checks = render_checks(&ctx, host, &vars_for(host)).map_err(|e| vec![e])?;
-        health.insert(host.name.clone(), checks);
+        let name = &host.name;
+        let (target, from) = targets[name].clone();
+        let job = RollbackJob {
+            deploy_to: dirs[name].clone(),
+            target,
+            from,
+            after: after.remove(name).unwrap_or_default(),
+            health: render_checks(&ctx, host, &vars_for(host)).map_err(|e| vec![e])?,
+            after_back: after_back.remove(name).unwrap_or_default(),
+            health_back: render_checks(&ctx, host, &back_for(host)).map_err(|e| vec![e])?,
+        };
+        jobs.insert(name.clone(), job);
     }
-    let jobs: Arc<HashMap<String, RollbackJob>> = Arc::new(
-        targets
-            .into_iter()
-            .map(|(name, (target, current))| {
-                let steps = after.remove(&name).unwrap_or_default();
-                let checks = health.remove(&name).unwrap_or_default();
-                (
-                    name.clone(),
-                    (dirs[&name].clone(), target, current, steps, checks),
-                )
-            })
-            .collect(),
-    );
+    let jobs = Arc::new(jobs);
     let done = ctx
         .executor
         .each_host(
@@ -1201,44 +1298,7 @@ pub async fn rollback(
                 let (jobs, run) = (jobs.clone(), run.clone());
                 async move {
                     let session = session.expect("rollback connects");
-                    let (deploy_to, target, current, steps, checks) = &jobs[&host.name];
-                    let event = run.event(EventKind::RolledBack, target, current.as_ref());
-                    let switch = script::switch(deploy_to, target, &run.run_id, &json_line(&event));
-                    if let Err(failure) = exec
-                        .script(&host.name, &session, "switch", switch, None)
-                        .await
-                    {
-                        return failed(failure, current.clone());
-                    }
-                    exec.printer()
-                        .host_event(&host.name, &format!("current -> {target} (rolled back)"));
-                    if let Some(failure) = run_stage(&exec, &host.name, &session, steps).await {
-                        return failed(failure, Some(target.clone()));
-                    }
-                    if checks.is_empty() {
-                        return Outcome::RolledBack {
-                            to: target.clone(),
-                            from: current.clone(),
-                        };
-                    }
-                    // The health result is recorded: promote and resume read it.
-                    let result = exec.health(&host.name, &session, checks).await;
-                    let mut event = run.event(EventKind::Health, target, None);
-                    if let Err(f) = &result {
-                        event.outcome = "failed".into();
-                        event.detail = f.reason.chars().take(300).collect();
-                    }
-                    let record = script::record(deploy_to, &json_line(&event));
-                    let _ = exec
-                        .script(&host.name, &session, "record", record, None)
-                        .await;
-                    match result {
-                        Err(failure) => failed(failure, Some(target.clone())),
-                        Ok(()) => Outcome::RolledBack {
-                            to: target.clone(),
-                            from: current.clone(),
-                        },
-                    }
+                    roll_back_host(&exec, &host.name, &session, &jobs[&host.name], &run).await
                 }
             },
         )
@@ -1253,6 +1313,97 @@ pub async fn rollback(
         });
     }
     Ok(results)
+}
+
+/// Switch one host to its rollback target. A target whose `after_switch` or
+/// health checks fail is bad on this host (recorded, so no later rollback
+/// picks it) and the host goes back to the release it came from.
+async fn roll_back_host(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    job: &RollbackJob,
+    run: &RunInfo,
+) -> Outcome {
+    let (target, from) = (&job.target, job.from.as_ref());
+    let event = run.event(EventKind::RolledBack, target, from);
+    let switch = script::switch(&job.deploy_to, target, &run.run_id, &json_line(&event));
+    if let Err(failure) = exec.script(name, session, "switch", switch, None).await {
+        return failed(failure, job.from.clone());
+    }
+    exec.printer()
+        .host_event(name, &format!("current -> {target} (rolled back)"));
+    let checks = (&job.after, &job.health);
+    let Some(mut failure) = start_and_check(exec, name, session, job, run, target, checks).await
+    else {
+        return Outcome::RolledBack {
+            to: target.clone(),
+            from: job.from.clone(),
+        };
+    };
+    let Some(from) = from else {
+        return failed(failure, Some(target.clone()));
+    };
+    let event = run.event(EventKind::RolledBack, from, Some(target));
+    let back = script::switch(&job.deploy_to, from, &run.run_id, &json_line(&event));
+    if let Err(second) = exec.script(name, session, "switch back", back, None).await {
+        failure.reason = format!(
+            "{}; going back to {from} failed too: {}",
+            failure.reason, second.reason
+        );
+        return failed(failure, Some(target.clone()));
+    }
+    exec.printer().host_event(
+        name,
+        &format!("current -> {from} (back: {target} failed on this host)"),
+    );
+    failure.reason = format!(
+        "{}; {target} is marked bad here; back on {from}",
+        failure.reason
+    );
+    let checks = (&job.after_back, &job.health_back);
+    if let Some(trouble) = start_and_check(exec, name, session, job, run, from, checks).await {
+        failure.reason = format!(
+            "{}, but: {} failed: {}",
+            failure.reason, trouble.task, trouble.reason
+        );
+    }
+    failed(failure, Some(from.clone()))
+}
+
+/// `after_switch`, then the health checks, for `release` (now current);
+/// either failure is recorded in the host's history.
+async fn start_and_check(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    job: &RollbackJob,
+    run: &RunInfo,
+    release: &ReleaseId,
+    (after, checks): (&Vec<Step>, &Vec<HealthCheck>),
+) -> Option<TaskFailure> {
+    if let Some(f) = run_stage(exec, name, session, after).await {
+        let mut event = run.event(EventKind::Failed, release, None);
+        event.outcome = "failed".into();
+        event.detail = format!("after_switch failed: {}", f.reason)
+            .chars()
+            .take(500)
+            .collect();
+        record_event(exec, name, session, &job.deploy_to, &event).await;
+        return Some(f);
+    }
+    if checks.is_empty() {
+        return None;
+    }
+    // The health result is recorded: promote, resume and rollback read it.
+    let result = exec.health(name, session, checks).await;
+    let mut event = run.event(EventKind::Health, release, None);
+    if let Err(f) = &result {
+        event.outcome = "failed".into();
+        event.detail = f.reason.chars().take(300).collect();
+    }
+    record_event(exec, name, session, &job.deploy_to, &event).await;
+    result.err()
 }
 
 #[cfg(test)]

@@ -150,20 +150,31 @@ pub struct HostState {
 }
 
 impl HostState {
-    /// Releases marked bad: failed, or rolled back from (and not switched to since).
+    /// Releases known to be bad on this host: a deploy of it failed, its
+    /// health check failed (in any command), or it was rolled back from; each
+    /// until a later switch or rollback lands on it again or it passes a
+    /// health check.
     pub fn bad(&self) -> BTreeSet<ReleaseId> {
         let mut bad = BTreeSet::new();
         for e in &self.history {
+            let ok = e.outcome == "ok";
             match e.event {
                 EventKind::Failed => {
+                    bad.insert(e.release.clone());
+                }
+                EventKind::Health if !ok => {
                     bad.insert(e.release.clone());
                 }
                 EventKind::RolledBack => {
                     if let Some(from) = &e.previous {
                         bad.insert(from.clone());
                     }
+                    // Chosen as the way back: good until its health says otherwise.
+                    if ok {
+                        bad.remove(&e.release);
+                    }
                 }
-                EventKind::Switched if e.outcome == "ok" => {
+                EventKind::Switched | EventKind::Health if ok => {
                     bad.remove(&e.release);
                 }
                 _ => {}
@@ -367,6 +378,114 @@ mod tests {
         );
         assert_eq!(s.bad(), [id("b"), id("c")].into_iter().collect());
         assert_eq!(s.previous(), Some(id("z")));
+    }
+
+    /// Each way a release becomes bad on a host, and what clears it.
+    #[test]
+    fn bad_releases_by_table() {
+        use EventKind::*;
+        let base = || {
+            vec![
+                event(Switched, "a", None, "ok"),
+                event(Switched, "b", Some("a"), "ok"),
+            ]
+        };
+        let cases: Vec<(&str, Vec<HistoryEvent>, &[&str])> = vec![
+            ("nothing happened", vec![], &[]),
+            (
+                "deploy failed",
+                vec![event(Failed, "c", Some("b"), "failed")],
+                &["c"],
+            ),
+            (
+                "health failed",
+                vec![event(Health, "b", None, "failed")],
+                &["b"],
+            ),
+            (
+                "health failed, then passed",
+                vec![
+                    event(Health, "b", None, "failed"),
+                    event(Health, "b", None, "ok"),
+                ],
+                &[],
+            ),
+            (
+                "rolled back from",
+                vec![event(RolledBack, "a", Some("b"), "ok")],
+                &["b"],
+            ),
+            (
+                "rollback target failed its health check, host went back",
+                vec![
+                    event(RolledBack, "a", Some("b"), "ok"),
+                    event(Health, "a", None, "failed"),
+                    event(RolledBack, "b", Some("a"), "ok"),
+                ],
+                &["a"],
+            ),
+            (
+                "a fix-forward deploy does not clear an older bad release",
+                vec![
+                    event(Health, "a", None, "failed"),
+                    event(Switched, "c", Some("b"), "ok"),
+                ],
+                &["a"],
+            ),
+            (
+                "deployed again: a fresh attempt",
+                vec![
+                    event(Failed, "c", Some("b"), "failed"),
+                    event(Switched, "c", Some("b"), "ok"),
+                ],
+                &[],
+            ),
+        ];
+        for (what, more, want) in cases {
+            let mut history = base();
+            history.extend(more);
+            let s = state("b", &["a", "b", "c"], history);
+            let want: BTreeSet<ReleaseId> = want.iter().map(|r| id(r)).collect();
+            assert_eq!(s.bad(), want, "{what}");
+        }
+    }
+
+    /// The scenario: a rollback to `a` failed its health check and
+    /// the host went back to `b`; a fix-forward `c` is deployed; the next
+    /// rollback must go to `b`, never to the failed `a`.
+    #[test]
+    fn rollback_never_lands_on_a_release_that_failed_its_health_check() {
+        use EventKind::*;
+        let s = state(
+            "c",
+            &["a", "b", "c"],
+            vec![
+                event(Switched, "a", None, "ok"),
+                event(Switched, "b", Some("a"), "ok"),
+                event(RolledBack, "a", Some("b"), "ok"),
+                event(Health, "a", None, "failed"),
+                event(RolledBack, "b", Some("a"), "ok"),
+                event(Switched, "c", Some("b"), "ok"),
+            ],
+        );
+        assert_eq!(rollback_target(&s, None), Ok(id("b")));
+        let s = state(
+            "b",
+            &["a", "b"],
+            vec![
+                event(Switched, "a", None, "ok"),
+                event(Switched, "b", Some("a"), "ok"),
+                event(RolledBack, "a", Some("b"), "ok"),
+                event(Health, "a", None, "failed"),
+                event(RolledBack, "b", Some("a"), "ok"),
+            ],
+        );
+        assert_eq!(
+            rollback_target(&s, None),
+            Err(RollbackError::NoPrevious {
+                current: Some(id("b"))
+            })
+        );
     }
 
     #[test]

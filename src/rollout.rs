@@ -67,10 +67,9 @@ fn merge(base: &mut RolloutSettings, over: &RolloutSettings) {
 pub fn plan(hosts: &[String], total: usize, settings: &RolloutSettings, with_canary: bool) -> Plan {
     let mut batches = Vec::new();
     let mut rest = hosts;
+    // `canary: 0` (or `--canary 0` over an inventory's canary) means none.
     if let (Some(canary), true) = (settings.canary, with_canary) {
-        let take = (canary as usize)
-            .clamp(1, rest.len().max(1))
-            .min(rest.len());
+        let take = (canary as usize).min(rest.len());
         if take > 0 {
             batches.push(batch(batches.len(), &rest[..take], true));
             rest = &rest[take..];
@@ -272,6 +271,14 @@ mod tests {
         );
         let s = settings(Some(BatchSpec::Fixed(Amount::Count(2))), Some(1), None);
         assert_eq!(sizes(&plan(&names(4), 5, &s, false)), [2, 2]);
+    }
+
+    #[test]
+    fn canary_zero_means_no_canary_batch() {
+        let s = settings(Some(BatchSpec::Fixed(Amount::Count(2))), Some(0), None);
+        let p = plan(&names(4), 4, &s, true);
+        assert_eq!(sizes(&p), [2, 2]);
+        assert!(p.batches.iter().all(|b| !b.canary));
     }
 
     #[test]

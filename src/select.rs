@@ -23,6 +23,10 @@ pub enum SelectError {
     },
     #[error("pattern `{pattern}` selects no host")]
     Empty { pattern: String },
+    #[error(
+        "empty host pattern `{pattern}`: name hosts or groups (`web1,db`), or `all` for every host"
+    )]
+    NoTerms { pattern: String },
 }
 
 /// The hosts a pattern selects (all hosts when there is no pattern).
@@ -63,6 +67,12 @@ impl Pattern {
             })?;
             check_names_something(inv, pattern, term, &glob)?;
             list.push(glob);
+        }
+        // An empty `--limit` (often an unset CI variable) must not mean "every host".
+        if include.is_empty() && exclude.is_empty() {
+            return Err(SelectError::NoTerms {
+                pattern: pattern.into(),
+            });
         }
         if include.is_empty() {
             include.push(glob::Pattern::new("*").expect("`*` is a valid glob"));
@@ -148,5 +158,21 @@ mod tests {
             select(&inv, Some("web,!web")),
             Err(SelectError::Empty { .. })
         ));
+    }
+
+    #[test]
+    fn an_empty_pattern_is_an_error_never_every_host() {
+        let inv = inv();
+        for pattern in ["", ",", " , ", ",,"] {
+            assert_eq!(
+                select(&inv, Some(pattern)).map(|h| h.len()),
+                Err(SelectError::NoTerms {
+                    pattern: pattern.into()
+                }),
+                "{pattern:?}"
+            );
+        }
+        // Only exclusions: every host but those, as in Ansible.
+        assert_eq!(names(Some("!web")), ["db1"]);
     }
 }

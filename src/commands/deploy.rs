@@ -224,15 +224,18 @@ pub(super) async fn ship(
     if let Some(dir) = ctx.journal.dir() {
         printer.note(&format!("run log: {}", dir.display()));
     }
-    Ok(if report.interrupted {
-        printer.note("interrupted: no new host was started; hosts in flight finished their steps");
-        ExitStatus::Interrupted
-    } else if report.paused_after_canary && status == ExitStatus::Success {
-        printer.note("stopped after a healthy canary: run the same deploy again to go on");
-        ExitStatus::PausedAfterCanary
-    } else {
-        status
-    })
+    Ok(
+        if report.interrupted && status != ExitStatus::RollbackFailed {
+            printer
+                .note("interrupted: no new host was started; hosts in flight finished their steps");
+            ExitStatus::Interrupted
+        } else if report.paused_after_canary && status == ExitStatus::Success {
+            printer.note("stopped after a healthy canary: run the same deploy again to go on");
+            ExitStatus::PausedAfterCanary
+        } else {
+            status
+        },
+    )
 }
 
 /// One `host_result` event per host; returns the counts by outcome.
@@ -328,20 +331,36 @@ fn cli_settings(args: &RolloutArgs) -> RolloutSettings {
     }
 }
 
-/// Ctrl-C or SIGTERM: stop starting hosts; in-flight hosts finish safely.
-fn watch_signals(stop: Arc<AtomicBool>, printer: Arc<Printer>) {
+/// Ctrl-C or SIGTERM: stop starting hosts; in-flight hosts finish safely
+/// (a host between its switch and its health check must end on a working
+/// release). A second signal says so again; a third aborts at once (exit 130).
+pub(super) fn watch_signals(stop: Arc<AtomicBool>, printer: Arc<Printer>) {
     tokio::spawn(async move {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                 Ok(s) => s,
                 Err(_) => return,
             };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            count += 1;
+            stop.store(true, Ordering::SeqCst);
+            printer.note(match count {
+                1 => "signal received: finishing the hosts in flight, starting no new ones (exit 130)",
+                2 => "still finishing the hosts in flight so none is left between releases; \
+                      one more signal aborts now: hosts in flight may stay drained or unchecked, \
+                      and the lock stays until its lease expires",
+                _ => "aborted by a third signal: hosts in flight were left as they were; \
+                      `ferry status` shows where each host is",
+            });
+            if count >= 3 {
+                std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+            }
         }
-        stop.store(true, Ordering::SeqCst);
-        printer.note("signal received: finishing the hosts in flight, starting no new ones");
     });
 }
 

@@ -76,13 +76,21 @@ pub fn receive(r: &Receive) -> String {
             "mkdir -p \"$(dirname shared/{q})\"; rm -f \"$t\"/{q}; mkdir -p \"$(dirname \"$t\"/{q})\"; ln -s \"$PWD\"/shared/{q} \"$t\"/{q}; "
         ));
     }
+    // An older folder of the same id is renamed away and removed only after
+    // the new one is in place, and never when `current` resolves to it: the
+    // live release is reused by the controller, never replaced under `current`.
     s.push_str(&format!(
         "mv -f \"$a\" .ferry/artifacts/{id}.artifact; \
-         if [ -e releases/{id} ]; then mv -T releases/{id} releases/.{id}.{tag}.old; rm -rf releases/.{id}.{tag}.old; fi; \
-         mv -T \"$t\" releases/{id}; trap - EXIT"
+         if [ -e releases/{id} ]; then \
+         if [ current -ef releases/{id} ]; then echo 'release {id} is the one `current` points at: it is never replaced' >&2; exit {LIVE_EXIT}; fi; \
+         mv -T releases/{id} releases/.{id}.{tag}.old; fi; \
+         mv -T \"$t\" releases/{id}; trap - EXIT; rm -rf releases/.{id}.{tag}.old"
     ));
     s
 }
+
+/// Exit status of [`receive`] when the release is the live one.
+pub const LIVE_EXIT: u32 = 66;
 
 /// `got=<sha256 of $a>`. OpenSSL's digest uses the CPU's SHA instructions
 /// where coreutils' sha256sum does not (21 ms vs ~4 ms for 5 MiB here): the
@@ -111,18 +119,29 @@ pub fn switch(deploy_to: &str, id: &ReleaseId, tag: &str, history_line: &str) ->
     format!(
         "set -e; cd {d}; test -d releases/{id}; \
          ln -sfn releases/{id} .current.{tag}; mv -T .current.{tag} current; \
-         printf '%s\\n' {line} >> .ferry/history.jsonl",
+         {append}",
         d = quote(deploy_to),
         tag = quote(tag),
-        line = quote(history_line),
+        append = append_history(history_line),
     )
 }
 
 /// Append one line to the host's history.
 pub fn record(deploy_to: &str, history_line: &str) -> String {
     format!(
-        "cd {d} && mkdir -p .ferry && printf '%s\\n' {line} >> .ferry/history.jsonl",
+        "cd {d} && mkdir -p .ferry && {append}",
         d = quote(deploy_to),
+        append = append_history(history_line),
+    )
+}
+
+/// Append `line` to `.ferry/history.jsonl` (from `deploy_to`) through one
+/// `O_APPEND` open. A last line torn by an earlier failed write (disk full)
+/// is ended first, so it can never glue onto this event; readers skip it.
+pub fn append_history(history_line: &str) -> String {
+    format!(
+        "{{ [ ! -s .ferry/history.jsonl ] || [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; \
+         printf '%s\\n' {line}; }} >> .ferry/history.jsonl",
         line = quote(history_line),
     )
 }
@@ -176,8 +195,36 @@ mod tests {
             switch("/srv/my app", &id("r2"), "run1", r#"{"event":"switched"}"#),
             "set -e; cd '/srv/my app'; test -d releases/r2; \
              ln -sfn releases/r2 .current.run1; mv -T .current.run1 current; \
-             printf '%s\\n' '{\"event\":\"switched\"}' >> .ferry/history.jsonl"
+             { [ ! -s .ferry/history.jsonl ] || [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; \
+             printf '%s\\n' '{\"event\":\"switched\"}'; } >> .ferry/history.jsonl"
         );
+    }
+
+    #[test]
+    fn record_appends_one_line_and_ends_a_torn_one_first() {
+        assert_eq!(
+            record("/srv/app", r#"{"e":1}"#),
+            "cd /srv/app && mkdir -p .ferry && { [ ! -s .ferry/history.jsonl ] || \
+             [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; printf '%s\\n' '{\"e\":1}'; } >> .ferry/history.jsonl"
+        );
+        // Run by a real shell: a torn last line, a whole one, an empty file.
+        for (before, after) in [
+            ("{\"torn\":", "{\"torn\":\n{\"e\":1}\n"),
+            ("{\"a\":0}\n", "{\"a\":0}\n{\"e\":1}\n"),
+            ("", "{\"e\":1}\n"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join(".ferry")).unwrap();
+            let file = dir.path().join(".ferry/history.jsonl");
+            std::fs::write(&file, before).unwrap();
+            let status = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(record(dir.path().to_str().unwrap(), r#"{"e":1}"#))
+                .status()
+                .unwrap();
+            assert!(status.success());
+            assert_eq!(std::fs::read_to_string(&file).unwrap(), after, "{before:?}");
+        }
     }
 
     #[test]
@@ -210,5 +257,14 @@ mod tests {
         );
         assert!(script.contains("shared/'config/app env'"), "{script}");
         assert!(script.contains("cat > \"$a\";"), "{script}");
+        assert!(
+            script.ends_with(
+                "if [ -e releases/r1 ]; then \
+                 if [ current -ef releases/r1 ]; then echo 'release r1 is the one `current` points at: it is never replaced' >&2; exit 66; fi; \
+                 mv -T releases/r1 releases/.r1.t1.old; fi; \
+                 mv -T \"$t\" releases/r1; trap - EXIT; rm -rf releases/.r1.t1.old"
+            ),
+            "{script}"
+        );
     }
 }

@@ -17,7 +17,7 @@ use crate::support::project::{Project, Run};
 // helpers
 
 /// The `index.html` each test release carries.
-fn page(id: &str) -> String {
+pub(crate) fn page(id: &str) -> String {
     format!("<h1>release {id}</h1>\n")
 }
 
@@ -28,11 +28,11 @@ fn tarball(project: &Project, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
 }
 
 /// A release tarball whose only file is `index.html` = `page(id)`.
-fn release_tarball(project: &Project, id: &str) -> PathBuf {
+pub(crate) fn release_tarball(project: &Project, id: &str) -> PathBuf {
     tarball(project, id, &[("index.html", page(id).as_bytes())])
 }
 
-fn deploy(project: &Project, artifact: &Path, release: &str, extra: &[&str]) -> Run {
+pub(crate) fn deploy(project: &Project, artifact: &Path, release: &str, extra: &[&str]) -> Run {
     let artifact = artifact.to_str().unwrap();
     let mut args = vec![
         "deploy",
@@ -51,13 +51,13 @@ fn ferry_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run
 }
 
 /// Host `i`'s `deploy_to/rel`, as the controller sees it.
-fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
+pub(crate) fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
     let deploy_to = &fleet.hosts()[i].deploy_to;
     fleet.on_host(i, &format!("{deploy_to}/{rel}"))
 }
 
 /// Where host `i`'s `current` points ("releases/r1").
-fn current(fleet: &Fleet, i: usize) -> String {
+pub(crate) fn current(fleet: &Fleet, i: usize) -> String {
     let link = on_host(fleet, i, "current");
     std::fs::read_link(&link)
         .unwrap_or_else(|e| panic!("readlink {}: {e}", link.display()))
@@ -78,12 +78,12 @@ fn set(names: &[&str]) -> BTreeSet<String> {
     names.iter().map(|s| s.to_string()).collect()
 }
 
-fn history_text(fleet: &Fleet, i: usize) -> String {
+pub(crate) fn history_text(fleet: &Fleet, i: usize) -> String {
     std::fs::read_to_string(on_host(fleet, i, ".ferry/history.jsonl")).unwrap_or_default()
 }
 
 /// Host `i`'s history, oldest first, one JSON object per line.
-fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
+pub(crate) fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
     history_text(fleet, i)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("history line {l:?}: {e}")))
@@ -100,7 +100,7 @@ fn sha256_hex(path: &Path) -> String {
         .to_string()
 }
 
-fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
+pub(crate) fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
     let out = fleet.exec_in_host(i, cmd);
     assert!(
         out.status.success(),
@@ -113,7 +113,7 @@ fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
 
 /// Wait until the wall clock is in a new second: history stamps have
 /// one-second resolution, so events in different runs get distinct stamps.
-fn next_second() {
+pub(crate) fn next_second() {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
