@@ -26,6 +26,7 @@ pub mod exit;
 pub mod http;
 pub mod journal;
 pub mod lock;
+pub mod machine;
 pub mod notify;
 pub mod probe;
 pub mod release;
