@@ -287,9 +287,12 @@ mod tests {
         roll_back: true,
     };
 
+    /// An action and the result it gets.
+    type Failing = (Action, StepResult);
+
     /// Run a machine to its end; the actions in `failing` get their result,
     /// every other action succeeds. Returns every action taken.
-    fn drive(policy: Policy, interrupted: bool, failing: &[(Action, StepResult)]) -> Vec<Action> {
+    fn drive(policy: Policy, interrupted: bool, failing: &[Failing]) -> Vec<Action> {
         let mut m = Machine::new(policy);
         let mut actions = vec![m.start(interrupted)];
         while let Some(&last) = actions.last() {
@@ -348,7 +351,7 @@ mod tests {
             before_switch: false,
             ..DEPLOY
         };
-        let cases: Vec<(&str, Policy, Vec<(Action, StepResult)>, Vec<Action>)> = vec![
+        let cases: Vec<(&str, Policy, Vec<Failing>, Vec<Action>)> = vec![
             (
                 "all well",
                 DEPLOY,
