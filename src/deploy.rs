@@ -1262,14 +1262,14 @@ mod tests {
     #[test]
     fn inspect_output_parses() {
         let out = "@@current releases/r2\n@@release r1\n@@release r2\n@@release .r3.tmp\n\
-                   @@meta {\"id\":\"r2\",\"artifact\":\"a.tar\",\"sha256\":\"ab\",\"deployed_by\":\"ci\",\"deployed_at\":\"t\",\"controller\":\"c\",\"ferry_version\":\"0\",\"env\":\"e\",\"run_id\":\"x\"}\n\
+                   @@meta {\"id\":\"r2\",\"artifact\":\"a.tar\",\"sha256\":\"abababababababababababababababababababababababababababababababab\",\"deployed_by\":\"ci\",\"deployed_at\":\"t\",\"controller\":\"c\",\"ferry_version\":\"0\",\"env\":\"e\",\"run_id\":\"x\"}\n\
                    @@history\n\
                    {\"at\":\"t\",\"event\":\"switched\",\"release\":\"r2\",\"previous\":\"r1\",\"by\":\"ci\",\"run_id\":\"x\",\"env\":\"e\",\"outcome\":\"ok\"}\n\
                    not json\n";
         let state = parse_state(out);
         assert_eq!(state.current, Some(ReleaseId::parse("r2").unwrap()));
         assert_eq!(state.on_disk.len(), 2);
-        assert_eq!(state.current_meta.unwrap().sha256, "ab");
+        assert_eq!(state.current_meta.unwrap().sha256.as_str(), "ab".repeat(32));
         assert_eq!(state.history.len(), 1);
     }
 

@@ -181,8 +181,13 @@ impl Executor {
         &self.printer
     }
 
-    /// Copy a host file to the controller over the host's session.
-    pub async fn download(&self, host: &Host, remote: &str, local: &Path) -> Result<u64, String> {
+    /// Copy a host file into a controller file over the host's session.
+    pub async fn download(
+        &self,
+        host: &Host,
+        remote: &str,
+        local: &mut tokio::fs::File,
+    ) -> Result<u64, String> {
         let session = self.connect(host).await.map_err(|s| status_reason(&s))?;
         session
             .download(remote, local)

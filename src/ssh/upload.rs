@@ -67,8 +67,13 @@ async fn copy(
 }
 
 impl Session {
-    /// Copy a host file to `local` over SFTP, streamed.
-    pub async fn download(&self, remote_path: &str, local: &Path) -> Result<u64, SshError> {
+    /// Copy a host file into `file` (opened by the caller, who chose its
+    /// name and mode) over SFTP, streamed.
+    pub async fn download(
+        &self,
+        remote_path: &str,
+        file: &mut tokio::fs::File,
+    ) -> Result<u64, SshError> {
         let channel = self.handle.channel_open_session().await?;
         channel.request_subsystem(true, "sftp").await?;
         let sftp = SftpSession::new(channel.into_stream())
@@ -79,15 +84,12 @@ impl Session {
                 .open(remote_path)
                 .await
                 .map_err(|e| SshError::Upload(format!("cannot open {remote_path}: {e}")))?;
-            let mut file = tokio::fs::File::create(local)
-                .await
-                .map_err(|e| SshError::Upload(format!("cannot write {}: {e}", local.display())))?;
-            let n = tokio::io::copy(&mut remote, &mut file)
+            let n = tokio::io::copy(&mut remote, file)
                 .await
                 .map_err(|e| SshError::Upload(format!("reading {remote_path}: {e}")))?;
             file.sync_all()
                 .await
-                .map_err(|e| SshError::Upload(format!("writing {}: {e}", local.display())))?;
+                .map_err(|e| SshError::Upload(format!("writing the local copy: {e}")))?;
             Ok(n)
         }
         .await;
