@@ -240,16 +240,22 @@ pub async fn inspect(
         .collect()
 }
 
-/// Parse the output of `steps::release::inspect`; unreadable lines are ignored.
+/// Parse the output of `steps::release::inspect`, line by line: unreadable
+/// lines are ignored, and ferry's own lines count only before the history
+/// (the first `@@current` and `@@meta` win).
 pub fn parse_state(out: &str) -> HostState {
     let mut state = HostState::default();
     let mut in_history = false;
+    let (mut seen_current, mut seen_meta) = (false, false);
     for line in out.lines() {
         if in_history {
             if let Ok(event) = serde_json::from_str::<HistoryEvent>(line) {
                 state.history.push(event);
             }
-        } else if let Some(target) = line.strip_prefix(script::MARK_CURRENT) {
+        } else if let Some(target) = line
+            .strip_prefix(script::MARK_CURRENT)
+            .filter(|_| !std::mem::replace(&mut seen_current, true))
+        {
             let name = target
                 .trim_end_matches('/')
                 .rsplit('/')
@@ -260,7 +266,10 @@ pub fn parse_state(out: &str) -> HostState {
             if let Ok(id) = ReleaseId::parse(name) {
                 state.on_disk.insert(id);
             }
-        } else if let Some(json) = line.strip_prefix(script::MARK_META) {
+        } else if let Some(json) = line
+            .strip_prefix(script::MARK_META)
+            .filter(|_| !std::mem::replace(&mut seen_meta, true))
+        {
             state.current_meta = serde_json::from_str(json).ok();
         } else if line == script::MARK_HISTORY {
             in_history = true;

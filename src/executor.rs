@@ -16,7 +16,9 @@ use crate::config::Host;
 use crate::probe::{self, HealthCheck, Wait};
 use crate::render::{Action, HostPlan, RenderedTask, Step};
 use crate::report::{tail, Printer};
-use crate::ssh::{Connector, ExitKind, Session, SshError, Stream, Target, UploadSource};
+use crate::ssh::{
+    Connector, ExitKind, Keep, Session, SshError, Stream, Target, UploadSource, KEEP_BYTES,
+};
 use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
 
 /// Lines of stderr quoted in a failure.
@@ -101,6 +103,12 @@ pub struct HostReport {
     pub tasks_skipped: usize,
     pub elapsed: Duration,
 }
+
+/// What ferry's own scripts return of their stdout: all of it up to here.
+/// They print their status lines first and bound what follows (the
+/// history read by `inspect` is at most `steps::release::HISTORY_BYTES`),
+/// so host text never pushes those lines out.
+const SCRIPT_KEEP: Keep = Keep::Head(4 * 1024 * 1024);
 
 /// Whether a command's output lines are shown: ferry's own plumbing is not.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -357,7 +365,7 @@ impl Executor {
         input: Option<Bytes>,
     ) -> Result<String, TaskFailure> {
         let cmd = RemoteCommand::new(script);
-        self.run_remote(host, session, step, &cmd, Echo::Quiet, input)
+        self.run_remote(host, session, step, &cmd, Echo::Quiet, input, SCRIPT_KEEP)
             .await
     }
 
@@ -425,9 +433,17 @@ impl Executor {
                 let cmd = RemoteCommand::new(script.clone())
                     .sudo(task.sudo)
                     .timeout(task.timeout);
-                self.run_remote(host, session, &task.name, &cmd, Echo::Lines, None)
-                    .await
-                    .map(|_| ())
+                self.run_remote(
+                    host,
+                    session,
+                    &task.name,
+                    &cmd,
+                    Echo::Lines,
+                    None,
+                    Keep::Tail(KEEP_BYTES),
+                )
+                .await
+                .map(|_| ())
             }
             (Action::Upload { src, dest, mode }, Some(session)) => {
                 let expected = self
@@ -488,7 +504,15 @@ impl Executor {
             let cmd =
                 RemoteCommand::new(script).timeout(Some(wait.timeout + Duration::from_secs(15)));
             match self
-                .run_remote(host, session, task, &cmd, Echo::Quiet, None)
+                .run_remote(
+                    host,
+                    session,
+                    task,
+                    &cmd,
+                    Echo::Quiet,
+                    None,
+                    Keep::Tail(KEEP_BYTES),
+                )
                 .await
             {
                 Ok(_) => Ok(()),
@@ -549,16 +573,24 @@ impl Executor {
                     let script = probe::host_script(&check.probe, check.timeout);
                     let cmd = RemoteCommand::new(script)
                         .timeout(Some(check.timeout + Duration::from_secs(5)));
-                    self.run_remote(host, session, &check.name, &cmd, Echo::Quiet, None)
-                        .await
-                        .map(|_| ())
-                        .map_err(|f| {
-                            if f.stderr_tail.is_empty() {
-                                f.reason
-                            } else {
-                                f.stderr_tail
-                            }
-                        })
+                    self.run_remote(
+                        host,
+                        session,
+                        &check.name,
+                        &cmd,
+                        Echo::Quiet,
+                        None,
+                        Keep::Tail(KEEP_BYTES),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|f| {
+                        if f.stderr_tail.is_empty() {
+                            f.reason
+                        } else {
+                            f.stderr_tail
+                        }
+                    })
                 } else {
                     probe::check_from_controller(&check.probe, check.timeout).await
                 };
@@ -596,6 +628,7 @@ impl Executor {
         cmd: &RemoteCommand,
         echo: Echo,
         input: Option<Bytes>,
+        keep: Keep,
     ) -> Result<String, TaskFailure> {
         let shell = cmd.to_shell();
         let printer = self.printer.clone();
@@ -611,7 +644,7 @@ impl Executor {
                 .stderr(stderr)
         };
         match session
-            .exec_with_input(&shell, input, cmd.client_deadline(), &mut on_line)
+            .exec_with_input(&shell, input, cmd.client_deadline(), keep, &mut on_line)
             .await
         {
             Ok(out) if out.exit.success() => Ok(out.stdout),
@@ -652,7 +685,15 @@ impl Executor {
             .sudo(task.sudo)
             .timeout(task.timeout);
         let stdout = match self
-            .run_remote(host, session, &task.name, &install, Echo::Quiet, None)
+            .run_remote(
+                host,
+                session,
+                &task.name,
+                &install,
+                Echo::Quiet,
+                None,
+                Keep::Tail(KEEP_BYTES),
+            )
             .await
         {
             Ok(stdout) => stdout,
