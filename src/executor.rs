@@ -620,6 +620,7 @@ impl Executor {
     }
 
     /// Run one remote command; a non-zero exit is a failure.
+    #[allow(clippy::too_many_arguments)]
     async fn run_remote(
         &self,
         host: &str,
