@@ -558,7 +558,7 @@ pub async fn deploy(
 }
 
 async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
-    let end = tokio::time::Instant::now() + pause;
+    let end = tokio::time::Instant::now() + pause.min(crate::config::values::MAX_DURATION);
     while tokio::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(std::time::Duration::from_millis(100).min(pause)).await;
     }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::config::values::MAX_DURATION;
 use crate::config::Host;
 use crate::probe::{self, HealthCheck, Wait};
 use crate::render::{Action, HostPlan, RenderedTask, Step};
@@ -501,8 +502,8 @@ impl Executor {
                 return Err(TaskFailure::plain(host, task, "no SSH session"));
             };
             let script = probe::host_poll_script(&wait.probe, wait.timeout, wait.interval);
-            let cmd =
-                RemoteCommand::new(script).timeout(Some(wait.timeout + Duration::from_secs(15)));
+            let cmd = RemoteCommand::new(script)
+                .timeout(Some(wait.timeout.saturating_add(Duration::from_secs(15))));
             match self
                 .run_remote(
                     host,
@@ -520,7 +521,7 @@ impl Executor {
                 Err(f) => Err(Some(f)),
             }
         } else {
-            let deadline = Instant::now() + wait.timeout;
+            let deadline = Instant::now() + wait.timeout.min(MAX_DURATION);
             loop {
                 let attempt = wait
                     .interval
@@ -572,7 +573,7 @@ impl Executor {
                 let result = if check.probe.on_host() {
                     let script = probe::host_script(&check.probe, check.timeout);
                     let cmd = RemoteCommand::new(script)
-                        .timeout(Some(check.timeout + Duration::from_secs(5)));
+                        .timeout(Some(check.timeout.saturating_add(Duration::from_secs(5))));
                     self.run_remote(
                         host,
                         session,

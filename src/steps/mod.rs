@@ -71,7 +71,7 @@ impl RemoteCommand {
     /// the remote timeout plus its kill grace and a margin for the network.
     pub fn client_deadline(&self) -> Option<Duration> {
         self.timeout
-            .map(|t| t + Duration::from_secs(KILL_AFTER_SECS + 5))
+            .map(|t| t.saturating_add(Duration::from_secs(KILL_AFTER_SECS + 5)))
     }
 }
 
