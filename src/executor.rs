@@ -3,11 +3,13 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -161,25 +163,32 @@ impl Executor {
             let wants_session = connect(&host);
             set.spawn(async move {
                 let _slot = slots.acquire_owned().await.expect("semaphore never closes");
-                let session = if wants_session {
-                    match this.connect(&host).await {
-                        Ok(session) => Some(session),
-                        Err(status) => return (index, host, Err(status)),
-                    }
-                } else {
-                    None
+                let run = async {
+                    let session = if wants_session {
+                        Some(this.connect(&host).await?)
+                    } else {
+                        None
+                    };
+                    Ok(work(this.clone(), host.clone(), session).await)
                 };
-                let result = work(this.clone(), host.clone(), session).await;
-                (index, host, Ok(result))
+                // A host task that panics is a failed host, never a host
+                // missing from the results (which would count as success).
+                let result = match AssertUnwindSafe(run).catch_unwind().await {
+                    Ok(result) => result,
+                    Err(panic) => Err(crashed(&host.name, panic.as_ref())),
+                };
+                (index, host, result)
             });
         }
         let mut results = Vec::new();
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok(result) => results.push(result),
+                // Unwinding is caught in the task: this is a task cancelled
+                // by the runtime shutting down, with no host left to report.
                 Err(e) => self
                     .printer
-                    .note(&format!("internal error: a host task panicked: {e}")),
+                    .note(&format!("internal error: a host task ended: {e}")),
             }
         }
         results.sort_by_key(|(i, _, _)| *i);
@@ -402,6 +411,10 @@ impl Executor {
         session: Option<&Session>,
         task: &RenderedTask,
     ) -> Result<(), TaskFailure> {
+        // Test hook: a crashing host task (no input makes one crash today).
+        if std::env::var("FERRY_TEST_PANIC_HOST").is_ok_and(|h| h == host) {
+            panic!("FERRY_TEST_PANIC_HOST={host}");
+        }
         let fail =
             |command: &str, reason: String| TaskFailure::new(host, &task.name, command, reason);
         let delegated;
@@ -778,6 +791,20 @@ impl Executor {
         };
         Err(failure(Some(exit.clone()), exit.to_string(), &stderr))
     }
+}
+
+/// The status of a host whose task panicked.
+fn crashed(host: &str, panic: &(dyn std::any::Any + Send)) -> HostStatus {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    HostStatus::Failed(Box::new(TaskFailure::plain(
+        host,
+        "ferry",
+        &format!("internal error: the host's task crashed: {message}"),
+    )))
 }
 
 fn status_reason(status: &HostStatus) -> String {

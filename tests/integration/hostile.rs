@@ -65,3 +65,34 @@ fn a_large_history_neither_hides_the_current_release_nor_leaks_the_lock() {
         );
     }
 }
+
+#[test]
+fn a_host_task_that_panics_is_a_failed_host() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let panic_h2 = [("FERRY_TEST_PANIC_HOST", "h2")];
+    let run = project.ferry_env(&["run", "test", "--cmd", "true"], &panic_h2);
+    run.stderr_has("ok: 1  failed: 1  unreachable: 0")
+        .stderr_has("internal error: the host's task crashed");
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    // In a deploy it used to vanish from the summary, with exit 0, after
+    // its switch.
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: restart, run: 'true' }\n",
+    );
+    let r1 = tarball(&project, "r1");
+    let deploy = project.ferry_env(
+        &[
+            "deploy",
+            "test",
+            "--artifact",
+            r1.to_str().unwrap(),
+            "--release",
+            "r1",
+        ],
+        &panic_h2,
+    );
+    deploy.stderr_has("rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1: h2)");
+    assert_ne!(deploy.code, 0, "{}", deploy.stderr);
+}
