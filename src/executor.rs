@@ -676,8 +676,11 @@ impl Executor {
         }
     }
 
-    /// Upload to a temporary name beside `dest`, then move it into place and
-    /// verify the sha256 of what landed.
+    /// Upload to a new private file (0600, see `Session::upload`), then
+    /// install it with its final mode and verify the sha256 of what landed.
+    /// Without sudo the file is written beside `dest` and renamed; with
+    /// sudo it is written in a private folder the host makes (`mktemp -d`)
+    /// and installed by root as root's.
     #[allow(clippy::too_many_arguments)]
     async fn put(
         &self,
@@ -689,14 +692,63 @@ impl Executor {
         mode: Option<u32>,
         expected: &str,
     ) -> Result<(), TaskFailure> {
-        let tmp = temp_path(dest, task.sudo);
         let fail = |reason: String| {
             TaskFailure::new(host, &task.name, &format!("upload to {dest}"), reason)
         };
+        let private_dir = if task.sudo {
+            let made = RemoteCommand::new(steps::PRIVATE_TEMP_DIR).timeout(task.timeout);
+            let out = self
+                .run_remote(
+                    host,
+                    session,
+                    &task.name,
+                    &made,
+                    Echo::Quiet,
+                    None,
+                    Keep::Tail(KEEP_BYTES),
+                )
+                .await?;
+            match out.trim() {
+                dir if dir.starts_with('/') && !dir.contains('\n') => Some(dir.to_string()),
+                other => return Err(fail(format!("mktemp -d printed `{other}`, not a folder"))),
+            }
+        } else {
+            None
+        };
+        let (tmp, install, cleanup) = match &private_dir {
+            Some(dir) => {
+                let tmp = format!("{dir}/upload");
+                let install = steps::install_file_as_root(dir, &tmp, dest, mode);
+                (tmp, install, steps::remove_dir(dir))
+            }
+            None => {
+                let tmp = temp_path(dest);
+                let install = steps::install_file(&tmp, dest, mode);
+                let cleanup = steps::remove_file(&tmp);
+                (tmp, install, cleanup)
+            }
+        };
+        let clean_up = || async {
+            let _ = session
+                .exec(
+                    &RemoteCommand::new(cleanup.clone()).to_shell(),
+                    None,
+                    &mut |_, _| {},
+                )
+                .await;
+        };
         if let Err(e) = session.upload(source, &tmp).await {
+            clean_up().await;
             return Err(fail(e.to_string()));
         }
-        let install = RemoteCommand::new(steps::install_file(&tmp, dest, mode))
+        // Test hook: hold the written, not yet installed file until this
+        // path exists, so a test can look at it on the host.
+        if let Ok(flag) = std::env::var("FERRY_TEST_HOLD_UPLOAD") {
+            while !Path::new(&flag).exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let install = RemoteCommand::new(install)
             .sudo(task.sudo)
             .timeout(task.timeout);
         let stdout = match self
@@ -713,10 +765,7 @@ impl Executor {
         {
             Ok(stdout) => stdout,
             Err(failure) => {
-                let cleanup = RemoteCommand::new(steps::remove_file(&tmp)).sudo(task.sudo);
-                let _ = session
-                    .exec(&cleanup.to_shell(), None, &mut |_, _| {})
-                    .await;
+                clean_up().await;
                 return Err(failure);
             }
         };
@@ -833,18 +882,14 @@ fn connect_failure(host: &str, err: SshError) -> HostStatus {
 }
 
 /// A temporary name in the destination's folder, so the final move is a
-/// rename on one filesystem. With sudo the user may not write there: use /tmp.
-fn temp_path(dest: &str, sudo: bool) -> String {
-    let unique = format!(
-        ".ferry-tmp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
-    if sudo {
-        return format!("/tmp/{unique}");
-    }
+/// rename on one filesystem. Unpredictable, and created with O_EXCL.
+fn temp_path(dest: &str) -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // Randomly keyed per process (std's SipHash keys): no extra dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let unique = format!(".ferry-tmp-{}-{random:016x}", std::process::id());
     match dest.rsplit_once('/') {
         Some((dir, name)) => format!("{dir}/{unique}-{name}"),
         None => format!("{unique}-{dest}"),
@@ -864,10 +909,10 @@ mod tests {
 
     #[test]
     fn temp_path_stays_beside_dest() {
-        let tmp = temp_path("/srv/app/config.yml", false);
+        let tmp = temp_path("/srv/app/config.yml");
         assert!(tmp.starts_with("/srv/app/.ferry-tmp-"), "{tmp}");
         assert!(tmp.ends_with("-config.yml"), "{tmp}");
-        assert!(temp_path("/etc/x", true).starts_with("/tmp/.ferry-tmp-"));
+        assert_ne!(tmp, temp_path("/srv/app/config.yml"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use russh_sftp::client::SftpSession;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::{Session, SshError};
@@ -13,8 +14,9 @@ pub enum UploadSource<'a> {
 }
 
 impl Session {
-    /// Write `source` to `remote_path` (created or truncated). The caller moves
-    /// it into place afterwards: SFTP rename cannot replace an existing file.
+    /// Write `source` to `remote_path`, a new file only its owner can read
+    /// (see [`create_private`]). The caller moves it into place and gives it
+    /// its final mode afterwards: SFTP rename cannot replace an existing file.
     pub async fn upload(
         &self,
         source: UploadSource<'_>,
@@ -36,8 +38,9 @@ async fn write_file(
     source: UploadSource<'_>,
     remote_path: &str,
 ) -> Result<u64, SshError> {
+    let (flags, attributes) = create_private();
     let mut remote = sftp
-        .create(remote_path)
+        .open_with_flags_and_attributes(remote_path, flags, attributes)
         .await
         .map_err(|e| SshError::Upload(format!("cannot create {remote_path}: {e}")))?;
     let written = match source {
@@ -54,6 +57,21 @@ async fn write_file(
         .await
         .map_err(|e| SshError::Upload(format!("cannot finish {remote_path}: {e}")))?;
     Ok(written)
+}
+
+/// How an upload's temporary file is opened: created here, never an
+/// existing file or a planted link (O_EXCL), with mode 0600 from its first
+/// byte on. A secret with `mode: "0600"` is never readable by others, even
+/// while it is written; the install step then sets the final mode.
+fn create_private() -> (OpenFlags, FileAttributes) {
+    let attributes = FileAttributes {
+        permissions: Some(0o600),
+        ..FileAttributes::empty()
+    };
+    (
+        OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+        attributes,
+    )
 }
 
 async fn copy(
@@ -95,5 +113,18 @@ impl Session {
         .await;
         let _ = sftp.close().await;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_is_created_new_and_private() {
+        let (flags, attributes) = create_private();
+        assert!(flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE));
+        assert!(!flags.contains(OpenFlags::TRUNCATE));
+        assert_eq!(attributes.permissions, Some(0o600));
     }
 }

@@ -1,6 +1,6 @@
 //! Hosts that send too much or odd data: ferry stays bounded, reads its own
 //! status lines whatever follows them, and a crashed host task is a failed
-//! host.
+//! host. Files ferry writes on hosts are private until installed.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -95,4 +95,81 @@ fn a_host_task_that_panics_is_a_failed_host() {
     );
     deploy.stderr_has("rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1: h2)");
     assert_ne!(deploy.code, 0, "{}", deploy.stderr);
+}
+
+#[test]
+fn an_upload_is_private_from_its_first_byte_until_it_gets_its_mode() {
+    use std::os::unix::fs::PermissionsExt as _;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let secret = "s3cret\n".repeat(30_000);
+    project.write("playbooks/files/secret.env", &secret);
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n\
+         \x20 - name: prepare\n    run: mkdir -p {{ deploy_to }}\n\
+         \x20 - name: secret\n    upload: { src: files/secret.env, dest: '{{ deploy_to }}/secret.env', mode: '0640' }\n\
+         \x20 - name: plain\n    upload: { src: files/secret.env, dest: '{{ deploy_to }}/plain.env' }\n",
+    );
+    let flag = project.path().join("go-on");
+    let ferry = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(["run", "test"])
+        .current_dir(project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env("FERRY_TEST_HOLD_UPLOAD", &flag)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // A failed assertion must not leave it waiting for the flag.
+    struct Held(Option<std::process::Child>);
+    impl Drop for Held {
+        fn drop(&mut self) {
+            if let Some(child) = self.0.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+    let mut ferry = Held(Some(ferry));
+    let dir = deploy_to(&fleet, 0, "");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    // The written file, held before its install.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let tmp = loop {
+        let found = std::fs::read_dir(&dir).ok().and_then(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .find(|p| p.to_string_lossy().contains(".ferry-tmp-"))
+        });
+        if let Some(tmp) = found {
+            assert_eq!(mode(&tmp), 0o600, "{} while written", tmp.display());
+            if std::fs::metadata(&tmp).unwrap().len() == secret.len() as u64 {
+                break tmp;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no upload was held in {}",
+            dir.display()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert_eq!(mode(&tmp), 0o600);
+    std::fs::write(&flag, "").unwrap();
+    let out = ferry.0.take().unwrap().wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(mode(&dir.join("secret.env")), 0o640);
+    // No mode given: the host's default for new files, as before.
+    assert_eq!(mode(&dir.join("plain.env")), 0o644);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("secret.env")).unwrap(),
+        secret
+    );
 }
