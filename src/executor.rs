@@ -20,7 +20,8 @@ use crate::probe::{self, HealthCheck, Wait};
 use crate::render::{Action, HostPlan, RenderedTask, Step};
 use crate::report::{tail, Printer};
 use crate::ssh::{
-    Connector, ExitKind, Keep, Session, SshError, Stream, Target, UploadSource, KEEP_BYTES,
+    Connector, ExitKind, Keep, LineBuffer, Session, SshError, Stream, Target, UploadSource,
+    KEEP_BYTES,
 };
 use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
 
@@ -809,36 +810,70 @@ impl Executor {
                 .exit(exit)
                 .stderr(stderr)
         };
-        let child = tokio::process::Command::new("sh")
+        let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(script)
             .env("FERRY_HOST", host)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .output();
-        let output = match task.timeout {
-            Some(limit) => match tokio::time::timeout(limit, child).await {
+            .spawn()
+            .map_err(|e| failure(None, format!("cannot start sh: {e}"), ""))?;
+        // Streamed line by line like a host's output, with the same bounds:
+        // a command that prints without end costs bounded memory.
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            let mut lines = [
+                LineBuffer::new(Keep::Tail(KEEP_BYTES)),
+                LineBuffer::new(Keep::Tail(KEEP_BYTES)),
+            ];
+            let (mut out_buf, mut err_buf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
+            while out.is_some() || err.is_some() {
+                let (stream, read) = tokio::select! {
+                    n = read_some(&mut out, &mut out_buf), if out.is_some() => (0, n),
+                    n = read_some(&mut err, &mut err_buf), if err.is_some() => (1, n),
+                };
+                let data = if stream == 0 { &out_buf } else { &err_buf };
+                match read {
+                    Some(n) => lines[stream]
+                        .push(&data[..n], |l| self.printer.host_line(host, stream == 1, l)),
+                    None if stream == 0 => out = None,
+                    None => err = None,
+                }
+            }
+            lines[0].finish(|l| self.printer.host_line(host, false, l));
+            let stderr = lines[1].finish(|l| self.printer.host_line(host, true, l));
+            (child.wait().await, stderr)
+        };
+        let (status, stderr) = match task.timeout {
+            Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(result) => result,
                 Err(_) => return Err(failure(None, format!("timed out after {limit:?}"), "")),
             },
-            None => child.await,
-        }
-        .map_err(|e| failure(None, format!("cannot start sh: {e}"), ""))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        for line in stdout.lines() {
-            self.printer.host_line(host, false, line);
-        }
-        for line in stderr.lines() {
-            self.printer.host_line(host, true, line);
-        }
-        if output.status.success() {
+            None => work.await,
+        };
+        let status = status.map_err(|e| failure(None, format!("cannot wait for sh: {e}"), ""))?;
+        if status.success() {
             return Ok(());
         }
-        let exit = match output.status.code() {
+        let exit = match status.code() {
             Some(code) => ExitKind::Code(code as u32),
             None => ExitKind::Signal("(local)".into()),
         };
         Err(failure(Some(exit.clone()), exit.to_string(), &stderr))
+    }
+}
+
+/// Read what is there from a child's pipe; `None` at its end.
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    use tokio::io::AsyncReadExt as _;
+    match pipe.as_mut()?.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
     }
 }
 

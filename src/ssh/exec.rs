@@ -72,7 +72,7 @@ pub struct ExecOutput {
 /// part of it. The newline search looks only at new bytes, and neither
 /// buffer grows past its limit, so any output costs linear time and bounded
 /// memory.
-struct LineBuffer {
+pub(crate) struct LineBuffer {
     /// The line being read, at most [`MAX_LINE`] bytes.
     partial: Vec<u8>,
     /// The current line was cut and passed on; drop the rest of it.
@@ -81,7 +81,7 @@ struct LineBuffer {
 }
 
 impl LineBuffer {
-    fn new(keep: Keep) -> LineBuffer {
+    pub(crate) fn new(keep: Keep) -> LineBuffer {
         LineBuffer {
             partial: Vec::new(),
             skipping: false,
@@ -93,7 +93,7 @@ impl LineBuffer {
         }
     }
 
-    fn push(&mut self, data: &[u8], mut emit: impl FnMut(&str)) {
+    pub(crate) fn push(&mut self, data: &[u8], mut emit: impl FnMut(&str)) {
         self.kept.push(data);
         let mut rest = data;
         while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
@@ -126,7 +126,7 @@ impl LineBuffer {
         self.skipping = true;
     }
 
-    fn finish(&mut self, mut emit: impl FnMut(&str)) -> String {
+    pub(crate) fn finish(&mut self, mut emit: impl FnMut(&str)) -> String {
         if !self.partial.is_empty() && !self.skipping {
             emit(&String::from_utf8_lossy(&self.partial));
         }

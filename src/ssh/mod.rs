@@ -18,6 +18,7 @@ use std::time::Duration;
 use russh::client;
 use russh::keys::{HashAlg, PublicKeyOrCertificate};
 
+pub(crate) use exec::LineBuffer;
 pub use exec::{ExecOutput, ExitKind, Keep, Stream, KEEP_BYTES};
 pub use upload::UploadSource;
 

@@ -173,3 +173,31 @@ fn an_upload_is_private_from_its_first_byte_until_it_gets_its_mode() {
         secret
     );
 }
+
+#[test]
+fn one_endless_line_is_cut_with_a_marker_on_hosts_and_on_the_controller() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let endless = "head -c 5000000 /dev/zero | tr '\\\\0' x; echo; echo done";
+    project.write(
+        "playbooks/site.yml",
+        &format!(
+            "tasks:\n  - {{ name: remote, run: \"{endless}\" }}\n  - {{ name: local, local: \"{endless}\" }}\n"
+        ),
+    );
+    let run = project.ferry(&["run", "test"]);
+    run.expect_code(0);
+    let cut: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.ends_with(" [line cut by ferry]"))
+        .collect();
+    assert_eq!(cut.len(), 2, "{}", &run.stdout[..run.stdout.len().min(300)]);
+    assert!(cut.iter().all(|l| l.len() < 70 * 1024));
+    assert_eq!(run.stdout.matches("| done").count(), 2);
+    assert!(
+        run.stdout.len() < 200 * 1024,
+        "{} bytes printed",
+        run.stdout.len()
+    );
+}
