@@ -240,16 +240,22 @@ pub async fn inspect(
         .collect()
 }
 
-/// Parse the output of `steps::release::inspect`; unreadable lines are ignored.
+/// Parse the output of `steps::release::inspect`, line by line: unreadable
+/// lines are ignored, and ferry's own lines count only before the history
+/// (the first `@@current` and `@@meta` win).
 pub fn parse_state(out: &str) -> HostState {
     let mut state = HostState::default();
     let mut in_history = false;
+    let (mut seen_current, mut seen_meta) = (false, false);
     for line in out.lines() {
         if in_history {
             if let Ok(event) = serde_json::from_str::<HistoryEvent>(line) {
                 state.history.push(event);
             }
-        } else if let Some(target) = line.strip_prefix(script::MARK_CURRENT) {
+        } else if let Some(target) = line
+            .strip_prefix(script::MARK_CURRENT)
+            .filter(|_| !std::mem::replace(&mut seen_current, true))
+        {
             let name = target
                 .trim_end_matches('/')
                 .rsplit('/')
@@ -260,7 +266,10 @@ pub fn parse_state(out: &str) -> HostState {
             if let Ok(id) = ReleaseId::parse(name) {
                 state.on_disk.insert(id);
             }
-        } else if let Some(json) = line.strip_prefix(script::MARK_META) {
+        } else if let Some(json) = line
+            .strip_prefix(script::MARK_META)
+            .filter(|_| !std::mem::replace(&mut seen_meta, true))
+        {
             state.current_meta = serde_json::from_str(json).ok();
         } else if line == script::MARK_HISTORY {
             in_history = true;
@@ -582,7 +591,7 @@ pub async fn deploy(
 }
 
 async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
-    let end = tokio::time::Instant::now() + pause;
+    let end = tokio::time::Instant::now() + pause.min(crate::config::values::MAX_DURATION);
     while tokio::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(std::time::Duration::from_millis(100).min(pause)).await;
     }
@@ -1413,14 +1422,14 @@ mod tests {
     #[test]
     fn inspect_output_parses() {
         let out = "@@current releases/r2\n@@release r1\n@@release r2\n@@release .r3.tmp\n\
-                   @@meta {\"id\":\"r2\",\"artifact\":\"a.tar\",\"sha256\":\"ab\",\"deployed_by\":\"ci\",\"deployed_at\":\"t\",\"controller\":\"c\",\"ferry_version\":\"0\",\"env\":\"e\",\"run_id\":\"x\"}\n\
+                   @@meta {\"id\":\"r2\",\"artifact\":\"a.tar\",\"sha256\":\"abababababababababababababababababababababababababababababababab\",\"deployed_by\":\"ci\",\"deployed_at\":\"t\",\"controller\":\"c\",\"ferry_version\":\"0\",\"env\":\"e\",\"run_id\":\"x\"}\n\
                    @@history\n\
                    {\"at\":\"t\",\"event\":\"switched\",\"release\":\"r2\",\"previous\":\"r1\",\"by\":\"ci\",\"run_id\":\"x\",\"env\":\"e\",\"outcome\":\"ok\"}\n\
                    not json\n";
         let state = parse_state(out);
         assert_eq!(state.current, Some(ReleaseId::parse("r2").unwrap()));
         assert_eq!(state.on_disk.len(), 2);
-        assert_eq!(state.current_meta.unwrap().sha256, "ab");
+        assert_eq!(state.current_meta.unwrap().sha256.as_str(), "ab".repeat(32));
         assert_eq!(state.history.len(), 1);
     }
 

@@ -3,20 +3,26 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures::FutureExt as _;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use crate::config::values::MAX_DURATION;
 use crate::config::Host;
 use crate::probe::{self, HealthCheck, Wait};
 use crate::render::{Action, HostPlan, RenderedTask, Step};
 use crate::report::{tail, Printer};
-use crate::ssh::{Connector, ExitKind, Session, SshError, Stream, Target, UploadSource};
+use crate::ssh::{
+    Connector, ExitKind, Keep, LineBuffer, Session, SshError, Stream, Target, UploadSource,
+    KEEP_BYTES,
+};
 use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
 
 /// Lines of stderr quoted in a failure.
@@ -102,6 +108,12 @@ pub struct HostReport {
     pub elapsed: Duration,
 }
 
+/// What ferry's own scripts return of their stdout: all of it up to here.
+/// They print their status lines first and bound what follows (the
+/// history read by `inspect` is at most `steps::release::HISTORY_BYTES`),
+/// so host text never pushes those lines out.
+const SCRIPT_KEEP: Keep = Keep::Head(4 * 1024 * 1024);
+
 /// Whether a command's output lines are shown: ferry's own plumbing is not.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Echo {
@@ -152,25 +164,32 @@ impl Executor {
             let wants_session = connect(&host);
             set.spawn(async move {
                 let _slot = slots.acquire_owned().await.expect("semaphore never closes");
-                let session = if wants_session {
-                    match this.connect(&host).await {
-                        Ok(session) => Some(session),
-                        Err(status) => return (index, host, Err(status)),
-                    }
-                } else {
-                    None
+                let run = async {
+                    let session = if wants_session {
+                        Some(this.connect(&host).await?)
+                    } else {
+                        None
+                    };
+                    Ok(work(this.clone(), host.clone(), session).await)
                 };
-                let result = work(this.clone(), host.clone(), session).await;
-                (index, host, Ok(result))
+                // A host task that panics is a failed host, never a host
+                // missing from the results (which would count as success).
+                let result = match AssertUnwindSafe(run).catch_unwind().await {
+                    Ok(result) => result,
+                    Err(panic) => Err(crashed(&host.name, panic.as_ref())),
+                };
+                (index, host, result)
             });
         }
         let mut results = Vec::new();
         while let Some(joined) = set.join_next().await {
             match joined {
                 Ok(result) => results.push(result),
+                // Unwinding is caught in the task: this is a task cancelled
+                // by the runtime shutting down, with no host left to report.
                 Err(e) => self
                     .printer
-                    .note(&format!("internal error: a host task panicked: {e}")),
+                    .note(&format!("internal error: a host task ended: {e}")),
             }
         }
         results.sort_by_key(|(i, _, _)| *i);
@@ -181,8 +200,13 @@ impl Executor {
         &self.printer
     }
 
-    /// Copy a host file to the controller over the host's session.
-    pub async fn download(&self, host: &Host, remote: &str, local: &Path) -> Result<u64, String> {
+    /// Copy a host file into a controller file over the host's session.
+    pub async fn download(
+        &self,
+        host: &Host,
+        remote: &str,
+        local: &mut tokio::fs::File,
+    ) -> Result<u64, String> {
         let session = self.connect(host).await.map_err(|s| status_reason(&s))?;
         session
             .download(remote, local)
@@ -352,7 +376,7 @@ impl Executor {
         input: Option<Bytes>,
     ) -> Result<String, TaskFailure> {
         let cmd = RemoteCommand::new(script);
-        self.run_remote(host, session, step, &cmd, Echo::Quiet, input)
+        self.run_remote(host, session, step, &cmd, Echo::Quiet, input, SCRIPT_KEEP)
             .await
     }
 
@@ -388,6 +412,10 @@ impl Executor {
         session: Option<&Session>,
         task: &RenderedTask,
     ) -> Result<(), TaskFailure> {
+        // Test hook: a crashing host task (no input makes one crash today).
+        if std::env::var("FERRY_TEST_PANIC_HOST").is_ok_and(|h| h == host) {
+            panic!("FERRY_TEST_PANIC_HOST={host}");
+        }
         let fail =
             |command: &str, reason: String| TaskFailure::new(host, &task.name, command, reason);
         let delegated;
@@ -420,9 +448,17 @@ impl Executor {
                 let cmd = RemoteCommand::new(script.clone())
                     .sudo(task.sudo)
                     .timeout(task.timeout);
-                self.run_remote(host, session, &task.name, &cmd, Echo::Lines, None)
-                    .await
-                    .map(|_| ())
+                self.run_remote(
+                    host,
+                    session,
+                    &task.name,
+                    &cmd,
+                    Echo::Lines,
+                    None,
+                    Keep::Tail(KEEP_BYTES),
+                )
+                .await
+                .map(|_| ())
             }
             (Action::Upload { src, dest, mode }, Some(session)) => {
                 let expected = self
@@ -480,10 +516,18 @@ impl Executor {
                 return Err(TaskFailure::plain(host, task, "no SSH session"));
             };
             let script = probe::host_poll_script(&wait.probe, wait.timeout, wait.interval);
-            let cmd =
-                RemoteCommand::new(script).timeout(Some(wait.timeout + Duration::from_secs(15)));
+            let cmd = RemoteCommand::new(script)
+                .timeout(Some(wait.timeout.saturating_add(Duration::from_secs(15))));
             match self
-                .run_remote(host, session, task, &cmd, Echo::Quiet, None)
+                .run_remote(
+                    host,
+                    session,
+                    task,
+                    &cmd,
+                    Echo::Quiet,
+                    None,
+                    Keep::Tail(KEEP_BYTES),
+                )
                 .await
             {
                 Ok(_) => Ok(()),
@@ -491,7 +535,7 @@ impl Executor {
                 Err(f) => Err(Some(f)),
             }
         } else {
-            let deadline = Instant::now() + wait.timeout;
+            let deadline = Instant::now() + wait.timeout.min(MAX_DURATION);
             loop {
                 let attempt = wait
                     .interval
@@ -543,17 +587,25 @@ impl Executor {
                 let result = if check.probe.on_host() {
                     let script = probe::host_script(&check.probe, check.timeout);
                     let cmd = RemoteCommand::new(script)
-                        .timeout(Some(check.timeout + Duration::from_secs(5)));
-                    self.run_remote(host, session, &check.name, &cmd, Echo::Quiet, None)
-                        .await
-                        .map(|_| ())
-                        .map_err(|f| {
-                            if f.stderr_tail.is_empty() {
-                                f.reason
-                            } else {
-                                f.stderr_tail
-                            }
-                        })
+                        .timeout(Some(check.timeout.saturating_add(Duration::from_secs(5))));
+                    self.run_remote(
+                        host,
+                        session,
+                        &check.name,
+                        &cmd,
+                        Echo::Quiet,
+                        None,
+                        Keep::Tail(KEEP_BYTES),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(|f| {
+                        if f.stderr_tail.is_empty() {
+                            f.reason
+                        } else {
+                            f.stderr_tail
+                        }
+                    })
                 } else {
                     probe::check_from_controller(&check.probe, check.timeout).await
                 };
@@ -583,6 +635,7 @@ impl Executor {
     }
 
     /// Run one remote command; a non-zero exit is a failure.
+    #[allow(clippy::too_many_arguments)]
     async fn run_remote(
         &self,
         host: &str,
@@ -591,6 +644,7 @@ impl Executor {
         cmd: &RemoteCommand,
         echo: Echo,
         input: Option<Bytes>,
+        keep: Keep,
     ) -> Result<String, TaskFailure> {
         let shell = cmd.to_shell();
         let printer = self.printer.clone();
@@ -606,7 +660,7 @@ impl Executor {
                 .stderr(stderr)
         };
         match session
-            .exec_with_input(&shell, input, cmd.client_deadline(), &mut on_line)
+            .exec_with_input(&shell, input, cmd.client_deadline(), keep, &mut on_line)
             .await
         {
             Ok(out) if out.exit.success() => Ok(out.stdout),
@@ -623,8 +677,11 @@ impl Executor {
         }
     }
 
-    /// Upload to a temporary name beside `dest`, then move it into place and
-    /// verify the sha256 of what landed.
+    /// Upload to a new private file (0600, see `Session::upload`), then
+    /// install it with its final mode and verify the sha256 of what landed.
+    /// Without sudo the file is written beside `dest` and renamed; with
+    /// sudo it is written in a private folder the host makes (`mktemp -d`)
+    /// and installed by root as root's.
     #[allow(clippy::too_many_arguments)]
     async fn put(
         &self,
@@ -636,26 +693,80 @@ impl Executor {
         mode: Option<u32>,
         expected: &str,
     ) -> Result<(), TaskFailure> {
-        let tmp = temp_path(dest, task.sudo);
         let fail = |reason: String| {
             TaskFailure::new(host, &task.name, &format!("upload to {dest}"), reason)
         };
+        let private_dir = if task.sudo {
+            let made = RemoteCommand::new(steps::PRIVATE_TEMP_DIR).timeout(task.timeout);
+            let out = self
+                .run_remote(
+                    host,
+                    session,
+                    &task.name,
+                    &made,
+                    Echo::Quiet,
+                    None,
+                    Keep::Tail(KEEP_BYTES),
+                )
+                .await?;
+            match out.trim() {
+                dir if dir.starts_with('/') && !dir.contains('\n') => Some(dir.to_string()),
+                other => return Err(fail(format!("mktemp -d printed `{other}`, not a folder"))),
+            }
+        } else {
+            None
+        };
+        let (tmp, install, cleanup) = match &private_dir {
+            Some(dir) => {
+                let tmp = format!("{dir}/upload");
+                let install = steps::install_file_as_root(dir, &tmp, dest, mode);
+                (tmp, install, steps::remove_dir(dir))
+            }
+            None => {
+                let tmp = temp_path(dest);
+                let install = steps::install_file(&tmp, dest, mode);
+                let cleanup = steps::remove_file(&tmp);
+                (tmp, install, cleanup)
+            }
+        };
+        let clean_up = || async {
+            let _ = session
+                .exec(
+                    &RemoteCommand::new(cleanup.clone()).to_shell(),
+                    None,
+                    &mut |_, _| {},
+                )
+                .await;
+        };
         if let Err(e) = session.upload(source, &tmp).await {
+            clean_up().await;
             return Err(fail(e.to_string()));
         }
-        let install = RemoteCommand::new(steps::install_file(&tmp, dest, mode))
+        // Test hook: hold the written, not yet installed file until this
+        // path exists, so a test can look at it on the host.
+        if let Ok(flag) = std::env::var("FERRY_TEST_HOLD_UPLOAD") {
+            while !Path::new(&flag).exists() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let install = RemoteCommand::new(install)
             .sudo(task.sudo)
             .timeout(task.timeout);
         let stdout = match self
-            .run_remote(host, session, &task.name, &install, Echo::Quiet, None)
+            .run_remote(
+                host,
+                session,
+                &task.name,
+                &install,
+                Echo::Quiet,
+                None,
+                Keep::Tail(KEEP_BYTES),
+            )
             .await
         {
             Ok(stdout) => stdout,
             Err(failure) => {
-                let cleanup = RemoteCommand::new(steps::remove_file(&tmp)).sudo(task.sudo);
-                let _ = session
-                    .exec(&cleanup.to_shell(), None, &mut |_, _| {})
-                    .await;
+                clean_up().await;
                 return Err(failure);
             }
         };
@@ -699,37 +810,85 @@ impl Executor {
                 .exit(exit)
                 .stderr(stderr)
         };
-        let child = tokio::process::Command::new("sh")
+        let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(script)
             .env("FERRY_HOST", host)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .kill_on_drop(true)
-            .output();
-        let output = match task.timeout {
-            Some(limit) => match tokio::time::timeout(limit, child).await {
+            .spawn()
+            .map_err(|e| failure(None, format!("cannot start sh: {e}"), ""))?;
+        // Streamed line by line like a host's output, with the same bounds:
+        // a command that prints without end costs bounded memory.
+        let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+        let work = async {
+            let mut lines = [
+                LineBuffer::new(Keep::Tail(KEEP_BYTES)),
+                LineBuffer::new(Keep::Tail(KEEP_BYTES)),
+            ];
+            let (mut out_buf, mut err_buf) = (vec![0u8; 32 * 1024], vec![0u8; 32 * 1024]);
+            while out.is_some() || err.is_some() {
+                let (stream, read) = tokio::select! {
+                    n = read_some(&mut out, &mut out_buf), if out.is_some() => (0, n),
+                    n = read_some(&mut err, &mut err_buf), if err.is_some() => (1, n),
+                };
+                let data = if stream == 0 { &out_buf } else { &err_buf };
+                match read {
+                    Some(n) => lines[stream]
+                        .push(&data[..n], |l| self.printer.host_line(host, stream == 1, l)),
+                    None if stream == 0 => out = None,
+                    None => err = None,
+                }
+            }
+            lines[0].finish(|l| self.printer.host_line(host, false, l));
+            let stderr = lines[1].finish(|l| self.printer.host_line(host, true, l));
+            (child.wait().await, stderr)
+        };
+        let (status, stderr) = match task.timeout {
+            Some(limit) => match tokio::time::timeout(limit, work).await {
                 Ok(result) => result,
                 Err(_) => return Err(failure(None, format!("timed out after {limit:?}"), "")),
             },
-            None => child.await,
-        }
-        .map_err(|e| failure(None, format!("cannot start sh: {e}"), ""))?;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        for line in stdout.lines() {
-            self.printer.host_line(host, false, line);
-        }
-        for line in stderr.lines() {
-            self.printer.host_line(host, true, line);
-        }
-        if output.status.success() {
+            None => work.await,
+        };
+        let status = status.map_err(|e| failure(None, format!("cannot wait for sh: {e}"), ""))?;
+        if status.success() {
             return Ok(());
         }
-        let exit = match output.status.code() {
+        let exit = match status.code() {
             Some(code) => ExitKind::Code(code as u32),
             None => ExitKind::Signal("(local)".into()),
         };
         Err(failure(Some(exit.clone()), exit.to_string(), &stderr))
     }
+}
+
+/// Read what is there from a child's pipe; `None` at its end.
+async fn read_some<R: tokio::io::AsyncRead + Unpin>(
+    pipe: &mut Option<R>,
+    buf: &mut [u8],
+) -> Option<usize> {
+    use tokio::io::AsyncReadExt as _;
+    match pipe.as_mut()?.read(buf).await {
+        Ok(0) | Err(_) => None,
+        Ok(n) => Some(n),
+    }
+}
+
+/// The status of a host whose task panicked.
+fn crashed(host: &str, panic: &(dyn std::any::Any + Send)) -> HostStatus {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    HostStatus::Failed(Box::new(TaskFailure::plain(
+        host,
+        "ferry",
+        &format!("internal error: the host's task crashed: {message}"),
+    )))
 }
 
 fn status_reason(status: &HostStatus) -> String {
@@ -758,18 +917,14 @@ fn connect_failure(host: &str, err: SshError) -> HostStatus {
 }
 
 /// A temporary name in the destination's folder, so the final move is a
-/// rename on one filesystem. With sudo the user may not write there: use /tmp.
-fn temp_path(dest: &str, sudo: bool) -> String {
-    let unique = format!(
-        ".ferry-tmp-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos())
-    );
-    if sudo {
-        return format!("/tmp/{unique}");
-    }
+/// rename on one filesystem. Unpredictable, and created with O_EXCL.
+fn temp_path(dest: &str) -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // Randomly keyed per process (std's SipHash keys): no extra dependency.
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    let unique = format!(".ferry-tmp-{}-{random:016x}", std::process::id());
     match dest.rsplit_once('/') {
         Some((dir, name)) => format!("{dir}/{unique}-{name}"),
         None => format!("{unique}-{dest}"),
@@ -789,10 +944,10 @@ mod tests {
 
     #[test]
     fn temp_path_stays_beside_dest() {
-        let tmp = temp_path("/srv/app/config.yml", false);
+        let tmp = temp_path("/srv/app/config.yml");
         assert!(tmp.starts_with("/srv/app/.ferry-tmp-"), "{tmp}");
         assert!(tmp.ends_with("-config.yml"), "{tmp}");
-        assert!(temp_path("/etc/x", true).starts_with("/tmp/.ferry-tmp-"));
+        assert_ne!(tmp, temp_path("/srv/app/config.yml"));
     }
 
     #[test]

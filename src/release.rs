@@ -11,6 +11,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::artifact::Sha256;
+
 /// A release id: `[A-Za-z0-9._-]{1,64}`, not starting with `.`. Checked before
 /// it becomes part of any path.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -92,7 +94,7 @@ impl fmt::Display for ReleaseId {
 pub struct ReleaseMeta {
     pub id: ReleaseId,
     pub artifact: String,
-    pub sha256: String,
+    pub sha256: Sha256,
     pub deployed_by: String,
     pub deployed_at: String,
     pub controller: String,
@@ -126,8 +128,12 @@ pub struct HistoryEvent {
     /// What `current` pointed at before this event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<ReleaseId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "Sha256::lenient"
+    )]
+    pub sha256: Option<Sha256>,
     pub by: String,
     pub run_id: String,
     pub env: String,

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, Sha256};
 use crate::cli::{DeployArgs, OutputFormat, RolloutArgs};
 use crate::config::RolloutSettings;
 use crate::deploy::{self, Context, Deployment, RolloutOptions, RunInfo};
@@ -307,9 +307,9 @@ async fn artifact(args: &DeployArgs) -> anyhow::Result<Artifact> {
                 .with_context(|| format!("cannot read artifact {}", path.display()))?
         }
         (None, Some(url), Some(sha)) => {
-            if sha.len() != 64 || !sha.chars().all(|c| c.is_ascii_hexdigit()) {
+            let Ok(sha) = Sha256::parse(&sha.to_ascii_lowercase()) else {
                 return Err(InvalidInput(format!("--sha256 `{sha}` is not 64 hex digits")).into());
-            }
+            };
             Artifact::remote(url, sha)
         }
         _ => {

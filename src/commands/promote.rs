@@ -4,12 +4,13 @@
 //! sha256 before any target host receives it.
 
 use std::collections::BTreeMap;
+use std::os::unix::fs::DirBuilderExt as _;
 use std::path::PathBuf;
 
 use anyhow::{anyhow, Context as _};
 use std::time::{Duration, SystemTime};
 
-use crate::artifact::Artifact;
+use crate::artifact::{Artifact, Sha256};
 use crate::cli::{Common, PromoteArgs};
 use crate::config::Host;
 use crate::deploy;
@@ -26,7 +27,7 @@ use super::Refused;
 struct Source {
     release: ReleaseId,
     artifact_name: String,
-    sha256: String,
+    sha256: Sha256,
     /// A host to fetch the artifact from.
     host: Host,
     deploy_to: String,
@@ -105,7 +106,7 @@ fn uniform_and_healthy(
     states: &[(Host, Result<HostState, HostStatus>)],
     dirs: &std::collections::HashMap<String, String>,
 ) -> Result<Source, Refused> {
-    let mut by_release: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    let mut by_release: BTreeMap<(String, Sha256), Vec<&str>> = BTreeMap::new();
     let mut problems = Vec::new();
     for (host, state) in states {
         match state {
@@ -114,7 +115,13 @@ fn uniform_and_healthy(
                     .entry((id.to_string(), meta.sha256.clone()))
                     .or_default()
                     .push(&host.name),
-                _ => problems.push(format!("{}: no release", host.name)),
+                // Metadata that does not parse (a sha256 that is not 64
+                // hex digits) is remote text ferry will not build on.
+                (Some(id), None) => problems.push(format!(
+                    "{}: release {id} has no readable .ferry-release.json",
+                    host.name
+                )),
+                (None, _) => problems.push(format!("{}: no release", host.name)),
             },
             Err(_) => problems.push(format!("{}: unreachable", host.name)),
         }
@@ -125,18 +132,14 @@ fn uniform_and_healthy(
             problems.join(", ")
         )));
     }
-    let mut groups: Vec<(&(String, String), &Vec<&str>)> = by_release.iter().collect();
+    let mut groups: Vec<(&(String, Sha256), &Vec<&str>)> = by_release.iter().collect();
     groups.sort_by_key(|(_, hosts)| std::cmp::Reverse(hosts.len()));
     if groups.len() > 1 {
         let (main, _) = groups[0];
         let odd: Vec<String> = groups[1..]
             .iter()
             .map(|((id, sha), hosts)| {
-                format!(
-                    "{} on {id} (sha256 {})",
-                    hosts.join(", "),
-                    &sha[..12.min(sha.len())]
-                )
+                format!("{} on {id} (sha256 {})", hosts.join(", "), &sha[..12])
             })
             .collect();
         return Err(Refused(format!(
@@ -204,10 +207,16 @@ fn cache_dir() -> PathBuf {
 }
 
 /// The artifact, verified: from the cache, else streamed from a source host.
+/// The cache is private (0700, files 0600): a fetched file lands under a
+/// random name created with O_EXCL, and is renamed only once verified.
 async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> anyhow::Result<PathBuf> {
     let dir = cache_dir();
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| anyhow::anyhow!("cannot create the artifact cache {}: {e}", dir.display()))?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| anyhow!("cannot create the artifact cache {}: {e}", dir.display()))?;
+    // A validated sha256 (64 hex digits): never a path from remote text.
     let cached = dir.join(format!("{}.artifact", source.sha256));
     let printer = ctx.executor.printer();
     if cached.is_file() && sha256_file(&cached).ok().as_deref() == Some(source.sha256.as_str()) {
@@ -222,24 +231,33 @@ async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> anyhow::Resul
         "fetching the artifact from {}:{remote}",
         source.host.name
     ));
-    let partial = dir.join(format!(".{}.partial-{}", source.sha256, std::process::id()));
-    let fetched = ctx.executor.download(&source.host, &remote, &partial).await;
+    // Removed on drop, so every early return cleans up.
+    let partial = tempfile::Builder::new()
+        .prefix(&format!(".{}.partial-", source.sha256))
+        .tempfile_in(&dir)
+        .map_err(|e| anyhow!("cannot write to the artifact cache {}: {e}", dir.display()))?;
+    let mut file = tokio::fs::File::from_std(partial.as_file().try_clone()?);
+    let fetched = ctx
+        .executor
+        .download(&source.host, &remote, &mut file)
+        .await;
+    drop(file);
     if let Err(e) = fetched {
-        let _ = std::fs::remove_file(&partial);
-        return Err(anyhow::anyhow!(
+        return Err(anyhow!(
             "cannot fetch the artifact from {}: {e}",
             source.host.name
         ));
     }
-    let got = sha256_file(&partial)?;
-    if got != source.sha256 {
-        let _ = std::fs::remove_file(&partial);
+    let got = sha256_file(partial.path())?;
+    if got != source.sha256.as_str() {
         return Err(Refused(format!(
             "the artifact fetched from {} has sha256 {got}, expected {}",
             source.host.name, source.sha256
         ))
         .into());
     }
-    std::fs::rename(&partial, &cached)?;
+    partial
+        .persist(&cached)
+        .map_err(|e| anyhow!("cannot keep {}: {}", cached.display(), e.error))?;
     Ok(cached)
 }

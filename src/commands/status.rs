@@ -39,7 +39,7 @@ impl HostLine {
                 line.current = state.current.as_ref().map(ToString::to_string);
                 line.previous = state.previous().map(|r| r.to_string());
                 if let Some(meta) = &state.current_meta {
-                    line.sha256 = Some(meta.sha256.clone());
+                    line.sha256 = Some(meta.sha256.to_string());
                     line.deployed_by = Some(meta.deployed_by.clone());
                     line.deployed_at = Some(meta.deployed_at.clone());
                 }

@@ -20,12 +20,14 @@ impl<'de> Deserialize<'de> for Span {
                 f.write_str("a duration such as 30s, 5m or 1h")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Span, E> {
-                Ok(Span(Duration::from_secs(v)))
+                in_range(Duration::from_secs(v), &v.to_string())
+                    .map(Span)
+                    .map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Span, E> {
-                u64::try_from(v)
-                    .map(|s| Span(Duration::from_secs(s)))
-                    .map_err(|_| E::custom(format!("a duration cannot be negative: {v}")))
+                let secs = u64::try_from(v)
+                    .map_err(|_| E::custom(format!("a duration cannot be negative: {v}")))?;
+                self.visit_u64(secs)
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<Span, E> {
                 parse_duration(v).map(Span).map_err(E::custom)
@@ -35,9 +37,24 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// The longest duration ferry accepts anywhere (timeouts, pauses, lock
+/// waits, soak times): 30 days. Longer is a typo, and the bound keeps every
+/// deadline ferry computes from it far from overflowing.
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text.trim())
-        .map_err(|e| format!("invalid duration `{text}` ({e}); use e.g. 500ms, 30s, 5m, 1h"))
+    let d = humantime::parse_duration(text.trim())
+        .map_err(|e| format!("invalid duration `{text}` ({e}); use e.g. 500ms, 30s, 5m, 1h"))?;
+    in_range(d, text)
+}
+
+fn in_range(d: Duration, text: &str) -> Result<Duration, String> {
+    if d > MAX_DURATION {
+        return Err(format!(
+            "duration `{text}` is too long: at most 30 days (720h)"
+        ));
+    }
+    Ok(d)
 }
 
 /// A number of hosts: an absolute count or a percent of the selected hosts.
@@ -165,5 +182,9 @@ mod tests {
     fn durations_parse_human_units() {
         assert_eq!(parse_duration("1m 30s").unwrap(), Duration::from_secs(90));
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("720h").unwrap(), MAX_DURATION);
+        assert!(parse_duration("721h").is_err());
+        // humantime parses this, and adding it to an Instant overflowed.
+        assert!(parse_duration("500000000000y").is_err());
     }
 }

@@ -18,7 +18,8 @@ use std::time::Duration;
 use russh::client;
 use russh::keys::{HashAlg, PublicKeyOrCertificate};
 
-pub use exec::{ExecOutput, ExitKind, Stream};
+pub(crate) use exec::LineBuffer;
+pub use exec::{ExecOutput, ExitKind, Keep, Stream, KEEP_BYTES};
 pub use upload::UploadSource;
 
 use crate::config::{HostKeyPolicy, SshSettings};

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use russh_sftp::client::SftpSession;
+use russh_sftp::protocol::{FileAttributes, OpenFlags};
 use tokio::io::{AsyncRead, AsyncWriteExt};
 
 use super::{Session, SshError};
@@ -13,8 +14,9 @@ pub enum UploadSource<'a> {
 }
 
 impl Session {
-    /// Write `source` to `remote_path` (created or truncated). The caller moves
-    /// it into place afterwards: SFTP rename cannot replace an existing file.
+    /// Write `source` to `remote_path`, a new file only its owner can read
+    /// (see [`create_private`]). The caller moves it into place and gives it
+    /// its final mode afterwards: SFTP rename cannot replace an existing file.
     pub async fn upload(
         &self,
         source: UploadSource<'_>,
@@ -36,8 +38,9 @@ async fn write_file(
     source: UploadSource<'_>,
     remote_path: &str,
 ) -> Result<u64, SshError> {
+    let (flags, attributes) = create_private();
     let mut remote = sftp
-        .create(remote_path)
+        .open_with_flags_and_attributes(remote_path, flags, attributes)
         .await
         .map_err(|e| SshError::Upload(format!("cannot create {remote_path}: {e}")))?;
     let written = match source {
@@ -56,6 +59,21 @@ async fn write_file(
     Ok(written)
 }
 
+/// How an upload's temporary file is opened: created here, never an
+/// existing file or a planted link (O_EXCL), with mode 0600 from its first
+/// byte on. A secret with `mode: "0600"` is never readable by others, even
+/// while it is written; the install step then sets the final mode.
+fn create_private() -> (OpenFlags, FileAttributes) {
+    let attributes = FileAttributes {
+        permissions: Some(0o600),
+        ..FileAttributes::empty()
+    };
+    (
+        OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE,
+        attributes,
+    )
+}
+
 async fn copy(
     mut from: impl AsyncRead + Unpin,
     to: &mut russh_sftp::client::fs::File,
@@ -67,8 +85,13 @@ async fn copy(
 }
 
 impl Session {
-    /// Copy a host file to `local` over SFTP, streamed.
-    pub async fn download(&self, remote_path: &str, local: &Path) -> Result<u64, SshError> {
+    /// Copy a host file into `file` (opened by the caller, who chose its
+    /// name and mode) over SFTP, streamed.
+    pub async fn download(
+        &self,
+        remote_path: &str,
+        file: &mut tokio::fs::File,
+    ) -> Result<u64, SshError> {
         let channel = self.handle.channel_open_session().await?;
         channel.request_subsystem(true, "sftp").await?;
         let sftp = SftpSession::new(channel.into_stream())
@@ -79,19 +102,29 @@ impl Session {
                 .open(remote_path)
                 .await
                 .map_err(|e| SshError::Upload(format!("cannot open {remote_path}: {e}")))?;
-            let mut file = tokio::fs::File::create(local)
-                .await
-                .map_err(|e| SshError::Upload(format!("cannot write {}: {e}", local.display())))?;
-            let n = tokio::io::copy(&mut remote, &mut file)
+            let n = tokio::io::copy(&mut remote, file)
                 .await
                 .map_err(|e| SshError::Upload(format!("reading {remote_path}: {e}")))?;
             file.sync_all()
                 .await
-                .map_err(|e| SshError::Upload(format!("writing {}: {e}", local.display())))?;
+                .map_err(|e| SshError::Upload(format!("writing the local copy: {e}")))?;
             Ok(n)
         }
         .await;
         let _ = sftp.close().await;
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_is_created_new_and_private() {
+        let (flags, attributes) = create_private();
+        assert!(flags.contains(OpenFlags::CREATE | OpenFlags::EXCLUDE | OpenFlags::WRITE));
+        assert!(!flags.contains(OpenFlags::TRUNCATE));
+        assert_eq!(attributes.permissions, Some(0o600));
     }
 }

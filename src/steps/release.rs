@@ -13,16 +13,29 @@ pub const MARK_HISTORY: &str = "@@history";
 /// Exit status of [`receive`] when the artifact's checksum is wrong.
 pub const CHECKSUM_EXIT: u32 = 65;
 
+/// At most this much of the end of the history is read (and at most 500
+/// lines): the history is host text, and ferry's status lines come first in
+/// the same output (the executor keeps the head of its scripts' output).
+pub const HISTORY_BYTES: usize = 512 * 1024;
+
+/// At most this much of the current release's metadata is read.
+pub const META_BYTES: usize = 64 * 1024;
+
 /// Report `current`, the release folders, the current release's metadata
-/// and the end of the history, in one round trip.
+/// and the end of the history, in one round trip. ferry's own lines come
+/// first; every read of host text is bounded by bytes. A history cut by
+/// bytes starts with a partial line, which is dropped (`tail -c N+1`: when
+/// the cut falls just after a newline, the dropped line is empty).
 pub fn inspect(deploy_to: &str) -> String {
     format!(
         "d={d}; [ -d \"$d\" ] || exit 0; cd \"$d\" || exit 1; \
          printf '{MARK_CURRENT}%s\\n' \"$(readlink current 2>/dev/null)\"; \
          for r in releases/*/; do [ -d \"$r\" ] || continue; r=${{r%/}}; printf '{MARK_RELEASE}%s\\n' \"${{r##*/}}\"; done; \
-         m=; IFS= read -r m 2>/dev/null < current/.ferry-release.json; printf '{MARK_META}%s\\n' \"$m\"; \
-         echo {MARK_HISTORY}; tail -n 500 .ferry/history.jsonl 2>/dev/null; true",
-        d = quote(deploy_to)
+         m=$(head -c {META_BYTES} current/.ferry-release.json 2>/dev/null | head -n 1); printf '{MARK_META}%s\\n' \"$m\"; \
+         echo {MARK_HISTORY}; h=.ferry/history.jsonl; \
+         if [ -f $h ]; then if [ \"$(wc -c < $h)\" -gt {HISTORY_BYTES} ]; then tail -c {cut} $h | tail -n +2; else cat $h; fi | tail -n 500; fi; true",
+        d = quote(deploy_to),
+        cut = HISTORY_BYTES + 1,
     )
 }
 
@@ -187,6 +200,61 @@ mod tests {
                 .unwrap();
             assert_eq!(String::from_utf8_lossy(&out.stdout), want, "PATH={path}");
         }
+    }
+
+    /// The inspect script, run by a local `sh` on a history of 600 lines of
+    /// 600 bytes and one of 300,000: its output stays bounded, ferry's
+    /// lines come first, and the newest event is read whole.
+    #[test]
+    fn inspect_reads_a_bounded_end_of_a_large_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("releases/r1")).unwrap();
+        std::fs::create_dir_all(d.join(".ferry")).unwrap();
+        std::os::unix::fs::symlink("releases/r1", d.join("current")).unwrap();
+        std::fs::write(
+            d.join("releases/r1/.ferry-release.json"),
+            "{\"id\":\"r1\"}\n",
+        )
+        .unwrap();
+        let mut history = format!("{}\n", "y".repeat(300_000));
+        for _ in 0..600 {
+            history.push_str(&format!("{}\n", "x".repeat(599)));
+        }
+        history.push_str("{\"event\":\"last\"}\n");
+        std::fs::write(d.join(".ferry/history.jsonl"), &history).unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(inspect(d.to_str().unwrap()))
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let out = String::from_utf8(out.stdout).unwrap();
+        assert!(out.len() < HISTORY_BYTES + 1024, "{} bytes", out.len());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines[..4],
+            [
+                "@@current releases/r1",
+                "@@release r1",
+                "@@meta {\"id\":\"r1\"}",
+                "@@history"
+            ]
+        );
+        // Whole lines only: the partial first one was dropped.
+        assert!(lines[4..lines.len() - 1].iter().all(|l| l.len() == 599));
+        assert_eq!(lines.len() - 5, 499);
+        assert_eq!(lines.last(), Some(&"{\"event\":\"last\"}"));
+        // A small history is read whole.
+        std::fs::write(d.join(".ferry/history.jsonl"), "a\nb\n").unwrap();
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(inspect(d.to_str().unwrap()))
+            .output()
+            .unwrap();
+        assert!(String::from_utf8(out.stdout)
+            .unwrap()
+            .ends_with("@@history\na\nb\n"));
     }
 
     #[test]

@@ -135,3 +135,32 @@ fn check_renders_the_deploy_stages_and_health_checks_too() {
         .stdout_has("[after_switch] run      restart: systemctl restart shop")
         .stdout_has("[health] up: http http://127.0.0.1:8080/ -> 200");
 }
+
+#[test]
+fn a_duration_past_30_days_is_refused_with_its_place() {
+    let project = Project::empty();
+    project.write("inventories/prod.yml", INVENTORY);
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - name: restart\n    run: 'true'\n    timeout: 18446744073709551615\n",
+    );
+    project
+        .ferry(&["check", "prod"])
+        .expect_code(2)
+        .stderr_has("playbooks/site.yml:4:")
+        .stderr_has("duration `18446744073709551615` is too long: at most 30 days");
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - { name: restart, run: 'true', timeout: 31d }\n",
+    );
+    project
+        .ferry(&["check", "prod"])
+        .expect_code(2)
+        .stderr_has("playbooks/site.yml:2:")
+        .stderr_has("too long");
+    // On the command line: a clear error, exit 2, never a panic.
+    project
+        .ferry(&["rollback", "prod", "--lock-wait", "500000000000y"])
+        .expect_code(2)
+        .stderr_has("duration `500000000000y` is too long");
+}

@@ -10,6 +10,7 @@ mod config_errors;
 mod failures;
 mod fleet_selftest;
 mod host_keys;
+mod hostile;
 mod locks;
 mod promote;
 mod releases;

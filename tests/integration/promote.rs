@@ -156,3 +156,65 @@ fn promote_refuses_a_release_that_has_not_soaked_long_enough() {
         .expect_code(6)
         .stderr_has("less than min_soak 3600s of production");
 }
+
+/// Rewrite the sha256 in a staging host's `.ferry-release.json`.
+fn set_meta_sha(fleet: &Fleet, i: usize, sha: &str) {
+    let h = &fleet.hosts()[i];
+    let path = fleet.on_host(i, &format!("{}/current/.ferry-release.json", h.deploy_to));
+    let mut m = meta(fleet, i);
+    m["sha256"] = sha.into();
+    std::fs::write(path, format!("{m}\n")).unwrap();
+}
+
+#[test]
+fn promote_refuses_a_source_sha256_that_is_not_64_hex_and_keeps_its_cache_private() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let e = envs();
+    let artifact = tarball(&e.project, "app", "ok v1\n");
+    ferry(
+        &e,
+        &[
+            "deploy",
+            "staging",
+            "--artifact",
+            artifact.to_str().unwrap(),
+        ],
+    )
+    .expect_code(0);
+    let good = meta(&e.staging, 0)["sha256"].as_str().unwrap().to_string();
+    // Too short: the controller used to panic slicing it (exit 101).
+    set_meta_sha(&e.staging, 0, "abc");
+    ferry(&e, &["promote", "staging", "production"])
+        .expect_code(6)
+        .stderr_has("h1: release app-")
+        .stderr_has("has no readable .ferry-release.json");
+    // A path: it used to name a file outside the cache.
+    let escape = e.cache.path().join("escaped");
+    let traversal = format!("/../../../../../..{}", escape.display());
+    set_meta_sha(&e.staging, 0, &traversal);
+    set_meta_sha(&e.staging, 1, &traversal);
+    ferry(&e, &["promote", "staging", "production"]).expect_code(6);
+    let outside: Vec<_> = std::fs::read_dir(e.cache.path())
+        .unwrap()
+        .map(|f| f.unwrap().file_name())
+        .collect();
+    assert!(outside.is_empty(), "files beside the cache: {outside:?}");
+    // Restored: the cache it creates is private.
+    set_meta_sha(&e.staging, 0, &good);
+    set_meta_sha(&e.staging, 1, &good);
+    let cache = e.cache.path().join("artifacts");
+    e.project
+        .ferry_env(
+            &["promote", "staging", "production"],
+            &[("FERRY_CACHE", cache.to_str().unwrap())],
+        )
+        .expect_code(0);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cache), 0o700);
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+        .collect();
+    assert_eq!(files, [cache.join(format!("{good}.artifact"))]);
+    assert_eq!(mode(&files[0]), 0o600);
+}
