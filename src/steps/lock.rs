@@ -339,4 +339,56 @@ mod tests {
         assert!(out.contains(" - -\n"), "{out}");
         assert_eq!(sh(dir.path(), &remove_if(d, "- -")).1, "@@removed\n");
     }
+
+    /// Disk full: a lock whose info cannot be written, or reads back
+    /// otherwise, is removed again and not taken (printf stands in for the
+    /// full disk).
+    #[test]
+    fn a_lock_whose_info_cannot_be_written_is_not_taken() {
+        for broken in [
+            "printf() { return 1; }",
+            "printf() { command printf 'cut'; }",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let app = dir.path().join("app");
+            let script = acquire(app.to_str().unwrap(), "run1", Info::Manual("{}"), None);
+            let (code, out, err) = sh(dir.path(), &format!("{broken}; {script}"));
+            assert_eq!(code, 1, "{broken}");
+            assert!(!out.contains("@@taken"), "{out}");
+            assert!(err.contains("cannot write .ferry/lock/info.json"), "{err}");
+            assert!(!app.join(".ferry/lock").exists(), "{broken}");
+        }
+    }
+
+    /// The switch carries the fence: without this run's lock nothing moves.
+    #[test]
+    fn a_switch_without_the_lock_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir_all(app.join("releases/r2")).unwrap();
+        std::fs::create_dir_all(app.join(".ferry")).unwrap();
+        std::os::unix::fs::symlink("releases/r1", app.join("current")).unwrap();
+        let r2 = crate::release::ReleaseId::parse("r2").unwrap();
+        let switch = super::super::release::switch(app.to_str().unwrap(), &r2, "run1", "{}");
+        let (code, _, err) = sh(dir.path(), &switch);
+        assert_eq!(code, LOST_LOCK_EXIT as i32, "{err}");
+        assert!(err.contains("lost the lock"), "{err}");
+        assert_eq!(
+            std::fs::read_link(app.join("current")).unwrap(),
+            std::path::PathBuf::from("releases/r1")
+        );
+        // With the lock and a live lease it switches.
+        let taken = acquire(
+            app.to_str().unwrap(),
+            "run1",
+            Info::Leased("{\"run_id\":\"run1\",\"lease_until\":"),
+            None,
+        );
+        assert_eq!(sh(dir.path(), &taken).1, "@@taken run1\n");
+        assert_eq!(sh(dir.path(), &switch).0, 0);
+        assert_eq!(
+            std::fs::read_link(app.join("current")).unwrap(),
+            std::path::PathBuf::from("releases/r2")
+        );
+    }
 }

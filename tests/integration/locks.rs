@@ -191,7 +191,12 @@ fn a_freeze_reason_with_marker_text_still_stops_a_deploy() {
         .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
         .expect_code(0);
     project
-        .ferry(&["lock", "test", "--reason", "freeze, ask @@taken-care-of team"])
+        .ferry(&[
+            "lock",
+            "test",
+            "--reason",
+            "freeze, ask @@taken-care-of team",
+        ])
         .expect_code(0);
     let freeze = info_json(&fleet, 0);
     project
@@ -213,7 +218,14 @@ fn a_host_frozen_while_the_lock_is_taken_is_not_deployed() {
         .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
         .expect_code(0);
     project
-        .ferry(&["lock", "test", "-l", "h2", "--reason", "freeze: DB migration on h2"])
+        .ferry(&[
+            "lock",
+            "test",
+            "-l",
+            "h2",
+            "--reason",
+            "freeze: DB migration on h2",
+        ])
         .expect_code(0);
     let freeze = info_json(&fleet, 1);
     let frozen = Frozen::new(&fleet, 1);
