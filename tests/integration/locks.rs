@@ -353,3 +353,55 @@ fn an_empty_lock_info_is_named_and_removed_by_unlock_force() {
         .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
         .expect_code(0);
 }
+
+/// Finding 6: the lease renewal (every 20 s) notices that the lock is no
+/// longer this run's, says so, and the run exits non-zero.
+#[test]
+fn a_renewal_that_finds_another_holder_marks_the_lock_lost() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = tarball(&project, "r1");
+    project.write(
+        "playbooks/deploy.yml",
+        "before_switch:\n  - name: wait\n    run: 'touch {{ deploy_to }}/waiting; i=0; \
+         while [ ! -e {{ deploy_to }}/go ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done'\n",
+    );
+    let deploy_to = &fleet.hosts()[0].deploy_to;
+    let waiting = fleet.on_host(0, &format!("{deploy_to}/waiting"));
+    let go = fleet.on_host(0, &format!("{deploy_to}/go"));
+    let mut run = Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(deploy_args(r1.to_str().unwrap(), "r1"))
+        .current_dir(project.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !waiting.exists() {
+        assert!(Instant::now() < deadline, "before_switch never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let other = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
+    std::fs::write(lock_dir(&fleet, 0).join("info.json"), format!("{other}\n")).unwrap();
+    // The next renewal finds it; then the run may go on (to its fence).
+    let mut lines = std::io::BufReader::new(run.stderr.take().unwrap());
+    let mut stderr = String::new();
+    loop {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut lines, &mut line).unwrap() == 0 {
+            break;
+        }
+        if line.contains("[h1] lost the lock: it is now held by bob@elsewhere (run other-run)") {
+            std::fs::write(&go, "").unwrap();
+        }
+        stderr.push_str(&line);
+    }
+    let code = run.wait().unwrap().code();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("this run lost its lock on 1 host(s)"),
+        "{stderr}"
+    );
+    assert!(!fleet.on_host(0, &format!("{deploy_to}/current")).exists());
+}
