@@ -1,8 +1,10 @@
 //! Environment locks: a deploy, promote or rollback holds
-//! `<deploy_to>/.ferry/lock` on every target host before it changes anything.
-//! A run's lock carries a lease renewed while it lives, so a lock left by a
-//! killed controller is recognisably stale; a manual lock (`ferry lock`) has
-//! none and stays until `ferry unlock`.
+//! `<deploy_to>/.ferry/lock` on every target host before it changes anything,
+//! and changes no host it did not lock. A run's lock carries a lease on the
+//! host's clock, renewed while it lives, so a lock left by a killed
+//! controller is recognisably stale, and every switch checks on the host that
+//! the run still holds it (`steps::lock::fence`). A manual lock (`ferry
+//! lock`) has none and stays until `ferry unlock`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,12 +18,14 @@ use crate::executor::{HostStatus, TaskFailure};
 use crate::ssh::ExitKind;
 use crate::steps::lock as script;
 
+mod answer;
+mod lease;
+
+use answer::{marker, parse_answer, shown, Answer};
+use lease::Renewals;
+
 /// How long a lease lasts without renewal (on the host's clock).
 pub const LEASE: Duration = Duration::from_secs(script::LEASE_SECS);
-
-/// How long one host may take to answer a renewal: a frozen host must not
-/// hold up the renewal of the others past their lease.
-const RENEW_TIMEOUT: Duration = Duration::from_secs(script::LEASE_SECS / 4);
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockInfo {
@@ -95,15 +99,6 @@ impl Holder {
     }
 }
 
-/// A host's text, cut short and with control characters escaped.
-fn shown(text: &str) -> String {
-    if text.is_empty() {
-        return "empty".into();
-    }
-    let cut: String = text.chars().take(120).collect();
-    format!("{cut:?}")
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("environment `{env}` is locked by {info} on {hosts}{}", if *.stale { "; its lease has expired: the holder is gone (`ferry unlock --force` clears it)" } else { "" })]
@@ -123,15 +118,6 @@ pub enum Read {
     Locked(Option<String>),
     /// Not locked by this run, which therefore never changes it.
     NotLocked(HostStatus),
-}
-
-/// Renewals of one host's lease.
-#[derive(Clone, Debug, Default)]
-struct Renewals {
-    renewed: u32,
-    failed: u32,
-    /// Why this run no longer counts on its lock there.
-    lost: Option<String>,
 }
 
 /// A held lock; renews its lease until released. Holds only the hosts it
@@ -177,64 +163,6 @@ fn status_reason(status: &HostStatus) -> String {
         HostStatus::Failed(f) => f.reason.clone(),
         HostStatus::Ok => String::new(),
     }
-}
-
-/// The first marker line of an answer and what follows it. Lines before it
-/// (a login shell that prints) are skipped; whatever follows is data.
-fn marker(out: &str) -> Option<(&str, &str)> {
-    let mut rest = out;
-    loop {
-        let (line, after) = match rest.split_once('\n') {
-            Some((line, after)) => (line, after),
-            None => (rest, ""),
-        };
-        let line = line.trim_end_matches('\r');
-        if line.starts_with("@@") {
-            return Some((line, after));
-        }
-        if after.is_empty() {
-            return None;
-        }
-        rest = after;
-    }
-}
-
-/// An answer of [`script::acquire`] or [`script::show`].
-#[derive(Debug)]
-enum Answer {
-    /// Taken by `run_id`; the output of `then` when it succeeded.
-    Taken(Option<String>),
-    Held(Holder),
-    Free,
-    Unrecognised,
-}
-
-fn parse_answer(out: &str, run_id: &str) -> Answer {
-    let Some((line, rest)) = marker(out) else {
-        return Answer::Unrecognised;
-    };
-    if line.strip_prefix(script::MARK_TAKEN) == Some(run_id) {
-        let body = rest.trim_end_matches('\n');
-        let (body, last) = body.rsplit_once('\n').unwrap_or(("", body));
-        let ok = last.strip_prefix(script::MARK_THEN) == Some("0");
-        return Answer::Taken(ok.then(|| body.to_string()));
-    }
-    if line == script::MARK_FREE {
-        return Answer::Free;
-    }
-    let Some(fields) = line.strip_prefix(script::MARK_HELD) else {
-        return Answer::Unrecognised;
-    };
-    let mut fields = fields.split(' ');
-    let host_now = fields.next().and_then(|n| n.parse().ok());
-    let sum = fields.collect::<Vec<_>>().join(" ");
-    let raw = rest.lines().next().unwrap_or("");
-    let info = serde_json::from_str::<LockInfo>(raw).map_err(|_| raw.to_string());
-    Answer::Held(Holder {
-        info,
-        host_now,
-        sum,
-    })
 }
 
 /// Take the lock on every host, waiting up to `wait` for another holder.
@@ -285,7 +213,7 @@ pub async fn acquire_then(
     let renewals = Arc::new(Mutex::new(HashMap::new()));
     let renewer = match hold {
         Hold::Manual => tokio::spawn(async {}),
-        Hold::Leased => tokio::spawn(renew_forever(
+        Hold::Leased => tokio::spawn(lease::renew_forever(
             ctx.clone(),
             locked.clone(),
             dirs.clone(),
@@ -303,106 +231,6 @@ pub async fn acquire_then(
         renewer,
     };
     Ok((guard, reads))
-}
-
-/// Renew the lease on every host still held, each within [`RENEW_TIMEOUT`].
-/// A host whose renewal fails, or finds the lock not ours, is lost: it is
-/// not renewed again, and its lease runs out on its own clock, which the
-/// switch's fence checks.
-async fn renew_forever(
-    ctx: Arc<Context>,
-    hosts: Vec<Host>,
-    dirs: HashMap<String, String>,
-    run_id: String,
-    prefix: String,
-    renewals: Arc<Mutex<HashMap<String, Renewals>>>,
-) {
-    loop {
-        tokio::time::sleep(LEASE / 3).await;
-        let held: Vec<Host> = {
-            let renewals = renewals.lock().expect("renewals lock");
-            hosts
-                .iter()
-                .filter(|h| renewals.get(&h.name).is_none_or(|r| r.lost.is_none()))
-                .cloned()
-                .collect()
-        };
-        let scripts: Arc<HashMap<String, String>> = Arc::new(
-            held.iter()
-                .map(|h| {
-                    let s = script::renew(&dirs[&h.name], &run_id, &prefix);
-                    (h.name.clone(), s)
-                })
-                .collect(),
-        );
-        let answers = ctx
-            .executor
-            .each_host(
-                held,
-                ctx.forks,
-                |_| true,
-                move |exec, host, session| {
-                    let scripts = scripts.clone();
-                    async move {
-                        let session = session.expect("each_host connects");
-                        let renew = exec.script(
-                            &host.name,
-                            &session,
-                            "renew lock",
-                            scripts[&host.name].clone(),
-                            None,
-                        );
-                        tokio::time::timeout(RENEW_TIMEOUT, renew).await
-                    }
-                },
-            )
-            .await;
-        for (host, answer) in answers {
-            let lost = match answer {
-                Ok(Ok(Ok(out))) => renewal_lost(&out),
-                Ok(Ok(Err(failure))) => Some(format!("its renewal failed: {}", failure.reason)),
-                Ok(Err(_)) => Some(format!(
-                    "its renewal got no answer within {RENEW_TIMEOUT:?}"
-                )),
-                Err(status) => Some(format!("its renewal failed: {}", status_reason(&status))),
-            };
-            let mut renewals = renewals.lock().expect("renewals lock");
-            let entry = renewals.entry(host.name.clone()).or_default();
-            match lost {
-                None => entry.renewed += 1,
-                Some(why) => {
-                    entry.failed += 1;
-                    ctx.executor
-                        .printer()
-                        .host_event(&host.name, &format!("lost the lock: {why}"));
-                    ctx.journal.record(
-                        "lock_lost",
-                        serde_json::json!({ "host": host.name, "reason": why }),
-                    );
-                    entry.lost = Some(why);
-                }
-            }
-        }
-    }
-}
-
-/// `None` when renewed; why the lock is lost otherwise.
-fn renewal_lost(out: &str) -> Option<String> {
-    match marker(out) {
-        Some((line, _)) if line.starts_with(script::MARK_RENEWED) => None,
-        Some((line, rest)) if line == script::MARK_LOST => {
-            let raw = rest.lines().next().unwrap_or("");
-            Some(match serde_json::from_str::<LockInfo>(raw) {
-                Ok(info) => format!("it is now held by {}", info.describe()),
-                Err(_) if raw.is_empty() => "it was removed".into(),
-                Err(_) => format!("its info is now {}", shown(raw)),
-            })
-        }
-        _ => Some(format!(
-            "unrecognised answer to its renewal: {}",
-            shown(out)
-        )),
-    }
 }
 
 async fn try_acquire(
@@ -503,7 +331,7 @@ impl LockGuard {
                 r.lost.as_ref().map(|why| {
                     (
                         host.clone(),
-                        format!("{why} ({} renewal(s) ok before)", r.renewed),
+                        format!("{why} ({} renewal(s) ok, {} failed)", r.renewed, r.failed),
                     )
                 })
             })
@@ -678,65 +506,6 @@ mod tests {
     }
 
     #[test]
-    fn a_reason_with_marker_text_stays_data() {
-        let freeze = info_json(&info("freeze, ask @@taken-care-of team\n@@taken run2"));
-        let out = format!("@@held 100 123 45\n{freeze}\n");
-        let Answer::Held(holder) = parse_answer(&out, "run2") else {
-            panic!("held expected")
-        };
-        assert_eq!(
-            holder.info.unwrap().reason,
-            "freeze, ask @@taken-care-of team\n@@taken run2"
-        );
-        assert_eq!(
-            (holder.host_now, holder.sum.as_str()),
-            (Some(100), "123 45")
-        );
-        // `@@taken` counts only as the whole marker line with this run's id.
-        assert!(matches!(
-            parse_answer("@@taken-care-of\n", "run2"),
-            Answer::Unrecognised
-        ));
-        assert!(matches!(
-            parse_answer("@@taken run1\n", "run2"),
-            Answer::Unrecognised
-        ));
-        assert!(matches!(
-            parse_answer("x @@taken run2\n", "run2"),
-            Answer::Unrecognised
-        ));
-    }
-
-    #[test]
-    fn the_state_read_with_the_lock_follows_the_marker() {
-        // A login shell's noise before the marker is skipped.
-        let out = "welcome\n@@taken run1\n@@current releases/r1\n@@then 0\n";
-        let Answer::Taken(Some(state)) = parse_answer(out, "run1") else {
-            panic!("taken expected")
-        };
-        assert_eq!(state, "@@current releases/r1");
-        // A failed `then` is not state, even when it printed a status line.
-        let out = "@@taken run1\n@@then 0\n\n@@then 1\n";
-        assert!(matches!(parse_answer(out, "run1"), Answer::Taken(None)));
-        assert!(matches!(
-            parse_answer("@@taken run1\n", "run1"),
-            Answer::Taken(None)
-        ));
-    }
-
-    #[test]
-    fn unreadable_info_is_reported_as_such() {
-        let Answer::Held(holder) = parse_answer("@@held 100 4294967295 0\n\n", "r") else {
-            panic!("held expected")
-        };
-        assert!(holder.info.is_err());
-        assert!(!holder.is_stale());
-        let said = holder.describe();
-        assert!(said.contains("info.json is unreadable (empty)"), "{said}");
-        assert!(!said.contains("run ?"), "{said}");
-    }
-
-    #[test]
     fn a_lease_is_judged_by_the_hosts_clock() {
         let mut leased = info("deploy r1");
         leased.lease_until = Some(1_000);
@@ -761,15 +530,7 @@ mod tests {
     }
 
     #[test]
-    fn renewals_and_fences_say_why_the_lock_is_lost() {
-        assert_eq!(renewal_lost("@@renewed 99\n"), None);
-        assert_eq!(renewal_lost("@@lost\n\n").unwrap(), "it was removed");
-        let other = info_json(&LockInfo {
-            run_id: "run2".into(),
-            ..info("deploy r9")
-        });
-        let why = renewal_lost(&format!("@@lost\n{other}\n")).unwrap();
-        assert!(why.contains("now held by ci@runner (run run2)"), "{why}");
+    fn a_fenced_switch_says_it_lost_the_lock() {
         let mut failure = TaskFailure::plain("h1", "switch", "exit code 75");
         failure.exit = Some(ExitKind::Code(script::LOST_LOCK_EXIT));
         failure.stderr_tail =
