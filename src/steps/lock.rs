@@ -142,7 +142,8 @@ pub fn show(deploy_to: &str) -> String {
 pub fn fence(run_id: &str) -> String {
     format!(
         "i=; IFS= read -r i 2>/dev/null < .ferry/lock/info.json || :; {FIELDS}; n=$(date +%s) || :; \
-         if [ \"$r\" != {run} ]; then echo \"lost the lock: it is now held by run ${{r:-?}} (${{i:-no lock}}); not changed\" >&2; exit {LOST_LOCK_EXIT}; fi; \
+         if [ -z \"$i\" ]; then echo 'lost the lock: it was removed (or its info is unreadable); not changed' >&2; exit {LOST_LOCK_EXIT}; fi; \
+         if [ \"$r\" != {run} ]; then echo \"lost the lock: it is now held by run $r; not changed\" >&2; exit {LOST_LOCK_EXIT}; fi; \
          if [ -n \"$u\" ] && [ \"$u\" -ge \"$n\" ] 2>/dev/null; then :; \
          else echo \"lost the lock: its lease expired (lease_until ${{u:-none}}, host clock $n); not changed\" >&2; exit {LOST_LOCK_EXIT}; fi",
         run = quote(run_id),
@@ -247,7 +248,8 @@ mod tests {
             fence("run1"),
             format!(
                 "i=; IFS= read -r i 2>/dev/null < .ferry/lock/info.json || :; {FIELDS_SH}; n=$(date +%s) || :; \
-                 if [ \"$r\" != run1 ]; then echo \"lost the lock: it is now held by run ${{r:-?}} (${{i:-no lock}}); not changed\" >&2; exit 75; fi; \
+                 if [ -z \"$i\" ]; then echo 'lost the lock: it was removed (or its info is unreadable); not changed' >&2; exit 75; fi; \
+                 if [ \"$r\" != run1 ]; then echo \"lost the lock: it is now held by run $r; not changed\" >&2; exit 75; fi; \
                  if [ -n \"$u\" ] && [ \"$u\" -ge \"$n\" ] 2>/dev/null; then :; \
                  else echo \"lost the lock: its lease expired (lease_until ${{u:-none}}, host clock $n); not changed\" >&2; exit 75; fi"
             )
@@ -372,7 +374,7 @@ mod tests {
         let switch = super::super::release::switch(app.to_str().unwrap(), &r2, "run1", "{}");
         let (code, _, err) = sh(dir.path(), &switch);
         assert_eq!(code, LOST_LOCK_EXIT as i32, "{err}");
-        assert!(err.contains("lost the lock"), "{err}");
+        assert!(err.contains("lost the lock: it was removed"), "{err}");
         assert_eq!(
             std::fs::read_link(app.join("current")).unwrap(),
             std::path::PathBuf::from("releases/r1")
