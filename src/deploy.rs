@@ -189,34 +189,65 @@ pub fn inspect_scripts(hosts: &[Host], dirs: &HashMap<String, String>) -> HashMa
         .collect()
 }
 
-/// Take the environment's lock and read every locked host's state in the
-/// same round trip (outputs for [`inspect`]'s `known`).
+/// What a command knows of its hosts before it reads their states.
+#[derive(Clone, Debug, Default)]
+pub enum Known {
+    /// Nothing, and nothing is locked: every host is asked (status, history).
+    #[default]
+    Unlocked,
+    /// A run's lock (see [`crate::lock::Read`]): a host missing here or not
+    /// locked is reported, never asked, so never changed.
+    Locked(HashMap<String, crate::lock::Read>),
+}
+
+/// Take the environment's lock (a run's, with a lease) and read every
+/// locked host's state in the same round trip.
 pub async fn lock_and_read_state(
     ctx: &Arc<Context>,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
     info: crate::lock::LockInfo,
     wait: Option<std::time::Duration>,
-) -> Result<(crate::lock::LockGuard, HashMap<String, String>), crate::lock::LockError> {
+) -> Result<(crate::lock::LockGuard, Known), crate::lock::LockError> {
     let scripts = inspect_scripts(hosts, dirs);
-    crate::lock::acquire_then(ctx, hosts, dirs, info, wait, &scripts).await
+    let hold = crate::lock::Hold::Leased;
+    let (guard, reads) =
+        crate::lock::acquire_then(ctx, hosts, dirs, info, hold, wait, &scripts).await?;
+    Ok((guard, Known::Locked(reads)))
 }
 
-/// Every host's release state, in inventory order. `known` holds outputs
-/// of the inspect script already read (with the lock, in one round trip);
-/// the other hosts are asked now.
+/// Every host's release state, in inventory order. Under a lock, outputs
+/// of the inspect script already read with it are used, a locked host whose
+/// read failed is asked again, and a host not locked is reported as such.
 pub async fn inspect(
     ctx: &Context,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
-    known: &HashMap<String, String>,
+    known: &Known,
 ) -> Vec<(Host, Result<HostState, HostStatus>)> {
-    let unknown: Vec<Host> = hosts
-        .iter()
-        .filter(|h| !known.contains_key(&h.name))
-        .cloned()
-        .collect();
-    let mut asked: HashMap<String, Result<HostState, HostStatus>> = ctx
+    use crate::lock::Read;
+    let mut given: HashMap<String, Result<HostState, HostStatus>> = HashMap::new();
+    let mut unknown = Vec::new();
+    for host in hosts {
+        let read = match known {
+            Known::Unlocked => None,
+            Known::Locked(reads) => Some(reads.get(&host.name)),
+        };
+        match read {
+            None | Some(Some(Read::Locked(None))) => unknown.push(host.clone()),
+            Some(Some(Read::Locked(Some(out)))) => {
+                given.insert(host.name.clone(), Ok(parse_state(out)));
+            }
+            Some(Some(Read::NotLocked(status))) => {
+                given.insert(host.name.clone(), Err(not_locked(status.clone())));
+            }
+            Some(None) => {
+                let status = HostStatus::Unreachable("not reached".into());
+                given.insert(host.name.clone(), Err(not_locked(status)));
+            }
+        }
+    }
+    let asked = ctx
         .executor
         .script_each(
             &unknown,
@@ -226,18 +257,31 @@ pub async fn inspect(
         )
         .await
         .into_iter()
-        .map(|(host, out)| (host.name, out.map(|o| parse_state(&o))))
-        .collect();
+        .map(|(host, out)| (host.name, out.map(|o| parse_state(&o))));
+    given.extend(asked);
     hosts
         .iter()
         .map(|h| {
-            let state = match known.get(&h.name) {
-                Some(out) => Ok(parse_state(out)),
-                None => asked.remove(&h.name).expect("every unknown host was asked"),
-            };
+            let state = given
+                .remove(&h.name)
+                .unwrap_or_else(|| Err(HostStatus::Unreachable("no answer".into())));
             (h.clone(), state)
         })
         .collect()
+}
+
+/// A host the run did not lock: why, so the report says it was not changed.
+fn not_locked(status: HostStatus) -> HostStatus {
+    match status {
+        HostStatus::Unreachable(reason) => HostStatus::Unreachable(format!(
+            "{reason} (while taking the lock: not locked, not changed)"
+        )),
+        HostStatus::Failed(mut f) => {
+            f.reason = format!("{} (not locked, not changed)", f.reason);
+            HostStatus::Failed(f)
+        }
+        HostStatus::Ok => HostStatus::Unreachable("not locked, not changed".into()),
+    }
 }
 
 /// Parse the output of `steps::release::inspect`, line by line: unreadable
@@ -462,7 +506,7 @@ pub async fn deploy(
     hosts: &[Host],
     d: Arc<Deployment>,
     opts: RolloutOptions,
-    known: &HashMap<String, String>,
+    known: &Known,
 ) -> Result<DeployReport, Vec<RenderError>> {
     let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
@@ -844,6 +888,7 @@ impl<'a> Steps<'a> {
         self.exec
             .script(self.name, self.session, label, script, None)
             .await
+            .map_err(crate::lock::lost_lock)
     }
 
     async fn health(
@@ -1248,7 +1293,7 @@ pub async fn rollback(
     hosts: &[Host],
     to: Option<ReleaseId>,
     run: Arc<RunInfo>,
-    known: &HashMap<String, String>,
+    known: &Known,
 ) -> Result<Vec<HostResult>, Vec<RenderError>> {
     let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
@@ -1337,7 +1382,8 @@ async fn roll_back_host(
     let (target, from) = (&job.target, job.from.as_ref());
     let event = run.event(EventKind::RolledBack, target, from);
     let switch = script::switch(&job.deploy_to, target, &run.run_id, &json_line(&event));
-    if let Err(failure) = exec.script(name, session, "switch", switch, None).await {
+    let switched = exec.script(name, session, "switch", switch, None).await;
+    if let Err(failure) = switched.map_err(crate::lock::lost_lock) {
         return failed(failure, job.from.clone());
     }
     exec.printer()
@@ -1355,7 +1401,8 @@ async fn roll_back_host(
     };
     let event = run.event(EventKind::RolledBack, from, Some(target));
     let back = script::switch(&job.deploy_to, from, &run.run_id, &json_line(&event));
-    if let Err(second) = exec.script(name, session, "switch back", back, None).await {
+    let back = exec.script(name, session, "switch back", back, None).await;
+    if let Err(second) = back.map_err(crate::lock::lost_lock) {
         failure.reason = format!(
             "{}; going back to {from} failed too: {}",
             failure.reason, second.reason

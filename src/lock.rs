@@ -1,22 +1,31 @@
 //! Environment locks: a deploy, promote or rollback holds
-//! `<deploy_to>/.ferry/lock` on every target host before it changes anything.
-//! A run's lock carries a lease renewed while it lives, so a lock left by a
-//! killed controller is recognisably stale; a manual lock (`ferry lock`) has
-//! none and stays until `ferry unlock`.
+//! `<deploy_to>/.ferry/lock` on every target host before it changes anything,
+//! and changes no host it did not lock. A run's lock carries a lease on the
+//! host's clock, renewed while it lives, so a lock left by a killed
+//! controller is recognisably stale, and every switch checks on the host that
+//! the run still holds it (`steps::lock::fence`). A manual lock (`ferry
+//! lock`) has none and stays until `ferry unlock`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Host;
 use crate::deploy::Context;
-use crate::executor::HostStatus;
+use crate::executor::{HostStatus, TaskFailure};
+use crate::ssh::ExitKind;
 use crate::steps::lock as script;
 
-/// How long a lease lasts without renewal.
-pub const LEASE: Duration = Duration::from_secs(60);
+mod answer;
+mod lease;
+
+use answer::{marker, parse_answer, shown, Answer};
+use lease::Renewals;
+
+/// How long a lease lasts without renewal (on the host's clock).
+pub const LEASE: Duration = Duration::from_secs(script::LEASE_SECS);
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct LockInfo {
@@ -24,7 +33,8 @@ pub struct LockInfo {
     pub run_id: String,
     pub since: String,
     pub reason: String,
-    /// Unix seconds; `None` for a manual lock, which never goes stale.
+    /// Unix seconds on the host's clock; `None` for a manual lock, which
+    /// never goes stale.
     #[serde(default)]
     pub lease_until: Option<u64>,
 }
@@ -47,10 +57,46 @@ impl LockInfo {
     }
 }
 
+/// Whether a lock is a run's, with a lease the host's clock judges, or a
+/// manual one (`ferry lock`) that stays until `ferry unlock`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    Manual,
+    Leased,
+}
+
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// A lock's holder as its host reported it.
+#[derive(Clone, Debug)]
+pub struct Holder {
+    /// `Err(line)` when info.json is empty or not ferry's JSON.
+    pub info: Result<LockInfo, String>,
+    /// The host's clock when it answered, which judges the lease.
+    pub host_now: Option<u64>,
+    /// Checksum of info.json: a removal only removes this very lock.
+    pub sum: String,
+}
+
+impl Holder {
+    pub fn is_stale(&self) -> bool {
+        let now = self.host_now.unwrap_or_else(unix_now);
+        self.info.as_ref().is_ok_and(|i| i.is_stale(now))
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.info {
+            Ok(info) => info.describe(),
+            Err(line) => format!(
+                "a holder ferry cannot name: its info.json is unreadable ({}); `ferry unlock --force` removes it",
+                shown(line)
+            ),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,9 +110,24 @@ pub enum LockError {
     },
 }
 
-/// A held lock; renews its lease until released.
+/// What a run's lock left for one host.
+#[derive(Clone, Debug)]
+pub enum Read {
+    /// Locked by this run; the output of `then`, read under the lock
+    /// (`None`: none, or it failed: ask again, under the lock).
+    Locked(Option<String>),
+    /// Not locked by this run, which therefore never changes it.
+    NotLocked(HostStatus),
+}
+
+/// A held lock; renews its lease until released. Holds only the hosts it
+/// locked: the others are reported, never changed.
 pub struct LockGuard {
     run_id: String,
+    locked: Vec<Host>,
+    dirs: HashMap<String, String>,
+    not_locked: Vec<(String, HostStatus)>,
+    renewals: Arc<Mutex<HashMap<String, Renewals>>>,
     renewer: tokio::task::JoinHandle<()>,
 }
 
@@ -74,24 +135,34 @@ fn info_json(info: &LockInfo) -> String {
     serde_json::to_string(info).expect("plain data")
 }
 
+/// A run's info up to `"lease_until":`: the host appends its own clock's
+/// `now + LEASE`. serde writes the fields in order, `lease_until` last.
+fn leased_prefix(info: &LockInfo) -> String {
+    let json = info_json(&LockInfo {
+        lease_until: None,
+        ..info.clone()
+    });
+    json.strip_suffix("null}")
+        .expect("lease_until is the last field")
+        .to_string()
+}
+
 async fn on_hosts(
     ctx: &Context,
     hosts: &[Host],
     scripts: HashMap<String, String>,
-) -> Vec<(Host, Result<String, String>)> {
+) -> Vec<(Host, Result<String, HostStatus>)> {
     ctx.executor
         .script_each(hosts, ctx.forks, "lock", scripts)
         .await
-        .into_iter()
-        .map(|(h, r)| {
-            let r = r.map_err(|status| match status {
-                HostStatus::Unreachable(reason) => reason,
-                HostStatus::Failed(f) => f.reason,
-                HostStatus::Ok => String::new(),
-            });
-            (h, r)
-        })
-        .collect()
+}
+
+fn status_reason(status: &HostStatus) -> String {
+    match status {
+        HostStatus::Unreachable(reason) => reason.clone(),
+        HostStatus::Failed(f) => f.reason.clone(),
+        HostStatus::Ok => String::new(),
+    }
 }
 
 /// Take the lock on every host, waiting up to `wait` for another holder.
@@ -100,66 +171,66 @@ pub async fn acquire(
     hosts: &[Host],
     dirs: &HashMap<String, String>,
     info: LockInfo,
+    hold: Hold,
     wait: Option<Duration>,
 ) -> Result<LockGuard, LockError> {
-    acquire_then(ctx, hosts, dirs, info, wait, &HashMap::new())
+    acquire_then(ctx, hosts, dirs, info, hold, wait, &HashMap::new())
         .await
         .map(|(guard, _)| guard)
 }
 
 /// [`acquire`], running each host's script of `then` in the same round trip
-/// once its lock is taken; returns their outputs (host → stdout). A host
-/// missing from the outputs was not reached.
+/// once its lock is taken; returns what each host left (see [`Read`]).
+/// Held anywhere: nothing is kept (all or nothing). A host that could not be
+/// reached, or not locked for another reason, is left out of the lock: the
+/// guard never holds it and the run must not change it.
 pub async fn acquire_then(
     ctx: &Arc<Context>,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
-    mut info: LockInfo,
+    info: LockInfo,
+    hold: Hold,
     wait: Option<Duration>,
     then: &HashMap<String, String>,
-) -> Result<(LockGuard, HashMap<String, String>), LockError> {
+) -> Result<(LockGuard, HashMap<String, Read>), LockError> {
     let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
-    let leased = info.lease_until.is_some();
-    let outputs = loop {
-        if leased {
-            info.lease_until = Some(unix_now() + LEASE.as_secs());
-        }
-        match try_acquire(ctx, hosts, dirs, &info, then).await {
-            Ok(outputs) => break outputs,
+    let (locked, reads) = loop {
+        match try_acquire(ctx, hosts, dirs, &info, hold, then).await {
+            Ok(taken) => break taken,
             Err(LockError::Held { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
             Err(e) => return Err(e),
         }
     };
-    let renewer = if !leased {
-        tokio::spawn(async {})
-    } else {
-        let (ctx, hosts, dirs, info) = (ctx.clone(), hosts.to_vec(), dirs.clone(), info.clone());
-        tokio::spawn(async move {
-            let mut info = info;
-            loop {
-                tokio::time::sleep(LEASE / 3).await;
-                info.lease_until = Some(unix_now() + LEASE.as_secs());
-                let json = info_json(&info);
-                let scripts = hosts
-                    .iter()
-                    .map(|h| {
-                        (
-                            h.name.clone(),
-                            script::renew(&dirs[&h.name], &info.run_id, &json),
-                        )
-                    })
-                    .collect();
-                on_hosts(&ctx, &hosts, scripts).await;
-            }
+    let not_locked = hosts
+        .iter()
+        .filter_map(|h| match reads.get(&h.name) {
+            Some(Read::NotLocked(status)) => Some((h.name.clone(), status.clone())),
+            _ => None,
         })
+        .collect();
+    let renewals = Arc::new(Mutex::new(HashMap::new()));
+    let renewer = match hold {
+        Hold::Manual => tokio::spawn(async {}),
+        Hold::Leased => tokio::spawn(lease::renew_forever(
+            ctx.clone(),
+            locked.clone(),
+            dirs.clone(),
+            info.run_id.clone(),
+            leased_prefix(&info),
+            renewals.clone(),
+        )),
     };
     let guard = LockGuard {
         run_id: info.run_id,
+        locked,
+        dirs: dirs.clone(),
+        not_locked,
+        renewals,
         renewer,
     };
-    Ok((guard, outputs))
+    Ok((guard, reads))
 }
 
 async fn try_acquire(
@@ -167,65 +238,55 @@ async fn try_acquire(
     hosts: &[Host],
     dirs: &HashMap<String, String>,
     info: &LockInfo,
+    hold: Hold,
     then: &HashMap<String, String>,
-) -> Result<HashMap<String, String>, LockError> {
-    let json = info_json(info);
+) -> Result<(Vec<Host>, HashMap<String, Read>), LockError> {
+    let (manual, prefix) = (info_json(info), leased_prefix(info));
+    let written = match hold {
+        Hold::Manual => script::Info::Manual(&manual),
+        Hold::Leased => script::Info::Leased(&prefix),
+    };
     let scripts = hosts
         .iter()
         .map(|h| {
             let then = then.get(&h.name).map(String::as_str);
-            (h.name.clone(), script::acquire(&dirs[&h.name], &json, then))
+            let s = script::acquire(&dirs[&h.name], &info.run_id, written, then);
+            (h.name.clone(), s)
         })
         .collect();
     let mut taken = Vec::new();
-    let mut outputs = HashMap::new();
-    let mut held: Vec<(String, LockInfo)> = Vec::new();
+    // Taken or not, ours to give back if we cannot tell.
+    let mut give_back = Vec::new();
+    let mut reads = HashMap::new();
+    let mut held: Vec<(String, Holder)> = Vec::new();
     for (host, result) in on_hosts(ctx, hosts, scripts).await {
-        match result {
-            Ok(out) if out.contains(script::MARK_TAKEN) => {
-                let after = out.split_once(script::MARK_TAKEN).map_or("", |(_, a)| a);
-                // A failed `then` is left to its own round trip, which reports it.
-                if !after.contains(script::MARK_THEN_FAILED) {
-                    outputs.insert(
-                        host.name.clone(),
-                        after.trim_start_matches('\n').to_string(),
-                    );
-                }
-                taken.push(host);
+        let read = match result.map(|out| (parse_answer(&out, &info.run_id), out)) {
+            Ok((Answer::Taken(out), _)) => {
+                taken.push(host.clone());
+                Read::Locked(out)
             }
-            Ok(out) => {
-                let other = out
-                    .lines()
-                    .find_map(|l| l.strip_prefix(script::MARK_HELD))
-                    .and_then(|j| serde_json::from_str::<LockInfo>(j).ok())
-                    .unwrap_or(LockInfo {
-                        holder: "unknown".into(),
-                        run_id: "?".into(),
-                        since: "?".into(),
-                        reason: String::new(),
-                        lease_until: None,
-                    });
-                held.push((host.name.clone(), other));
+            Ok((Answer::Held(holder), _)) => {
+                held.push((host.name.clone(), holder));
+                continue;
             }
-            // An unreachable host cannot be changed either: the run reports it.
-            Err(_) => {}
-        }
+            Ok((Answer::Free | Answer::Unrecognised, out)) => {
+                give_back.push(host.clone());
+                let why = format!("unrecognised answer while taking the lock: {}", shown(&out));
+                Read::NotLocked(HostStatus::Failed(Box::new(TaskFailure::plain(
+                    &host.name, "lock", &why,
+                ))))
+            }
+            Err(status) => Read::NotLocked(status),
+        };
+        reads.insert(host.name.clone(), read);
     }
     if held.is_empty() {
-        return Ok(outputs);
+        release_on(ctx, &give_back, dirs, &info.run_id).await;
+        return Ok((taken, reads));
     }
     // All or nothing: give back what was taken.
-    let scripts = taken
-        .iter()
-        .map(|h| {
-            (
-                h.name.clone(),
-                script::release(&dirs[&h.name], Some(&info.run_id)),
-            )
-        })
-        .collect();
-    on_hosts(ctx, &taken, scripts).await;
-    let now = unix_now();
+    taken.extend(give_back);
+    release_on(ctx, &taken, dirs, &info.run_id).await;
     Err(LockError::Held {
         env: ctx.inventory.env_name.clone(),
         info: held[0].1.describe(),
@@ -234,37 +295,102 @@ async fn try_acquire(
             .map(|(h, _)| h.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        stale: held.iter().all(|(_, i)| i.is_stale(now)),
+        stale: held.iter().all(|(_, h)| h.is_stale()),
     })
 }
 
+async fn release_on(ctx: &Context, hosts: &[Host], dirs: &HashMap<String, String>, run_id: &str) {
+    if hosts.is_empty() {
+        return;
+    }
+    let scripts = hosts
+        .iter()
+        .map(|h| (h.name.clone(), script::release(&dirs[&h.name], run_id)))
+        .collect();
+    on_hosts(ctx, hosts, scripts).await;
+}
+
 impl LockGuard {
+    /// The hosts that were not locked, and why: never changed by this run.
+    pub fn not_locked(&self) -> &[(String, HostStatus)] {
+        &self.not_locked
+    }
+
+    /// The hosts locked by this run.
+    pub fn locked(&self) -> &[Host] {
+        &self.locked
+    }
+
+    /// Hosts whose lock this run lost (renewal failed or found another
+    /// holder), with why and how many renewals failed there.
+    pub fn lost(&self) -> Vec<(String, String)> {
+        let renewals = self.renewals.lock().expect("renewals lock");
+        let mut lost: Vec<(String, String)> = renewals
+            .iter()
+            .filter_map(|(host, r)| {
+                r.lost.as_ref().map(|why| {
+                    (
+                        host.clone(),
+                        format!("{why} ({} renewal(s) ok, {} failed)", r.renewed, r.failed),
+                    )
+                })
+            })
+            .collect();
+        lost.sort();
+        lost
+    }
+
+    /// What a later read of the hosts' states may ask: the hosts still held
+    /// (under the lock), never the others.
+    pub fn reads(&self) -> HashMap<String, Read> {
+        let lost = self.lost();
+        let mut reads: HashMap<String, Read> = self
+            .not_locked
+            .iter()
+            .map(|(h, status)| (h.clone(), Read::NotLocked(status.clone())))
+            .collect();
+        for host in &self.locked {
+            let read = match lost.iter().find(|(h, _)| h == &host.name) {
+                Some((_, why)) => Read::NotLocked(HostStatus::Failed(Box::new(
+                    TaskFailure::plain(&host.name, "lock", &format!("lost the lock: {why}")),
+                ))),
+                None => Read::Locked(None),
+            };
+            reads.insert(host.name.clone(), read);
+        }
+        reads
+    }
+
     /// Leave the lock in place with no lease (a manual lock).
     pub fn keep(self) {
         self.renewer.abort();
     }
 
-    pub async fn release(self, ctx: &Context, hosts: &[Host], dirs: &HashMap<String, String>) {
+    /// Stop renewing and remove the lock where this run still holds it.
+    /// Returns the hosts where the lock was lost during the run.
+    pub async fn release(self, ctx: &Context) -> Vec<(String, String)> {
         self.renewer.abort();
-        let scripts = hosts
-            .iter()
-            .map(|h| {
-                (
-                    h.name.clone(),
-                    script::release(&dirs[&h.name], Some(&self.run_id)),
-                )
-            })
-            .collect();
-        on_hosts(ctx, hosts, scripts).await;
+        let lost = self.lost();
+        release_on(ctx, &self.locked, &self.dirs, &self.run_id).await;
+        lost
     }
 }
 
-/// The locks found on the hosts: host → info.
+/// What [`inspect`] found on a host.
+#[derive(Clone, Debug)]
+pub enum Found {
+    Free,
+    Held(Holder),
+    /// Could not tell: unreachable, failed, or an answer ferry does not know.
+    Unknown(String),
+}
+
+/// The locks found on the hosts.
 pub async fn inspect(
     ctx: &Context,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
-) -> Vec<(String, Option<LockInfo>)> {
+) -> Vec<(String, Found)> {
     let scripts = hosts
         .iter()
         .map(|h| (h.name.clone(), script::show(&dirs[&h.name])))
@@ -273,31 +399,81 @@ pub async fn inspect(
         .await
         .into_iter()
         .map(|(h, r)| {
-            let info = r.ok().and_then(|out| {
-                out.lines()
-                    .find_map(|l| l.strip_prefix(script::MARK_HELD))
-                    .and_then(|j| serde_json::from_str::<LockInfo>(j).ok())
-            });
-            (h.name, info)
+            let found = match r {
+                Err(status) => Found::Unknown(status_reason(&status)),
+                // No run id is `@@taken` by a show.
+                Ok(out) => match parse_answer(&out, "") {
+                    Answer::Free => Found::Free,
+                    Answer::Held(holder) => Found::Held(holder),
+                    _ => Found::Unknown(format!("unrecognised answer: {}", shown(&out))),
+                },
+            };
+            (h.name, found)
         })
         .collect()
 }
 
-/// Remove the lock on every host, whoever holds it.
+/// What [`remove`] did on a host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Removed {
+    Removed,
+    /// The lock changed since it was inspected: left alone.
+    Changed,
+    /// No lock any more.
+    Gone,
+    Failed(String),
+}
+
+/// Remove the locks inspected (host → checksum of the info seen), whoever
+/// holds them, but only where the lock is still the one inspected.
 pub async fn remove(
     ctx: &Context,
     hosts: &[Host],
     dirs: &HashMap<String, String>,
-) -> Vec<(String, Result<String, String>)> {
+    sums: &HashMap<String, String>,
+) -> Vec<(String, Removed)> {
+    let hosts: Vec<Host> = hosts
+        .iter()
+        .filter(|h| sums.contains_key(&h.name))
+        .cloned()
+        .collect();
     let scripts = hosts
         .iter()
-        .map(|h| (h.name.clone(), script::release(&dirs[&h.name], None)))
+        .map(|h| {
+            let s = script::remove_if(&dirs[&h.name], &sums[&h.name]);
+            (h.name.clone(), s)
+        })
         .collect();
-    on_hosts(ctx, hosts, scripts)
+    on_hosts(ctx, &hosts, scripts)
         .await
         .into_iter()
-        .map(|(h, r)| (h.name, r))
+        .map(|(h, r)| {
+            let removed = match r {
+                Err(status) => Removed::Failed(status_reason(&status)),
+                Ok(out) => match marker(&out).map(|(line, _)| line) {
+                    Some(script::MARK_REMOVED) => Removed::Removed,
+                    Some(script::MARK_CHANGED) => Removed::Changed,
+                    Some(script::MARK_GONE) => Removed::Gone,
+                    _ => Removed::Failed(format!("unrecognised answer: {}", shown(&out))),
+                },
+            };
+            (h.name, removed)
+        })
         .collect()
+}
+
+/// A switch refused by its fence ([`script::fence`]) becomes "lost the lock".
+pub fn lost_lock(mut failure: TaskFailure) -> TaskFailure {
+    if failure.exit == Some(ExitKind::Code(script::LOST_LOCK_EXIT)) {
+        let said = failure
+            .stderr_tail
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("lost the lock"))
+            .map(str::to_string);
+        failure.reason = said.unwrap_or_else(|| "lost the lock: not changed".into());
+    }
+    failure
 }
 
 #[cfg(test)]
@@ -317,5 +493,50 @@ mod tests {
         assert!(info.is_stale(101));
         info.lease_until = None;
         assert!(!info.is_stale(u64::MAX));
+    }
+
+    fn info(reason: &str) -> LockInfo {
+        LockInfo {
+            holder: "ci@runner".into(),
+            run_id: "run1".into(),
+            since: "t".into(),
+            reason: reason.into(),
+            lease_until: None,
+        }
+    }
+
+    #[test]
+    fn a_lease_is_judged_by_the_hosts_clock() {
+        let mut leased = info("deploy r1");
+        leased.lease_until = Some(1_000);
+        let held = |now| Holder {
+            info: Ok(leased.clone()),
+            host_now: Some(now),
+            sum: String::new(),
+        };
+        assert!(!held(999).is_stale());
+        assert!(held(1_001).is_stale());
+    }
+
+    #[test]
+    fn the_host_completes_a_runs_info() {
+        let prefix = leased_prefix(&info("r"));
+        assert!(prefix.ends_with(",\"lease_until\":"), "{prefix}");
+        let json = format!("{prefix}1234}}");
+        assert_eq!(
+            serde_json::from_str::<LockInfo>(&json).unwrap().lease_until,
+            Some(1234)
+        );
+    }
+
+    #[test]
+    fn a_fenced_switch_says_it_lost_the_lock() {
+        let mut failure = TaskFailure::plain("h1", "switch", "exit code 75");
+        failure.exit = Some(ExitKind::Code(script::LOST_LOCK_EXIT));
+        failure.stderr_tail =
+            "lost the lock: its lease expired (lease_until 5, host clock 9); not changed".into();
+        assert!(lost_lock(failure)
+            .reason
+            .starts_with("lost the lock: its lease expired"));
     }
 }

@@ -1,7 +1,6 @@
 //! `ferry deploy`: ship an artifact as a release, batch by batch, with
 //! health checks between batches and automatic rollback.
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -159,9 +158,9 @@ pub(super) async fn ship(
     let started = Instant::now();
     let ctx = Arc::new(ctx);
     let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
-    let mut lock_info = super::lock::run_lock(&deployment.run, &format!("deploy {release}"));
-    lock_info.lease_until = Some(0);
-    // The hosts' states are read with the lock, in the same round trip.
+    let lock_info = super::lock::run_lock(&deployment.run, &format!("deploy {release}"));
+    // The hosts' states are read with the lock, in the same round trip; a
+    // host not locked (unreachable then) is reported, never changed.
     let (guard, states) =
         deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
     let scope = if args.no_rollback {
@@ -185,15 +184,17 @@ pub(super) async fn ship(
             "The canary is healthy. Go on with the other batches? [y/N] ",
         )
     {
-        // A second pass resumes: the healthy canary is skipped.
-        report = run_once(options(false), &HashMap::new()).await;
+        // A second pass resumes: the healthy canary is skipped. It reads
+        // the hosts still locked again, under the lock.
+        report = run_once(options(false), &deploy::Known::Locked(guard.reads())).await;
     }
     // Released on every path: success, failure, interrupt.
-    guard.release(&ctx, &hosts, &dirs).await;
+    let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let report = report.map_err(RenderErrors)?;
     let what = format!("release {release}");
     let status = report_results(&printer, &report.results, &what, Some(&release), started);
+    let status = super::lock::report_lost(&printer, &lost, status);
     let counts = record_results(&ctx.journal, &report.results);
     ctx.journal.record(
         "run_finished",

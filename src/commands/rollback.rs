@@ -25,26 +25,17 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     let ctx = Arc::new(ctx);
     let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
     if args.force_unlock {
-        for (host, info) in crate::lock::inspect(&ctx, &hosts, &dirs).await {
-            if let Some(info) = info {
-                printer.note(&format!(
-                    "{host}: breaking the lock of {} (run {})",
-                    info.holder, info.run_id
-                ));
-            }
-        }
-        crate::lock::remove(&ctx, &hosts, &dirs).await;
+        super::lock::break_locks(&ctx, &hosts, &dirs).await;
         run.note = Some("--force-unlock".into());
     }
-    let mut lock_info = super::lock::run_lock(&run, "rollback");
-    lock_info.lease_until = Some(0);
+    let lock_info = super::lock::run_lock(&run, "rollback");
+    // A host not locked (unreachable then) is reported, never changed.
     let (guard, states) =
         deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
     let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run), &states).await;
-    guard.release(&ctx, &hosts, &dirs).await;
+    let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let results = results.map_err(RenderErrors)?;
-    Ok(report_results(
-        &printer, &results, "rollback", None, started,
-    ))
+    let status = report_results(&printer, &results, "rollback", None, started);
+    Ok(super::lock::report_lost(&printer, &lost, status))
 }

@@ -1,58 +1,152 @@
 //! Environment lock scripts: `mkdir <deploy_to>/.ferry/lock` is atomic on
 //! every POSIX filesystem, so two runs can never both hold a host.
+//!
+//! Every answer starts with one fixed marker line; what follows it (the
+//! holder's info.json, the output of `then`) is data and never read as a
+//! marker. The holder's info is one line of JSON; a run's lease there is in
+//! the host's own clock (`date +%s`), which is also the clock that judges it.
 
 use super::quote;
 
-pub const MARK_TAKEN: &str = "@@taken";
+/// First line of [`acquire`] once taken: `@@taken <run_id>`.
+pub const MARK_TAKEN: &str = "@@taken ";
+/// First line when someone holds the lock: `@@held <host now> <cksum of
+/// info.json>`, then the info.json line itself (data).
 pub const MARK_HELD: &str = "@@held ";
-pub const MARK_THEN_FAILED: &str = "@@then-failed";
+/// [`show`]: no lock.
+pub const MARK_FREE: &str = "@@free";
+/// Last line of [`acquire`] with a `then` script: `@@then <exit status>`.
+pub const MARK_THEN: &str = "@@then ";
+/// [`renew`]: `@@renewed <lease_until>`, or `@@lost` then the info line.
+pub const MARK_RENEWED: &str = "@@renewed ";
+pub const MARK_LOST: &str = "@@lost";
+/// [`remove_if`]: removed, found changed since it was inspected, or gone.
+pub const MARK_REMOVED: &str = "@@removed";
+pub const MARK_CHANGED: &str = "@@changed";
+pub const MARK_GONE: &str = "@@gone";
 
-/// Take the lock or report who holds it (one line of JSON after the mark).
-/// `then` runs once the lock is taken, in the same round trip: its output
-/// follows the mark (a deploy reads the host's state there).
-pub fn acquire(deploy_to: &str, info_json: &str, then: Option<&str>) -> String {
+/// How long a lease lasts on the host without renewal, in seconds.
+pub const LEASE_SECS: u64 = 60;
+
+/// Exit status of a fenced script (the switch) when this run no longer
+/// holds an unexpired lease on the host.
+pub const LOST_LOCK_EXIT: u32 = 75;
+
+/// The lock's info to write: fixed JSON (a manual lock), or a run's JSON
+/// whose `lease_until` the host fills in from its own clock.
+#[derive(Clone, Copy, Debug)]
+pub enum Info<'a> {
+    Manual(&'a str),
+    /// The JSON up to and including `"lease_until":`; the host appends
+    /// `<now + LEASE_SECS>}`.
+    Leased(&'a str),
+}
+
+/// `j=<the info line>` (cwd-independent).
+fn set_info(info: Info) -> String {
+    match info {
+        Info::Manual(json) => format!("j={}", quote(json)),
+        Info::Leased(prefix) => format!(
+            "l=$(( $(date +%s) + {LEASE_SECS} )); j={}\"$l\"'}}'",
+            quote(prefix)
+        ),
+    }
+}
+
+/// Sets `r` to the `run_id` field of the JSON line in `$i`, and `u` to its
+/// `lease_until` (digits, or empty). In JSON as serde writes it a `"` inside
+/// a string is always escaped, so `"run_id":"` occurs only as the field
+/// itself: a reason or holder that contains it cannot match.
+const FIELDS: &str = "r=${i#*'\"run_id\":\"'}; r=${r%%'\"'*}; \
+                      u=${i##*'\"lease_until\":'}; u=${u%%[!0-9]*}";
+
+/// `$i` = the first line of `lock/info.json` (cwd: `.ferry`), empty if none.
+const READ_INFO: &str = "i=; IFS= read -r i 2>/dev/null < lock/info.json";
+
+/// Report the holder (cwd: `.ferry`, `lock` exists): host clock, checksum
+/// of info.json (`- -` when unreadable), then its first line as data.
+const HELD: &str = "c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; \
+                    i=; IFS= read -r i 2>/dev/null < lock/info.json; \
+                    printf '@@held %s %s\\n%s\\n' \"$(date +%s)\" \"$c\" \"$i\"";
+
+/// Take the lock or report who holds it. The info is written and read back
+/// before the lock counts as taken: a lock whose info cannot be written
+/// (disk full) is removed again and the script fails. `then` runs once the
+/// lock is taken, in the same round trip: its output follows the marker
+/// line and ends with `@@then <status>` (a deploy reads the host's state there).
+pub fn acquire(deploy_to: &str, run_id: &str, info: Info, then: Option<&str>) -> String {
     let then = then
-        .map(|t| format!(" ( {t} ) || echo {MARK_THEN_FAILED};"))
+        .map(|t| format!(" ( {t} ); s=$?; echo; echo \"{MARK_THEN}$s\";"))
         .unwrap_or_default();
     format!(
         "d={d}; cd \"$d/.ferry\" 2>/dev/null || {{ mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; }} || exit 1; \
-         if mkdir lock 2>/dev/null; then printf '%s\\n' {info} > lock/info.json; echo {MARK_TAKEN};{then} \
-         else printf '{MARK_HELD}'; cat lock/info.json 2>/dev/null || echo '{{}}'; fi",
+         if mkdir lock 2>/dev/null; then {set}; \
+         if printf '%s\\n' \"$j\" > lock/info.json && IFS= read -r w < lock/info.json && [ \"$w\" = \"$j\" ]; \
+         then echo {taken};{then} \
+         else rm -rf lock; echo 'cannot write .ferry/lock/info.json (disk full?): the lock was not taken' >&2; exit 1; fi; \
+         else {HELD}; fi",
         d = quote(deploy_to),
-        info = quote(info_json),
+        set = set_info(info),
+        taken = quote(&format!("{MARK_TAKEN}{run_id}")),
     )
 }
 
-/// Renew the lease: rewrite the info, only while this run holds the lock.
-pub fn renew(deploy_to: &str, run_id: &str, info_json: &str) -> String {
+/// Renew the lease: rewrite the info, only while `run_id` holds the lock.
+/// Answers `@@renewed <lease_until>`, or `@@lost` and the info line found.
+pub fn renew(deploy_to: &str, run_id: &str, leased_prefix: &str) -> String {
     format!(
-        "cd {d}/.ferry/lock 2>/dev/null && grep -qF {run} info.json && printf '%s\\n' {info} > info.json.new && mv -f info.json.new info.json",
+        "cd {d}/.ferry 2>/dev/null || {{ echo {MARK_LOST}; exit 0; }}; {READ_INFO}; {FIELDS}; \
+         if [ \"$r\" != {run} ]; then printf '{MARK_LOST}\\n%s\\n' \"$i\"; exit 0; fi; \
+         {set}; printf '%s\\n' \"$j\" > lock/info.json.new && mv -f lock/info.json.new lock/info.json \
+         || {{ rm -f lock/info.json.new; exit 1; }}; echo \"{MARK_RENEWED}$l\"",
         d = quote(deploy_to),
-        run = quote(&format!("\"run_id\":\"{run_id}\"")),
-        info = quote(info_json),
+        run = quote(run_id),
+        set = set_info(Info::Leased(leased_prefix)),
     )
 }
 
-/// Release the lock if `run_id` holds it (or any holder with `run_id` None).
-pub fn release(deploy_to: &str, run_id: Option<&str>) -> String {
-    let guard = match run_id {
-        Some(run) => format!(
-            "IFS= read -r held 2>/dev/null < lock/info.json; case $held in *{}*) ;; *) exit 0;; esac; ",
-            quote(&format!("\"run_id\":\"{run}\""))
-        ),
-        None => String::new(),
-    };
+/// Release the lock if `run_id` holds it.
+pub fn release(deploy_to: &str, run_id: &str) -> String {
     format!(
-        "cd {d}/.ferry 2>/dev/null || exit 0; {guard}rm -rf lock; true",
-        d = quote(deploy_to)
+        "cd {d}/.ferry 2>/dev/null || exit 0; {READ_INFO}; {FIELDS}; \
+         [ \"$r\" = {run} ] || exit 0; rm -rf lock",
+        d = quote(deploy_to),
+        run = quote(run_id),
     )
 }
 
-/// Print the lock's info, if any.
+/// Remove the lock whoever holds it, but only if its info.json is still the
+/// one inspected (`sum`: its checksum from [`show`]): a lock taken or
+/// renewed since is left alone.
+pub fn remove_if(deploy_to: &str, sum: &str) -> String {
+    format!(
+        "cd {d}/.ferry 2>/dev/null && [ -d lock ] || {{ echo {MARK_GONE}; exit 0; }}; \
+         c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; \
+         if [ \"$c\" = {sum} ]; then rm -rf lock && echo {MARK_REMOVED}; else echo {MARK_CHANGED}; fi",
+        d = quote(deploy_to),
+        sum = quote(sum),
+    )
+}
+
+/// Print the lock's holder (see [`MARK_HELD`]), or `@@free`.
 pub fn show(deploy_to: &str) -> String {
     format!(
-        "cd {d}/.ferry/lock 2>/dev/null || exit 0; printf '{MARK_HELD}'; cat info.json 2>/dev/null || echo '{{}}'",
+        "d={d}; [ -d \"$d/.ferry/lock\" ] || {{ echo {MARK_FREE}; exit 0; }}; cd \"$d/.ferry\" || exit 1; {HELD}",
         d = quote(deploy_to)
+    )
+}
+
+/// The fence of a change that needs the run's lock (cwd: `deploy_to`): go on
+/// only while `run_id` holds the lock with a lease not yet expired by the
+/// host's clock; otherwise say why on stderr and exit [`LOST_LOCK_EXIT`].
+pub fn fence(run_id: &str) -> String {
+    format!(
+        "i=; IFS= read -r i 2>/dev/null < .ferry/lock/info.json || :; {FIELDS}; n=$(date +%s) || :; \
+         if [ -z \"$i\" ]; then echo 'lost the lock: it was removed (or its info is unreadable); not changed' >&2; exit {LOST_LOCK_EXIT}; fi; \
+         if [ \"$r\" != {run} ]; then echo \"lost the lock: it is now held by run $r; not changed\" >&2; exit {LOST_LOCK_EXIT}; fi; \
+         if [ -n \"$u\" ] && [ \"$u\" -ge \"$n\" ] 2>/dev/null; then :; \
+         else echo \"lost the lock: its lease expired (lease_until ${{u:-none}}, host clock $n); not changed\" >&2; exit {LOST_LOCK_EXIT}; fi",
+        run = quote(run_id),
     )
 }
 
@@ -60,32 +154,243 @@ pub fn show(deploy_to: &str) -> String {
 mod tests {
     use super::*;
 
+    /// Run a script with the local `sh` in `dir`; (exit code, stdout, stderr).
+    fn sh(dir: &std::path::Path, script: &str) -> (i32, String, String) {
+        let out = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(script)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    const HELD_SH: &str = "c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; \
+                           i=; IFS= read -r i 2>/dev/null < lock/info.json; \
+                           printf '@@held %s %s\\n%s\\n' \"$(date +%s)\" \"$c\" \"$i\"";
+    const FIELDS_SH: &str = "r=${i#*'\"run_id\":\"'}; r=${r%%'\"'*}; \
+                             u=${i##*'\"lease_until\":'}; u=${u%%[!0-9]*}";
+
     #[test]
-    fn acquire_is_one_mkdir() {
+    fn acquire_writes_checks_and_answers_with_the_run_id() {
+        assert_eq!(HELD, HELD_SH);
+        assert_eq!(FIELDS, FIELDS_SH);
         assert_eq!(
-            acquire("/srv/app", "{\"run_id\":\"r\"}", None),
-            "d=/srv/app; cd \"$d/.ferry\" 2>/dev/null || { mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; } || exit 1; \
-             if mkdir lock 2>/dev/null; then printf '%s\\n' '{\"run_id\":\"r\"}' > lock/info.json; echo @@taken; \
-             else printf '@@held '; cat lock/info.json 2>/dev/null || echo '{}'; fi"
+            acquire("/srv/app", "run1", Info::Manual("{\"run_id\":\"run1\"}"), None),
+            format!(
+                "d=/srv/app; cd \"$d/.ferry\" 2>/dev/null || {{ mkdir -p \"$d/.ferry\" && cd \"$d/.ferry\"; }} || exit 1; \
+                 if mkdir lock 2>/dev/null; then j='{{\"run_id\":\"run1\"}}'; \
+                 if printf '%s\\n' \"$j\" > lock/info.json && IFS= read -r w < lock/info.json && [ \"$w\" = \"$j\" ]; \
+                 then echo '@@taken run1'; \
+                 else rm -rf lock; echo 'cannot write .ferry/lock/info.json (disk full?): the lock was not taken' >&2; exit 1; fi; \
+                 else {HELD_SH}; fi"
+            )
         );
     }
 
     #[test]
-    fn acquire_runs_then_only_once_taken() {
-        let script = acquire("/srv/app", "{}", Some("echo state"));
+    fn acquire_runs_then_only_once_taken_and_ends_with_its_status() {
+        let script = acquire(
+            "/srv/app",
+            "r",
+            Info::Leased("{\"lease_until\":"),
+            Some("echo state"),
+        );
         assert!(
             script.contains(
-                "echo @@taken; ( echo state ) || echo @@then-failed; else printf '@@held '"
+                "then echo '@@taken r'; ( echo state ); s=$?; echo; echo \"@@then $s\"; else rm -rf lock"
             ),
+            "{script}"
+        );
+        assert!(
+            script.contains("l=$(( $(date +%s) + 60 )); j='{\"lease_until\":'\"$l\"'}';"),
             "{script}"
         );
     }
 
     #[test]
-    fn release_only_removes_our_lock() {
+    fn renew_release_remove_show_fence_by_exact_string() {
         assert_eq!(
-            release("/srv/app", Some("run1")),
-            "cd /srv/app/.ferry 2>/dev/null || exit 0; IFS= read -r held 2>/dev/null < lock/info.json; case $held in *'\"run_id\":\"run1\"'*) ;; *) exit 0;; esac; rm -rf lock; true"
+            renew("/srv/app", "run1", "{\"lease_until\":"),
+            format!(
+                "cd /srv/app/.ferry 2>/dev/null || {{ echo @@lost; exit 0; }}; \
+                 i=; IFS= read -r i 2>/dev/null < lock/info.json; {FIELDS_SH}; \
+                 if [ \"$r\" != run1 ]; then printf '@@lost\\n%s\\n' \"$i\"; exit 0; fi; \
+                 l=$(( $(date +%s) + 60 )); j='{{\"lease_until\":'\"$l\"'}}'; \
+                 printf '%s\\n' \"$j\" > lock/info.json.new && mv -f lock/info.json.new lock/info.json \
+                 || {{ rm -f lock/info.json.new; exit 1; }}; echo \"@@renewed $l\""
+            )
+        );
+        assert_eq!(
+            release("/srv/app", "run1"),
+            format!(
+                "cd /srv/app/.ferry 2>/dev/null || exit 0; i=; IFS= read -r i 2>/dev/null < lock/info.json; \
+                 {FIELDS_SH}; [ \"$r\" = run1 ] || exit 0; rm -rf lock"
+            )
+        );
+        assert_eq!(
+            remove_if("/srv/app", "123 45"),
+            "cd /srv/app/.ferry 2>/dev/null && [ -d lock ] || { echo @@gone; exit 0; }; \
+             c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; \
+             if [ \"$c\" = '123 45' ]; then rm -rf lock && echo @@removed; else echo @@changed; fi"
+        );
+        assert_eq!(
+            show("/srv/app"),
+            format!(
+                "d=/srv/app; [ -d \"$d/.ferry/lock\" ] || {{ echo @@free; exit 0; }}; cd \"$d/.ferry\" || exit 1; {HELD_SH}"
+            )
+        );
+        assert_eq!(
+            fence("run1"),
+            format!(
+                "i=; IFS= read -r i 2>/dev/null < .ferry/lock/info.json || :; {FIELDS_SH}; n=$(date +%s) || :; \
+                 if [ -z \"$i\" ]; then echo 'lost the lock: it was removed (or its info is unreadable); not changed' >&2; exit 75; fi; \
+                 if [ \"$r\" != run1 ]; then echo \"lost the lock: it is now held by run $r; not changed\" >&2; exit 75; fi; \
+                 if [ -n \"$u\" ] && [ \"$u\" -ge \"$n\" ] 2>/dev/null; then :; \
+                 else echo \"lost the lock: its lease expired (lease_until ${{u:-none}}, host clock $n); not changed\" >&2; exit 75; fi"
+            )
+        );
+    }
+
+    /// The scripts, run by the local `sh` against a real `.ferry` folder.
+    #[test]
+    fn scripts_run_by_sh_keep_the_protocol() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        let d = app.to_str().unwrap();
+        let prefix = "{\"holder\":\"a\",\"run_id\":\"run1\",\"reason\":\"x \\\"run_id\\\":\\\"run2\\\"\",\"lease_until\":";
+        let (code, out, _) = sh(
+            dir.path(),
+            &acquire(d, "run1", Info::Leased(prefix), Some("echo state")),
+        );
+        assert_eq!(code, 0);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[..2], ["@@taken run1", "state"], "{out}");
+        assert_eq!(lines.last(), Some(&"@@then 0"), "{out}");
+        // Taken again: held, with the info as data on its own line.
+        let (code, out, _) = sh(dir.path(), &acquire(d, "run2", Info::Manual("{}"), None));
+        assert_eq!(code, 0);
+        let mut lines = out.lines();
+        assert!(lines.next().unwrap().starts_with("@@held "), "{out}");
+        assert!(lines.next().unwrap().starts_with(prefix), "{out}");
+        // The fence passes for run1 (its lease is in the future), not run2,
+        // although run2 appears in the reason.
+        let fenced = |run: &str| sh(&app, &format!("{}; echo ok", fence(run)));
+        assert_eq!(fenced("run1").1, "ok\n");
+        let (code, _, err) = fenced("run2");
+        assert_eq!(code, LOST_LOCK_EXIT as i32);
+        assert!(
+            err.contains("lost the lock: it is now held by run run1"),
+            "{err}"
+        );
+        // Renewal only for the holder.
+        assert!(sh(dir.path(), &renew(d, "run1", prefix))
+            .1
+            .starts_with("@@renewed "));
+        assert!(sh(dir.path(), &renew(d, "run2", prefix))
+            .1
+            .starts_with("@@lost\n{"));
+        // Release by another run does nothing; by the holder it removes.
+        sh(dir.path(), &release(d, "run2"));
+        assert!(app.join(".ferry/lock").exists());
+        sh(dir.path(), &release(d, "run1"));
+        assert!(!app.join(".ferry/lock").exists());
+        assert_eq!(sh(dir.path(), &show(d)).1, "@@free\n");
+        // An expired lease fails the fence.
+        std::fs::create_dir(app.join(".ferry/lock")).unwrap();
+        std::fs::write(
+            app.join(".ferry/lock/info.json"),
+            "{\"run_id\":\"run1\",\"lease_until\":5}\n",
+        )
+        .unwrap();
+        let (code, _, err) = fenced("run1");
+        assert_eq!(code, LOST_LOCK_EXIT as i32);
+        assert!(err.contains("its lease expired (lease_until 5"), "{err}");
+        // A manual lock (no lease) fences every run out.
+        std::fs::write(
+            app.join(".ferry/lock/info.json"),
+            "{\"run_id\":\"run1\",\"lease_until\":null}\n",
+        )
+        .unwrap();
+        assert_eq!(fenced("run1").0, LOST_LOCK_EXIT as i32);
+    }
+
+    #[test]
+    fn an_empty_info_is_shown_and_removed_only_if_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        let d = app.to_str().unwrap();
+        std::fs::create_dir_all(app.join(".ferry/lock")).unwrap();
+        std::fs::write(app.join(".ferry/lock/info.json"), "").unwrap();
+        let out = sh(dir.path(), &show(d)).1;
+        let first = out.lines().next().unwrap();
+        let sum: Vec<&str> = first.split(' ').skip(2).collect();
+        let sum = sum.join(" ");
+        assert_eq!(out.lines().nth(1), Some(""), "{out}");
+        assert_eq!(sh(dir.path(), &remove_if(d, "1 2")).1, "@@changed\n");
+        assert_eq!(sh(dir.path(), &remove_if(d, &sum)).1, "@@removed\n");
+        assert!(!app.join(".ferry/lock").exists());
+        assert_eq!(sh(dir.path(), &remove_if(d, &sum)).1, "@@gone\n");
+        // No info.json at all.
+        std::fs::create_dir_all(app.join(".ferry/lock")).unwrap();
+        let out = sh(dir.path(), &show(d)).1;
+        assert!(out.contains(" - -\n"), "{out}");
+        assert_eq!(sh(dir.path(), &remove_if(d, "- -")).1, "@@removed\n");
+    }
+
+    /// Disk full: a lock whose info cannot be written, or reads back
+    /// otherwise, is removed again and not taken (printf stands in for the
+    /// full disk).
+    #[test]
+    fn a_lock_whose_info_cannot_be_written_is_not_taken() {
+        for broken in [
+            "printf() { return 1; }",
+            "printf() { command printf 'cut'; }",
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let app = dir.path().join("app");
+            let script = acquire(app.to_str().unwrap(), "run1", Info::Manual("{}"), None);
+            let (code, out, err) = sh(dir.path(), &format!("{broken}; {script}"));
+            assert_eq!(code, 1, "{broken}");
+            assert!(!out.contains("@@taken"), "{out}");
+            assert!(err.contains("cannot write .ferry/lock/info.json"), "{err}");
+            assert!(!app.join(".ferry/lock").exists(), "{broken}");
+        }
+    }
+
+    /// The switch carries the fence: without this run's lock nothing moves.
+    #[test]
+    fn a_switch_without_the_lock_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        std::fs::create_dir_all(app.join("releases/r2")).unwrap();
+        std::fs::create_dir_all(app.join(".ferry")).unwrap();
+        std::os::unix::fs::symlink("releases/r1", app.join("current")).unwrap();
+        let r2 = crate::release::ReleaseId::parse("r2").unwrap();
+        let switch = super::super::release::switch(app.to_str().unwrap(), &r2, "run1", "{}");
+        let (code, _, err) = sh(dir.path(), &switch);
+        assert_eq!(code, LOST_LOCK_EXIT as i32, "{err}");
+        assert!(err.contains("lost the lock: it was removed"), "{err}");
+        assert_eq!(
+            std::fs::read_link(app.join("current")).unwrap(),
+            std::path::PathBuf::from("releases/r1")
+        );
+        // With the lock and a live lease it switches.
+        let taken = acquire(
+            app.to_str().unwrap(),
+            "run1",
+            Info::Leased("{\"run_id\":\"run1\",\"lease_until\":"),
+            None,
+        );
+        assert_eq!(sh(dir.path(), &taken).1, "@@taken run1\n");
+        assert_eq!(sh(dir.path(), &switch).0, 0);
+        assert_eq!(
+            std::fs::read_link(app.join("current")).unwrap(),
+            std::path::PathBuf::from("releases/r2")
         );
     }
 }

@@ -126,15 +126,18 @@ fn fetch(url: Option<&str>) -> String {
 }
 
 /// Point `current` at `releases/<id>` atomically (a new link renamed over the
-/// old one, never remove-then-create) and append `history_line`.
-pub fn switch(deploy_to: &str, id: &ReleaseId, tag: &str, history_line: &str) -> String {
+/// old one, never remove-then-create) and append `history_line`. Fenced:
+/// only while run `run_id` holds the host's lock with an unexpired lease
+/// (else exit `lock::LOST_LOCK_EXIT`, nothing changed).
+pub fn switch(deploy_to: &str, id: &ReleaseId, run_id: &str, history_line: &str) -> String {
     let id = id.as_str();
     format!(
-        "set -e; cd {d}; test -d releases/{id}; \
+        "set -e; cd {d}; test -d releases/{id}; {fence}; \
          ln -sfn releases/{id} .current.{tag}; mv -T .current.{tag} current; \
          {append}",
         d = quote(deploy_to),
-        tag = quote(tag),
+        fence = super::lock::fence(run_id),
+        tag = quote(run_id),
         append = append_history(history_line),
     )
 }
@@ -261,10 +264,13 @@ mod tests {
     fn switch_renames_a_new_link_over_current() {
         assert_eq!(
             switch("/srv/my app", &id("r2"), "run1", r#"{"event":"switched"}"#),
-            "set -e; cd '/srv/my app'; test -d releases/r2; \
+            format!(
+                "set -e; cd '/srv/my app'; test -d releases/r2; {}; \
              ln -sfn releases/r2 .current.run1; mv -T .current.run1 current; \
-             { [ ! -s .ferry/history.jsonl ] || [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; \
-             printf '%s\\n' '{\"event\":\"switched\"}'; } >> .ferry/history.jsonl"
+             {{ [ ! -s .ferry/history.jsonl ] || [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; \
+             printf '%s\\n' '{{\"event\":\"switched\"}}'; }} >> .ferry/history.jsonl",
+                crate::steps::lock::fence("run1")
+            )
         );
     }
 
