@@ -815,10 +815,11 @@ impl<'a> Steps<'a> {
         let mut event = d.run.event(EventKind::Health, release, None);
         if let Err(f) = &result {
             event.outcome = "failed".into();
-            event.detail = f.reason.chars().take(300).collect();
+            event.detail = health_detail(&f.reason, checks);
         }
+        let line = masked_line(self.exec.printer().secrets(), &event);
         let _ = self
-            .script("record", script::record(&job.deploy_to, &json_line(&event)))
+            .script("record", script::record(&job.deploy_to, &line))
             .await;
         self.mark(
             if result.is_ok() {
@@ -992,8 +993,9 @@ impl<'a> Steps<'a> {
             .event(EventKind::Failed, &d.release, job.state.current.as_ref());
         event.outcome = "failed".into();
         event.detail = detail.chars().take(500).collect();
+        let line = masked_line(self.exec.printer().secrets(), &event);
         let _ = self
-            .script("record", script::record(&job.deploy_to, &json_line(&event)))
+            .script("record", script::record(&job.deploy_to, &line))
             .await;
     }
 }
@@ -1131,6 +1133,22 @@ fn json_line<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
 }
 
+/// A history line with secrets masked before serialising: the host's
+/// history outlives the run, and a later `ferry history` cannot know them.
+fn masked_line(secrets: &crate::secrets::Secrets, event: &HistoryEvent) -> String {
+    let value = serde_json::to_value(event).expect("plain data serializes");
+    secrets.mask_json(&value).to_string()
+}
+
+/// A failed health check for the host's history: the check's name, not its
+/// rendered probe (a command or URL may carry a secret of a var).
+fn health_detail(reason: &str, checks: &[HealthCheck]) -> String {
+    let detail = checks.iter().fold(reason.to_string(), |text, c| {
+        text.replace(&c.probe.describe(), &format!("check `{}`", c.name))
+    });
+    detail.chars().take(300).collect()
+}
+
 /// deploy_to, target, current, after_switch steps, health checks.
 type RollbackJob = (
     String,
@@ -1226,9 +1244,10 @@ pub async fn rollback(
                     let mut event = run.event(EventKind::Health, target, None);
                     if let Err(f) = &result {
                         event.outcome = "failed".into();
-                        event.detail = f.reason.chars().take(300).collect();
+                        event.detail = health_detail(&f.reason, checks);
                     }
-                    let record = script::record(deploy_to, &json_line(&event));
+                    let line = masked_line(exec.printer().secrets(), &event);
+                    let record = script::record(deploy_to, &line);
                     let _ = exec
                         .script(&host.name, &session, "record", record, None)
                         .await;

@@ -1,6 +1,7 @@
 //! Webhook notifications: a JSON summary POSTed on start, success and
 //! failure, with a Slack-compatible `text` field. A failing notifier never
-//! fails the deploy: it is reported as a warning.
+//! fails the deploy: it is reported as a warning. Payloads are masked like
+//! every other sink, before they are serialised.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ impl Notifier {
         if let (Some(map), Value::Object(extra)) = (body.as_object_mut(), fields) {
             map.extend(extra);
         }
+        let body = self.printer.secrets().mask_json(&body);
         let bytes = body.to_string().into_bytes();
         let sent = tokio::time::timeout(
             TIMEOUT,

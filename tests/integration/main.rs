@@ -15,4 +15,5 @@ mod promote;
 mod releases;
 mod rolling;
 mod run;
+mod security;
 mod windows;
