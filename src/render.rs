@@ -26,9 +26,10 @@ pub struct RenderError {
 }
 
 /// The work one render may do, in minijinja fuel: about one per instruction
-/// and one per 64 bytes of text it makes. This bounds a template's time and
-/// its memory (about 64 MiB): `'a' * 10000000` concatenated a few times is an
-/// error that names the template, not an out-of-memory abort.
+/// and one per 64 bytes of text it makes or writes. This bounds a template's
+/// time and its memory (some 32 MiB of text in practice, 64 MiB of data in
+/// all): `'a' * 10000000` concatenated a few times is an error that names the
+/// template, not an out-of-memory abort.
 const FUEL: u64 = 1 << 20;
 
 /// The text a host's resolved vars may hold together.
@@ -364,9 +365,10 @@ fn render_error(place: &str, err: &minijinja::Error) -> RenderError {
     let what = match err.kind() {
         ErrorKind::UndefinedError => "undefined variable".to_string(),
         ErrorKind::SyntaxError => "template syntax error".to_string(),
+        // Text is charged when made and again when written out: half the fuel.
         ErrorKind::OutOfFuel => format!(
-            "the template makes more text or does more work than ferry allows (about {} MiB, or {} steps)",
-            (FUEL * 64) >> 20,
+            "the template makes more text or does more work than ferry allows for one template (about {} MiB of text, or {} steps)",
+            (FUEL * 32) >> 20,
             FUEL
         ),
         _ => err.kind().to_string(),
