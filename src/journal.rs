@@ -104,3 +104,32 @@ pub fn now_ms() -> u128 {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn events_are_masked_before_serialising_in_a_private_file() {
+        let root = tempfile::tempdir().unwrap();
+        let secrets = Secrets::default();
+        secrets.add("pa\"ss\\wo'rd");
+        let (journal, problem) = Journal::create(&root.path().join("runs"), "run-1", secrets);
+        assert_eq!(problem, None);
+        journal.record(
+            "host_result",
+            json!({ "reason": "command: echo 'pa\"ss\\wo'\\''rd' pa\"ss\\wo'rd" }),
+        );
+        let dir = root.path().join("runs/run-1");
+        let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+        assert!(!text.contains("rd"), "{text}");
+        assert!(
+            text.contains(r#""reason":"command: echo '****' ****""#),
+            "{text}"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("journal.jsonl")), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+    }
+}
