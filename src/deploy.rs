@@ -815,7 +815,7 @@ impl<'a> Steps<'a> {
         let mut event = d.run.event(EventKind::Health, release, None);
         if let Err(f) = &result {
             event.outcome = "failed".into();
-            event.detail = health_detail(&f.reason, checks);
+            event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
         }
         let line = masked_line(self.exec.printer().secrets(), &event);
         let _ = self
@@ -992,8 +992,10 @@ impl<'a> Steps<'a> {
             .run
             .event(EventKind::Failed, &d.release, job.state.current.as_ref());
         event.outcome = "failed".into();
-        event.detail = detail.chars().take(500).collect();
-        let line = masked_line(self.exec.printer().secrets(), &event);
+        let secrets = self.exec.printer().secrets();
+        // Masked before it is cut: a cut secret would no longer match.
+        event.detail = secrets.mask(detail).chars().take(500).collect();
+        let line = masked_line(secrets, &event);
         let _ = self
             .script("record", script::record(&job.deploy_to, &line))
             .await;
@@ -1141,12 +1143,17 @@ fn masked_line(secrets: &crate::secrets::Secrets, event: &HistoryEvent) -> Strin
 }
 
 /// A failed health check for the host's history: the check's name, not its
-/// rendered probe (a command or URL may carry a secret of a var).
-fn health_detail(reason: &str, checks: &[HealthCheck]) -> String {
+/// rendered probe (a command or URL may carry a secret of a var); masked
+/// before it is cut, as a cut secret would no longer match.
+fn health_detail(
+    secrets: &crate::secrets::Secrets,
+    reason: &str,
+    checks: &[HealthCheck],
+) -> String {
     let detail = checks.iter().fold(reason.to_string(), |text, c| {
         text.replace(&c.probe.describe(), &format!("check `{}`", c.name))
     });
-    detail.chars().take(300).collect()
+    secrets.mask(&detail).chars().take(300).collect()
 }
 
 /// deploy_to, target, current, after_switch steps, health checks.
@@ -1244,7 +1251,7 @@ pub async fn rollback(
                     let mut event = run.event(EventKind::Health, target, None);
                     if let Err(f) = &result {
                         event.outcome = "failed".into();
-                        event.detail = health_detail(&f.reason, checks);
+                        event.detail = health_detail(exec.printer().secrets(), &f.reason, checks);
                     }
                     let line = masked_line(exec.printer().secrets(), &event);
                     let record = script::record(deploy_to, &line);

@@ -46,6 +46,13 @@ impl Secrets {
         }
         let mut forms: BTreeSet<String> = known.forms.drain(..).collect();
         forms.extend(written_forms(value));
+        // Host output and logs come line by line: a multi-line secret (a
+        // key, a certificate) is masked a line at a time too.
+        if value.contains('\n') {
+            for line in value.lines() {
+                forms.extend(written_forms(line));
+            }
+        }
         known.forms = forms.into_iter().collect();
         known.forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     }
@@ -164,6 +171,13 @@ mod tests {
         s.add("abcdefgh");
         s.add("abc");
         assert_eq!(s.mask("x abcdefgh abcd abc"), "x **** **** abc");
+    }
+
+    #[test]
+    fn a_multi_line_secret_is_masked_line_by_line() {
+        let s = Secrets::default();
+        s.add("-----BEGIN KEY-----\nMIIEabcdef\n-----END KEY-----\n");
+        assert_eq!(s.mask("  h1 | MIIEabcdef"), "  h1 | ****");
     }
 
     #[test]
