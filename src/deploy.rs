@@ -909,7 +909,7 @@ impl<'a> Steps<'a> {
         let mut event = d.run.event(EventKind::Health, release, None);
         if let Err(f) = &result {
             event.outcome = "failed".into();
-            event.detail = f.reason.chars().take(300).collect();
+            event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
         }
         self.record(job, &event).await;
         self.mark(
@@ -1114,13 +1114,21 @@ impl<'a> Steps<'a> {
             .run
             .event(EventKind::Failed, &d.release, job.previous.as_ref());
         event.outcome = "failed".into();
-        event.detail = detail.chars().take(500).collect();
+        // Masked before it is cut: a cut secret would no longer match.
+        event.detail = self
+            .exec
+            .printer()
+            .secrets()
+            .mask(detail)
+            .chars()
+            .take(500)
+            .collect();
         self.record(job, &event).await;
     }
 }
 
-/// Append `event` to the host's history; a failed append (disk full) is
-/// said, never silent: later runs decide from this history.
+/// Append `event` to the host's history, secrets masked; a failed append
+/// (disk full) is said, never silent: later runs decide from this history.
 async fn record_event(
     exec: &Executor,
     name: &str,
@@ -1128,7 +1136,7 @@ async fn record_event(
     deploy_to: &str,
     event: &HistoryEvent,
 ) {
-    let record = script::record(deploy_to, &json_line(event));
+    let record = script::record(deploy_to, &masked_line(exec.printer().secrets(), event));
     if let Err(failure) = exec.script(name, session, "record", record, None).await {
         exec.printer().host_event(
             name,
@@ -1271,6 +1279,27 @@ async fn prune(
 
 fn json_line<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serializes")
+}
+
+/// A history line with secrets masked before serialising: the host's
+/// history outlives the run, and a later `ferry history` cannot know them.
+fn masked_line(secrets: &crate::secrets::Secrets, event: &HistoryEvent) -> String {
+    let value = serde_json::to_value(event).expect("plain data serializes");
+    secrets.mask_json(&value).to_string()
+}
+
+/// A failed health check for the host's history: the check's name, not its
+/// rendered probe (a command or URL may carry a secret of a var); masked
+/// before it is cut, as a cut secret would no longer match.
+fn health_detail(
+    secrets: &crate::secrets::Secrets,
+    reason: &str,
+    checks: &[HealthCheck],
+) -> String {
+    let detail = checks.iter().fold(reason.to_string(), |text, c| {
+        text.replace(&c.probe.describe(), &format!("check `{}`", c.name))
+    });
+    secrets.mask(&detail).chars().take(300).collect()
 }
 
 /// One host's rollback, rendered before any host changes.
@@ -1441,7 +1470,10 @@ async fn start_and_check(
     if let Some(f) = run_stage(exec, name, session, after).await {
         let mut event = run.event(EventKind::Failed, release, None);
         event.outcome = "failed".into();
-        event.detail = format!("after_switch failed: {}", f.reason)
+        event.detail = exec
+            .printer()
+            .secrets()
+            .mask(&format!("after_switch failed: {}", f.reason))
             .chars()
             .take(500)
             .collect();
@@ -1456,7 +1488,7 @@ async fn start_and_check(
     let mut event = run.event(EventKind::Health, release, None);
     if let Err(f) = &result {
         event.outcome = "failed".into();
-        event.detail = f.reason.chars().take(300).collect();
+        event.detail = health_detail(exec.printer().secrets(), &f.reason, checks);
     }
     record_event(exec, name, session, &job.deploy_to, &event).await;
     result.err()

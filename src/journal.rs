@@ -1,9 +1,12 @@
 //! The controller's record of a run: `<log dir>/<run id>/journal.jsonl`, one
 //! JSON object per event with a millisecond timestamp, so the order of
 //! switches and health checks across batches can be checked afterwards.
+//! Values read through `env()` are masked before an event is serialised;
+//! the folder is 0700 and the file 0600: the user who ran ferry reads them.
 
 use std::fs::File;
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -11,12 +14,14 @@ use std::time::SystemTime;
 use serde_json::{json, Value};
 
 use crate::report::Printer;
+use crate::secrets::Secrets;
 
 pub struct Journal {
     dir: Option<PathBuf>,
     file: Mutex<Option<File>>,
     /// Also print every event on stdout (`--output json`).
     echo: Option<Arc<Printer>>,
+    secrets: Secrets,
 }
 
 /// The version of the event schema printed with `--output json`.
@@ -25,16 +30,26 @@ pub const SCHEMA: &str = "ferry.events/1";
 impl Journal {
     /// Create `<root>/<run_id>/`; a journal that cannot be written is
     /// reported once and then silently off: it never fails a deploy.
-    pub fn create(root: &Path, run_id: &str) -> (Journal, Option<String>) {
+    pub fn create(root: &Path, run_id: &str, secrets: Secrets) -> (Journal, Option<String>) {
         let dir = root.join(run_id);
-        let opened =
-            std::fs::create_dir_all(&dir).and_then(|_| File::create(dir.join("journal.jsonl")));
+        let opened = std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .and_then(|_| {
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(dir.join("journal.jsonl"))
+            });
         match opened {
             Ok(file) => (
                 Journal {
                     dir: Some(dir),
                     file: Mutex::new(Some(file)),
                     echo: None,
+                    secrets,
                 },
                 None,
             ),
@@ -53,6 +68,7 @@ impl Journal {
             dir: None,
             file: Mutex::new(None),
             echo: None,
+            secrets: Secrets::default(),
         }
     }
 
@@ -73,6 +89,7 @@ impl Journal {
         if let (Some(map), Value::Object(extra)) = (line.as_object_mut(), fields) {
             map.extend(extra);
         }
+        let line = self.secrets.mask_json(&line);
         if let Some(file) = guard.as_mut() {
             let _ = writeln!(file, "{line}");
         }
@@ -86,4 +103,33 @@ pub fn now_ms() -> u128 {
     SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn events_are_masked_before_serialising_in_a_private_file() {
+        let root = tempfile::tempdir().unwrap();
+        let secrets = Secrets::default();
+        secrets.add("pa\"ss\\wo'rd");
+        let (journal, problem) = Journal::create(&root.path().join("runs"), "run-1", secrets);
+        assert_eq!(problem, None);
+        journal.record(
+            "host_result",
+            json!({ "reason": "command: echo 'pa\"ss\\wo'\\''rd' pa\"ss\\wo'rd" }),
+        );
+        let dir = root.path().join("runs/run-1");
+        let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
+        assert!(!text.contains("rd"), "{text}");
+        assert!(
+            text.contains(r#""reason":"command: echo '****' ****""#),
+            "{text}"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.join("journal.jsonl")), 0o600);
+        assert_eq!(mode(&dir), 0o700);
+    }
 }

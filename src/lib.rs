@@ -13,6 +13,7 @@
 //! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
 //! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
 //! - [`report`]: every byte the user sees; masks secrets.
+//! - [`secrets`]: values read through `env()`; the one place they are masked.
 //! - [`exit`]: outcomes and their exit codes.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -33,6 +34,7 @@ pub mod release;
 pub mod render;
 pub mod report;
 pub mod rollout;
+pub mod secrets;
 pub mod select;
 pub mod ssh;
 pub mod steps;

@@ -1,6 +1,7 @@
 //! Webhook notifications: a JSON summary POSTed on start, success and
 //! failure, with a Slack-compatible `text` field. A failing notifier never
-//! fails the deploy: it is reported as a warning.
+//! fails the deploy: it is reported as a warning. Payloads are masked like
+//! every other sink, before they are serialised.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +29,7 @@ impl Notifier {
         if let (Some(map), Value::Object(extra)) = (body.as_object_mut(), fields) {
             map.extend(extra);
         }
+        let body = self.printer.secrets().mask_json(&body);
         let bytes = body.to_string().into_bytes();
         let sent = tokio::time::timeout(
             TIMEOUT,
@@ -43,5 +45,54 @@ impl Notifier {
         self.printer.note(&format!(
             "warning: the {event} notification to {url} failed: {problem}"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secrets;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn payloads_are_masked_before_they_are_serialised() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // HTTP/1.0 with Content-Length: read until the JSON body closes.
+            while !request.ends_with(b"}") {
+                match s.read(&mut buf).await.unwrap() {
+                    0 => break,
+                    n => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+            String::from_utf8(request).unwrap()
+        });
+        let secrets = Secrets::default();
+        let secret = "to\"k\\en'42";
+        secrets.add(secret);
+        let printer = Arc::new(Printer::new(secrets));
+        let notifier = Notifier::new(Some(format!("http://127.0.0.1:{port}/hook")), printer);
+        notifier
+            .send(
+                "failed",
+                &format!("ferry: failed: {secret}"),
+                json!({ "reason": format!("command: echo {secret}") }),
+            )
+            .await;
+        let request = got.await.unwrap();
+        assert!(!request.contains("en'42"), "{request}");
+        assert!(
+            request.contains(r#""text":"ferry: failed: ****""#),
+            "{request}"
+        );
+        assert!(
+            request.contains(r#""reason":"command: echo ****""#),
+            "{request}"
+        );
     }
 }

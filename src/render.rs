@@ -3,9 +3,8 @@
 //! never empty strings. Everything is rendered before any connection is made,
 //! so `ferry check` and `ferry run` see the same result.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
@@ -15,37 +14,7 @@ use crate::config::{Host, Inventory, Playbook, Task, TaskKind, Vars};
 use crate::probe::{HealthCheck, Probe, Wait};
 use crate::select::Pattern;
 
-/// Values read through `env()`: masked as `****` in every line ferry prints.
-#[derive(Clone, Debug, Default)]
-pub struct Secrets(Arc<Mutex<BTreeSet<String>>>);
-
-/// Shorter values would garble unrelated output when masked.
-const MIN_SECRET_LEN: usize = 4;
-
-impl Secrets {
-    pub fn add(&self, value: &str) {
-        if value.len() >= MIN_SECRET_LEN {
-            self.0
-                .lock()
-                .expect("secrets lock")
-                .insert(value.to_string());
-        }
-    }
-
-    pub fn mask(&self, text: &str) -> String {
-        let secrets = self.0.lock().expect("secrets lock");
-        let mut by_length: Vec<&String> = secrets.iter().collect();
-        // Longest first, so a secret containing another is masked whole.
-        by_length.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        let mut out = text.to_string();
-        for secret in by_length {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "****");
-            }
-        }
-        out
-    }
-}
+pub use crate::secrets::Secrets;
 
 /// A rendering failure with the place it came from.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +25,16 @@ pub struct RenderError {
     pub message: String,
 }
 
+/// The work one render may do, in minijinja fuel: about one per instruction
+/// and one per 64 bytes of text it makes or writes. This bounds a template's
+/// time and its memory (some 32 MiB of text in practice, 64 MiB of data in
+/// all): `'a' * 10000000` concatenated a few times is an error that names the
+/// template, not an out-of-memory abort.
+const FUEL: u64 = 1 << 20;
+
+/// The text a host's resolved vars may hold together.
+const MAX_VARS_BYTES: usize = 64 << 20;
+
 pub struct Renderer {
     env: Environment<'static>,
     secrets: Secrets,
@@ -63,6 +42,14 @@ pub struct Renderer {
 
 impl Renderer {
     pub fn new(secrets: Secrets) -> Renderer {
+        Renderer::reading(secrets, |name| std::env::var(name).ok())
+    }
+
+    /// A renderer whose `env()` reads variables through `lookup`.
+    fn reading(
+        secrets: Secrets,
+        lookup: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+    ) -> Renderer {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         // Release builds drop variable names from errors unless debug is on.
@@ -74,10 +61,11 @@ impl Renderer {
                 .build()
                 .expect("default delimiters are valid"),
         );
+        env.set_fuel(Some(FUEL));
         env.add_filter("quote", quote_filter);
         let reader = secrets.clone();
         env.add_function("env", move |name: String, default: Option<String>| {
-            read_env(&reader, &name, default)
+            read_env(&reader, lookup(&name), &name, default)
         });
         Renderer { env, secrets }
     }
@@ -109,7 +97,9 @@ impl Renderer {
     }
 
     /// The variables a host's templates see: playbook, inventory, group and
-    /// host vars, `-e` extras, each string rendered, plus `host` and `env_name`.
+    /// host vars, each definition rendered once; `-e` extras (and a deploy's
+    /// release facts) over all, as data that is never rendered; plus `host`
+    /// and `env_name`.
     pub fn host_context(
         &self,
         inv: &Inventory,
@@ -117,42 +107,112 @@ impl Renderer {
         playbook_vars: &Vars,
         extra: &Vars,
     ) -> Result<Value, RenderError> {
-        let mut vars = playbook_vars.clone();
-        vars.extend(host.vars.clone());
-        vars.extend(extra.clone());
+        let mut defs = playbook_vars.clone();
+        defs.extend(host.vars.clone());
+        defs.retain(|key, _| !extra.contains_key(key));
         let builtins = builtins(inv, host);
         let place = format!("{}: vars of host `{}`", inv.path.display(), host.name);
-        let resolved = self.resolve_vars(&place, vars, &builtins)?;
+        let resolved = self.resolve_vars(&place, &defs, extra, &builtins)?;
         Ok(context(&resolved, &builtins))
     }
 
-    /// Render var strings until they stop changing, so vars may use vars.
+    /// Render each var definition exactly once, after the vars it uses, with
+    /// the vars resolved so far. A rendered value is data and is never
+    /// rendered again: text that arrives through `env()`, `-e` or a host
+    /// cannot run as template code.
     fn resolve_vars(
         &self,
         place: &str,
-        mut vars: Vars,
+        defs: &Vars,
+        data: &Vars,
         builtins: &serde_json::Value,
     ) -> Result<Vars, RenderError> {
-        const MAX_DEPTH: usize = 8;
-        for _ in 0..MAX_DEPTH {
-            let ctx = context(&vars, builtins);
-            let mut changed = false;
-            let mut next = Vars::with_capacity(vars.len());
-            for (key, value) in &vars {
-                let var_place = format!("{place}, var `{key}`");
-                let rendered = self.render_json(&var_place, value, &ctx)?;
-                changed |= &rendered != value;
-                next.insert(key.clone(), rendered);
-            }
-            vars = next;
-            if !changed {
-                return Ok(vars);
-            }
+        let var_place = |key: &str| format!("{place}, var `{key}`");
+        // `host` and `env_name` shadow any var of that name.
+        let shadowed = |name: &str| builtins.get(name).is_some();
+        let mut uses = Vec::with_capacity(defs.len());
+        for (key, def) in defs {
+            let mut names = BTreeSet::new();
+            self.names_used(&var_place(key), def, &mut names)?;
+            uses.push(
+                names
+                    .iter()
+                    .filter(|n| !shadowed(n))
+                    .filter_map(|n| defs.get_index_of(n.as_str()))
+                    .collect::<Vec<usize>>(),
+            );
         }
-        Err(RenderError {
+        let order = dependency_order(&uses).map_err(|cycle| RenderError {
             place: place.into(),
-            message: format!("vars still change after {MAX_DEPTH} rounds: do they refer to each other in a cycle?"),
-        })
+            message: format!(
+                "vars refer to each other in a cycle: {}",
+                cycle
+                    .iter()
+                    .filter_map(|&i| defs.get_index(i).map(|(k, _)| format!("`{k}`")))
+                    .collect::<Vec<_>>()
+                    .join(" -> ")
+            ),
+        })?;
+        let mut known: BTreeMap<String, Value> = data
+            .iter()
+            .chain(builtins.as_object().into_iter().flatten())
+            .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v))))
+            .collect();
+        let mut resolved = Vars::with_capacity(defs.len() + data.len());
+        let mut total = 0;
+        for i in order {
+            let (key, def) = defs.get_index(i).expect("an index of defs");
+            let ctx = Value::from(known.clone());
+            let value = self.render_json(&var_place(key), def, &ctx)?;
+            total += text_len(&value);
+            if total > MAX_VARS_BYTES {
+                return Err(RenderError {
+                    place: var_place(key),
+                    message: format!(
+                        "the vars of this host hold more than {} MiB of text together",
+                        MAX_VARS_BYTES >> 20
+                    ),
+                });
+            }
+            if !shadowed(key) {
+                known.insert(key.clone(), Value::from(minijinja::value::Serde(&value)));
+            }
+            resolved.insert(key.clone(), value);
+        }
+        resolved.extend(data.clone());
+        Ok(resolved)
+    }
+
+    /// The names the templates in `value` read (vars, and functions such as
+    /// `env`); a template that does not parse is an error here.
+    fn names_used(
+        &self,
+        place: &str,
+        value: &serde_json::Value,
+        names: &mut BTreeSet<String>,
+    ) -> Result<(), RenderError> {
+        use serde_json::Value as J;
+        match value {
+            J::String(s) if looks_like_template(s) => {
+                let template = self
+                    .env
+                    .template_from_named_str(place, s)
+                    .map_err(|e| render_error(place, &e))?;
+                names.extend(template.undeclared_variables(false));
+            }
+            J::Array(items) => {
+                for item in items {
+                    self.names_used(place, item, names)?;
+                }
+            }
+            J::Object(map) => {
+                for item in map.values() {
+                    self.names_used(place, item, names)?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
     }
 
     fn render_json(
@@ -182,6 +242,66 @@ impl Renderer {
 
 fn looks_like_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// Bytes of text in a resolved var.
+fn text_len(value: &serde_json::Value) -> usize {
+    use serde_json::Value as J;
+    match value {
+        J::String(s) => s.len(),
+        J::Array(items) => items.iter().map(text_len).sum(),
+        J::Object(map) => map.iter().map(|(k, v)| k.len() + text_len(v)).sum(),
+        _ => 8,
+    }
+}
+
+/// Indices of `uses` ordered so that each comes after the ones it uses; a
+/// cycle is returned as its path, first index repeated at the end.
+fn dependency_order(uses: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut mark = vec![Mark::New; uses.len()];
+    let mut order = Vec::with_capacity(uses.len());
+    for root in 0..uses.len() {
+        if mark[root] != Mark::New {
+            continue;
+        }
+        // Depth-first without recursion: (var, next of its uses to visit).
+        let mut stack = vec![(root, 0)];
+        mark[root] = Mark::Open;
+        while let Some(top) = stack.last_mut() {
+            let (node, next) = *top;
+            match uses[node].get(next) {
+                Some(&used) => {
+                    top.1 += 1;
+                    match mark[used] {
+                        Mark::New => {
+                            mark[used] = Mark::Open;
+                            stack.push((used, 0));
+                        }
+                        Mark::Open => {
+                            let from = stack.iter().position(|&(n, _)| n == used).unwrap_or(0);
+                            let mut cycle: Vec<usize> =
+                                stack[from..].iter().map(|&(n, _)| n).collect();
+                            cycle.push(used);
+                            return Err(cycle);
+                        }
+                        Mark::Done => {}
+                    }
+                }
+                None => {
+                    mark[node] = Mark::Done;
+                    order.push(node);
+                    stack.pop();
+                }
+            }
+        }
+    }
+    Ok(order)
 }
 
 fn builtins(inv: &Inventory, host: &Host) -> serde_json::Value {
@@ -219,15 +339,18 @@ fn quote_filter(value: Value) -> String {
 
 fn read_env(
     secrets: &Secrets,
+    found: Option<String>,
     name: &str,
     default: Option<String>,
 ) -> Result<String, minijinja::Error> {
-    match std::env::var(name) {
-        Ok(value) => {
+    match found {
+        Some(value) => {
             secrets.add(&value);
+            // Errors printed after this renderer is gone mask it too.
+            Secrets::process().add(&value);
             Ok(value)
         }
-        Err(_) => default.ok_or_else(|| {
+        None => default.ok_or_else(|| {
             minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 format!("environment variable `{name}` is not set (give a default: env(\"{name}\", \"...\"))"),
@@ -242,6 +365,12 @@ fn render_error(place: &str, err: &minijinja::Error) -> RenderError {
     let what = match err.kind() {
         ErrorKind::UndefinedError => "undefined variable".to_string(),
         ErrorKind::SyntaxError => "template syntax error".to_string(),
+        // Text is charged when made and again when written out: half the fuel.
+        ErrorKind::OutOfFuel => format!(
+            "the template makes more text or does more work than ferry allows for one template (about {} MiB of text, or {} steps)",
+            (FUEL * 32) >> 20,
+            FUEL
+        ),
         _ => err.kind().to_string(),
     };
     let detail = err.detail().map(|d| format!(": {d}")).unwrap_or_default();
@@ -586,6 +715,194 @@ mod tests {
             r.render("t", "{{ logs }}", &ctx).unwrap(),
             "/srv/shop/log/web1"
         );
+    }
+
+    /// A renderer whose `env()` sees only `vars`.
+    fn with_env(secrets: &Secrets, vars: &[(&str, &str)]) -> Renderer {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Renderer::reading(secrets.clone(), move |name| vars.get(name).cloned())
+    }
+
+    fn host_vars(r: &Renderer, inventory: &str, extra: &Vars) -> Result<Value, RenderError> {
+        let inv = inv(&format!("{inventory}hosts:\n  web1: {{}}\n"));
+        r.host_context(&inv, &inv.hosts[0], &Vars::new(), extra)
+    }
+
+    /// `source` rendered for web1 of an inventory with `vars`.
+    fn render_with(r: &Renderer, vars: &str, source: &str) -> Result<String, RenderError> {
+        let ctx = host_vars(r, &format!("vars:\n{vars}"), &Vars::new())?;
+        r.render("t", source, &ctx)
+    }
+
+    const HOSTILE_BRANCH: &str = r#"{{ "x'; touch /srv/PWNED; echo '" }}"#;
+
+    #[test]
+    fn text_from_env_is_data_and_quote_keeps_it_one_word() {
+        let r = with_env(&Secrets::default(), &[("CI_BRANCH", HOSTILE_BRANCH)]);
+        let vars =
+            "  branch: \"{{ env('CI_BRANCH') | quote }}\"\n  raw: \"{{ env('CI_BRANCH') }}\"\n";
+        assert_eq!(
+            render_with(&r, vars, "echo {{ branch }}").unwrap(),
+            r#"echo '{{ "x'\''; touch /srv/PWNED; echo '\''" }}'"#
+        );
+        assert_eq!(render_with(&r, vars, "{{ raw }}").unwrap(), HOSTILE_BRANCH);
+    }
+
+    #[test]
+    fn env_text_cannot_read_another_secret_past_the_mask() {
+        let secrets = Secrets::default();
+        let r = with_env(
+            &secrets,
+            &[
+                ("CI_BRANCH", "{{ env('SECRET_KEY') | reverse }}"),
+                ("SECRET_KEY", "AKIAEXAMPLESECRET"),
+            ],
+        );
+        let out = render_with(&r, "  branch: \"{{ env('CI_BRANCH') }}\"\n", "{{ branch }}");
+        assert_eq!(out.unwrap(), "{{ env('SECRET_KEY') | reverse }}");
+        assert_eq!(
+            secrets.mask("AKIAEXAMPLESECRET"),
+            "AKIAEXAMPLESECRET",
+            "never read"
+        );
+    }
+
+    #[test]
+    fn an_env_value_named_in_an_error_is_masked_by_the_process_printer() {
+        let secrets = Secrets::default();
+        let r = with_env(&secrets, &[("KEY_NAME", "AKIA-ENV-OF-ENV-1")]);
+        let err = render_with(&r, "  x: \"{{ env(env('KEY_NAME')) }}\"\n", "{{ x }}").unwrap_err();
+        assert!(err.to_string().contains("AKIA-ENV-OF-ENV-1"), "{err}");
+        for mask in [secrets, Secrets::process()] {
+            assert!(!mask.mask(&err.to_string()).contains("AKIA"), "{err}");
+        }
+    }
+
+    #[test]
+    fn vars_resolve_in_dependency_order_nested_values_included() {
+        let r = Renderer::new(Secrets::default());
+        let vars = "  dirs: ['{{ logs }}/a', { b: '{{ app }}' }, 3]\n  logs: '{{ root }}/log'\n  root: '/srv/{{ app }}'\n  app: shop\n";
+        assert_eq!(
+            render_with(&r, vars, "{{ dirs[0] }} {{ dirs[1].b }} {{ dirs[2] }}").unwrap(),
+            "/srv/shop/log/a shop 3"
+        );
+    }
+
+    #[test]
+    fn a_rendered_var_is_never_rendered_again() {
+        let r = Renderer::new(Secrets::default());
+        // `open` renders to template text; `shown` must get that text.
+        let vars = "  open: \"{{ '{{' }} 7 * 6 }}\"\n  shown: '[{{ open }}]'\n";
+        assert_eq!(
+            render_with(&r, vars, "{{ shown }}").unwrap(),
+            "[{{ 7 * 6 }}]"
+        );
+    }
+
+    #[test]
+    fn extra_vars_are_data_over_all_vars() {
+        let r = Renderer::new(Secrets::default());
+        let mut extra = Vars::new();
+        extra.insert("app".into(), "{{ 7 * 6 }}".into());
+        let ctx = host_vars(&r, "vars: { app: shop, root: '/srv/{{ app }}' }\n", &extra).unwrap();
+        assert_eq!(
+            r.render("t", "{{ app }} {{ root }}", &ctx).unwrap(),
+            "{{ 7 * 6 }} /srv/{{ 7 * 6 }}"
+        );
+    }
+
+    #[test]
+    fn a_cycle_of_vars_is_an_error_naming_them_and_the_file() {
+        let r = Renderer::new(Secrets::default());
+        let err = render_with(
+            &r,
+            "  a: '{{ b }}'\n  b: '{{ c }}'\n  c: '{{ a }}'\n  d: x\n",
+            "",
+        )
+        .unwrap_err();
+        assert_eq!(err.place, "inventories/t.yml: vars of host `web1`");
+        assert_eq!(
+            err.message,
+            "vars refer to each other in a cycle: `a` -> `b` -> `c` -> `a`"
+        );
+        let err = render_with(&r, "  path: '{{ path }}/x'\n", "").unwrap_err();
+        assert!(err.message.ends_with("`path` -> `path`"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_var_named_like_a_builtin_does_not_make_a_cycle() {
+        let r = Renderer::new(Secrets::default());
+        let out = render_with(&r, "  host: '{{ host.name }}'\n", "{{ host.name }}").unwrap();
+        assert_eq!(out, "web1");
+    }
+
+    #[test]
+    fn templates_have_a_size_limit() {
+        let r = Renderer::new(Secrets::default());
+        // The 160-byte inventory that ran `ferry check` out of memory.
+        let vars = "  a: \"{{ 'a' * 10000000 }}\"\n  b: \"{{ a ~ a ~ a ~ a ~ a ~ a ~ a ~ a }}\"\n  c: \"{{ b ~ b ~ b ~ b ~ b ~ b ~ b ~ b }}\"\n";
+        let err = render_with(&r, vars, "{{ c }}").unwrap_err();
+        assert_eq!(err.place, "inventories/t.yml: vars of host `web1`, var `b`");
+        assert!(
+            err.message
+                .contains("more text or does more work than ferry allows"),
+            "{}",
+            err.message
+        );
+        let err = r
+            .render(
+                "t",
+                "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                &Value::from(()),
+            )
+            .unwrap_err();
+        assert!(err.message.contains("than ferry allows"), "{}", err.message);
+    }
+
+    /// `word` split and expanded by a real POSIX shell.
+    fn shell_words(word: &str) -> Vec<String> {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("for w in {word}; do printf '%s\\0' \"$w\"; done"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{word}: {out:?}");
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_terminator('\0')
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn quote_yields_exactly_one_shell_word() {
+        let r = Renderer::new(Secrets::default());
+        let table: &[(serde_json::Value, &str)] = &[
+            ("".into(), ""),
+            ("plain".into(), "plain"),
+            ("two words".into(), "two words"),
+            ("it's; rm -rf /".into(), "it's; rm -rf /"),
+            ("line\nbreak\ttab".into(), "line\nbreak\ttab"),
+            ("$(id) `id` ${HOME} *".into(), "$(id) `id` ${HOME} *"),
+            ("a\"b\\c!d".into(), "a\"b\\c!d"),
+            ("-n".into(), "-n"),
+            ("ünï cödé".into(), "ünï cödé"),
+            (42.into(), "42"),
+            (serde_json::Value::Null, "None"),
+            (serde_json::json!(["a b", 1]), "['a b', 1]"),
+        ];
+        for (value, expected) in table {
+            let ctx = Value::from(minijinja::value::Serde(serde_json::json!({ "v": value })));
+            let word = r.render("t", "{{ v | quote }}", &ctx).unwrap();
+            assert_eq!(
+                shell_words(&word),
+                vec![expected.to_string()],
+                "{value} -> {word}"
+            );
+        }
     }
 
     #[test]

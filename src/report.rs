@@ -1,11 +1,14 @@
 //! Every byte the user sees goes through the [`Printer`]: host output on
 //! stdout prefixed with the host name, progress and summaries on stderr.
-//! Every line is masked: values read through `env()` print as `****`.
+//! Every line is masked (values read through `env()` print as `****`) and
+//! then has its control characters escaped (text from hosts must not drive
+//! the operator's terminal). Run logs are the user's alone (0600 in 0700).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -80,8 +83,9 @@ impl Printer {
         }
     }
 
-    /// Print without tearing the progress bar.
+    /// Print without tearing the progress bar; control characters escaped.
     fn write(&self, to_stdout: bool, text: &str) {
+        let text = escape_controls(text);
         let emit = || {
             if to_stdout {
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -107,7 +111,13 @@ impl Printer {
         let mut guard = self.logs.lock().expect("logs lock");
         let Some(logs) = guard.as_mut() else { return };
         if !logs.files.contains_key(host) {
-            match File::create(logs.dir.join(format!("{host}.log"))) {
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(logs.dir.join(format!("{host}.log")));
+            match opened {
                 Ok(f) => {
                     logs.files.insert(host.to_string(), f);
                 }
@@ -115,7 +125,7 @@ impl Printer {
             }
         }
         if let Some(f) = logs.files.get_mut(host) {
-            let _ = writeln!(f, "{} {line}", clock());
+            let _ = writeln!(f, "{} {}", clock(), escape_controls(line));
         }
     }
 
@@ -134,9 +144,16 @@ impl Printer {
         let _ = err.flush();
     }
 
-    /// A printer with no secrets, for errors before anything was rendered.
+    /// A printer for messages outside a command (its final error): it
+    /// masks every value any renderer of this process read through `env()`.
     pub fn plain() -> Printer {
-        Printer::new(Secrets::default())
+        Printer::new(Secrets::process())
+    }
+
+    /// The secrets this printer masks: for sinks that are not the terminal
+    /// (journal, JUnit, notifications, host history) to mask the same way.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 
     fn mask(&self, text: &str) -> String {
@@ -174,9 +191,10 @@ impl Printer {
 
     pub fn error(&self, err: &anyhow::Error) {
         let mut stderr = std::io::stderr().lock();
-        let _ = writeln!(stderr, "error: {}", self.mask(&err.to_string()));
+        let text = |e: &dyn std::fmt::Display| escape_controls(&self.mask(&e.to_string()));
+        let _ = writeln!(stderr, "error: {}", text(err));
         for cause in err.chain().skip(1) {
-            let _ = writeln!(stderr, "  caused by: {}", self.mask(&cause.to_string()));
+            let _ = writeln!(stderr, "  caused by: {}", text(cause));
         }
     }
 }
@@ -189,7 +207,14 @@ pub struct TestCase {
 
 /// A JUnit XML report (the schema Jenkins and GitLab read): one suite, one
 /// case per host, failed hosts as `<failure>` with the step and details.
-pub fn junit_xml(suite: &str, cases: &[TestCase], elapsed: std::time::Duration) -> String {
+/// Secrets are masked in each field before it is escaped.
+pub fn junit_xml(
+    suite: &str,
+    cases: &[TestCase],
+    elapsed: std::time::Duration,
+    secrets: &Secrets,
+) -> String {
+    let xml_escape = |text: &str| xml_escape(&secrets.mask(text));
     let failures = cases.iter().filter(|c| c.failure.is_some()).count();
     let mut xml = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">\n",
@@ -216,7 +241,7 @@ pub fn junit_xml(suite: &str, cases: &[TestCase], elapsed: std::time::Duration) 
     xml
 }
 
-fn xml_escape(text: &str) -> String {
+pub fn xml_escape(text: &str) -> String {
     text.chars()
         .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
         .map(|c| match c {
@@ -228,6 +253,35 @@ fn xml_escape(text: &str) -> String {
             c => c.to_string(),
         })
         .collect()
+}
+
+/// `text` with every control character but newline and tab written as
+/// `\u001b` (valid inside JSON strings too, so JSON lines stay JSON): ESC,
+/// BEL, CR, DEL and the C1 range never reach the terminal raw.
+pub fn escape_controls(text: &str) -> String {
+    escape_where(text, |c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// One field of data read from a host (a name, a detail) for a one-line
+/// report: like [`escape_controls`], and newlines escaped too, so a host
+/// cannot forge report lines.
+pub fn one_line(text: &str) -> String {
+    escape_where(text, |c| c.is_control() && c != '\t')
+}
+
+fn escape_where(text: &str, escaped: impl Fn(char) -> bool) -> String {
+    if !text.chars().any(&escaped) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// UTC wall clock with milliseconds: "12:03:04.567".
@@ -245,6 +299,38 @@ pub fn tail(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_tabs_and_newlines_kept() {
+        let hostile = "\u{1b}[2J\u{1b}]0;owned\u{7}evil\r\u{7f}\u{9b}31m\tok\nnext";
+        assert_eq!(
+            escape_controls(hostile),
+            "\\u001b[2J\\u001b]0;owned\\u0007evil\\u000d\\u007f\\u009b31m\tok\nnext"
+        );
+        assert_eq!(one_line("a\nb\tc"), "a\\u000ab\tc");
+        assert_eq!(escape_controls("plain text ünïcode"), "plain text ünïcode");
+        // A JSON line stays JSON with the same value.
+        let line = serde_json::json!({ "by": "x\u{7f}\u{9b}y" }).to_string();
+        let back: serde_json::Value = serde_json::from_str(&escape_controls(&line)).unwrap();
+        assert_eq!(back["by"], "x\u{7f}\u{9b}y");
+    }
+
+    #[test]
+    fn junit_masks_secrets_before_escaping() {
+        let secrets = Secrets::default();
+        secrets.add("pa\"ss<wo'rd");
+        let case = TestCase {
+            name: "h1".into(),
+            failure: Some((
+                "connect".into(),
+                "exit 3".into(),
+                "command: echo 'pa\"ss<wo'\\''rd' pa\"ss<wo'rd".into(),
+            )),
+        };
+        let xml = junit_xml("s", &[case], std::time::Duration::ZERO, &secrets);
+        assert!(!xml.contains("rd"), "{xml}");
+        assert!(xml.contains("command: echo &apos;****&apos; ****"), "{xml}");
+    }
 
     #[test]
     fn tail_keeps_last_lines() {

@@ -100,7 +100,8 @@ pub(super) async fn ship(
     if !notes.is_empty() {
         run.note = Some(notes.join("; "));
     }
-    let (mut journal, problem) = Journal::create(&args.log_dir, &run.run_id);
+    let (mut journal, problem) =
+        Journal::create(&args.log_dir, &run.run_id, printer.secrets().clone());
     if let Some(problem) = problem {
         printer.note(&format!("warning: {problem}"));
     }
@@ -219,6 +220,7 @@ pub(super) async fn ship(
             &format!("ferry deploy {} {release}", ctx.inventory.env_name),
             &cases,
             started.elapsed(),
+            printer.secrets(),
         );
         std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
     }

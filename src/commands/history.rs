@@ -5,6 +5,7 @@ use crate::cli::{Common, HistoryArgs, OutputFormat};
 use crate::deploy;
 use crate::exit::ExitStatus;
 use crate::release::HistoryEvent;
+use crate::report::one_line;
 
 use super::release_context;
 
@@ -60,6 +61,7 @@ pub async fn history(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// One line per event; every field read from the host is escaped onto it.
 fn describe(host: &str, e: &HistoryEvent) -> String {
     let what = serde_json::to_value(e.event)
         .ok()
@@ -73,10 +75,14 @@ fn describe(host: &str, e: &HistoryEvent) -> String {
     let detail = if e.detail.is_empty() {
         String::new()
     } else {
-        format!(": {}", e.detail)
+        format!(": {}", one_line(&e.detail))
     };
     format!(
         "{}  {host:<12} {what:<12} {}{from}  by {}  {}  run {}{detail}",
-        e.at, e.release, e.by, e.outcome, e.run_id
+        one_line(&e.at),
+        e.release,
+        one_line(&e.by),
+        one_line(&e.outcome),
+        one_line(&e.run_id)
     )
 }

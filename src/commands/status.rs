@@ -78,7 +78,11 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
                 "HOST", "CURRENT", "PREVIOUS", "BY", "AT"
             ));
             for l in &lines {
-                let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+                // Fields read from the host: one line each, escaped.
+                let dash = |v: &Option<String>| {
+                    v.as_deref()
+                        .map_or_else(|| "-".into(), crate::report::one_line)
+                };
                 match &l.error {
                     Some(e) => printer.out(&format!("{:<14} {e}", l.host)),
                     None => printer.out(&format!(

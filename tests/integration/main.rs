@@ -16,5 +16,6 @@ mod promote;
 mod releases;
 mod rolling;
 mod run;
+mod security;
 mod trust;
 mod windows;
