@@ -21,6 +21,7 @@ pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod context;
 pub mod deploy;
 pub mod executor;
 pub mod exit;

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Host;
-use crate::deploy::Context;
+use crate::context::Context;
 use crate::executor::{HostStatus, TaskFailure};
 use crate::ssh::ExitKind;
 use crate::steps::lock as script;
@@ -462,9 +462,14 @@ pub async fn remove(
         .collect()
 }
 
+/// The switch was refused by its fence: the run no longer holds the lock.
+pub fn is_lost(failure: &TaskFailure) -> bool {
+    failure.exit == Some(ExitKind::Code(script::LOST_LOCK_EXIT))
+}
+
 /// A switch refused by its fence ([`script::fence`]) becomes "lost the lock".
 pub fn lost_lock(mut failure: TaskFailure) -> TaskFailure {
-    if failure.exit == Some(ExitKind::Code(script::LOST_LOCK_EXIT)) {
+    if is_lost(&failure) {
         let said = failure
             .stderr_tail
             .lines()

@@ -119,6 +119,9 @@ pub enum Phase {
     },
     /// Failed after the switch; the failure is being recorded.
     RecordingAfterSwitch,
+    /// A host that was done is being put back (a stopped rollout): it is
+    /// drained first, whatever the drain says.
+    Reverting,
     SwitchedBack,
     BackStarted,
     BackChecked,
@@ -143,8 +146,25 @@ impl Machine {
         }
     }
 
+    /// A host that finished on the new release, to be put back on the one
+    /// it had because the rollout stopped.
+    pub fn revert(policy: Policy) -> Machine {
+        Machine {
+            policy,
+            phase: Phase::Reverting,
+            failed_at: None,
+        }
+    }
+
     /// The first action.
     pub fn start(&mut self, interrupted: bool) -> Action {
+        if self.phase == Phase::Reverting {
+            return if self.policy.can_go_back {
+                Action::Run(Stage::Drain, Toward::Back)
+            } else {
+                self.finish(End::Stranded)
+            };
+        }
         if interrupted {
             return self.finish(End::NotStarted);
         }
@@ -179,6 +199,8 @@ impl Machine {
             // A failed prune is only a warning: the host is done.
             (P::Undrained, _) => self.finish(End::Done),
             (P::RecordingAfterSwitch, _) => self.go_back(),
+            // A drain that fails before going back is only a warning.
+            (P::Reverting, _) => self.go(P::SwitchedBack, Stage::Switch, Toward::Back),
             (P::FailingBeforeSwitch { drained, recorded }, _) => {
                 if drained {
                     self.phase = P::FailingBeforeSwitch {
@@ -293,7 +315,10 @@ mod tests {
     /// Run a machine to its end; the actions in `failing` get their result,
     /// every other action succeeds. Returns every action taken.
     fn drive(policy: Policy, interrupted: bool, failing: &[Failing]) -> Vec<Action> {
-        let mut m = Machine::new(policy);
+        run(Machine::new(policy), interrupted, failing)
+    }
+
+    fn run(mut m: Machine, interrupted: bool, failing: &[Failing]) -> Vec<Action> {
         let mut actions = vec![m.start(interrupted)];
         while let Some(&last) = actions.last() {
             if let Finish(_) = last {
@@ -460,6 +485,35 @@ mod tests {
         for (what, policy, failing, want) in cases {
             assert_eq!(drive(policy, false, &failing), want, "{what}");
         }
+    }
+
+    #[test]
+    fn a_stopped_rollout_puts_a_done_host_back_drained() {
+        let drive_revert =
+            |policy, failing: &[Failing]| run(Machine::revert(policy), false, failing);
+        let back = [
+            Run(Drain, Back),
+            Run(Switch, Back),
+            Run(AfterSwitch, Back),
+            Run(Health, Back),
+            Run(Undrain, Back),
+            Finish(End::Restored),
+        ];
+        assert_eq!(drive_revert(DEPLOY, &[]), back);
+        assert_eq!(
+            drive_revert(DEPLOY, &[(Run(Drain, Back), StepResult::Failed)]),
+            back,
+            "a failed drain is a warning"
+        );
+        assert_eq!(
+            drive_revert(DEPLOY, &[(Run(Switch, Back), StepResult::Failed)]),
+            [Run(Drain, Back), Run(Switch, Back), Finish(End::Stranded)]
+        );
+        let nothing_before = Policy {
+            can_go_back: false,
+            ..DEPLOY
+        };
+        assert_eq!(drive_revert(nothing_before, &[]), [Finish(End::Stranded)]);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::render::Secrets;
+use crate::secrets::{xml_escape, Secrets};
 
 pub struct Printer {
     secrets: Secrets,
@@ -239,20 +239,6 @@ pub fn junit_xml(
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
     xml
-}
-
-pub fn xml_escape(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
-        .map(|c| match c {
-            '&' => "&amp;".to_string(),
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&apos;".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }
 
 /// `text` with every control character but newline and tab written as

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::config::values::{Amount, BatchSpec};
 use crate::config::{Inventory, RolloutSettings};
+use crate::machine::End;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Batch {
@@ -114,25 +115,6 @@ fn floor_of(amount: Amount, total: usize) -> usize {
     }
 }
 
-/// What a host's pipeline ended with, as the rollout sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostEnd {
-    /// Switched and healthy (or already there).
-    Done,
-    /// Failed before its switch: `current` never moved.
-    FailedBeforeSwitch,
-    /// Failed after its switch and was put back on its previous release.
-    FailedRestored,
-    /// Failed after its switch and could not be put back.
-    FailedStranded,
-}
-
-impl HostEnd {
-    pub fn failed(self) -> bool {
-        self != HostEnd::Done
-    }
-}
-
 /// Whom to roll back when a rollout stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RollbackScope {
@@ -182,12 +164,14 @@ impl Rollout {
     pub fn on_batch(
         &mut self,
         batch: &Batch,
-        ends: &[(String, HostEnd)],
+        ends: &[(String, End)],
         scope: RollbackScope,
     ) -> Decision {
         for (host, end) in ends {
             match end {
-                HostEnd::Done => self.switched.push(host.clone()),
+                End::Done => self.switched.push(host.clone()),
+                // Never started: neither switched nor failed.
+                End::NotStarted => {}
                 _ => self.failures += 1,
             }
         }
@@ -306,12 +290,12 @@ mod tests {
             true,
         );
         let mut r = Rollout::new(p.max_failures);
-        let done = |h: &str| (h.to_string(), HostEnd::Done);
+        let done = |h: &str| (h.to_string(), End::Done);
         assert_eq!(
             r.on_batch(&p.batches[0], &[done("h1")], RollbackScope::All),
             Decision::Continue
         );
-        let ends = [done("h2"), ("h3".to_string(), HostEnd::FailedRestored)];
+        let ends = [done("h2"), ("h3".to_string(), End::Restored)];
         match r.on_batch(&p.batches[1], &ends, RollbackScope::All) {
             Decision::Stop { roll_back, reason } => {
                 assert_eq!(roll_back, ["h1", "h2"]);
@@ -330,14 +314,14 @@ mod tests {
             canary: true,
         };
         let ends = [
-            ("h1".to_string(), HostEnd::Done),
-            ("h2".to_string(), HostEnd::FailedBeforeSwitch),
+            ("h1".to_string(), End::Done),
+            ("h2".to_string(), End::FailedBeforeSwitch),
         ];
         assert_eq!(
             r.on_batch(&b, &ends, RollbackScope::All),
             Decision::Continue
         );
-        let ends = [("h3".to_string(), HostEnd::FailedRestored)];
+        let ends = [("h3".to_string(), End::Restored)];
         match r.on_batch(&b, &ends, RollbackScope::Failed) {
             Decision::Stop { roll_back, .. } => assert!(roll_back.is_empty()),
             other => panic!("{other:?}"),

@@ -194,7 +194,7 @@ pub(super) async fn ship(
     ctx.executor.close_all().await;
     let report = report.map_err(RenderErrors)?;
     let what = format!("release {release}");
-    let status = report_results(&printer, &report.results, &what, Some(&release), started);
+    let status = report_results(&printer, &report.results, &what, started);
     let status = super::lock::report_lost(&printer, &lost, status);
     let counts = record_results(&ctx.journal, &report.results);
     ctx.journal.record(
@@ -261,7 +261,9 @@ fn outcome_fields(outcome: &Outcome) -> (&'static str, Option<String>, Option<St
         Outcome::Deployed { release, .. } => ("deployed", Some(release.to_string()), None),
         Outcome::Skipped { release } => ("skipped", Some(release.to_string()), None),
         Outcome::RolledBack { to, .. } => ("rolled_back", Some(to.to_string()), None),
-        Outcome::Failed { failure, current } => (
+        Outcome::Failed {
+            failure, current, ..
+        } => (
             "failed",
             current.as_ref().map(ToString::to_string),
             Some(failure.to_string()),

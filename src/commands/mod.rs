@@ -206,13 +206,12 @@ fn release_context(
 }
 
 /// Per-host lines and the summary of a deploy or rollback; the exit code.
-/// A host that failed while on `failed_release` could not be put back: the
-/// fleet is on mixed releases (exit 3).
+/// A host whose pipeline ended stranded is still on a release that failed
+/// there: the fleet is on mixed releases (exit 3).
 fn report_results(
     printer: &Printer,
     results: &[crate::deploy::HostResult],
     what: &str,
-    failed_release: Option<&crate::release::ReleaseId>,
     started: std::time::Instant,
 ) -> ExitStatus {
     use crate::deploy::Outcome;
@@ -256,12 +255,16 @@ fn report_results(
                 skipped += 1;
                 format!("skipped: already on {release}")
             }
-            Outcome::Failed { failure, current } => {
+            Outcome::Failed {
+                failure,
+                current,
+                end,
+            } => {
                 failed += 1;
                 let on = current
                     .as_ref()
                     .map_or("nothing".to_string(), ToString::to_string);
-                if failed_release.is_some() && current.as_ref() == failed_release {
+                if *end == crate::machine::End::Stranded {
                     stranded += 1;
                 }
                 format!(

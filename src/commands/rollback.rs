@@ -36,6 +36,6 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let results = results.map_err(RenderErrors)?;
-    let status = report_results(&printer, &results, "rollback", None, started);
+    let status = report_results(&printer, &results, "rollback", started);
     Ok(super::lock::report_lost(&printer, &lost, status))
 }

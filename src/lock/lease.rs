@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::answer::renewal_lost;
 use super::{script, status_reason, LEASE};
 use crate::config::Host;
-use crate::deploy::Context;
+use crate::context::Context;
 
 /// How long one host may take to answer a renewal: a frozen host must not
 /// hold up the renewal of the others past their lease.

@@ -2,7 +2,7 @@
 //! round trip. Every interpolated value is quoted here.
 
 use super::quote;
-use crate::release::ReleaseId;
+use crate::release::{HistoryEvent, HostState, ReleaseId};
 
 /// Markers in the output of [`inspect`].
 pub const MARK_CURRENT: &str = "@@current ";
@@ -37,6 +37,44 @@ pub fn inspect(deploy_to: &str) -> String {
         d = quote(deploy_to),
         cut = HISTORY_BYTES + 1,
     )
+}
+
+/// Parse the output of `steps::release::inspect`, line by line: unreadable
+/// lines are ignored, and ferry's own lines count only before the history
+/// (the first `@@current` and `@@meta` win).
+pub fn parse_state(out: &str) -> HostState {
+    let mut state = HostState::default();
+    let mut in_history = false;
+    let (mut seen_current, mut seen_meta) = (false, false);
+    for line in out.lines() {
+        if in_history {
+            if let Ok(event) = serde_json::from_str::<HistoryEvent>(line) {
+                state.history.push(event);
+            }
+        } else if let Some(target) = line
+            .strip_prefix(MARK_CURRENT)
+            .filter(|_| !std::mem::replace(&mut seen_current, true))
+        {
+            let name = target
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("");
+            state.current = ReleaseId::parse(name).ok();
+        } else if let Some(name) = line.strip_prefix(MARK_RELEASE) {
+            if let Ok(id) = ReleaseId::parse(name) {
+                state.on_disk.insert(id);
+            }
+        } else if let Some(json) = line
+            .strip_prefix(MARK_META)
+            .filter(|_| !std::mem::replace(&mut seen_meta, true))
+        {
+            state.current_meta = serde_json::from_str(json).ok();
+        } else if line == MARK_HISTORY {
+            in_history = true;
+        }
+    }
+    state
 }
 
 /// What [`receive`] needs besides the artifact bytes on stdin.
@@ -174,6 +212,25 @@ pub fn prune(deploy_to: &str, ids: &[ReleaseId]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inspect_output_parses() {
+        let out = "@@current releases/r2\n@@release r1\n@@release r2\n@@release .r3.tmp\n\
+                   @@meta {\"id\":\"r2\",\"artifact\":\"a.tar\",\"sha256\":\"abababababababababababababababababababababababababababababababab\",\"deployed_by\":\"ci\",\"deployed_at\":\"t\",\"controller\":\"c\",\"ferry_version\":\"0\",\"env\":\"e\",\"run_id\":\"x\"}\n\
+                   @@history\n\
+                   {\"at\":\"t\",\"event\":\"switched\",\"release\":\"r2\",\"previous\":\"r1\",\"by\":\"ci\",\"run_id\":\"x\",\"env\":\"e\",\"outcome\":\"ok\"}\n\
+                   not json\n";
+        let state = parse_state(out);
+        assert_eq!(state.current, Some(ReleaseId::parse("r2").unwrap()));
+        assert_eq!(state.on_disk.len(), 2);
+        assert_eq!(state.current_meta.unwrap().sha256.as_str(), "ab".repeat(32));
+        assert_eq!(state.history.len(), 1);
+    }
+
+    #[test]
+    fn a_fresh_host_has_no_state() {
+        assert_eq!(parse_state(""), HostState::default());
+    }
 
     fn id(s: &str) -> ReleaseId {
         ReleaseId::parse(s).unwrap()

@@ -1,0 +1,394 @@
+//! DRIVE a deploy: read the hosts, prepare their jobs, stage the release,
+//! then batch after batch run each host's pipeline and ask the rollout
+//! ([`crate::rollout`], pure) whether to go on, pause or stop and whom to
+//! put back. Ctrl-C (the stop flag) is checked before each batch and before
+//! each host takes its slot; hosts in flight finish their pipeline.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::config::{Host, RolloutSettings};
+use crate::executor::{Executor, HostStatus, TaskFailure};
+use crate::machine::{End, Machine};
+use crate::render::RenderError;
+use crate::rollout::{self, Batch, Decision, Plan, RollbackScope, Rollout};
+use crate::ssh::Session;
+
+use super::jobs::{self, HostJob, Move, Stages};
+use super::pipeline::{Kind, Pipeline};
+use super::state::{inspect, Known};
+use super::{
+    as_render_error, deploy_dirs, failed_before, status_result, Context, Deployment, HostResult,
+    Outcome,
+};
+
+/// Every prepared host's job, by host name.
+type Jobs = HashMap<String, HostJob>;
+
+/// How a rolling deploy goes: batches, failures allowed, whom to roll back.
+pub struct RolloutOptions {
+    pub settings: RolloutSettings,
+    pub scope: RollbackScope,
+    pub stop_after_canary: bool,
+    /// Set by Ctrl-C / SIGTERM: no new host starts.
+    pub stop: Arc<AtomicBool>,
+}
+
+/// What a deploy did, for the report and the exit code.
+pub struct DeployReport {
+    pub results: Vec<HostResult>,
+    pub plan: Plan,
+    /// Why the rollout stopped early, if it did.
+    pub stopped: Option<String>,
+    pub interrupted: bool,
+    pub paused_after_canary: bool,
+}
+
+/// Roll `d` out to `hosts` in batches (see `rollout`). Render errors abort
+/// before any host changes.
+pub async fn deploy(
+    ctx: Arc<Context>,
+    hosts: &[Host],
+    d: Arc<Deployment>,
+    opts: RolloutOptions,
+    known: &Known,
+) -> Result<DeployReport, Vec<RenderError>> {
+    let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
+    let mut results = Vec::new();
+    let needs_health = !ctx.playbook.health.is_empty();
+    let (mut done, mut todo) = (Vec::new(), Vec::new());
+    for (host, state) in inspect(&ctx, hosts, &dirs, known).await {
+        match state {
+            Ok(state) if jobs::already_done(&state, &d, needs_health) => done.push(host),
+            Ok(state) => todo.push(Move {
+                deploy_to: dirs[&host.name].clone(),
+                back: jobs::previous_of(&state, &d),
+                to: d.release.clone(),
+                host,
+                state,
+            }),
+            Err(status) => results.push(status_result(&host.name, status)),
+        }
+    }
+    for host in &done {
+        ctx.executor.printer().host_event(
+            &host.name,
+            &format!("already on {} (same sha256, healthy): skipped", d.release),
+        );
+        results.push(HostResult {
+            host: host.name.clone(),
+            outcome: Outcome::Skipped {
+                release: d.release.clone(),
+            },
+        });
+    }
+    let names: Vec<String> = todo.iter().map(|m| m.host.name.clone()).collect();
+    let live = |s: &crate::release::HostState| jobs::is_live(s, &d);
+    let jobs = Arc::new(jobs::prepare(&ctx, todo, Stages::Deploy, &live)?);
+    // `--stop-after-canary` always stops after one healthy batch: a canary
+    // (1 host unless set) even when some hosts already run the release.
+    let mut settings = opts.settings.clone();
+    if opts.stop_after_canary && settings.canary.is_none() {
+        settings.canary = Some(1);
+    }
+    let with_canary = done.is_empty() || opts.stop_after_canary;
+    let plan = rollout::plan(&names, hosts.len(), &settings, with_canary);
+    ctx.journal.record(
+        "plan",
+        json!({ "release": d.release, "batches": plan.batches.iter().map(|b| &b.hosts).collect::<Vec<_>>(),
+                "max_failures": plan.max_failures, "skipped": done.iter().map(|h| &h.name).collect::<Vec<_>>() }),
+    );
+    let mut report = DeployReport {
+        results,
+        plan: plan.clone(),
+        stopped: None,
+        interrupted: false,
+        paused_after_canary: false,
+    };
+    let staged = Arc::new(if plan.batches.len() > 1 {
+        stage_everywhere(&ctx, &plan, &jobs, &d, &opts.stop).await
+    } else {
+        HashMap::new()
+    });
+    let printer = ctx.executor.printer();
+    printer.progress_start(names.len());
+    let mut rollout = Rollout::new(plan.max_failures);
+    let mut next = 0;
+    while next < plan.batches.len() {
+        if opts.stop.load(Ordering::SeqCst) {
+            report.interrupted = true;
+            break;
+        }
+        let batch = &plan.batches[next];
+        next += 1;
+        printer.progress_message(&format!("batch {}/{}", batch.number, plan.batches.len()));
+        let outcomes = run_batch(&ctx, &jobs, &staged, &d, batch, &opts).await;
+        printer.progress_hosts_done(outcomes.len());
+        let ends: Vec<(String, End)> = outcomes
+            .iter()
+            .map(|r| (r.host.clone(), r.outcome.end()))
+            .collect();
+        report.results.extend(outcomes);
+        ctx.journal
+            .record("batch_finished", json!({ "batch": batch.number }));
+        match rollout.on_batch(batch, &ends, opts.scope) {
+            Decision::Continue => {
+                if next >= plan.batches.len() {
+                    break;
+                }
+                if opts.stop_after_canary {
+                    report.paused_after_canary = true;
+                    break;
+                }
+                if !plan.pause.is_zero() {
+                    printer.note(&format!("pause {:?} before batch {}", plan.pause, next + 1));
+                    interruptible_sleep(plan.pause, &opts.stop).await;
+                }
+            }
+            Decision::Stop { reason, roll_back } => {
+                printer.note(&format!("rollout stopped: {reason}"));
+                ctx.journal.record(
+                    "stopped",
+                    json!({ "reason": reason, "roll_back": roll_back }),
+                );
+                report.stopped = Some(reason);
+                put_back(&ctx, &jobs, &d, &roll_back, &mut report.results).await;
+                break;
+            }
+        }
+    }
+    printer.progress_finish();
+    // A signal during the last batch is an interrupt too (exit 130).
+    report.interrupted |= opts.stop.load(Ordering::SeqCst);
+    for batch in &plan.batches[next..] {
+        for host in &batch.hosts {
+            report.results.push(HostResult {
+                host: host.clone(),
+                outcome: Outcome::NotStarted,
+            });
+        }
+    }
+    Ok(report)
+}
+
+async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
+    let end = tokio::time::Instant::now() + pause.min(crate::config::values::MAX_DURATION);
+    while tokio::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(100).min(pause)).await;
+    }
+}
+
+/// Run `work` with each named host's job and session, at most `forks` at
+/// once; results by host name, in the order given.
+async fn each_job<T, F, Fut>(
+    ctx: &Arc<Context>,
+    jobs: &Arc<Jobs>,
+    names: &[String],
+    work: F,
+) -> Vec<(String, Result<T, HostStatus>)>
+where
+    T: Send + 'static,
+    F: Fn(Arc<Executor>, Arc<Context>, Arc<Jobs>, Host, Session) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    let hosts: Vec<Host> = names.iter().map(|n| jobs[n].host.clone()).collect();
+    let (ctx2, jobs2) = (ctx.clone(), jobs.clone());
+    ctx.executor
+        .each_host(
+            hosts,
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let session = session.expect("each_job connects");
+                work(exec, ctx2.clone(), jobs2.clone(), host, session)
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(host, result)| (host.name, result))
+        .collect()
+}
+
+/// What staging left for a host's batch: `None` when the release is in place.
+type Staged = HashMap<String, Option<TaskFailure>>;
+
+/// Batch number of the staging phase in the journal: before batch 1.
+const STAGING: usize = 0;
+
+/// Before a rolling deploy's first batch, every host receives and unpacks the
+/// release at once (the way Capistrano and Kamal stage before they switch):
+/// the transfer, the part that costs time, then overlaps across the whole
+/// fleet instead of running batch after batch, and the batches only drain,
+/// switch and check. Nothing serves the new release yet; a host that failed
+/// here fails in its own batch, so the rollout decides as it would have.
+async fn stage_everywhere(
+    ctx: &Arc<Context>,
+    plan: &Plan,
+    jobs: &Arc<Jobs>,
+    d: &Arc<Deployment>,
+    stop: &Arc<AtomicBool>,
+) -> Staged {
+    // In rollout order: with fewer forks than hosts the canary goes first.
+    let names: Vec<String> = plan
+        .batches
+        .iter()
+        .flat_map(|b| &b.hosts)
+        .filter(|name| {
+            let job = &jobs[*name];
+            jobs::content_conflict(&job.state, d).is_none() && !job.live
+        })
+        .cloned()
+        .collect();
+    ctx.executor
+        .printer()
+        .note(&format!("staging {} on {} host(s)", d.release, names.len()));
+    ctx.journal
+        .record("staging_started", json!({ "hosts": names }));
+    let (d, stop) = (d.clone(), stop.clone());
+    let staged: Staged = each_job(ctx, jobs, &names, move |exec, ctx, jobs, host, session| {
+        let (d, stop) = (d.clone(), stop.clone());
+        async move {
+            // Interrupted: the host is left to its batch, which is not started.
+            if stop.load(Ordering::SeqCst) {
+                return None;
+            }
+            let job = &jobs[&host.name];
+            let kind = Kind::Deploy(&d);
+            let pipeline = Pipeline {
+                exec: &exec,
+                ctx: &ctx,
+                session: &session,
+                job,
+                kind,
+                batch: STAGING,
+            };
+            pipeline.receive().await.err()
+        }
+    })
+    .await
+    .into_iter()
+    // A host that could not be reached is left to its batch, which tries
+    // again and reports it unreachable there.
+    .filter_map(|(host, result)| result.ok().map(|failure| (host, failure)))
+    .collect();
+    ctx.journal.record("staging_finished", json!({}));
+    staged
+}
+
+/// All hosts of one batch at once; each host's full pipeline.
+async fn run_batch(
+    ctx: &Arc<Context>,
+    jobs: &Arc<Jobs>,
+    staged: &Arc<Staged>,
+    d: &Arc<Deployment>,
+    batch: &Batch,
+    opts: &RolloutOptions,
+) -> Vec<HostResult> {
+    let label = if batch.canary { " (canary)" } else { "" };
+    ctx.executor.printer().note(&format!(
+        "batch {}{label}: {}",
+        batch.number,
+        batch.hosts.join(", ")
+    ));
+    ctx.journal.record(
+        "batch_started",
+        json!({ "batch": batch.number, "canary": batch.canary, "hosts": batch.hosts }),
+    );
+    let (staged, d, stop) = (staged.clone(), d.clone(), opts.stop.clone());
+    let (number, roll_back) = (batch.number, opts.scope != RollbackScope::None);
+    each_job(
+        ctx,
+        jobs,
+        &batch.hosts,
+        move |exec, ctx, jobs, host, session| {
+            let (staged, d, stop) = (staged.clone(), d.clone(), stop.clone());
+            async move {
+                let job = &jobs[&host.name];
+                if let Some(reason) = jobs::content_conflict(&job.state, &d) {
+                    let failure = TaskFailure::plain(&host.name, "deploy", &reason);
+                    return failed_before(failure, job.state.current.clone());
+                }
+                let kind = Kind::Deploy(&d);
+                let pipeline = Pipeline {
+                    exec: &exec,
+                    ctx: &ctx,
+                    session: &session,
+                    job,
+                    kind,
+                    batch: number,
+                };
+                let staged = staged.get(&host.name);
+                let machine = Machine::new(pipeline.policy(staged, roll_back));
+                pipeline
+                    .run(machine, staged, stop.load(Ordering::SeqCst))
+                    .await
+            }
+        },
+    )
+    .await
+    .into_iter()
+    .map(|(host, result)| match result {
+        Ok(outcome) => HostResult { host, outcome },
+        Err(status) => status_result(&host, status),
+    })
+    .collect()
+}
+
+/// Put every host in `names` back on its previous release (a stopped
+/// rollout), through the same pipeline: drain, switch back, start, check,
+/// undrain.
+async fn put_back(
+    ctx: &Arc<Context>,
+    jobs: &Arc<Jobs>,
+    d: &Arc<Deployment>,
+    names: &[String],
+    results: &mut [HostResult],
+) {
+    if names.is_empty() {
+        return;
+    }
+    ctx.executor.printer().note(&format!(
+        "rolling back {} host(s): {}",
+        names.len(),
+        names.join(", ")
+    ));
+    let deployment = d.clone();
+    let done = each_job(ctx, jobs, names, move |exec, ctx, jobs, host, session| {
+        let d = deployment.clone();
+        async move {
+            let job = &jobs[&host.name];
+            let kind = Kind::Revert(&d);
+            let pipeline = Pipeline {
+                exec: &exec,
+                ctx: &ctx,
+                session: &session,
+                job,
+                kind,
+                batch: 0,
+            };
+            let machine = Machine::revert(pipeline.policy(None, true));
+            pipeline.run(machine, None, false).await
+        }
+    })
+    .await;
+    for (host, result) in done {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(status) => {
+                let mut r = status_result(&host, status).outcome;
+                if let Outcome::Failed { current, end, .. } = &mut r {
+                    *current = Some(d.release.clone());
+                    *end = End::Stranded;
+                }
+                r
+            }
+        };
+        if let Some(slot) = results.iter_mut().find(|r| r.host == host) {
+            slot.outcome = outcome;
+        }
+    }
+}

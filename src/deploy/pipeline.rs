@@ -1,0 +1,536 @@
+//! EXECUTE one host's pipeline: the async half of [`crate::machine`]. The
+//! machine decides every step; this only carries each one out over the
+//! host's session, journals it, and turns the end into an [`Outcome`].
+//! A deploy, a stopped rollout's way back and `ferry rollback` all run here.
+
+use serde_json::json;
+
+use crate::artifact::ArtifactSource;
+use crate::executor::{Executor, HostStatus, TaskFailure};
+use crate::machine::{Action, End, Machine, Policy, Stage, StepResult, Toward};
+use crate::probe::HealthCheck;
+use crate::release::{EventKind, HistoryEvent, ReleaseId, ReleaseMeta};
+use crate::render::Step;
+use crate::secrets::Secrets;
+use crate::ssh::Session;
+use crate::steps::release as script;
+
+use super::jobs::{HostJob, Side};
+use super::{failed_before, now, Context, Deployment, Outcome, RunInfo};
+
+/// What the run does to a host.
+#[derive(Clone, Copy)]
+pub(super) enum Kind<'a> {
+    /// Ship the deployment's release.
+    Deploy(&'a Deployment),
+    /// A deployed host goes back to its previous release (a stopped rollout).
+    Revert(&'a Deployment),
+    /// `ferry rollback`: to an older release already on the host.
+    Rollback(&'a RunInfo),
+}
+
+impl Kind<'_> {
+    fn run(&self) -> &RunInfo {
+        match self {
+            Kind::Deploy(d) | Kind::Revert(d) => &d.run,
+            Kind::Rollback(run) => run,
+        }
+    }
+}
+
+/// Received before the host's batch (staging): `Some(None)` when the
+/// release is in place, `Some(Some(failure))` when staging failed.
+pub(super) type StagedResult<'a> = Option<&'a Option<TaskFailure>>;
+
+/// One host's pipeline in one run.
+pub(super) struct Pipeline<'a> {
+    pub exec: &'a Executor,
+    pub ctx: &'a Context,
+    pub session: &'a Session,
+    pub job: &'a HostJob,
+    pub kind: Kind<'a>,
+    /// The batch, for the journal (0: staging or outside batches).
+    pub batch: usize,
+}
+
+/// What happened on the way: the first failure (the cause) and the trouble
+/// met after it.
+#[derive(Default)]
+struct Trail {
+    failure: Option<TaskFailure>,
+    trouble: Vec<String>,
+    pruned: Vec<ReleaseId>,
+}
+
+impl Pipeline<'_> {
+    fn name(&self) -> &str {
+        &self.job.host.name
+    }
+
+    /// The machine's policy for this host.
+    pub fn policy(&self, staged: StagedResult, roll_back: bool) -> Policy {
+        let deploy = matches!(self.kind, Kind::Deploy(_));
+        Policy {
+            receive: deploy && !self.job.live && !matches!(staged, Some(None)),
+            before_switch: deploy,
+            can_go_back: self.job.back.is_some(),
+            roll_back,
+        }
+    }
+
+    /// Carry out the machine's actions until it ends.
+    pub async fn run(&self, mut machine: Machine, staged: StagedResult<'_>, stop: bool) -> Outcome {
+        let mut trail = Trail::default();
+        let mut action = machine.start(stop);
+        if let (Kind::Deploy(d), true, Action::Run(..)) = (self.kind, self.job.live, action) {
+            self.exec.printer().host_event(
+                self.name(),
+                &format!(
+                    "{} is already current (same sha256) but not known healthy: reused",
+                    d.release
+                ),
+            );
+        }
+        loop {
+            let result = match action {
+                Action::Finish(end) => return self.outcome(end, &machine, trail),
+                Action::RecordFailure => {
+                    self.record_failure(&machine, trail.failure.as_ref()).await;
+                    StepResult::Ok
+                }
+                Action::Run(stage, toward) => match self
+                    .step(stage, toward, staged, &mut trail)
+                    .await
+                {
+                    Ok(()) => StepResult::Ok,
+                    Err(failure) => {
+                        let lost = crate::lock::is_lost(&failure);
+                        if machine.phase == crate::machine::Phase::Reverting {
+                            self.warn(&format!("drain before rollback failed: {}", failure.reason));
+                        } else if trail.failure.is_none() {
+                            trail.failure = Some(failure);
+                        } else {
+                            trail
+                                .trouble
+                                .push(format!("{} failed: {}", failure.task, failure.reason));
+                        }
+                        if lost {
+                            StepResult::LostLock
+                        } else {
+                            StepResult::Failed
+                        }
+                    }
+                },
+            };
+            action = machine.next(result);
+        }
+    }
+
+    fn side(&self, toward: Toward) -> Option<&Side> {
+        match toward {
+            Toward::New => Some(&self.job.new),
+            Toward::Back => self.job.back.as_ref(),
+        }
+    }
+
+    async fn step(
+        &self,
+        stage: Stage,
+        toward: Toward,
+        staged: StagedResult<'_>,
+        trail: &mut Trail,
+    ) -> Result<(), TaskFailure> {
+        let job = self.job;
+        let no_side =
+            || TaskFailure::plain(self.name(), "roll back", "no previous release on this host");
+        match stage {
+            Stage::Receive => match staged {
+                Some(Some(failure)) => Err(failure.clone()),
+                _ => self.receive().await,
+            },
+            Stage::BeforeSwitch => self.stage(stage, &job.before).await,
+            Stage::Drain => self.stage(stage, &job.drain).await,
+            Stage::Undrain => self.stage(stage, &job.undrain).await,
+            Stage::AfterSwitch => {
+                self.stage(stage, &self.side(toward).ok_or_else(no_side)?.after)
+                    .await
+            }
+            Stage::Health => {
+                let side = self.side(toward).ok_or_else(no_side)?;
+                self.health(&side.release, &side.health).await
+            }
+            Stage::Switch => self.switch(toward).await,
+            Stage::Prune => {
+                trail.pruned = self.prune().await;
+                Ok(())
+            }
+        }
+    }
+
+    fn mark(&self, event: &str, extra: serde_json::Value) {
+        let mut fields = json!({ "host": self.name(), "batch": self.batch });
+        if let (Some(map), serde_json::Value::Object(more)) = (fields.as_object_mut(), extra) {
+            map.extend(more);
+        }
+        self.ctx.journal.record(event, fields);
+    }
+
+    fn warn(&self, message: &str) {
+        self.exec
+            .printer()
+            .host_event(self.name(), &format!("warning: {message}"));
+    }
+
+    /// Run a task list; journaled as a step.
+    async fn stage(&self, stage: Stage, steps: &[Step]) -> Result<(), TaskFailure> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        let label = stage.label();
+        self.mark("step_started", json!({ "step": label }));
+        let failure = run_stage(self.exec, self.name(), self.session, steps).await;
+        self.mark(
+            "step_finished",
+            json!({ "step": label, "ok": failure.is_none() }),
+        );
+        failure.map_or(Ok(()), Err)
+    }
+
+    async fn script(&self, label: &str, script: String) -> Result<String, TaskFailure> {
+        self.exec
+            .script(self.name(), self.session, label, script, None)
+            .await
+            .map_err(crate::lock::lost_lock)
+    }
+
+    /// Point `current` at the new release or back; fenced by the run's lock.
+    async fn switch(&self, toward: Toward) -> Result<(), TaskFailure> {
+        let job = self.job;
+        let run = self.kind.run();
+        let (new, back) = (&job.new.release, job.back.as_ref().map(|s| &s.release));
+        let (event, to) = match (toward, self.kind) {
+            (Toward::New, Kind::Deploy(d)) => {
+                let mut e = run.event(EventKind::Switched, new, back);
+                e.sha256 = Some(d.artifact.sha256.clone());
+                (e, new)
+            }
+            (Toward::New, _) => (run.event(EventKind::RolledBack, new, back), new),
+            (Toward::Back, _) => {
+                let Some(back) = back else {
+                    return Err(TaskFailure::plain(
+                        self.name(),
+                        "roll back",
+                        "no previous release on this host",
+                    ));
+                };
+                (run.event(EventKind::RolledBack, back, Some(new)), back)
+            }
+        };
+        let line = masked_line(self.exec.printer().secrets(), &event);
+        let label = if toward == Toward::Back {
+            "switch back"
+        } else {
+            "switch"
+        };
+        self.script(
+            label,
+            script::switch(&job.deploy_to, to, &run.run_id, &line),
+        )
+        .await?;
+        let deploying = matches!(self.kind, Kind::Deploy(_)) && toward == Toward::New;
+        if deploying {
+            self.mark("switched", json!({ "release": to }));
+            self.exec
+                .printer()
+                .host_event(self.name(), &format!("current -> {to}"));
+        } else {
+            self.mark("rolled_back", json!({ "release": to }));
+            let why = match (toward, self.kind) {
+                (Toward::Back, Kind::Rollback(_)) => format!("back: {new} failed on this host"),
+                _ => "rolled back".to_string(),
+            };
+            self.exec
+                .printer()
+                .host_event(self.name(), &format!("current -> {to} ({why})"));
+        }
+        Ok(())
+    }
+
+    /// Run the health checks of `release` (now current) and record the
+    /// result: promote, resume and rollback read it.
+    async fn health(&self, release: &ReleaseId, checks: &[HealthCheck]) -> Result<(), TaskFailure> {
+        if checks.is_empty() {
+            return Ok(());
+        }
+        self.mark(
+            "step_started",
+            json!({ "step": "health", "release": release }),
+        );
+        let result = self.exec.health(self.name(), self.session, checks).await;
+        let mut event = self.kind.run().event(EventKind::Health, release, None);
+        if let Err(f) = &result {
+            event.outcome = "failed".into();
+            event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
+        }
+        self.record(&event).await;
+        let healthy = if result.is_ok() {
+            "healthy"
+        } else {
+            "unhealthy"
+        };
+        self.mark(healthy, json!({ "release": release }));
+        result
+    }
+
+    /// A failure of the new release on this host, with its reason: it is
+    /// bad here for every later rollback.
+    async fn record_failure(&self, machine: &Machine, failure: Option<&TaskFailure>) {
+        let job = self.job;
+        let back = job.back.as_ref().map(|s| &s.release);
+        let mut event = self
+            .kind
+            .run()
+            .event(EventKind::Failed, &job.new.release, back);
+        event.outcome = "failed".into();
+        let reason = failure.map_or("", |f| f.reason.as_str());
+        let detail = match machine.failed_at {
+            Some(Stage::AfterSwitch) => format!("after_switch failed: {reason}"),
+            _ => reason.to_string(),
+        };
+        // Masked before it is cut: a cut secret would no longer match.
+        event.detail = self
+            .exec
+            .printer()
+            .secrets()
+            .mask(&detail)
+            .chars()
+            .take(500)
+            .collect();
+        self.record(&event).await;
+    }
+
+    /// Append `event` to the host's history, secrets masked; a failed append
+    /// (disk full) is said, never silent: later runs decide from it.
+    async fn record(&self, event: &HistoryEvent) {
+        let line = masked_line(self.exec.printer().secrets(), event);
+        let record = script::record(&self.job.deploy_to, &line);
+        if let Err(failure) = self
+            .exec
+            .script(self.name(), self.session, "record", record, None)
+            .await
+        {
+            self.warn(&format!(
+                "could not record `{:?}` of {} in the host's history: {}",
+                event.event, event.release, failure.reason
+            ));
+        }
+    }
+
+    /// Upload, verify and unpack the release into `releases/<id>`; journaled.
+    pub async fn receive(&self) -> Result<(), TaskFailure> {
+        let (Kind::Deploy(d) | Kind::Revert(d)) = self.kind else {
+            return Ok(());
+        };
+        self.exec.printer().host_event(
+            self.name(),
+            &format!("receiving {} as {}", d.artifact.name, d.release),
+        );
+        self.mark("step_started", json!({ "step": "receive" }));
+        let received = receive(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
+        self.mark(
+            "step_finished",
+            json!({ "step": "receive", "ok": received.is_ok() }),
+        );
+        received
+    }
+
+    /// Delete old releases; a failure is only a warning.
+    async fn prune(&self) -> Vec<ReleaseId> {
+        let Kind::Deploy(d) = self.kind else {
+            return Vec::new();
+        };
+        let job = self.job;
+        let mut after = job.state.clone();
+        after.current = Some(d.release.clone());
+        after.on_disk.insert(d.release.clone());
+        after.history.push(self.kind.run().event(
+            EventKind::Switched,
+            &d.release,
+            job.back.as_ref().map(|s| &s.release),
+        ));
+        let doomed = after.prune(d.keep);
+        if doomed.is_empty() {
+            return doomed;
+        }
+        match self
+            .script("prune", script::prune(&job.deploy_to, &doomed))
+            .await
+        {
+            Ok(_) => doomed,
+            Err(failure) => {
+                self.warn(&format!("pruning failed: {}", failure.reason));
+                Vec::new()
+            }
+        }
+    }
+
+    /// The machine's end as the report's outcome.
+    fn outcome(&self, end: End, machine: &Machine, trail: Trail) -> Outcome {
+        let job = self.job;
+        let new = job.new.release.clone();
+        let back = job.back.as_ref().map(|s| s.release.clone());
+        let trouble = (!trail.trouble.is_empty()).then(|| trail.trouble.join("; "));
+        let mut failure = trail.failure.unwrap_or_else(|| {
+            TaskFailure::plain(self.name(), "deploy", "failed (no step reported why)")
+        });
+        match (end, self.kind) {
+            (End::NotStarted, _) => Outcome::NotStarted,
+            (End::Done, Kind::Deploy(_)) => Outcome::Deployed {
+                release: new,
+                previous: back,
+                pruned: trail.pruned,
+            },
+            (End::Done, _) => Outcome::RolledBack {
+                to: new,
+                from: back,
+            },
+            (End::FailedBeforeSwitch, _) => {
+                if let Some(t) = trouble {
+                    failure.reason = format!("{}; then {t}", failure.reason);
+                }
+                failed_before(failure, job.state.current.clone())
+            }
+            (End::Restored, Kind::Revert(_)) => {
+                if let Some(t) = trouble {
+                    self.warn(&format!(
+                        "on {} again, but {t}",
+                        back.as_ref().map_or(String::new(), ToString::to_string)
+                    ));
+                }
+                Outcome::RolledBack {
+                    to: back.unwrap_or_else(|| new.clone()),
+                    from: Some(new),
+                }
+            }
+            (End::Restored, kind) => {
+                let back = back.expect("restored means there was a release to go back to");
+                let marked = if matches!(kind, Kind::Rollback(_)) {
+                    format!("; {new} is marked bad here")
+                } else {
+                    String::new()
+                };
+                failure.reason = format!("{}{marked}; back on {back}", failure.reason);
+                if let Some(t) = trouble {
+                    self.warn(&format!("on {back} again, but {t}"));
+                    failure.reason = format!("{}, but: {t}", failure.reason);
+                }
+                Outcome::Failed {
+                    failure,
+                    current: Some(back),
+                    end,
+                }
+            }
+            (End::Stranded, _) => {
+                let why = if !machine.policy.roll_back {
+                    format!("left on {new} (--rollback none)")
+                } else if job.back.is_none() {
+                    "no previous release to go back to".to_string()
+                } else {
+                    format!(
+                        "putting the previous release back failed too: {}",
+                        trouble.unwrap_or_default()
+                    )
+                };
+                // Putting a done host back: the failed switch back is the cause.
+                if !matches!(self.kind, Kind::Revert(_)) {
+                    failure.reason = format!("{}; {why}", failure.reason);
+                }
+                Outcome::Failed {
+                    failure,
+                    current: Some(new),
+                    end,
+                }
+            }
+        }
+    }
+}
+
+async fn receive(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    deploy_to: &str,
+    d: &Deployment,
+) -> Result<(), TaskFailure> {
+    let meta = ReleaseMeta {
+        id: d.release.clone(),
+        artifact: d.artifact.name.clone(),
+        sha256: d.artifact.sha256.clone(),
+        deployed_by: d.run.deployer.clone(),
+        deployed_at: now(),
+        controller: d.run.controller.clone(),
+        ferry_version: env!("CARGO_PKG_VERSION").into(),
+        env: d.run.env.clone(),
+        run_id: d.run.run_id.clone(),
+        source_env: d.source_env.clone(),
+    };
+    let meta_json = serde_json::to_string(&meta).expect("plain data serializes");
+    let receive = script::receive(&script::Receive {
+        deploy_to,
+        id: &d.release,
+        sha256: &d.artifact.sha256,
+        meta_json: &meta_json,
+        linked_dirs: &d.linked_dirs,
+        linked_files: &d.linked_files,
+        tag: &d.run.run_id,
+        fetch_url: match &d.artifact.source {
+            ArtifactSource::Url(url) => Some(url),
+            ArtifactSource::File { .. } => None,
+        },
+    });
+    let mut input = match &d.artifact.source {
+        ArtifactSource::File { bytes, .. } => bytes.clone(),
+        ArtifactSource::Url(_) => {
+            return exec
+                .script(name, session, "fetch artifact", receive, None)
+                .await
+                .map(|_| ());
+        }
+    };
+    // Test hook: corrupt the bytes sent to one host, to prove the host-side check.
+    if std::env::var("FERRY_TEST_CORRUPT_UPLOAD").is_ok_and(|h| h == name) {
+        input = [&input[..], b"corruption"].concat().into();
+    }
+    exec.script(name, session, "receive artifact", receive, Some(input))
+        .await
+        .map(|_| ())
+}
+
+async fn run_stage(
+    exec: &Executor,
+    name: &str,
+    session: &Session,
+    steps: &[Step],
+) -> Option<TaskFailure> {
+    match exec.run_steps(name, Some(session), steps).await.status {
+        HostStatus::Failed(failure) => Some(*failure),
+        _ => None,
+    }
+}
+
+/// A history line with secrets masked before serialising: the host's
+/// history outlives the run, and a later `ferry history` cannot know them.
+fn masked_line(secrets: &Secrets, event: &HistoryEvent) -> String {
+    let value = serde_json::to_value(event).expect("plain data serializes");
+    secrets.mask_json(&value).to_string()
+}
+
+/// A failed health check for the host's history: the check's name, not its
+/// rendered probe (a command or URL may carry a secret of a var); masked
+/// before it is cut, as a cut secret would no longer match.
+fn health_detail(secrets: &Secrets, reason: &str, checks: &[HealthCheck]) -> String {
+    let detail = checks.iter().fold(reason.to_string(), |text, c| {
+        text.replace(&c.probe.describe(), &format!("check `{}`", c.name))
+    });
+    secrets.mask(&detail).chars().take(300).collect()
+}

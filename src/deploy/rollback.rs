@@ -1,0 +1,100 @@
+//! `ferry rollback`'s engine: every selected host at once to its rollback
+//! target, through the same pipeline as a deploy. A target that fails its
+//! `after_switch` or health checks is bad on that host (recorded, so no
+//! later rollback picks it) and the host goes back to the release it came
+//! from.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::config::Host;
+use crate::executor::TaskFailure;
+use crate::machine::Machine;
+use crate::release::{rollback_target, ReleaseId};
+use crate::render::RenderError;
+
+use super::jobs::{self, Move, Stages};
+use super::pipeline::{Kind, Pipeline};
+use super::state::{inspect, Known};
+use super::{
+    as_render_error, deploy_dirs, failed_before, status_result, Context, HostResult, RunInfo,
+};
+
+/// Roll `hosts` back at once: to `to`, or each host's previous good release.
+pub async fn rollback(
+    ctx: Arc<Context>,
+    hosts: &[Host],
+    to: Option<ReleaseId>,
+    run: Arc<RunInfo>,
+    known: &Known,
+) -> Result<Vec<HostResult>, Vec<RenderError>> {
+    let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
+    let mut results = Vec::new();
+    let mut moves = Vec::new();
+    for (host, state) in inspect(&ctx, hosts, &dirs, known).await {
+        let state = match state {
+            Ok(state) => state,
+            Err(status) => {
+                results.push(status_result(&host.name, status));
+                continue;
+            }
+        };
+        match rollback_target(&state, to.as_ref()) {
+            Ok(target) => moves.push(Move {
+                deploy_to: dirs[&host.name].clone(),
+                back: state.current.clone(),
+                to: target,
+                host,
+                state,
+            }),
+            Err(why) => {
+                let failure = TaskFailure::plain(&host.name, "rollback", &why.to_string());
+                results.push(HostResult {
+                    host: host.name.clone(),
+                    outcome: failed_before(failure, state.current),
+                });
+            }
+        }
+    }
+    let names: Vec<String> = moves.iter().map(|m| m.host.name.clone()).collect();
+    let jobs: Arc<HashMap<_, _>> =
+        Arc::new(jobs::prepare(&ctx, moves, Stages::Rollback, &|_| false)?);
+    let hosts: Vec<Host> = names.iter().map(|n| jobs[n].host.clone()).collect();
+    let (ctx2, jobs2) = (ctx.clone(), jobs.clone());
+    let done = ctx
+        .executor
+        .each_host(
+            hosts,
+            ctx.forks,
+            |_| true,
+            move |exec, host, session| {
+                let (ctx, jobs, run) = (ctx2.clone(), jobs2.clone(), run.clone());
+                async move {
+                    let session = session.expect("rollback connects");
+                    let job = &jobs[&host.name];
+                    let kind = Kind::Rollback(&run);
+                    let pipeline = Pipeline {
+                        exec: &exec,
+                        ctx: &ctx,
+                        session: &session,
+                        job,
+                        kind,
+                        batch: 0,
+                    };
+                    let machine = Machine::new(pipeline.policy(None, true));
+                    pipeline.run(machine, None, false).await
+                }
+            },
+        )
+        .await;
+    for (host, result) in done {
+        results.push(match result {
+            Ok(outcome) => HostResult {
+                host: host.name,
+                outcome,
+            },
+            Err(status) => status_result(&host.name, status),
+        });
+    }
+    Ok(results)
+}
