@@ -184,6 +184,7 @@ pub(super) async fn ship(
             &printer,
             "The canary is healthy. Go on with the other batches? [y/N] ",
         )
+        .await
     {
         // A second pass resumes: the healthy canary is skipped. It reads
         // the hosts still locked again, under the lock.
@@ -369,10 +370,15 @@ pub(super) fn watch_signals(stop: Arc<AtomicBool>, printer: Arc<Printer>) {
     });
 }
 
-fn confirm(printer: &Printer, question: &str) -> bool {
+/// Ask on the terminal. The answer is read off the runtime's thread: while
+/// a person decides, lease renewals and every SSH session keep running.
+async fn confirm(printer: &Printer, question: &str) -> bool {
     printer.prompt(question);
-    let mut answer = String::new();
-    std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map(|_| answer)
+    });
+    matches!(read.await, Ok(Ok(answer)) if matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// `--plan`: batches and every rendered step, without connecting.

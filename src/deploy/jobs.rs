@@ -217,3 +217,130 @@ pub(super) fn content_conflict(state: &HostState, d: &Deployment) -> Option<Stri
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::artifact::{Artifact, Sha256};
+    use crate::deploy::RunInfo;
+    use crate::release::{HistoryEvent, ReleaseMeta};
+
+    fn id(s: &str) -> ReleaseId {
+        ReleaseId::parse(s).unwrap()
+    }
+
+    fn sha(c: char) -> Sha256 {
+        Sha256::parse(&c.to_string().repeat(64)).unwrap()
+    }
+
+    fn deployment(release: &str, content: char) -> Deployment {
+        Deployment {
+            release: id(release),
+            artifact: Artifact::remote("http://127.0.0.1/a.tar", sha(content)),
+            run: RunInfo::new("test"),
+            source_env: None,
+            keep: 5,
+            linked_dirs: Vec::new(),
+            linked_files: Vec::new(),
+        }
+    }
+
+    fn event(kind: EventKind, release: &str, outcome: &str) -> HistoryEvent {
+        let mut e = RunInfo::new("test").event(kind, &id(release), None);
+        e.outcome = outcome.into();
+        e
+    }
+
+    /// A host whose `current` is `current` (with content `content`), with
+    /// `history` after a switch to r1 then r2.
+    fn host(current: &str, content: char, history: Vec<HistoryEvent>) -> HostState {
+        let mut all = vec![
+            event(EventKind::Switched, "r1", "ok"),
+            event(EventKind::Switched, "r2", "ok"),
+        ];
+        all.extend(history);
+        HostState {
+            current: Some(id(current)),
+            current_meta: Some(ReleaseMeta {
+                id: id(current),
+                artifact: "a.tar".into(),
+                sha256: sha(content),
+                deployed_by: "ci".into(),
+                deployed_at: "t".into(),
+                controller: "c".into(),
+                ferry_version: "0".into(),
+                env: "test".into(),
+                run_id: "x".into(),
+                source_env: None,
+            }),
+            on_disk: [id("r1"), id("r2")].into_iter().collect(),
+            history: all,
+        }
+    }
+
+    /// What each host does in a deploy of r2 (content `a`), by table:
+    /// (what, host, needs health) → (already done, live, conflict, back to).
+    #[test]
+    fn what_each_host_does_by_table() {
+        use EventKind::{Health, Switched};
+        let d = deployment("r2", 'a');
+        let cases: Vec<(&str, HostState, bool, (bool, bool, bool, Option<&str>))> = vec![
+            (
+                "on r1: a plain deploy",
+                host("r1", 'a', vec![]),
+                true,
+                (false, false, false, Some("r1")),
+            ),
+            (
+                "on r2, healthy since its switch: skipped",
+                host("r2", 'a', vec![event(Health, "r2", "ok")]),
+                true,
+                (true, true, false, Some("r1")),
+            ),
+            (
+                "on r2, died before its health check: reused live, back to r1",
+                host("r2", 'a', vec![]),
+                true,
+                (false, true, false, Some("r1")),
+            ),
+            (
+                "on r2, no health checks in the playbook: skipped",
+                host("r2", 'a', vec![]),
+                false,
+                (true, true, false, Some("r1")),
+            ),
+            (
+                "on r2, its health check failed: deployed again",
+                host("r2", 'a', vec![event(Health, "r2", "failed")]),
+                true,
+                (false, true, false, Some("r1")),
+            ),
+            (
+                "a health check before the last switch does not count",
+                host(
+                    "r2",
+                    'a',
+                    vec![event(Health, "r2", "ok"), event(Switched, "r2", "ok")],
+                ),
+                true,
+                (false, true, false, Some("r1")),
+            ),
+            (
+                "r2 with other content: a conflict, never replaced",
+                host("r2", 'b', vec![]),
+                true,
+                (false, false, true, Some("r1")),
+            ),
+        ];
+        for (what, state, needs_health, (done, live, conflict, back)) in cases {
+            assert_eq!(already_done(&state, &d, needs_health), done, "{what}: done");
+            assert_eq!(is_live(&state, &d), live, "{what}: live");
+            assert_eq!(
+                content_conflict(&state, &d).is_some(),
+                conflict,
+                "{what}: conflict"
+            );
+            assert_eq!(previous_of(&state, &d), back.map(id), "{what}: back to");
+        }
+    }
+}

@@ -71,7 +71,7 @@ impl RunInfo {
         }
     }
 
-    fn event(
+    pub(crate) fn event(
         &self,
         event: EventKind,
         release: &ReleaseId,
