@@ -35,6 +35,7 @@ pub enum Failure {
 
 impl Failure {
     /// The exit code this failure ends the run with.
+    #[must_use]
     pub fn status(&self) -> ExitStatus {
         match self {
             Failure::Invalid(_) => ExitStatus::Invalid,
@@ -44,6 +45,7 @@ impl Failure {
         }
     }
 
+    #[must_use]
     pub fn code(&self) -> u8 {
         self.status().code()
     }
@@ -132,11 +134,12 @@ pub enum Refusal {
 fn render_errors(errors: &[RenderError]) -> String {
     let shown: Vec<String> = errors.iter().take(20).map(ToString::to_string).collect();
     let more = errors.len().saturating_sub(shown.len());
-    let mut text = shown.join("\n");
+    let text = shown.join("\n");
     if more > 0 {
-        text.push_str(&format!("\n... and {more} more"));
+        format!("{text}\n... and {more} more")
+    } else {
+        text
     }
-    text
 }
 
 impl From<Invalid> for Failure {

@@ -20,6 +20,9 @@ pub enum HttpError {
 }
 
 /// Send one request; returns the status code and the body (at most 1 MiB).
+///
+/// # Errors
+/// No HTTP answer: a URL ferry cannot call, or the connection failed.
 pub async fn request(
     method: &str,
     url: &str,

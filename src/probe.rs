@@ -153,6 +153,9 @@ pub enum ProbeError {
 }
 
 /// One controller-side attempt: Ok when the probe holds.
+///
+/// # Errors
+/// Why the probe does not hold (yet).
 pub async fn check_from_controller(probe: &Probe, timeout: Duration) -> Result<(), ProbeError> {
     match tokio::time::timeout(timeout, attempt(probe)).await {
         Ok(result) => result,

@@ -50,6 +50,7 @@ pub struct CommonSettings {
 
 impl CommonSettings {
     /// Every host of `env`, no extra vars, the default forks.
+    #[must_use]
     pub fn env(env: &str, inventory: Option<PathBuf>) -> CommonSettings {
         CommonSettings {
             env: env.to_string(),
@@ -138,29 +139,23 @@ pub enum CanaryGate {
     Ask,
 }
 
-impl CanaryGate {
-    /// `--yes` answers the question before it is asked; a question needs
-    /// a terminal to be asked on.
-    pub fn from_flags(
-        stop: bool,
-        pause: bool,
-        yes: bool,
-        terminal: bool,
-    ) -> Result<CanaryGate, Invalid> {
-        Ok(match (stop, pause && !yes) {
-            (true, _) => CanaryGate::Stop,
-            (false, true) if !terminal => return Err(Invalid::PromptWithoutTerminal),
-            (false, true) => CanaryGate::Ask,
-            (false, false) => CanaryGate::Go,
-        })
-    }
+/// `--yes` answers the question before it is asked; a question needs a
+/// terminal to be asked on.
+fn canary_gate(args: &cli::RolloutArgs, terminal: bool) -> Result<CanaryGate, Invalid> {
+    let ask = args.pause_after_canary && !args.yes;
+    Ok(match (args.stop_after_canary, ask) {
+        (true, _) => CanaryGate::Stop,
+        (false, true) if !terminal => return Err(Invalid::PromptWithoutTerminal),
+        (false, true) => CanaryGate::Ask,
+        (false, false) => CanaryGate::Go,
+    })
 }
 
 /// How a release rolls out: what `ship` reads, for deploy and promote.
 #[derive(Debug)]
 pub struct ShipSettings {
     pub output: OutputFormat,
-    /// A JUnit XML report to write.
+    /// A `JUnit` XML report to write.
     pub report: Option<PathBuf>,
     pub hotfix: bool,
     /// A webhook over the inventory's.
@@ -221,6 +216,10 @@ impl Settings {
     /// Settle the command line. `terminal`: whether stdin is one (a question
     /// can be asked). Checked in the order the commands always did: the
     /// release id, then the canary flags, before any file is read.
+    ///
+    /// # Errors
+    /// A release id that is not one, or `--pause-after-canary` without a
+    /// terminal to ask on (and without `--yes`).
     pub fn from_cli(cli: cli::Cli, terminal: bool) -> Result<Settings, Invalid> {
         Ok(match cli.command {
             cli::Command::Run(args) => Settings::Run(RunSettings {
@@ -302,12 +301,7 @@ impl Settings {
 
 impl ShipSettings {
     fn from_args(args: cli::RolloutArgs, terminal: bool) -> Result<ShipSettings, Invalid> {
-        let canary = CanaryGate::from_flags(
-            args.stop_after_canary,
-            args.pause_after_canary,
-            args.yes,
-            terminal,
-        )?;
+        let canary = canary_gate(&args, terminal)?;
         Ok(ShipSettings {
             output: args.output.into(),
             report: args.report,

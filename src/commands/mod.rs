@@ -21,8 +21,11 @@ use crate::report::Printer;
 use crate::select::select;
 use crate::settings::{CommonSettings, Settings};
 
-/// Run one command. Its failure goes back to `run`, which prints it and
-/// ends with [`Failure::status`].
+/// Run one command.
+///
+/// # Errors
+/// Why the command could not answer; `run` prints it and ends with
+/// [`Failure::status`].
 pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
     match settings {
         Settings::Run(s) => run::run(s).await,
