@@ -1,11 +1,12 @@
-//! The command line, and nothing else: clap types stop here.
+//! The command line, and nothing else: clap types stop here;
+//! [`crate::settings`] turns them into what the commands read.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::values::{Amount, BatchSpec};
-use crate::rollout::RollbackScope;
+use crate::settings::DEFAULT_FORKS;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -61,15 +62,27 @@ pub struct Common {
     #[arg(short = 'l', long, value_name = "PATTERN", env = "FERRY_LIMIT")]
     pub limit: Option<String>,
     /// How many hosts work at once.
-    #[arg(short = 'f', long, default_value_t = 64, env = "FERRY_FORKS")]
+    #[arg(short = 'f', long, default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
     pub forks: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum OutputFormat {
+pub enum OutputArg {
     #[default]
     Human,
     Json,
+}
+
+/// `--rollback`: the clap side of [`crate::rollout::RollbackScope`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum RollbackArg {
+    /// Every host switched in this run (the default).
+    #[default]
+    All,
+    /// Only the hosts that failed (they are put back as they fail).
+    Failed,
+    /// Nobody: leave every host where it is.
+    None,
 }
 
 #[derive(Debug, Args)]
@@ -105,8 +118,8 @@ pub struct DeployArgs {
 pub struct RolloutArgs {
     /// `json`: one JSON event per line on stdout (schema ferry.events/1);
     /// human text and host output go to stderr.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human, env = "FERRY_OUTPUT")]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
+    pub output: OutputArg,
     /// Write a JUnit XML report: one test case per host.
     #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
     pub report: Option<PathBuf>,
@@ -142,8 +155,8 @@ pub struct RolloutArgs {
     pub pause: Option<std::time::Duration>,
     /// Whom to roll back when the rollout stops: every host switched in this
     /// run (all), only failed hosts (failed), or nobody (none).
-    #[arg(long, value_enum, default_value_t = RollbackScope::All)]
-    pub rollback: RollbackScope,
+    #[arg(long, value_enum, default_value_t = RollbackArg::All)]
+    pub rollback: RollbackArg,
     /// Same as --rollback none.
     #[arg(long)]
     pub no_rollback: bool,
@@ -245,8 +258,8 @@ pub struct UnlockArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
@@ -262,8 +275,8 @@ pub struct HistoryArgs {
     /// Show at most N entries.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub limit: usize,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
-    pub output: OutputFormat,
+    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]

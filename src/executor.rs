@@ -607,7 +607,9 @@ impl Executor {
                         }
                     })
                 } else {
-                    probe::check_from_controller(&check.probe, check.timeout).await
+                    probe::check_from_controller(&check.probe, check.timeout)
+                        .await
+                        .map_err(|e| e.to_string())
                 };
                 match result {
                     Ok(()) => {

@@ -3,7 +3,9 @@
 //! # Layout
 //! The modules follow the data flow of a run:
 //!
-//! - [`cli`]: clap definitions only; turned into a command below.
+//! - [`cli`]: clap definitions only.
+//! - [`settings`]: the command line settled into plain settings per command;
+//!   nothing below it sees clap.
 //! - [`commands`]: one module per subcommand; glue between the stages.
 //! - [`config`]: LOAD inventory and playbook YAML into typed, validated values.
 //! - [`artifact`]: the tarball a deploy ships, mapped once for all hosts.
@@ -14,6 +16,7 @@
 //! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
 //! - [`report`]: every byte the user sees; masks secrets.
 //! - [`secrets`]: values read through `env()`; the one place they are masked.
+//! - [`failure`]: why a command failed, by kind; each kind is an exit code.
 //! - [`exit`]: outcomes and their exit codes.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
@@ -25,6 +28,7 @@ pub mod context;
 pub mod deploy;
 pub mod executor;
 pub mod exit;
+pub mod failure;
 pub mod http;
 pub mod journal;
 pub mod lock;
@@ -37,15 +41,19 @@ pub mod report;
 pub mod rollout;
 pub mod secrets;
 pub mod select;
+pub mod settings;
 pub mod ssh;
 pub mod steps;
 pub mod window;
 
 use std::ffi::OsString;
+use std::io::IsTerminal as _;
 
 use clap::Parser;
 
 use crate::exit::ExitStatus;
+use crate::failure::Failure;
+use crate::settings::Settings;
 
 /// Parse the arguments, run the command, and return the process exit code.
 pub fn run<I, T>(args: I) -> ExitStatus
@@ -65,23 +73,28 @@ where
             return status;
         }
     };
+    match execute(cli) {
+        Ok(status) => status,
+        Err(failure) => {
+            report::Printer::plain().error(&failure);
+            failure.status()
+        }
+    }
+}
+
+/// Settle the command line, then run the command on a runtime built here.
+fn execute(cli: cli::Cli) -> Result<ExitStatus, Failure> {
+    let settings = Settings::from_cli(cli, std::io::stdin().is_terminal())?;
     // One thread: ferry's own work is small (encrypting the artifact for
     // every host is most of it, ~3 ms per 5 MiB with AES-GCM), and with no
     // second worker racing russh's session loop its output buffers stay
     // near one message per host (peak RSS, BENCHMARKS.md). Hashing and key
     // loading still go to the blocking pool.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(err) => {
-            report::Printer::plain().error(&anyhow::Error::from(err));
-            return ExitStatus::Failed;
-        }
-    };
-    let status = runtime.block_on(commands::dispatch(cli));
+        .build()?;
+    let result = runtime.block_on(commands::dispatch(settings));
     // Stray SSH tasks must not keep the process alive after the answer is known.
     runtime.shutdown_background();
-    status
+    result
 }

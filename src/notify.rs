@@ -39,7 +39,7 @@ impl Notifier {
         let problem = match sent {
             Ok(Ok((code, _))) if (200..300).contains(&code) => return,
             Ok(Ok((code, _))) => format!("HTTP status {code}"),
-            Ok(Err(e)) => e,
+            Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {TIMEOUT:?}"),
         };
         self.printer.note(&format!(

@@ -133,22 +133,45 @@ fn format_secs(d: Duration) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
+/// Why a controller-side probe does not hold (yet).
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("no answer within {0:?}")]
+    NoAnswer(Duration),
+    #[error("{host}:{port} is closed")]
+    Closed { host: String, port: u16 },
+    #[error("{host}:{port} is still open")]
+    StillOpen { host: String, port: u16 },
+    #[error(transparent)]
+    Http(#[from] crate::http::HttpError),
+    #[error("HTTP status {got}, expected {want}")]
+    Status { got: u16, want: u16 },
+    #[error("body lacks {0:?}")]
+    BodyLacks(String),
+    #[error("a command probe runs on the host")]
+    OnHost,
+}
+
 /// One controller-side attempt: Ok when the probe holds.
-pub async fn check_from_controller(probe: &Probe, timeout: Duration) -> Result<(), String> {
+///
+/// # Errors
+/// Why the probe does not hold (yet).
+pub async fn check_from_controller(probe: &Probe, timeout: Duration) -> Result<(), ProbeError> {
     match tokio::time::timeout(timeout, attempt(probe)).await {
         Ok(result) => result,
-        Err(_) => Err(format!("no answer within {timeout:?}")),
+        Err(_) => Err(ProbeError::NoAnswer(timeout)),
     }
 }
 
-async fn attempt(probe: &Probe) -> Result<(), String> {
+async fn attempt(probe: &Probe) -> Result<(), ProbeError> {
     match probe {
         Probe::Tcp { host, port, open } => {
             let connected = TcpStream::connect((host.as_str(), *port)).await.is_ok();
+            let (host, port) = (host.clone(), *port);
             match (connected, open) {
                 (true, true) | (false, false) => Ok(()),
-                (false, true) => Err(format!("{host}:{port} is closed")),
-                (true, false) => Err(format!("{host}:{port} is still open")),
+                (false, true) => Err(ProbeError::Closed { host, port }),
+                (true, false) => Err(ProbeError::StillOpen { host, port }),
             }
         }
         Probe::Http {
@@ -156,14 +179,17 @@ async fn attempt(probe: &Probe) -> Result<(), String> {
         } => {
             let (code, text) = crate::http::request("GET", url, None).await?;
             if code != *status {
-                return Err(format!("HTTP status {code}, expected {status}"));
+                return Err(ProbeError::Status {
+                    got: code,
+                    want: *status,
+                });
             }
             match body {
-                Some(b) if !text.contains(b.as_str()) => Err(format!("body lacks {b:?}")),
+                Some(b) if !text.contains(b.as_str()) => Err(ProbeError::BodyLacks(b.clone())),
                 _ => Ok(()),
             }
         }
-        Probe::Command(_) => Err("a command probe runs on the host".into()),
+        Probe::Command(_) => Err(ProbeError::OnHost),
     }
 }
 
@@ -204,22 +230,18 @@ mod tests {
             body: Some(body.into()),
             on_host: false,
         };
-        assert_eq!(
-            check_from_controller(&probe("r2"), Duration::from_secs(2)).await,
-            Ok(())
-        );
+        let ok = check_from_controller(&probe("r2"), Duration::from_secs(2)).await;
+        assert!(ok.is_ok(), "{ok:?}");
         let err = check_from_controller(&probe("r3"), Duration::from_secs(2))
             .await
             .unwrap_err();
-        assert_eq!(err, "body lacks \"r3\"");
+        assert_eq!(err.to_string(), "body lacks \"r3\"");
         let closed = Probe::Tcp {
             host: "127.0.0.1".into(),
             port: 1,
             open: false,
         };
-        assert_eq!(
-            check_from_controller(&closed, Duration::from_secs(2)).await,
-            Ok(())
-        );
+        let ok = check_from_controller(&closed, Duration::from_secs(2)).await;
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

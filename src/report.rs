@@ -189,11 +189,11 @@ impl Printer {
         self.write(true, &self.mask(message));
     }
 
-    pub fn error(&self, err: &anyhow::Error) {
+    pub fn error(&self, err: &dyn std::error::Error) {
         let mut stderr = std::io::stderr().lock();
         let text = |e: &dyn std::fmt::Display| escape_controls(&self.mask(&e.to_string()));
         let _ = writeln!(stderr, "error: {}", text(err));
-        for cause in err.chain().skip(1) {
+        for cause in std::iter::successors(err.source(), |e| e.source()) {
             let _ = writeln!(stderr, "  caused by: {}", text(cause));
         }
     }

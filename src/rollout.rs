@@ -116,7 +116,7 @@ fn floor_of(amount: Amount, total: usize) -> usize {
 }
 
 /// Whom to roll back when a rollout stops.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RollbackScope {
     /// Every host switched in this run (the default).
     #[default]

@@ -1,16 +1,17 @@
 //! `ferry check`: load, select and render everything for every host without
 //! connecting; print what would run where.
 
-use crate::cli::CheckArgs;
 use crate::config::Host;
 use crate::config::{self, Playbook};
 use crate::exit::ExitStatus;
+use crate::failure::Failure;
 use crate::render::{render_health, render_plan, Action, Renderer, Secrets, Step};
 use crate::report::Printer;
+use crate::settings::CheckSettings;
 
-use super::{load_playbook, prepare, Prepared, RenderErrors};
+use super::{load_playbook, prepare, Prepared};
 
-pub fn check(args: CheckArgs) -> anyhow::Result<ExitStatus> {
+pub fn check(args: CheckSettings) -> Result<ExitStatus, Failure> {
     let names: Vec<String> = args.playbook.into_iter().collect();
     // Without a playbook named and no site.yml, check the inventory alone.
     let inventory_only = names.is_empty() && !config::playbook_path("site").exists();
@@ -62,7 +63,7 @@ fn render_deploy_stages(
     loaded: &super::Loaded,
     plans: &[crate::render::HostPlan],
     secrets: &Secrets,
-) -> anyhow::Result<Vec<StageLines>> {
+) -> Result<Vec<StageLines>, Failure> {
     let pb = &loaded.playbook;
     let renderer = Renderer::new(secrets.clone());
     let hosts: Vec<&Host> = plans.iter().map(|p| &p.host).collect();
@@ -93,8 +94,7 @@ fn render_deploy_stages(
         if tasks.is_empty() {
             continue;
         }
-        let rendered = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)
-            .map_err(RenderErrors)?;
+        let rendered = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)?;
         out.push((
             name,
             rendered
@@ -108,9 +108,8 @@ fn render_deploy_stages(
         for h in &hosts {
             let ctx = renderer
                 .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
-                .map_err(|e| RenderErrors(vec![e]))?;
-            let checks =
-                render_health(&renderer, pb, h, &ctx).map_err(|e| RenderErrors(vec![e]))?;
+                .map_err(|e| vec![e])?;
+            let checks = render_health(&renderer, pb, h, &ctx).map_err(|e| vec![e])?;
             per_host.push(
                 checks
                     .iter()

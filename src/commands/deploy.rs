@@ -1,7 +1,6 @@
 //! `ferry deploy`: ship an artifact as a release, batch by batch, with
 //! health checks between batches and automatic rollback.
 
-use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,48 +8,31 @@ use std::time::Instant;
 use anyhow::Context as _;
 
 use crate::artifact::{Artifact, Sha256};
-use crate::cli::{DeployArgs, OutputFormat, RolloutArgs};
-use crate::config::RolloutSettings;
 use crate::deploy::{self, Context, Deployment, RolloutOptions, RunInfo};
 use crate::deploy::{HostResult, Outcome};
 use crate::exit::ExitStatus;
+use crate::failure::{Failure, Invalid, Refusal};
 use crate::journal::Journal;
 use crate::notify::Notifier;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
 use crate::report::{junit_xml, TestCase};
-use crate::rollout::{self, RollbackScope};
+use crate::rollout;
+use crate::settings::{ArtifactSource, CanaryGate, DeploySettings, OutputFormat, ShipSettings};
 
-use super::{release_context, report_results, InvalidInput, Refused, RenderErrors};
+use super::{release_context, report_results};
 
-pub async fn deploy(args: DeployArgs) -> anyhow::Result<ExitStatus> {
-    // The release id is checked before anything is read or connected.
-    let given_id = args
-        .release
-        .as_deref()
-        .map(ReleaseId::parse)
-        .transpose()
-        .map_err(|e| InvalidInput(e.to_string()))?;
-    check_prompt_flags(&args.rollout)?;
-    let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
-    let artifact = artifact(&args).await?;
-    let release = match given_id {
+pub async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failure> {
+    // The release id and the canary flags were checked by the settings
+    // stage, before anything is read or connected.
+    let (ctx, hosts) = release_context(&settings.common, settings.playbook.as_deref())?;
+    let artifact = artifact(&settings.artifact).await?;
+    let release = match settings.release {
         Some(id) => id,
-        None => ReleaseId::derive(&artifact.name, &artifact.sha256)
-            .map_err(|e| InvalidInput(e.to_string()))?,
+        None => ReleaseId::derive(&artifact.name, &artifact.sha256)?,
     };
-    ship(ctx, hosts, artifact, release, None, &args.rollout).await
-}
-
-pub(super) fn check_prompt_flags(args: &RolloutArgs) -> anyhow::Result<()> {
-    if args.pause_after_canary && !args.yes && !std::io::stdin().is_terminal() {
-        return Err(InvalidInput(
-            "--pause-after-canary needs a terminal to ask on: use --stop-after-canary (exit 5, re-run to go on) or --yes".into(),
-        )
-        .into());
-    }
-    Ok(())
+    ship(ctx, hosts, artifact, release, None, &settings.ship).await
 }
 
 /// Roll `release` out to `hosts`: lock, batches, report. Shared by deploy
@@ -61,10 +43,10 @@ pub(super) async fn ship(
     artifact: Artifact,
     release: ReleaseId,
     source_env: Option<String>,
-    args: &RolloutArgs,
-) -> anyhow::Result<ExitStatus> {
+    args: &ShipSettings,
+) -> Result<ExitStatus, Failure> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
-    let settings = rollout::settings_for(&ctx.inventory, &names, &cli_settings(args));
+    let settings = rollout::settings_for(&ctx.inventory, &names, &args.rollout);
     if args.plan {
         return print_plan(&ctx, &hosts, &release, &settings);
     }
@@ -80,8 +62,8 @@ pub(super) async fn ship(
         jiff::Timestamp::now(),
     ) {
         Ok(()) => {}
-        Err(closed) if args.outside_window => {
-            let reason = args.reason.clone().unwrap_or_default();
+        Err(closed) if args.outside_window.is_some() => {
+            let reason = args.outside_window.clone().unwrap_or_default();
             printer.note(&format!(
                 "warning: {}; going on: --outside-window ({reason})",
                 closed.why
@@ -89,11 +71,11 @@ pub(super) async fn ship(
             notes.push(format!("outside window: {reason}"));
         }
         Err(closed) => {
-            return Err(Refused(format!(
-                "{} in {}: {closed} (or use --outside-window --reason \"...\")",
-                ctx.inventory.env_name,
-                ctx.inventory.path.display()
-            ))
+            return Err(Refusal::Closed {
+                env: ctx.inventory.env_name.clone(),
+                inventory: ctx.inventory.path.clone(),
+                closed,
+            }
             .into())
         }
     }
@@ -158,27 +140,22 @@ pub(super) async fn ship(
     watch_signals(stop.clone(), printer.clone());
     let started = Instant::now();
     let ctx = Arc::new(ctx);
-    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let lock_info = super::lock::run_lock(&deployment.run, &format!("deploy {release}"));
     // The hosts' states are read with the lock, in the same round trip; a
     // host not locked (unreachable then) is reported, never changed.
     let (guard, states) =
         deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
-    let scope = if args.no_rollback {
-        RollbackScope::None
-    } else {
-        args.rollback
-    };
-    let pause = args.pause_after_canary && !args.yes;
+    let pause = args.canary == CanaryGate::Ask;
     let options = |stop_after_canary| RolloutOptions {
         settings: settings.clone(),
-        scope,
+        scope: args.rollback,
         stop_after_canary,
         stop: stop.clone(),
     };
     let run_once =
         |opts, known| deploy::deploy(ctx.clone(), &hosts, deployment.clone(), opts, known);
-    let mut report = run_once(options(args.stop_after_canary || pause), &states).await;
+    let mut report = run_once(options(args.canary != CanaryGate::Go), &states).await;
     if matches!(&report, Ok(r) if pause && r.paused_after_canary)
         && confirm(
             &printer,
@@ -193,7 +170,7 @@ pub(super) async fn ship(
     // Released on every path: success, failure, interrupt.
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
-    let report = report.map_err(RenderErrors)?;
+    let report = report?;
     let what = format!("release {release}");
     let status = report_results(&printer, &report.results, &what, started);
     let status = super::lock::report_lost(&printer, &lost, status);
@@ -300,41 +277,23 @@ fn test_case(r: &HostResult) -> TestCase {
     }
 }
 
-async fn artifact(args: &DeployArgs) -> anyhow::Result<Artifact> {
-    Ok(match (&args.artifact, &args.artifact_url, &args.sha256) {
-        (Some(path), _, _) => {
+async fn artifact(source: &ArtifactSource) -> Result<Artifact, Failure> {
+    Ok(match source {
+        ArtifactSource::File(path) => {
             if !path.is_file() {
-                return Err(
-                    InvalidInput(format!("artifact {} is not a file", path.display())).into(),
-                );
+                return Err(Invalid::ArtifactNotFile(path.clone()).into());
             }
             Artifact::open(path)
                 .await
                 .with_context(|| format!("cannot read artifact {}", path.display()))?
         }
-        (None, Some(url), Some(sha)) => {
-            let Ok(sha) = Sha256::parse(&sha.to_ascii_lowercase()) else {
-                return Err(InvalidInput(format!("--sha256 `{sha}` is not 64 hex digits")).into());
+        ArtifactSource::Url { url, sha256 } => {
+            let Ok(sha) = Sha256::parse(&sha256.to_ascii_lowercase()) else {
+                return Err(Invalid::BadSha256(sha256.clone()).into());
             };
             Artifact::remote(url, sha)
         }
-        _ => {
-            return Err(InvalidInput(
-                "give --artifact PATH, or --artifact-url URL with --sha256 HEX".into(),
-            )
-            .into())
-        }
     })
-}
-
-fn cli_settings(args: &RolloutArgs) -> RolloutSettings {
-    RolloutSettings {
-        batch: args.batch.clone(),
-        canary: args.canary,
-        max_failures: args.max_failures,
-        pause: args.pause.map(crate::config::values::Span),
-        timeout: None,
-    }
 }
 
 /// Ctrl-C or SIGTERM: stop starting hosts; in-flight hosts finish safely
@@ -386,8 +345,8 @@ fn print_plan(
     ctx: &Context,
     hosts: &[crate::config::Host],
     release: &ReleaseId,
-    settings: &RolloutSettings,
-) -> anyhow::Result<ExitStatus> {
+    settings: &crate::config::RolloutSettings,
+) -> Result<ExitStatus, Failure> {
     let printer = ctx.executor.printer();
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let plan = rollout::plan(&names, names.len(), settings, true);
@@ -412,7 +371,7 @@ fn print_plan(
         ));
     }
     let refs: Vec<&crate::config::Host> = hosts.iter().collect();
-    let dirs = deploy::deploy_dirs(ctx, hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let dirs = deploy::deploy_dirs(ctx, hosts)?;
     let pb = &ctx.playbook;
     let stages = [
         ("before_switch", &pb.before_switch),
@@ -433,8 +392,7 @@ fn print_plan(
     };
     let mut rendered = Vec::new();
     for (label, tasks) in stages {
-        let plans = render_plan(&ctx.renderer, &ctx.inventory, &refs, pb, tasks, &vars)
-            .map_err(RenderErrors)?;
+        let plans = render_plan(&ctx.renderer, &ctx.inventory, &refs, pb, tasks, &vars)?;
         rendered.push((label, plans));
     }
     for (i, host) in hosts.iter().enumerate() {

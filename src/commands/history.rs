@@ -1,24 +1,18 @@
 //! `ferry history`: deploys and rollbacks merged from every host's own
 //! history file, newest first.
 
-use crate::cli::{Common, HistoryArgs, OutputFormat};
 use crate::deploy;
 use crate::exit::ExitStatus;
+use crate::failure::Failure;
 use crate::release::HistoryEvent;
 use crate::report::one_line;
+use crate::settings::{HistorySettings, OutputFormat};
 
 use super::release_context;
 
-pub async fn history(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
-    let common = Common {
-        env: args.env.clone(),
-        inventory: args.inventory.clone(),
-        extra_vars: Vec::new(),
-        limit: args.host.clone(),
-        forks: 64,
-    };
-    let (ctx, hosts) = release_context(&common, None)?;
-    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| super::InvalidInput(e.to_string()))?;
+pub async fn history(args: HistorySettings) -> Result<ExitStatus, Failure> {
+    let (ctx, hosts) = release_context(&args.common, None)?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;
     ctx.executor.close_all().await;
     let printer = ctx.executor.printer();
@@ -40,11 +34,11 @@ pub async fn history(args: HistoryArgs) -> anyhow::Result<ExitStatus> {
     }
     // RFC 3339 UTC stamps sort as text; the host name keeps ties stable.
     events.sort_by(|a, b| b.1.at.cmp(&a.1.at).then_with(|| a.0.cmp(&b.0)));
-    events.truncate(args.limit);
+    events.truncate(args.entries);
     for (host, e) in &events {
         match args.output {
             OutputFormat::Json => {
-                let mut value = serde_json::to_value(e)?;
+                let mut value = serde_json::to_value(e).map_err(anyhow::Error::from)?;
                 value["host"] = serde_json::Value::String(host.clone());
                 printer.out(&value.to_string());
             }

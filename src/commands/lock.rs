@@ -3,14 +3,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::cli::{LockArgs, UnlockArgs};
 use crate::config::Host;
 use crate::deploy::{self, now, Context, RunInfo};
 use crate::exit::ExitStatus;
+use crate::failure::Failure;
 use crate::lock::{self, Found, Hold, LockInfo, Removed};
 use crate::report::Printer;
+use crate::settings::{LockSettings, UnlockSettings};
 
-use super::{release_context, InvalidInput};
+use super::release_context;
 
 /// The lock's description for a run: who, which run, since when, why.
 pub fn run_lock(run: &RunInfo, reason: &str) -> LockInfo {
@@ -26,9 +27,9 @@ pub fn run_lock(run: &RunInfo, reason: &str) -> LockInfo {
 /// `ferry lock`. A host that cannot be locked (unreachable) makes it exit 1,
 /// naming the host; the hosts it did lock stay locked: a partial freeze is
 /// better than none, and `ferry lock -l <host>` adds the rest later.
-pub async fn lock(args: LockArgs) -> anyhow::Result<ExitStatus> {
+pub async fn lock(args: LockSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
-    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let run = RunInfo::new(&ctx.inventory.env_name);
     let ctx = Arc::new(ctx);
     let info = run_lock(&run, &args.reason);
@@ -69,9 +70,9 @@ fn status_text(status: &crate::executor::HostStatus) -> String {
     }
 }
 
-pub async fn unlock(args: UnlockArgs) -> anyhow::Result<ExitStatus> {
+pub async fn unlock(args: UnlockSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
-    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let printer = ctx.executor.printer().clone();
     let found = lock::inspect(&ctx, &hosts, &dirs).await;
     let mut refused = Vec::new();

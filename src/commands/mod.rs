@@ -1,5 +1,6 @@
 //! One module per subcommand: the glue that loads, renders, executes and
-//! reports. Errors here carry context; [`dispatch`] maps them to exit codes.
+//! reports. Commands read [`crate::settings`], never clap types, and fail
+//! with a [`Failure`], whose kind is the exit code.
 
 mod check;
 mod deploy;
@@ -12,72 +13,31 @@ mod status;
 
 use std::path::PathBuf;
 
-use crate::cli::{Cli, Command, Common};
-use crate::config::{self, ConfigError, Inventory, Playbook, Vars};
+use crate::config::{self, Inventory, Playbook, Vars};
 use crate::exit::ExitStatus;
-use crate::render::{render_plan, HostPlan, RenderError, Renderer, Secrets};
+use crate::failure::{Failure, Invalid};
+use crate::render::{render_plan, HostPlan, Renderer, Secrets};
 use crate::report::Printer;
-use crate::select::{select, SelectError};
+use crate::select::select;
+use crate::settings::{CommonSettings, Settings};
 
-/// Bad input found before anything was touched: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct InvalidInput(pub String);
-
-/// A safety check said no: exit 6, nothing touched.
-#[derive(Debug, thiserror::Error)]
-#[error("refused: {0}")]
-pub struct Refused(pub String);
-
-/// Every template error of a run, reported together.
-#[derive(Debug, thiserror::Error)]
-#[error("{}", render_errors(.0))]
-pub struct RenderErrors(pub Vec<RenderError>);
-
-fn render_errors(errors: &[RenderError]) -> String {
-    let shown: Vec<String> = errors.iter().take(20).map(ToString::to_string).collect();
-    let more = errors.len().saturating_sub(shown.len());
-    let mut text = shown.join("\n");
-    if more > 0 {
-        text.push_str(&format!("\n... and {more} more"));
+/// Run one command.
+///
+/// # Errors
+/// Why the command could not answer; `run` prints it and ends with
+/// [`Failure::status`].
+pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
+    match settings {
+        Settings::Run(s) => run::run(s).await,
+        Settings::Check(s) => check::check(s),
+        Settings::Deploy(s) => deploy::deploy(s).await,
+        Settings::Rollback(s) => rollback::rollback(s).await,
+        Settings::Status(s) => status::status(s).await,
+        Settings::History(s) => history::history(s).await,
+        Settings::Lock(s) => lock::lock(s).await,
+        Settings::Promote(s) => promote::promote(s).await,
+        Settings::Unlock(s) => lock::unlock(s).await,
     }
-    text
-}
-
-pub async fn dispatch(cli: Cli) -> ExitStatus {
-    let result = match cli.command {
-        Command::Run(args) => run::run(args).await,
-        Command::Check(args) => check::check(args),
-        Command::Deploy(args) => deploy::deploy(args).await,
-        Command::Rollback(args) => rollback::rollback(args).await,
-        Command::Status(args) => status::status(args).await,
-        Command::History(args) => history::history(args).await,
-        Command::Lock(args) => lock::lock(args).await,
-        Command::Promote(args) => promote::promote(args).await,
-        Command::Unlock(args) => lock::unlock(args).await,
-    };
-    match result {
-        Ok(status) => status,
-        Err(err) => {
-            Printer::plain().error(&err);
-            if err.is::<crate::lock::LockError>() {
-                ExitStatus::Locked
-            } else if err.is::<Refused>() {
-                ExitStatus::Refused
-            } else if is_invalid_input(&err) {
-                ExitStatus::Invalid
-            } else {
-                ExitStatus::Failed
-            }
-        }
-    }
-}
-
-fn is_invalid_input(err: &anyhow::Error) -> bool {
-    err.is::<ConfigError>()
-        || err.is::<SelectError>()
-        || err.is::<RenderErrors>()
-        || err.is::<InvalidInput>()
 }
 
 /// Inventory, playbook, extra vars: what every command starts from.
@@ -87,14 +47,13 @@ pub struct Loaded {
     pub extra: Vars,
 }
 
-fn load_inventory(common: &Common) -> anyhow::Result<Inventory> {
+fn load_inventory(common: &CommonSettings) -> Result<Inventory, Failure> {
     let path = config::inventory_path(&common.env, common.inventory.as_deref());
     if !path.exists() {
-        return Err(InvalidInput(format!(
-            "no inventory for environment `{}`: {} does not exist",
-            common.env,
-            path.display()
-        ))
+        return Err(Invalid::NoInventory {
+            env: common.env.clone(),
+            path,
+        }
         .into());
     }
     Ok(Inventory::load(&path)?)
@@ -102,7 +61,7 @@ fn load_inventory(common: &Common) -> anyhow::Result<Inventory> {
 
 /// `[]` → site.yml; `[x, ..]` → playbook x with tasks .. when x names a
 /// playbook, otherwise site.yml with tasks x, ...
-fn load_playbook(names: &[String]) -> anyhow::Result<Playbook> {
+fn load_playbook(names: &[String]) -> Result<Playbook, Failure> {
     let (path, tasks): (PathBuf, &[String]) = match names.split_first() {
         Some((first, rest)) if config::playbook_path(first).exists() => {
             (config::playbook_path(first), rest)
@@ -110,11 +69,7 @@ fn load_playbook(names: &[String]) -> anyhow::Result<Playbook> {
         _ => (config::playbook_path("site"), names),
     };
     if !path.exists() {
-        return Err(InvalidInput(format!(
-            "no playbook: {} does not exist (name a playbook in playbooks/ or use --cmd)",
-            path.display()
-        ))
-        .into());
+        return Err(Invalid::NoPlaybook(path).into());
     }
     let playbook = Playbook::load(&path)?;
     Ok(if tasks.is_empty() {
@@ -132,9 +87,9 @@ pub struct Prepared {
 }
 
 fn prepare(
-    common: &Common,
-    playbook: impl FnOnce() -> anyhow::Result<Playbook>,
-) -> anyhow::Result<Prepared> {
+    common: &CommonSettings,
+    playbook: impl FnOnce() -> Result<Playbook, Failure>,
+) -> Result<Prepared, Failure> {
     let loaded = load(common, playbook)?;
     let hosts = select(&loaded.inventory, common.limit.as_deref())?;
     let secrets = Secrets::default();
@@ -146,8 +101,7 @@ fn prepare(
         &loaded.playbook,
         &loaded.playbook.tasks,
         &|_| loaded.extra.clone(),
-    )
-    .map_err(RenderErrors)?;
+    )?;
     Ok(Prepared {
         loaded,
         plans,
@@ -157,11 +111,11 @@ fn prepare(
 
 /// The inventory first, so its errors come before any playbook's.
 fn load(
-    common: &Common,
-    playbook: impl FnOnce() -> anyhow::Result<Playbook>,
-) -> anyhow::Result<Loaded> {
+    common: &CommonSettings,
+    playbook: impl FnOnce() -> Result<Playbook, Failure>,
+) -> Result<Loaded, Failure> {
     let inventory = load_inventory(common)?;
-    let extra = config::parse_extra_vars(&common.extra_vars).map_err(InvalidInput)?;
+    let extra = config::parse_extra_vars(&common.extra_vars)?;
     Ok(Loaded {
         inventory,
         playbook: playbook()?,
@@ -173,9 +127,9 @@ fn load(
 /// (named, else playbooks/deploy.yml when it exists), the selected hosts, and
 /// an executor ready to connect.
 fn release_context(
-    common: &Common,
+    common: &CommonSettings,
     playbook: Option<&str>,
-) -> anyhow::Result<(crate::deploy::Context, Vec<crate::config::Host>)> {
+) -> Result<(crate::deploy::Context, Vec<crate::config::Host>), Failure> {
     let loaded = load(common, || match playbook {
         Some(name) => load_playbook(&[name.to_string()]),
         None if config::playbook_path("deploy").exists() => {

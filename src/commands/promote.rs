@@ -11,17 +11,16 @@ use anyhow::{anyhow, Context as _};
 use std::time::{Duration, SystemTime};
 
 use crate::artifact::{Artifact, Sha256};
-use crate::cli::{Common, PromoteArgs};
 use crate::config::Host;
 use crate::deploy;
 use crate::executor::{sha256_file, HostStatus};
 use crate::exit::ExitStatus;
+use crate::failure::{Failure, Refusal};
 use crate::release::{EventKind, HostState, ReleaseId};
+use crate::settings::PromoteSettings;
 
-use super::deploy::{check_prompt_flags, ship};
-use super::{release_context, InvalidInput};
-
-use super::Refused;
+use super::deploy::ship;
+use super::release_context;
 
 /// What runs in the source environment, proven uniform and healthy.
 struct Source {
@@ -35,34 +34,25 @@ struct Source {
     since: Option<SystemTime>,
 }
 
-pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
-    check_prompt_flags(&args.rollout)?;
-    let from = Common {
-        env: args.from.clone(),
-        inventory: args.from_inventory.clone(),
-        extra_vars: args.common.extra_vars.clone(),
-        limit: None,
-        forks: args.common.forks,
-    };
-    let (src_ctx, src_hosts) = release_context(&from, args.playbook.as_deref())?;
-    let (target, hosts) = release_context(&args.common, args.playbook.as_deref())?;
-    let dirs =
-        deploy::deploy_dirs(&src_ctx, &src_hosts).map_err(|e| InvalidInput(e.to_string()))?;
+pub async fn promote(args: PromoteSettings) -> Result<ExitStatus, Failure> {
+    let from = &args.source.env;
+    let (src_ctx, src_hosts) = release_context(&args.source, args.playbook.as_deref())?;
+    let (target, hosts) = release_context(&args.target, args.playbook.as_deref())?;
+    let dirs = deploy::deploy_dirs(&src_ctx, &src_hosts)?;
     let states = deploy::inspect(&src_ctx, &src_hosts, &dirs, &Default::default()).await;
-    let source = uniform_and_healthy(&args.from, &states, &dirs)?;
+    let source = uniform_and_healthy(from, &states, &dirs)?;
     if let (Some(min), Some(since)) = (target.inventory.min_soak, source.since) {
         let soaked = SystemTime::now()
             .duration_since(since)
             .unwrap_or(Duration::ZERO);
         if soaked < min {
-            return Err(Refused(format!(
-                "{} has run in {} for {}s, less than min_soak {}s of {}",
-                source.release,
-                args.from,
-                soaked.as_secs(),
-                min.as_secs(),
-                target.inventory.env_name
-            ))
+            return Err(Refusal::NotSoaked {
+                release: source.release,
+                env: from.clone(),
+                soaked: soaked.as_secs(),
+                min: min.as_secs(),
+                target: target.inventory.env_name.clone(),
+            }
             .into());
         }
     }
@@ -71,7 +61,7 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
         "promoting {} (sha256 {}) from {} to {}",
         source.release,
         &source.sha256[..12],
-        args.from,
+        from,
         target.inventory.env_name
     ));
     let path = fetch_artifact(&src_ctx, &source).await?;
@@ -85,7 +75,8 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
             path.display(),
             artifact.sha256,
             source.sha256
-        ));
+        )
+        .into());
     }
     artifact.name = source.artifact_name.clone();
     ship(
@@ -93,8 +84,8 @@ pub async fn promote(args: PromoteArgs) -> anyhow::Result<ExitStatus> {
         hosts,
         artifact,
         source.release,
-        Some(args.from.clone()),
-        &args.rollout,
+        Some(from.clone()),
+        &args.ship,
     )
     .await
 }
@@ -105,7 +96,7 @@ fn uniform_and_healthy(
     env: &str,
     states: &[(Host, Result<HostState, HostStatus>)],
     dirs: &std::collections::HashMap<String, String>,
-) -> Result<Source, Refused> {
+) -> Result<Source, Refusal> {
     let mut by_release: BTreeMap<(String, Sha256), Vec<&str>> = BTreeMap::new();
     let mut problems = Vec::new();
     for (host, state) in states {
@@ -127,10 +118,10 @@ fn uniform_and_healthy(
         }
     }
     if !problems.is_empty() {
-        return Err(Refused(format!(
-            "{env} cannot be read whole: {}",
-            problems.join(", ")
-        )));
+        return Err(Refusal::Unreadable {
+            env: env.to_string(),
+            problems,
+        });
     }
     let mut groups: Vec<(&(String, Sha256), &Vec<&str>)> = by_release.iter().collect();
     groups.sort_by_key(|(_, hosts)| std::cmp::Reverse(hosts.len()));
@@ -142,16 +133,18 @@ fn uniform_and_healthy(
                 format!("{} on {id} (sha256 {})", hosts.join(", "), &sha[..12])
             })
             .collect();
-        return Err(Refused(format!(
-            "{env} is mixed: most hosts run {}, but {}",
-            main.0,
-            odd.join("; ")
-        )));
+        return Err(Refusal::Mixed {
+            env: env.to_string(),
+            main: main.0.clone(),
+            odd,
+        });
     }
     let Some(((id, _), _)) = groups.first() else {
-        return Err(Refused(format!("{env} has no hosts")));
+        return Err(Refusal::NoHosts {
+            env: env.to_string(),
+        });
     };
-    let release = ReleaseId::parse(id).map_err(|e| Refused(e.to_string()))?;
+    let release = ReleaseId::parse(id).map_err(Refusal::ReleaseId)?;
     let mut unhealthy = Vec::new();
     let mut since = None;
     for (host, state) in states {
@@ -174,10 +167,11 @@ fn uniform_and_healthy(
         since = since.max(switched_at);
     }
     if !unhealthy.is_empty() {
-        return Err(Refused(format!(
-            "{release} is not healthy in {env}: {}",
-            unhealthy.join(", ")
-        )));
+        return Err(Refusal::Unhealthy {
+            release,
+            env: env.to_string(),
+            hosts: unhealthy,
+        });
     }
     let (host, state) = &states[0];
     let meta = state
@@ -209,7 +203,7 @@ fn cache_dir() -> PathBuf {
 /// The artifact, verified: from the cache, else streamed from a source host.
 /// The cache is private (0700, files 0600): a fetched file lands under a
 /// random name created with O_EXCL, and is renamed only once verified.
-async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> anyhow::Result<PathBuf> {
+async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> Result<PathBuf, Failure> {
     let dir = cache_dir();
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -243,17 +237,15 @@ async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> anyhow::Resul
         .await;
     drop(file);
     if let Err(e) = fetched {
-        return Err(anyhow!(
-            "cannot fetch the artifact from {}: {e}",
-            source.host.name
-        ));
+        return Err(anyhow!("cannot fetch the artifact from {}: {e}", source.host.name).into());
     }
     let got = sha256_file(partial.path())?;
     if got != source.sha256.as_str() {
-        return Err(Refused(format!(
-            "the artifact fetched from {} has sha256 {got}, expected {}",
-            source.host.name, source.sha256
-        ))
+        return Err(Refusal::ArtifactChanged {
+            host: source.host.name.clone(),
+            got,
+            want: source.sha256.to_string(),
+        }
         .into());
     }
     partial

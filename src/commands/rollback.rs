@@ -4,26 +4,22 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cli::RollbackArgs;
 use crate::deploy::{self, RunInfo};
 use crate::exit::ExitStatus;
-use crate::release::ReleaseId;
+use crate::failure::Failure;
+use crate::settings::RollbackSettings;
 
-use super::{release_context, report_results, InvalidInput, RenderErrors};
+use super::{release_context, report_results};
 
-pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
-    let to = args
-        .to
-        .as_deref()
-        .map(ReleaseId::parse)
-        .transpose()
-        .map_err(|e| InvalidInput(e.to_string()))?;
+pub async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
+    // `--to` was parsed by the settings stage, before anything was read.
+    let to = args.to;
     let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let printer = ctx.executor.printer().clone();
     let mut run = RunInfo::new(&ctx.inventory.env_name);
     let started = Instant::now();
     let ctx = Arc::new(ctx);
-    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| InvalidInput(e.to_string()))?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     if args.force_unlock {
         super::lock::break_locks(&ctx, &hosts, &dirs).await;
         run.note = Some("--force-unlock".into());
@@ -35,7 +31,7 @@ pub async fn rollback(args: RollbackArgs) -> anyhow::Result<ExitStatus> {
     let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run), &states).await;
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
-    let results = results.map_err(RenderErrors)?;
+    let results = results?;
     let status = report_results(&printer, &results, "rollback", started);
     Ok(super::lock::report_lost(&printer, &lost, status))
 }

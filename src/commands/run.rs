@@ -6,23 +6,24 @@ use std::time::Instant;
 
 use anyhow::Context;
 
-use crate::cli::RunArgs;
 use crate::config::Playbook;
 use crate::executor::{Executor, HostReport, HostStatus};
 use crate::exit::ExitStatus;
+use crate::failure::Failure;
 use crate::report::Printer;
+use crate::settings::{RunSettings, Work};
 use crate::ssh::Connector;
 
 use super::{load_playbook, prepare, Prepared};
 
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitStatus> {
+pub async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
     let Prepared {
         loaded,
         plans,
         secrets,
-    } = prepare(&args.common, || match &args.cmd {
-        Some(cmd) => Ok(Playbook::ad_hoc(cmd, args.timeout, args.sudo)),
-        None => load_playbook(&args.names),
+    } = prepare(&args.common, || match &args.work {
+        Work::Command { cmd, timeout, sudo } => Ok(Playbook::ad_hoc(cmd, *timeout, *sudo)),
+        Work::Playbook(names) => load_playbook(names),
     })?;
     let printer = Arc::new(Printer::new(secrets));
     let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;

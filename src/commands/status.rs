@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::cli::{OutputFormat, StatusArgs};
 use crate::deploy;
 use crate::executor::HostStatus;
 use crate::exit::ExitStatus;
+use crate::failure::Failure;
 use crate::release::HostState;
+use crate::settings::{OutputFormat, StatusSettings};
 
 use super::release_context;
 
@@ -54,9 +55,9 @@ impl HostLine {
     }
 }
 
-pub async fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
+pub async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
-    let dirs = deploy::deploy_dirs(&ctx, &hosts).map_err(|e| super::InvalidInput(e.to_string()))?;
+    let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;
     ctx.executor.close_all().await;
     let printer = ctx.executor.printer();
@@ -66,12 +67,15 @@ pub async fn status(args: StatusArgs) -> anyhow::Result<ExitStatus> {
         .collect();
     let drift = drift_summary(&lines);
     match args.output {
-        OutputFormat::Json => printer.out(&serde_json::to_string(&serde_json::json!({
-            "schema": "ferry.status/1",
-            "env": ctx.inventory.env_name,
-            "hosts": lines,
-            "summary": drift,
-        }))?),
+        OutputFormat::Json => printer.out(
+            &serde_json::to_string(&serde_json::json!({
+                "schema": "ferry.status/1",
+                "env": ctx.inventory.env_name,
+                "hosts": lines,
+                "summary": drift,
+            }))
+            .map_err(anyhow::Error::from)?,
+        ),
         OutputFormat::Human => {
             printer.out(&format!(
                 "{:<14} {:<28} {:<28} {:<12} {}",

@@ -36,15 +36,24 @@ pub fn playbook_path(name: &str) -> PathBuf {
     PathBuf::from("playbooks").join(format!("{name}.yml"))
 }
 
+/// A `-e` pair that is not `key=value`.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ExtraVarError {
+    #[error("-e `{0}`: expected key=value")]
+    NoEquals(String),
+    #[error("-e `{0}`: the key is empty")]
+    EmptyKey(String),
+}
+
 /// Parse `-e key=value` pairs.
-pub fn parse_extra_vars(pairs: &[String]) -> Result<Vars, String> {
+pub fn parse_extra_vars(pairs: &[String]) -> Result<Vars, ExtraVarError> {
     let mut vars = Vars::new();
     for pair in pairs {
         let (key, value) = pair
             .split_once('=')
-            .ok_or_else(|| format!("-e `{pair}`: expected key=value"))?;
+            .ok_or_else(|| ExtraVarError::NoEquals(pair.clone()))?;
         if key.is_empty() {
-            return Err(format!("-e `{pair}`: the key is empty"));
+            return Err(ExtraVarError::EmptyKey(pair.clone()));
         }
         vars.insert(
             key.to_string(),

@@ -284,7 +284,9 @@ mod tests {
     fn what_each_host_does_by_table() {
         use EventKind::{Health, Switched};
         let d = deployment("r2", 'a');
-        let cases: Vec<(&str, HostState, bool, (bool, bool, bool, Option<&str>))> = vec![
+        // (already done, live, content conflict, goes back to)
+        type Does = (bool, bool, bool, Option<&'static str>);
+        let cases: Vec<(&str, HostState, bool, Does)> = vec![
             (
                 "on r1: a plain deploy",
                 host("r1", 'a', vec![]),

@@ -1,0 +1,490 @@
+//! The settings stage between clap and the commands (just's `Arguments →
+//! Config`, ripgrep's `LowArgs → HiArgs`, uv's `Cli → Settings`): what was
+//! typed ([`crate::cli`]) becomes what to do, as plain types. Flags that only
+//! mean something together are folded here (`--stop-after-canary`,
+//! `--pause-after-canary` and `--yes` into one [`CanaryGate`]; `--no-rollback`
+//! into the [`RollbackScope`]), and ids are parsed, so no command reads a clap
+//! struct and nothing below this module derives a clap trait.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::cli;
+use crate::config::values::Span;
+use crate::config::RolloutSettings;
+use crate::failure::Invalid;
+use crate::release::ReleaseId;
+use crate::rollout::RollbackScope;
+
+/// How many hosts work at once unless `--forks` says otherwise.
+pub const DEFAULT_FORKS: usize = 64;
+
+/// One command and everything it needs to know from the command line.
+#[derive(Debug)]
+pub enum Settings {
+    Run(RunSettings),
+    Check(CheckSettings),
+    Deploy(DeploySettings),
+    Rollback(RollbackSettings),
+    Status(StatusSettings),
+    History(HistorySettings),
+    Promote(PromoteSettings),
+    Lock(LockSettings),
+    Unlock(UnlockSettings),
+}
+
+/// Where the hosts come from: the environment, its inventory and the selection.
+#[derive(Clone, Debug)]
+pub struct CommonSettings {
+    /// The environment: inventories/<ENV>.yml unless `inventory` says.
+    pub env: String,
+    pub inventory: Option<PathBuf>,
+    /// `-e key=value` pairs, parsed once the inventory is read (its errors
+    /// come first).
+    pub extra_vars: Vec<String>,
+    /// A host pattern (`--limit`); `None`: every host.
+    pub limit: Option<String>,
+    /// How many hosts work at once.
+    pub forks: usize,
+}
+
+impl CommonSettings {
+    /// Every host of `env`, no extra vars, the default forks.
+    #[must_use]
+    pub fn env(env: &str, inventory: Option<PathBuf>) -> CommonSettings {
+        CommonSettings {
+            env: env.to_string(),
+            inventory,
+            extra_vars: Vec::new(),
+            limit: None,
+            forks: DEFAULT_FORKS,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OutputFormat {
+    /// Text for a person.
+    #[default]
+    Human,
+    /// JSON on stdout (human text goes to stderr).
+    Json,
+}
+
+/// What `ferry run` runs.
+#[derive(Debug)]
+pub enum Work {
+    /// A playbook name or file, then task names from it (see `load_playbook`).
+    Playbook(Vec<String>),
+    /// One shell command on every host.
+    Command {
+        cmd: String,
+        timeout: Option<Duration>,
+        sudo: bool,
+    },
+}
+
+#[derive(Debug)]
+pub struct RunSettings {
+    pub common: CommonSettings,
+    pub work: Work,
+}
+
+#[derive(Debug)]
+pub struct CheckSettings {
+    pub common: CommonSettings,
+    pub playbook: Option<String>,
+}
+
+/// Where the artifact a deploy ships comes from.
+#[derive(Debug)]
+pub enum ArtifactSource {
+    /// A tarball on the controller.
+    File(PathBuf),
+    /// Every host fetches it; `sha256` as typed, checked when the deploy
+    /// starts (after the inventory, as before this stage existed).
+    Url { url: String, sha256: String },
+}
+
+#[derive(Debug)]
+pub struct DeploySettings {
+    pub common: CommonSettings,
+    pub playbook: Option<String>,
+    pub artifact: ArtifactSource,
+    /// `--release`, parsed; `None`: derived from the artifact.
+    pub release: Option<ReleaseId>,
+    pub ship: ShipSettings,
+}
+
+#[derive(Debug)]
+pub struct PromoteSettings {
+    /// The source environment: its inventory, the target's extra vars and
+    /// forks, every host.
+    pub source: CommonSettings,
+    /// The target environment and its selection.
+    pub target: CommonSettings,
+    pub playbook: Option<String>,
+    pub ship: ShipSettings,
+}
+
+/// What to do after a healthy canary batch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CanaryGate {
+    /// Go on with the other batches.
+    #[default]
+    Go,
+    /// End the run (exit 5): `--stop-after-canary`.
+    Stop,
+    /// Ask on the terminal: `--pause-after-canary` without `--yes`.
+    Ask,
+}
+
+/// `--yes` answers the question before it is asked; a question needs a
+/// terminal to be asked on.
+fn canary_gate(args: &cli::RolloutArgs, terminal: bool) -> Result<CanaryGate, Invalid> {
+    let ask = args.pause_after_canary && !args.yes;
+    Ok(match (args.stop_after_canary, ask) {
+        (true, _) => CanaryGate::Stop,
+        (false, true) if !terminal => return Err(Invalid::PromptWithoutTerminal),
+        (false, true) => CanaryGate::Ask,
+        (false, false) => CanaryGate::Go,
+    })
+}
+
+/// How a release rolls out: what `ship` reads, for deploy and promote.
+#[derive(Debug)]
+pub struct ShipSettings {
+    pub output: OutputFormat,
+    /// A `JUnit` XML report to write.
+    pub report: Option<PathBuf>,
+    pub hotfix: bool,
+    /// A webhook over the inventory's.
+    pub notify: Option<String>,
+    /// `Some(reason)`: deploy even outside the windows or in a freeze.
+    pub outside_window: Option<String>,
+    /// Releases to keep per host, over the playbook's.
+    pub keep: Option<usize>,
+    /// Print the plan; connect to nothing.
+    pub plan: bool,
+    /// Batch, canary, max failures and pause, over the inventory's.
+    pub rollout: RolloutSettings,
+    pub rollback: RollbackScope,
+    pub canary: CanaryGate,
+    pub lock_wait: Option<Duration>,
+    pub log_dir: PathBuf,
+}
+
+#[derive(Debug)]
+pub struct RollbackSettings {
+    pub common: CommonSettings,
+    pub playbook: Option<String>,
+    /// `--to`, parsed; `None`: each host's previous good release.
+    pub to: Option<ReleaseId>,
+    pub force_unlock: bool,
+    pub lock_wait: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub struct StatusSettings {
+    pub common: CommonSettings,
+    pub output: OutputFormat,
+}
+
+#[derive(Debug)]
+pub struct HistorySettings {
+    /// `--host` is the selection.
+    pub common: CommonSettings,
+    /// At most this many entries.
+    pub entries: usize,
+    pub output: OutputFormat,
+}
+
+#[derive(Debug)]
+pub struct LockSettings {
+    pub common: CommonSettings,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub struct UnlockSettings {
+    pub common: CommonSettings,
+    /// Also remove a run's lock whose lease has expired.
+    pub force: bool,
+}
+
+impl Settings {
+    /// Settle the command line. `terminal`: whether stdin is one (a question
+    /// can be asked). Checked in the order the commands always did: the
+    /// release id, then the canary flags, before any file is read.
+    ///
+    /// # Errors
+    /// A release id that is not one, or `--pause-after-canary` without a
+    /// terminal to ask on (and without `--yes`).
+    pub fn from_cli(cli: cli::Cli, terminal: bool) -> Result<Settings, Invalid> {
+        Ok(match cli.command {
+            cli::Command::Run(args) => Settings::Run(RunSettings {
+                common: args.common.into(),
+                work: match args.cmd {
+                    Some(cmd) => Work::Command {
+                        cmd,
+                        timeout: args.timeout,
+                        sudo: args.sudo,
+                    },
+                    None => Work::Playbook(args.names),
+                },
+            }),
+            cli::Command::Check(args) => Settings::Check(CheckSettings {
+                common: args.common.into(),
+                playbook: args.playbook,
+            }),
+            cli::Command::Deploy(args) => {
+                let release = args.release.as_deref().map(ReleaseId::parse).transpose()?;
+                let ship = ShipSettings::from_args(args.rollout, terminal)?;
+                let artifact = match (args.artifact, args.artifact_url, args.sha256) {
+                    (Some(path), _, _) => ArtifactSource::File(path),
+                    (None, Some(url), Some(sha256)) => ArtifactSource::Url { url, sha256 },
+                    // clap requires one of the two, and --sha256 with a URL.
+                    _ => return Err(Invalid::NoArtifact),
+                };
+                Settings::Deploy(DeploySettings {
+                    common: args.common.into(),
+                    playbook: args.playbook,
+                    artifact,
+                    release,
+                    ship,
+                })
+            }
+            cli::Command::Rollback(args) => Settings::Rollback(RollbackSettings {
+                to: args.to.as_deref().map(ReleaseId::parse).transpose()?,
+                common: args.common.into(),
+                playbook: args.playbook,
+                force_unlock: args.force_unlock,
+                lock_wait: args.lock_wait,
+            }),
+            cli::Command::Status(args) => Settings::Status(StatusSettings {
+                common: args.common.into(),
+                output: args.output.into(),
+            }),
+            cli::Command::History(args) => Settings::History(HistorySettings {
+                common: CommonSettings {
+                    limit: args.host,
+                    ..CommonSettings::env(&args.env, args.inventory)
+                },
+                entries: args.limit,
+                output: args.output.into(),
+            }),
+            cli::Command::Promote(args) => {
+                let ship = ShipSettings::from_args(args.rollout, terminal)?;
+                let target = CommonSettings::from(args.common);
+                Settings::Promote(PromoteSettings {
+                    source: CommonSettings {
+                        extra_vars: target.extra_vars.clone(),
+                        forks: target.forks,
+                        ..CommonSettings::env(&args.from, args.from_inventory)
+                    },
+                    target,
+                    playbook: args.playbook,
+                    ship,
+                })
+            }
+            cli::Command::Lock(args) => Settings::Lock(LockSettings {
+                common: args.common.into(),
+                reason: args.reason,
+            }),
+            cli::Command::Unlock(args) => Settings::Unlock(UnlockSettings {
+                common: args.common.into(),
+                force: args.force,
+            }),
+        })
+    }
+}
+
+impl ShipSettings {
+    fn from_args(args: cli::RolloutArgs, terminal: bool) -> Result<ShipSettings, Invalid> {
+        let canary = canary_gate(&args, terminal)?;
+        Ok(ShipSettings {
+            output: args.output.into(),
+            report: args.report,
+            hotfix: args.hotfix,
+            notify: args.notify,
+            // clap requires --reason with --outside-window.
+            outside_window: args.outside_window.then(|| args.reason.unwrap_or_default()),
+            keep: args.keep,
+            plan: args.plan,
+            rollout: RolloutSettings {
+                batch: args.batch,
+                canary: args.canary,
+                max_failures: args.max_failures,
+                pause: args.pause.map(Span),
+                timeout: None,
+            },
+            rollback: if args.no_rollback {
+                RollbackScope::None
+            } else {
+                args.rollback.into()
+            },
+            canary,
+            lock_wait: args.lock_wait,
+            log_dir: args.log_dir,
+        })
+    }
+}
+
+impl From<cli::Common> for CommonSettings {
+    fn from(common: cli::Common) -> CommonSettings {
+        CommonSettings {
+            env: common.env,
+            inventory: common.inventory,
+            extra_vars: common.extra_vars,
+            limit: common.limit,
+            forks: common.forks,
+        }
+    }
+}
+
+impl From<cli::OutputArg> for OutputFormat {
+    fn from(output: cli::OutputArg) -> OutputFormat {
+        match output {
+            cli::OutputArg::Human => OutputFormat::Human,
+            cli::OutputArg::Json => OutputFormat::Json,
+        }
+    }
+}
+
+impl From<cli::RollbackArg> for RollbackScope {
+    fn from(scope: cli::RollbackArg) -> RollbackScope {
+        match scope {
+            cli::RollbackArg::All => RollbackScope::All,
+            cli::RollbackArg::Failed => RollbackScope::Failed,
+            cli::RollbackArg::None => RollbackScope::None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::*;
+
+    fn settle(args: &[&str], terminal: bool) -> Result<Settings, Invalid> {
+        let cli = cli::Cli::try_parse_from(std::iter::once("ferry").chain(args.iter().copied()))
+            .expect("the test's command line parses");
+        Settings::from_cli(cli, terminal)
+    }
+
+    fn ship(args: &[&str], terminal: bool) -> ShipSettings {
+        let mut line = vec!["deploy", "prod", "--artifact", "a.tar.gz"];
+        line.extend_from_slice(args);
+        match settle(&line, terminal) {
+            Ok(Settings::Deploy(d)) => d.ship,
+            other => panic!("not a deploy: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn canary_flags_fold_into_one_gate() {
+        let cases: [(&[&str], bool, CanaryGate); 6] = [
+            (&[], false, CanaryGate::Go),
+            (&["--stop-after-canary"], false, CanaryGate::Stop),
+            (&["--pause-after-canary"], true, CanaryGate::Ask),
+            (&["--pause-after-canary", "--yes"], false, CanaryGate::Go),
+            (&["--stop-after-canary", "--yes"], false, CanaryGate::Stop),
+            (&["--yes"], false, CanaryGate::Go),
+        ];
+        for (args, terminal, gate) in cases {
+            assert_eq!(ship(args, terminal).canary, gate, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn a_question_needs_a_terminal() {
+        let got = settle(
+            &["deploy", "prod", "--artifact", "a", "--pause-after-canary"],
+            false,
+        );
+        assert!(
+            matches!(got, Err(Invalid::PromptWithoutTerminal)),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn no_rollback_wins_over_the_scope() {
+        assert_eq!(ship(&[], false).rollback, RollbackScope::All);
+        assert_eq!(
+            ship(&["--rollback", "failed"], false).rollback,
+            RollbackScope::Failed
+        );
+        assert_eq!(
+            ship(&["--rollback", "failed", "--no-rollback"], false).rollback,
+            RollbackScope::None
+        );
+    }
+
+    #[test]
+    fn outside_window_carries_its_reason() {
+        assert_eq!(ship(&[], false).outside_window, None);
+        assert_eq!(
+            ship(&["--outside-window", "--reason", "fix"], false).outside_window,
+            Some("fix".to_string())
+        );
+        assert_eq!(ship(&["--reason", "fix"], false).outside_window, None);
+    }
+
+    #[test]
+    fn a_bad_release_id_is_refused_before_the_canary_flags() {
+        let got = settle(
+            &[
+                "deploy",
+                "prod",
+                "--artifact",
+                "a",
+                "--release",
+                ".hidden",
+                "--pause-after-canary",
+            ],
+            false,
+        );
+        assert!(matches!(got, Err(Invalid::ReleaseId(_))), "{got:?}");
+    }
+
+    #[test]
+    fn history_selects_by_host_with_the_default_forks() {
+        let Ok(Settings::History(h)) = settle(&["history", "prod", "--host", "web*"], false) else {
+            panic!("not history");
+        };
+        assert_eq!(h.common.limit.as_deref(), Some("web*"));
+        assert_eq!(h.common.forks, DEFAULT_FORKS);
+        assert_eq!(h.entries, 20);
+    }
+
+    #[test]
+    fn promote_reads_the_source_with_the_targets_vars_and_forks() {
+        let Ok(Settings::Promote(p)) = settle(
+            &[
+                "promote",
+                "staging",
+                "prod",
+                "-e",
+                "a=1",
+                "-f",
+                "3",
+                "-l",
+                "web1",
+                "--from-inventory",
+                "s.yml",
+            ],
+            false,
+        ) else {
+            panic!("not promote");
+        };
+        assert_eq!(p.source.env, "staging");
+        assert_eq!(p.source.inventory, Some(PathBuf::from("s.yml")));
+        assert_eq!(p.source.extra_vars, ["a=1"]);
+        assert_eq!(p.source.forks, 3);
+        assert_eq!(p.source.limit, None);
+        assert_eq!(p.target.env, "prod");
+        assert_eq!(p.target.limit.as_deref(), Some("web1"));
+    }
+}
