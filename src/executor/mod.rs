@@ -1,0 +1,317 @@
+//! EXECUTE: run each host's rendered steps over its SSH session. Hosts work
+//! concurrently, bounded by `--forks`; a failing host stops only itself.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::FutureExt as _;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::values::MAX_DURATION;
+use crate::config::Host;
+use crate::probe::{self, HealthCheck, Wait};
+use crate::render::{Action, HostPlan, RenderedTask, Step};
+use crate::report::{tail, Printer};
+use crate::ssh::{
+    Connector, ExitKind, Keep, LineBuffer, Session, SshError, Stream, Target, UploadSource,
+    KEEP_BYTES,
+};
+use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
+
+mod failure;
+mod probes;
+mod tasks;
+mod upload;
+
+pub use failure::{HostReport, HostStatus, TaskFailure};
+pub use upload::sha256_file;
+
+/// What ferry's own scripts return of their stdout: all of it up to here.
+/// They print their status lines first and bound what follows (the
+/// history read by `inspect` is at most `steps::release::HISTORY_BYTES`),
+/// so host text never pushes those lines out.
+const SCRIPT_KEEP: Keep = Keep::Head(4 * 1024 * 1024);
+
+/// Whether a command's output lines are shown: ferry's own plumbing is not.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Echo {
+    Lines,
+    Quiet,
+}
+
+pub struct Executor {
+    connector: Connector,
+    printer: Arc<Printer>,
+    /// sha256 of uploaded controller files, computed once per run.
+    checksums: Mutex<HashMap<PathBuf, String>>,
+    /// One open session per host, reused by every step of the run.
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+impl Executor {
+    pub fn new(connector: Connector, printer: Arc<Printer>) -> Executor {
+        Executor {
+            connector,
+            printer,
+            checksums: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Run `work` for every host, at most `forks` at once, with the host's SSH
+    /// session when `connect` says so (opened once, kept for later steps until
+    /// [`Executor::close_all`]). Results come back in the hosts' order; a host
+    /// that cannot be reached gets its status instead.
+    pub async fn each_host<T, F, Fut>(
+        self: &Arc<Self>,
+        hosts: Vec<Host>,
+        forks: usize,
+        connect: impl Fn(&Host) -> bool,
+        work: F,
+    ) -> Vec<(Host, Result<T, HostStatus>)>
+    where
+        T: Send + 'static,
+        F: Fn(Arc<Executor>, Host, Option<Session>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+    {
+        let slots = Arc::new(Semaphore::new(forks.max(1)));
+        let work = Arc::new(work);
+        let mut set = JoinSet::new();
+        for (index, host) in hosts.into_iter().enumerate() {
+            let (this, slots, work) = (self.clone(), slots.clone(), work.clone());
+            let wants_session = connect(&host);
+            set.spawn(async move {
+                let _slot = slots.acquire_owned().await.expect("semaphore never closes");
+                let run = async {
+                    let session = if wants_session {
+                        Some(this.connect(&host).await?)
+                    } else {
+                        None
+                    };
+                    Ok(work(this.clone(), host.clone(), session).await)
+                };
+                // A host task that panics is a failed host, never a host
+                // missing from the results (which would count as success).
+                let result = match AssertUnwindSafe(run).catch_unwind().await {
+                    Ok(result) => result,
+                    Err(panic) => Err(crashed(&host.name, panic.as_ref())),
+                };
+                (index, host, result)
+            });
+        }
+        let mut results = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            match joined {
+                Ok(result) => results.push(result),
+                // Unwinding is caught in the task: this is a task cancelled
+                // by the runtime shutting down, with no host left to report.
+                Err(e) => self
+                    .printer
+                    .note(&format!("internal error: a host task ended: {e}")),
+            }
+        }
+        results.sort_by_key(|(i, _, _)| *i);
+        results.into_iter().map(|(_, h, r)| (h, r)).collect()
+    }
+
+    pub fn printer(&self) -> &Arc<Printer> {
+        &self.printer
+    }
+
+    /// Copy a host file into a controller file over the host's session.
+    pub async fn download(
+        &self,
+        host: &Host,
+        remote: &str,
+        local: &mut tokio::fs::File,
+    ) -> Result<u64, String> {
+        let session = self.connect(host).await.map_err(|s| status_reason(&s))?;
+        session
+            .download(remote, local)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Close every open session.
+    pub async fn close_all(&self) {
+        let sessions: Vec<Session> = {
+            let mut map = self.sessions.lock().expect("sessions lock");
+            map.drain().map(|(_, s)| s).collect()
+        };
+        futures::future::join_all(sessions.iter().map(Session::close)).await;
+    }
+
+    /// Run one of ferry's scripts on every host (each its own script, by
+    /// host name), at most `forks` at once; stdout per host.
+    pub async fn script_each(
+        self: &Arc<Self>,
+        hosts: &[Host],
+        forks: usize,
+        step: &'static str,
+        scripts: HashMap<String, String>,
+    ) -> Vec<(Host, Result<String, HostStatus>)> {
+        let scripts = Arc::new(scripts);
+        self.each_host(
+            hosts.to_vec(),
+            forks,
+            |_| true,
+            move |exec, host, session| {
+                let scripts = scripts.clone();
+                async move {
+                    let session = session.expect("script_each connects");
+                    exec.script(
+                        &host.name,
+                        &session,
+                        step,
+                        scripts[&host.name].clone(),
+                        None,
+                    )
+                    .await
+                    .map_err(|f| HostStatus::Failed(Box::new(f)))
+                }
+            },
+        )
+        .await
+        .into_iter()
+        .map(|(host, result)| (host, result.and_then(|r| r)))
+        .collect()
+    }
+
+    async fn connect(&self, host: &Host) -> Result<Session, HostStatus> {
+        if let Some(session) = self.sessions.lock().expect("sessions lock").get(&host.name) {
+            if !session.is_closed() {
+                return Ok(session.clone());
+            }
+        }
+        let session = self.open(host).await?;
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .insert(host.name.clone(), session.clone());
+        Ok(session)
+    }
+
+    async fn open(&self, host: &Host) -> Result<Session, HostStatus> {
+        let target = Target {
+            address: host.address.clone(),
+            port: host.port,
+            user: host.user.clone(),
+        };
+        self.connector.connect(&target).await.map_err(|err| {
+            let status = connect_failure(&host.name, err);
+            match &status {
+                HostStatus::Unreachable(reason) => self
+                    .printer
+                    .host_event(&host.name, &format!("UNREACHABLE: {reason}")),
+                HostStatus::Failed(f) => {
+                    self.printer.host_event(&host.name, &format!("FAILED: {f}"))
+                }
+                HostStatus::Ok => {}
+            }
+            status
+        })
+    }
+
+    /// Run one of ferry's own scripts (no retries; output shown only if asked).
+    pub async fn script(
+        &self,
+        host: &str,
+        session: &Session,
+        step: &str,
+        script: String,
+        input: Option<Bytes>,
+    ) -> Result<String, TaskFailure> {
+        let cmd = RemoteCommand::new(script);
+        self.run_remote(host, session, step, &cmd, Echo::Quiet, input, SCRIPT_KEEP)
+            .await
+    }
+
+    /// Run one remote command; a non-zero exit is a failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_remote(
+        &self,
+        host: &str,
+        session: &Session,
+        task: &str,
+        cmd: &RemoteCommand,
+        echo: Echo,
+        input: Option<Bytes>,
+        keep: Keep,
+    ) -> Result<String, TaskFailure> {
+        let shell = cmd.to_shell();
+        let printer = self.printer.clone();
+        let name = host.to_string();
+        let mut on_line = move |stream: Stream, line: &str| {
+            if echo == Echo::Lines {
+                printer.host_line(&name, stream == Stream::Stderr, line)
+            }
+        };
+        let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| {
+            TaskFailure::new(host, task, &cmd.script, reason)
+                .exit(exit)
+                .stderr(stderr)
+        };
+        match session
+            .exec_with_input(&shell, input, cmd.client_deadline(), keep, &mut on_line)
+            .await
+        {
+            Ok(out) if out.exit.success() => Ok(out.stdout),
+            Ok(out) => {
+                let timed_out = cmd.timeout.is_some()
+                    && matches!(out.exit, ExitKind::Code(c) if c == TIMEOUT_EXIT || c == 128 + 9);
+                let reason = match cmd.timeout {
+                    Some(t) if timed_out => format!("timed out after {t:?} (killed on the host)"),
+                    _ => out.exit.to_string(),
+                };
+                Err(failure(Some(out.exit), reason, &out.stderr))
+            }
+            Err(err) => Err(failure(None, err.to_string(), "")),
+        }
+    }
+}
+
+/// The status of a host whose task panicked.
+fn crashed(host: &str, panic: &(dyn std::any::Any + Send)) -> HostStatus {
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    HostStatus::Failed(Box::new(TaskFailure::plain(
+        host,
+        "ferry",
+        &format!("internal error: the host's task crashed: {message}"),
+    )))
+}
+
+fn status_reason(status: &HostStatus) -> String {
+    match status {
+        HostStatus::Unreachable(reason) => reason.clone(),
+        HostStatus::Failed(f) => f.reason.clone(),
+        HostStatus::Ok => String::new(),
+    }
+}
+
+fn is_remote(step: &Step) -> bool {
+    matches!(step, Step::Run(t) if !matches!(t.action, Action::Local(_)))
+}
+
+fn connect_failure(host: &str, err: SshError) -> HostStatus {
+    if err.is_unreachable() {
+        HostStatus::Unreachable(err.to_string())
+    } else {
+        HostStatus::Failed(Box::new(TaskFailure::new(
+            host,
+            "connect",
+            "",
+            err.to_string(),
+        )))
+    }
+}
