@@ -1,4 +1,6 @@
 #[path = "../../support/fleet.rs"]
 pub mod fleet;
 
+pub mod ferry;
+pub mod host;
 pub mod project;
