@@ -1,6 +1,7 @@
 //! Deploy locks on the hosts: exit 4 for a second run, released on every
 //! path, stale leases, manual freezes, the emergency --force-unlock.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::fleet::Fleet;
@@ -184,6 +185,45 @@ fn lock_with_a_host_down_exits_1_naming_it() {
     assert!(info_json(&fleet, 0).contains("\"reason\":\"freeze\""));
 }
 
+/// The info.json of a lock another run holds, its lease far off.
+const OTHER_HOLDER: &str = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
+
+/// A before_switch step that holds host h1's deploy until the test opens
+/// the gate (or `tenths` tenths of a second pass).
+struct Gate {
+    waiting: PathBuf,
+    go: PathBuf,
+}
+
+impl Gate {
+    fn install(fleet: &Fleet, project: &Project, tenths: u32) -> Gate {
+        project.write(
+            "playbooks/deploy.yml",
+            &format!(
+                "before_switch:\n  - name: wait\n    run: 'touch {{{{ deploy_to }}}}/waiting; i=0; \
+                 while [ ! -e {{{{ deploy_to }}}}/go ] && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done'\n"
+            ),
+        );
+        Gate {
+            waiting: on_host(fleet, 0, "waiting"),
+            go: on_host(fleet, 0, "go"),
+        }
+    }
+
+    /// Wait until the deploy stands at the gate.
+    fn reached(&self) {
+        wait_until(
+            Duration::from_secs(30),
+            "before_switch never started",
+            || self.waiting.exists(),
+        );
+    }
+
+    fn open(&self) {
+        std::fs::write(&self.go, "").unwrap();
+    }
+}
+
 /// Finding 6: a run whose lock was removed and taken by another run while
 /// it worked does not switch that host, and says so.
 #[test]
@@ -193,31 +233,25 @@ fn a_run_that_lost_its_lock_does_not_switch() {
     let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
     project.deploy(&r1, "r1").run();
     // before_switch waits (up to 60 s) for the test to take the lock away.
-    project.write(
-        "playbooks/deploy.yml",
-        "before_switch:\n  - name: wait\n    run: 'touch {{ deploy_to }}/waiting; i=0; \
-         while [ ! -e {{ deploy_to }}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'\n",
-    );
-    let (waiting, go) = (on_host(&fleet, 0, "waiting"), on_host(&fleet, 0, "go"));
+    let gate = Gate::install(&fleet, &project, 600);
     let first = project
         .deploy(&r2, "r2")
         .code(1)
         .stderr_has("lost the lock: it is now held by run other-run")
         .spawn();
-    wait_until(
-        Duration::from_secs(30),
-        "before_switch never started",
-        || waiting.exists(),
-    );
+    gate.reached();
     // What `unlock --force` and another deploy do meanwhile.
-    let other = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
     std::fs::remove_dir_all(lock_dir(&fleet, 0)).unwrap();
     std::fs::create_dir(lock_dir(&fleet, 0)).unwrap();
-    std::fs::write(lock_dir(&fleet, 0).join("info.json"), format!("{other}\n")).unwrap();
-    std::fs::write(&go, "").unwrap();
+    std::fs::write(
+        lock_dir(&fleet, 0).join("info.json"),
+        format!("{OTHER_HOLDER}\n"),
+    )
+    .unwrap();
+    gate.open();
     let stderr = first.finish().stderr;
     assert_eq!(current(&fleet, 0), "releases/r1", "{stderr}");
-    assert_eq!(info_json(&fleet, 0), format!("{other}\n"));
+    assert_eq!(info_json(&fleet, 0), format!("{OTHER_HOLDER}\n"));
 }
 
 /// Finding 8: a lock whose info.json is empty is reported as such and
@@ -258,29 +292,23 @@ fn a_renewal_that_finds_another_holder_marks_the_lock_lost() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
     let r1 = project.release_tarball("r1");
-    project.write(
-        "playbooks/deploy.yml",
-        "before_switch:\n  - name: wait\n    run: 'touch {{ deploy_to }}/waiting; i=0; \
-         while [ ! -e {{ deploy_to }}/go ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done'\n",
-    );
-    let (waiting, go) = (on_host(&fleet, 0, "waiting"), on_host(&fleet, 0, "go"));
+    let gate = Gate::install(&fleet, &project, 900);
     let mut run = project
         .deploy(&r1, "r1")
         .code(1)
         .stderr_has("this run lost its lock on 1 host(s)")
         .spawn();
-    wait_until(
-        Duration::from_secs(30),
-        "before_switch never started",
-        || waiting.exists(),
-    );
-    let other = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
-    std::fs::write(lock_dir(&fleet, 0).join("info.json"), format!("{other}\n")).unwrap();
+    gate.reached();
+    std::fs::write(
+        lock_dir(&fleet, 0).join("info.json"),
+        format!("{OTHER_HOLDER}\n"),
+    )
+    .unwrap();
     // The next renewal finds it; then the run may go on (to its fence).
     run.stderr_until(|line| {
         line.contains("[h1] lost the lock: it is now held by bob@elsewhere (run other-run)")
     });
-    std::fs::write(&go, "").unwrap();
+    gate.open();
     run.finish();
     assert!(!on_host(&fleet, 0, "current").exists());
 }

@@ -1,12 +1,11 @@
 //! Rolling deploys against real sshd, each host serving its `current`
 //! release over HTTP, so a release's health is real.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::ferry::Ferry;
 use crate::support::fleet::{AppServer, Fleet, HeldConnection};
 use crate::support::host::{current, currents, on_host, wait_until};
 use crate::support::project::Project;
@@ -32,12 +31,6 @@ struct Rig {
     _apps: Vec<AppServer>,
 }
 
-impl Rig {
-    fn deploy(&self, artifact: &Path, id: &str) -> Ferry<'_> {
-        self.project.deploy(artifact, id)
-    }
-}
-
 fn rig(hosts: usize, rollout: &str, playbook: &str) -> Rig {
     let fleet = Fleet::start(hosts);
     let project = Project::new(&fleet, rollout);
@@ -55,7 +48,7 @@ fn rig_on_r1(hosts: usize, rollout: &str, playbook: &str) -> (Rig, PathBuf) {
     let rig = rig(hosts, rollout, playbook);
     let r1 = release(&rig.project, "r1", true);
     let r2 = release(&rig.project, "r2", true);
-    rig.deploy(&r1, "r1").run();
+    rig.project.deploy(&r1, "r1").run();
     (rig, r2)
 }
 
@@ -106,7 +99,8 @@ fn at(e: &Value) -> u64 {
 #[test]
 fn a_good_release_rolls_through_canary_and_batches_in_order() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    rig.deploy(&r2, "r2")
+    rig.project
+        .deploy(&r2, "r2")
         .stderr_has("batch 1 (canary): h1")
         .stderr_has("batch 2: h2, h3")
         .stderr_has("batch 3: h4, h5")
@@ -140,7 +134,8 @@ fn a_good_release_rolls_through_canary_and_batches_in_order() {
 #[test]
 fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
     let (rig, r2) = rig_on_r1(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
-    rig.deploy(&r2, "r2")
+    rig.project
+        .deploy(&r2, "r2")
         .stderr_has("staging r2 on 4 host(s)")
         .run();
     let j = journal(&rig.project);
@@ -162,7 +157,8 @@ fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
 #[test]
 fn a_host_that_fails_staging_fails_in_its_own_batch() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    rig.deploy(&r2, "r2")
+    rig.project
+        .deploy(&r2, "r2")
         .env("FERRY_TEST_CORRUPT_UPLOAD", "h3")
         .code(1)
         .stderr_has("checksum mismatch")
@@ -190,8 +186,9 @@ fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
     let rig = rig(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
     let r1 = release(&rig.project, "r1", true);
     let bad = release(&rig.project, "bad", false);
-    rig.deploy(&r1, "r1").run();
-    rig.deploy(&bad, "bad")
+    rig.project.deploy(&r1, "r1").run();
+    rig.project
+        .deploy(&bad, "bad")
         .code(1)
         .stderr_has(
             "rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1, the canary: h1)",
@@ -217,7 +214,8 @@ fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
     // h3 (batch 2) fails its marker check on any release.
     std::fs::write(on_host(&rig.fleet, 2, "broken"), "").unwrap();
-    rig.deploy(&r2, "r2")
+    rig.project
+        .deploy(&r2, "r2")
         .code(1)
         .stderr_has("rolling back 2 host(s): h1, h2")
         .stderr_has("h4: not started")
@@ -232,7 +230,8 @@ fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
 fn max_failures_one_tolerates_a_failing_host_and_completes_the_rest() {
     let (rig, r2) = rig_on_r1(4, "rollout: { batch: 2, max_failures: 1 }\n", PLAYBOOK);
     std::fs::write(on_host(&rig.fleet, 1, "broken"), "").unwrap();
-    rig.deploy(&r2, "r2")
+    rig.project
+        .deploy(&r2, "r2")
         .code(1)
         .stderr_has("h2: FAILED, current: r1")
         .stderr_has("release r2: done 3  skipped 0  failed 1")
@@ -263,7 +262,7 @@ fn draining_waits_for_held_sessions_before_the_switch() {
         held.close();
         at
     });
-    rig.deploy(&r2, "r2").run();
+    rig.project.deploy(&r2, "r2").run();
     let released = released_at.join().unwrap();
     let j = journal(&rig.project);
     let switched = at(events(&j, "switched")[0]);
@@ -277,7 +276,8 @@ fn draining_waits_for_held_sessions_before_the_switch() {
 fn a_maximum_drain_time_lets_the_deploy_go_on() {
     let (rig, r2) = rig_on_r1(1, "", &drain_playbook("2s", "continue"));
     let _held = HeldConnection::open(rig._apps[0].addr());
-    rig.deploy(&r2, "r2")
+    rig.project
+        .deploy(&r2, "r2")
         .stderr_has("going on (on_timeout: continue)")
         .run();
     assert_eq!(current(&rig.fleet, 0), "releases/r2");
@@ -290,7 +290,8 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
     );
     let rig = rig(3, "vars: { lb_tag: x }\n", &playbook);
     let r1 = release(&rig.project, "r1", true);
-    rig.deploy(&r1, "r1")
+    rig.project
+        .deploy(&r1, "r1")
         .args(["--limit", "h2,h3"])
         .stderr_has("`lb disable` delegated to h1")
         .run();
@@ -316,7 +317,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
     // Only the interrupted run's journal may be read below.
     std::fs::remove_dir_all(rig.project.path().join(".ferry/runs")).unwrap();
-    let ferry = rig.deploy(&r2, "r2").code(130).spawn();
+    let ferry = rig.project.deploy(&r2, "r2").code(130).spawn();
     wait_until(Duration::from_secs(30), "batch 2 never started", || {
         std::panic::catch_unwind(|| journal(&rig.project))
             .map(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
@@ -336,7 +337,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
             "releases/r1"
         ]
     );
-    rig.deploy(&r2, "r2").stderr_has("skipped 3").run();
+    rig.project.deploy(&r2, "r2").stderr_has("skipped 3").run();
     assert_all_on(&rig, "r2");
 }
 
