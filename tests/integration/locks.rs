@@ -65,10 +65,20 @@ fn a_stale_lock_needs_unlock_force() {
     project
         .deploy(&r1, "r1")
         .code(4)
-        .stderr_has("locked by ci@gone (run old-run)")
-        .stderr_has("its lease has expired")
+        .stderr_lines(
+            "error: environment `test` is locked by ci@gone (run old-run) since 2026-01-01T00:00:00Z, \
+             reason: deploy r0 on h1; its lease has expired: the holder is gone (`ferry unlock --force` clears it)\n",
+        )
         .run();
-    project.unlock().code(4).stderr_has("needs --force").run();
+    project
+        .unlock()
+        .code(4)
+        .stderr(
+            "unlocked 0 host(s) of test\n\
+             left locked (a run's lock needs --force, and only once its lease has expired):\n\
+             \x20 h1: held by ci@gone (run old-run), its lease has expired: needs --force\n",
+        )
+        .run();
     project.unlock().args(["--force"]).run();
     assert!(!lock_dir(&fleet, 0).exists());
     project.deploy(&r1, "r1").run();
@@ -266,13 +276,21 @@ fn an_empty_lock_info_is_named_and_removed_by_unlock_force() {
     project
         .deploy(&r1, "r1")
         .code(4)
-        .stderr_has("its info.json is unreadable (empty)")
+        .stderr_lines(
+            "error: environment `test` is locked by a holder ferry cannot name: its info.json is unreadable (empty); \
+             `ferry unlock --force` removes it on h1\n",
+        )
         .stderr_lacks("run ?")
         .run();
     project
         .unlock()
         .code(4)
-        .stderr_has("info.json is unreadable")
+        .stderr(
+            "unlocked 0 host(s) of test\n\
+             left locked (a run's lock needs --force, and only once its lease has expired):\n\
+             \x20 h1: locked by a holder ferry cannot name: its info.json is unreadable (empty); \
+             `ferry unlock --force` removes it\n",
+        )
         .run();
     assert!(lock_dir(&fleet, 0).exists());
     project

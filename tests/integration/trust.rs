@@ -225,7 +225,9 @@ fn an_empty_host_pattern_is_an_error_never_every_host() {
             .run_cmd("touch /srv/touched")
             .args(["--limit", pattern])
             .code(2)
-            .stderr_has("empty host pattern")
+            .stderr(format!(
+                "error: empty host pattern `{pattern}`: name hosts or groups (`web1,db`), or `all` for every host\n"
+            ))
             .run();
     }
     for i in 0..2 {

@@ -49,6 +49,7 @@ enum Code {
 
 enum Text {
     Whole(String),
+    Lines(String),
     Has(String),
     Lacks(String),
 }
@@ -113,6 +114,13 @@ impl<'p> Ferry<'p> {
     /// stderr must be exactly `text` (whole error messages, as just tests them).
     pub fn stderr(mut self, text: impl Into<String>) -> Self {
         self.expect.stderr.push(Text::Whole(text.into()));
+        self
+    }
+
+    /// stderr must hold `lines` as whole lines (one or more, each ending in
+    /// a newline): a whole message amid output that has times or run ids.
+    pub fn stderr_lines(mut self, lines: impl Into<String>) -> Self {
+        self.expect.stderr.push(Text::Lines(lines.into()));
         self
     }
 
@@ -320,6 +328,10 @@ impl Text {
                 got == want,
                 "{stream} differs{}\n--- expected {stream}\n{want}\n--- actual {stream}\n{got}",
                 first_difference(want, got)
+            ),
+            Text::Lines(lines) => assert!(
+                format!("\n{got}").contains(&format!("\n{lines}")) && lines.ends_with('\n'),
+                "{stream} lacks the whole lines\n{lines}--- actual {stream}\n{got}"
             ),
             Text::Has(needle) => assert!(
                 got.contains(needle.as_str()),
