@@ -2,7 +2,7 @@
 
 use crate::support::ferry::Ferry;
 use crate::support::fleet::Fleet;
-use crate::support::host::on_host;
+use crate::support::host::{on_host, sha256_hex};
 use crate::support::project::Project;
 
 const PLAYBOOK: &str = "health:\n  - { name: page, command: 'grep -q ok {{ deploy_to }}/current/index.html', retries: 0 }\n";
@@ -44,6 +44,12 @@ impl Envs {
         let artifact = self.project.tarball(id, &[("index.html", page.as_bytes())]);
         self.ferry(&["deploy", "staging", "--artifact"])
             .arg(artifact)
+    }
+
+    /// The release id ferry gives `name.tar.gz`: its stem and 8 hex of its sha256.
+    fn id(&self, name: &str) -> String {
+        let sha = sha256_hex(&self.project.path().join(format!("{name}.tar.gz")));
+        format!("{name}-{}", &sha[..8])
     }
 
     /// `ferry promote staging production`.
@@ -91,15 +97,22 @@ fn promote_refuses_an_unhealthy_or_mixed_staging() {
         .run();
     e.promote()
         .code(6)
-        .stderr_has("is not healthy in staging: h1 (last health check failed), h2 (last health check failed)").run();
+        .stderr(format!(
+            "error: refused: {} is not healthy in staging: h1 (last health check failed), h2 (last health check failed)\n",
+            e.id("bad")
+        )).run();
     e.deploy_staging("good", "ok v1\n").run();
     e.deploy_staging("other", "ok v2\n")
         .args(["--limit", "h2"])
         .run();
     e.promote()
         .code(6)
-        .stderr_has("staging is mixed: most hosts run")
-        .stderr_has("h2 on other-")
+        .stderr(format!(
+            "error: refused: staging is mixed: most hosts run {}, but h2 on {} (sha256 {})\n",
+            e.id("good"),
+            e.id("other"),
+            &sha256_hex(&e.project.path().join("other.tar.gz"))[..12]
+        ))
         .run();
     for i in 0..3 {
         assert!(!on_host(&e.production, i, "current").exists());
@@ -138,8 +151,10 @@ fn promote_refuses_a_source_sha256_that_is_not_64_hex_and_keeps_its_cache_privat
     set_meta_sha(&e.staging, 0, "abc");
     e.promote()
         .code(6)
-        .stderr_has("h1: release app-")
-        .stderr_has("has no readable .ferry-release.json")
+        .stderr(format!(
+            "error: refused: staging cannot be read whole: h1: release {} has no readable .ferry-release.json\n",
+            e.id("app")
+        ))
         .run();
     // A path: it used to name a file outside the cache.
     let escape = e.cache.path().join("escaped");

@@ -6,12 +6,22 @@ use crate::support::fleet::Fleet;
 use crate::support::host::history_text;
 use crate::support::project::Project;
 
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// When tomorrow opens, as ferry names the next window ("Wed 2026-12-02 00:00 UTC").
+fn tomorrow_opens() -> String {
+    let tomorrow = today().tomorrow().unwrap();
+    format!("{} 00:00 UTC", tomorrow.strftime("%a %Y-%m-%d"))
+}
+
 /// A window on tomorrow's weekday only (UTC): closed now, whatever the time.
 fn closed_window() -> String {
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .weekday();
+    let today = today().weekday();
     let tomorrow = days[(today.to_monday_zero_offset() as usize + 1) % 7];
     format!("{tomorrow} 00:00-23:59 UTC")
 }
@@ -30,8 +40,11 @@ fn a_deploy_outside_the_window_is_refused_then_allowed_with_a_recorded_reason() 
     project
         .deploy(&r2, "r2")
         .code(6)
-        .stderr_has(format!("outside the deploy windows ({window})"))
-        .stderr_has("the next window opens")
+        .stderr(format!(
+            "error: refused: test in inventories/test.yml: outside the deploy windows ({window}); \
+             the next window opens {} (or use --outside-window --reason \"...\")\n",
+            tomorrow_opens()
+        ))
         .run();
     project
         .deploy(&r2, "r2")
@@ -53,9 +66,7 @@ fn a_deploy_outside_the_window_is_refused_then_allowed_with_a_recorded_reason() 
 #[test]
 fn a_freeze_refuses_deploys_and_names_its_reason() {
     let fleet = Fleet::start(1);
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date();
+    let today = today();
     let project = Project::new(
         &fleet,
         &format!("freezes:\n  - {{ from: {today}, to: {today}, reason: launch day }}\n"),
@@ -64,6 +75,10 @@ fn a_freeze_refuses_deploys_and_names_its_reason() {
     project
         .ferry(&["deploy", "test", "--artifact", r1.to_str().unwrap()])
         .code(6)
-        .stderr_has(format!("frozen from {today} to {today}: launch day"))
+        .stderr(format!(
+            "error: refused: test in inventories/test.yml: frozen from {today} to {today}: launch day; \
+             the next window opens {} (or use --outside-window --reason \"...\")\n",
+            tomorrow_opens()
+        ))
         .run();
 }
