@@ -261,12 +261,9 @@ fn a_torn_history_line_neither_glues_onto_nor_loses_the_next_event() {
 fn ctrl_c_in_the_last_batch_finishes_the_host_and_exits_130() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let deploy_to = fleet.hosts()[0].deploy_to.clone();
     project.write(
         "playbooks/deploy.yml",
-        &format!(
-            "before_switch:\n  - {{ name: slow, run: 'touch {deploy_to}/started; sleep 2' }}\n"
-        ),
+        "before_switch:\n  - { name: slow, run: 'touch {{ deploy_to }}/started; sleep 2' }\n",
     );
     let r1 = project.release_tarball("r1");
     let ferry = project
@@ -274,7 +271,7 @@ fn ctrl_c_in_the_last_batch_finishes_the_host_and_exits_130() {
         .code(130)
         .stderr_has("still finishing the hosts in flight")
         .spawn();
-    let started = fleet.on_host(0, &format!("{deploy_to}/started"));
+    let started = on_host(&fleet, 0, "started");
     wait_until(
         Duration::from_secs(30),
         "before_switch never started",
