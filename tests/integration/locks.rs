@@ -8,6 +8,11 @@ use crate::support::fleet::Fleet;
 use crate::support::host::{current, history_text, lock_dir, on_host, signal, wait_until};
 use crate::support::project::Project;
 
+/// What `ferry unlock test` without --force says first when it leaves the
+/// lock of every host.
+const UNLOCKED_NONE: &str = "unlocked 0 host(s) of test\n\
+    left locked (a run's lock needs --force, and only once its lease has expired):\n";
+
 #[test]
 fn a_second_deploy_finds_the_lock_and_exits_4_naming_the_first() {
     let fleet = Fleet::start(2);
@@ -73,11 +78,9 @@ fn a_stale_lock_needs_unlock_force() {
     project
         .unlock()
         .code(4)
-        .stderr(
-            "unlocked 0 host(s) of test\n\
-             left locked (a run's lock needs --force, and only once its lease has expired):\n\
-             \x20 h1: held by ci@gone (run old-run), its lease has expired: needs --force\n",
-        )
+        .stderr(format!(
+            "{UNLOCKED_NONE}  h1: held by ci@gone (run old-run), its lease has expired: needs --force\n"
+        ))
         .run();
     project.unlock().args(["--force"]).run();
     assert!(!lock_dir(&fleet, 0).exists());
@@ -285,12 +288,10 @@ fn an_empty_lock_info_is_named_and_removed_by_unlock_force() {
     project
         .unlock()
         .code(4)
-        .stderr(
-            "unlocked 0 host(s) of test\n\
-             left locked (a run's lock needs --force, and only once its lease has expired):\n\
-             \x20 h1: locked by a holder ferry cannot name: its info.json is unreadable (empty); \
-             `ferry unlock --force` removes it\n",
-        )
+        .stderr(format!(
+            "{UNLOCKED_NONE}  h1: locked by a holder ferry cannot name: its info.json is unreadable (empty); \
+             `ferry unlock --force` removes it\n"
+        ))
         .run();
     assert!(lock_dir(&fleet, 0).exists());
     project
