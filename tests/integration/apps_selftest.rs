@@ -2,6 +2,7 @@
 //! (`Fleet::start_apps`, `AppServer`, `HeldConnection` in tests/support/fleet.rs).
 
 use crate::support::fleet::{AppServer, Fleet, HeldConnection};
+use crate::support::host::{on_host, wait_until};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
@@ -26,27 +27,26 @@ fn get(addr: SocketAddr, path: &str) -> (u16, String, String) {
     (status, head.to_string(), body.to_string())
 }
 
+/// Wait (up to 5 s) for a state of the app servers.
 #[track_caller]
-fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+fn wait_for(what: &str, cond: impl FnMut() -> bool) {
+    wait_until(
+        Duration::from_secs(5),
+        &format!("timed out waiting for {what}"),
+        cond,
+    );
 }
 
 /// Point `<deploy_to>/current` at `target` the way ferry does (atomic rename).
 fn switch_current(fleet: &Fleet, i: usize, target: &str) {
-    let deploy_to = &fleet.hosts()[i].deploy_to;
-    let tmp = fleet.on_host(i, &format!("{deploy_to}/.current.tmp"));
+    let tmp = on_host(fleet, i, ".current.tmp");
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp).unwrap();
-    std::fs::rename(&tmp, fleet.on_host(i, &format!("{deploy_to}/current"))).unwrap();
+    std::fs::rename(&tmp, on_host(fleet, i, "current")).unwrap();
 }
 
 fn write_release(fleet: &Fleet, i: usize, release: &str, files: &[(&str, &str)]) {
-    let deploy_to = &fleet.hosts()[i].deploy_to;
-    let dir = fleet.on_host(i, &format!("{deploy_to}/releases/{release}"));
+    let dir = on_host(fleet, i, &format!("releases/{release}"));
     std::fs::create_dir_all(&dir).unwrap();
     for (name, body) in files {
         std::fs::write(dir.join(name), body).unwrap();

@@ -29,21 +29,14 @@ fn an_encrypted_key_takes_its_passphrase_from_the_environment() {
     project.write("inventories/test.yml", &inventory);
     // No terminal and no passphrase: a clear error, no prompt.
     project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(1)
-        .stderr_has("the key is encrypted: set FERRY_KEY_PASSPHRASE");
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["run", "test", "--cmd", "true"])
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
+        .run_cmd("true")
+        .code(1)
+        .stderr_has("the key is encrypted: set FERRY_KEY_PASSPHRASE")
+        .run();
+    project
+        .run_cmd("true")
         .env("FERRY_KEY_PASSPHRASE", "correct horse")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run();
 }
 
 #[test]
@@ -84,18 +77,9 @@ fn the_ssh_agent_is_tried_first() {
     );
     project.write("inventories/test.yml", &inventory);
     project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(1)
-        .stderr_has("authentication as");
-    let out = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["run", "test", "--cmd", "true"])
-        .current_dir(project.path())
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .run_cmd("true")
+        .code(1)
+        .stderr_has("authentication as")
+        .run();
+    project.run_cmd("true").env("SSH_AUTH_SOCK", &socket).run();
 }

@@ -3,21 +3,8 @@
 use serde_json::Value;
 
 use crate::support::fleet::Fleet;
+use crate::support::host::{history_text, on_host};
 use crate::support::project::Project;
-
-fn tarball(project: &Project, id: &str) -> std::path::PathBuf {
-    project.tarball(
-        id,
-        &[(
-            "index.html",
-            format!(
-                "{id}
-"
-            )
-            .as_bytes(),
-        )],
-    )
-}
 
 #[test]
 fn json_events_and_a_junit_report_account_for_every_host() {
@@ -27,29 +14,15 @@ fn json_events_and_a_junit_report_account_for_every_host() {
         "playbooks/deploy.yml",
         "health:\n  - { name: marker, command: 'test ! -e {{ deploy_to }}/broken', retries: 0 }\n",
     );
-    let r1 = tarball(&project, "r1");
-    let h2 = &fleet.hosts()[1];
-    std::fs::create_dir_all(fleet.on_host(1, &h2.deploy_to)).unwrap();
-    std::fs::write(fleet.on_host(1, &format!("{}/broken", h2.deploy_to)), "").unwrap();
-    let run = project.ferry(&[
-        "deploy",
-        "test",
-        "--artifact",
-        r1.to_str().unwrap(),
-        "--release",
-        "r1",
-        "--output",
-        "json",
-        "--report",
-        "junit.xml",
-        "--hotfix",
-    ]);
-    run.expect_code(3);
-    let events: Vec<Value> = run
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))
-        .collect();
+    let r1 = project.release_tarball("r1");
+    std::fs::create_dir_all(on_host(&fleet, 1, "")).unwrap();
+    std::fs::write(on_host(&fleet, 1, "broken"), "").unwrap();
+    let events = project
+        .deploy(&r1, "r1")
+        .args(["--output", "json", "--report", "junit.xml", "--hotfix"])
+        .code(3)
+        .run()
+        .json_lines();
     assert!(events.iter().all(|e| e["schema"] == "ferry.events/1"));
     let kinds: Vec<&str> = events
         .iter()
@@ -76,11 +49,7 @@ fn json_events_and_a_junit_report_account_for_every_host() {
         "{xml}"
     );
     assert!(xml.contains("tests=\"3\" failures=\"1\""));
-    let history = std::fs::read_to_string(fleet.on_host(
-        0,
-        &format!("{}/.ferry/history.jsonl", fleet.hosts()[0].deploy_to),
-    ))
-    .unwrap();
+    let history = history_text(&fleet, 0);
     assert!(history.contains("\"detail\":\"hotfix\""), "{history}");
 }
 
@@ -121,20 +90,9 @@ fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
 fn a_notifier_hears_start_and_end_and_a_dead_one_fails_nothing() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let r1 = tarball(&project, "r1");
+    let r1 = project.release_tarball("r1");
     let (url, bodies) = webhook();
-    project
-        .ferry(&[
-            "deploy",
-            "test",
-            "--artifact",
-            r1.to_str().unwrap(),
-            "--release",
-            "r1",
-            "--notify",
-            &url,
-        ])
-        .expect_code(0);
+    project.deploy(&r1, "r1").args(["--notify", &url]).run();
     let got: Vec<Value> = bodies
         .try_iter()
         .map(|b| serde_json::from_str(&b).unwrap())
@@ -150,18 +108,10 @@ fn a_notifier_hears_start_and_end_and_a_dead_one_fails_nothing() {
         "{got:?}"
     );
     // Nothing listens on port 1: a warning, and the deploy still succeeds.
-    let r2 = tarball(&project, "r2");
+    let r2 = project.release_tarball("r2");
     project
-        .ferry(&[
-            "deploy",
-            "test",
-            "--artifact",
-            r2.to_str().unwrap(),
-            "--release",
-            "r2",
-            "--notify",
-            "http://127.0.0.1:1/hook",
-        ])
-        .expect_code(0)
-        .stderr_has("warning: the started notification to http://127.0.0.1:1/hook failed");
+        .deploy(&r2, "r2")
+        .args(["--notify", "http://127.0.0.1:1/hook"])
+        .stderr_has("warning: the started notification to http://127.0.0.1:1/hook failed")
+        .run();
 }

@@ -13,11 +13,12 @@ fn a_refused_connection_marks_only_that_host_unreachable() {
     fleet.stop_host(2);
     let project = Project::new(&fleet, "");
     project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(1)
+        .run_cmd("true")
+        .code(1)
         .stderr_has("ok: 2  failed: 0  unreachable: 1")
         .stderr_has("h3: cannot connect to")
-        .stderr_has("Connection refused");
+        .stderr_has("Connection refused")
+        .run();
 }
 
 #[test]
@@ -37,12 +38,13 @@ fn a_silent_peer_times_out_at_the_connect_timeout() {
     project.write("inventories/test.yml", &inventory);
     let started = Instant::now();
     project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(1)
+        .run_cmd("true")
+        .code(1)
         .stderr_has("ok: 1  failed: 0  unreachable: 1")
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "quiet: no SSH answer from 127.0.0.1:{port} within 2s"
-        ));
+        ))
+        .run();
     assert!(
         started.elapsed() < Duration::from_secs(30),
         "the run must not hang"
@@ -58,10 +60,12 @@ fn a_hanging_command_is_killed_on_the_host_at_its_timeout() {
     let marker = format!("{}", 4000 + std::process::id() % 1000);
     let cmd = format!("sleep {marker}1; echo finished");
     project
-        .ferry(&["run", "test", "--cmd", &cmd, "--timeout", "2s"])
-        .expect_code(1)
+        .run_cmd(&cmd)
+        .args(["--timeout", "2s"])
+        .code(1)
         .stderr_has("ok: 0  failed: 2")
-        .stderr_has("timed out after 2s (killed on the host)");
+        .stderr_has("timed out after 2s (killed on the host)")
+        .run();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = std::process::Command::new("pgrep")

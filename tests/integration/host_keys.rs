@@ -20,14 +20,15 @@ fn a_changed_host_key_is_refused_and_the_other_hosts_go_on() {
     std::fs::write(fleet.known_hosts(), known).unwrap();
     let project = Project::new(&fleet, "");
     project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(1)
+        .run_cmd("true")
+        .code(1)
         .stderr_has("ok: 2  failed: 1  unreachable: 0")
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "HOST KEY CHANGED for {}:{}",
             hosts[1].address, hosts[1].port
         ))
-        .stderr_has(&format!("{}:2", fleet.known_hosts().display()));
+        .stderr_has(format!("{}:2", fleet.known_hosts().display()))
+        .run();
 }
 
 #[test]
@@ -41,10 +42,11 @@ fn an_unknown_host_is_refused_unless_accept_new_which_records_it() {
     );
     project.write("inventories/test.yml", &inventory);
     project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(1)
+        .run_cmd("true")
+        .code(1)
         .stderr_has("is unknown")
-        .stderr_has("accept-new");
+        .stderr_has("accept-new")
+        .run();
     assert_eq!(
         project.read("known_hosts"),
         "",
@@ -55,9 +57,7 @@ fn an_unknown_host_is_refused_unless_accept_new_which_records_it() {
         "inventories/test.yml",
         &inventory.replace("host_key_policy: strict", "host_key_policy: accept-new"),
     );
-    project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(0);
+    project.run_cmd("true").run();
     let learned = project.read("known_hosts");
     for h in fleet.hosts() {
         assert!(
@@ -67,9 +67,7 @@ fn an_unknown_host_is_refused_unless_accept_new_which_records_it() {
     }
     // Learned keys are now trusted strictly.
     project.write("inventories/test.yml", &inventory);
-    project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(0);
+    project.run_cmd("true").run();
 }
 
 #[test]
@@ -93,7 +91,5 @@ fn hashed_and_wildcard_entries_are_understood() {
         .unwrap();
     assert!(hashed.status.success());
     let project = Project::new(&fleet, "");
-    project
-        .ferry(&["run", "test", "--cmd", "true"])
-        .expect_code(0);
+    project.run_cmd("true").run();
 }

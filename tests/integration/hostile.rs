@@ -3,63 +3,41 @@
 //! host. Files ferry writes on hosts are private until installed.
 
 use std::io::Write as _;
-use std::path::PathBuf;
 
 use crate::support::fleet::Fleet;
+use crate::support::host::{current, on_host};
 use crate::support::project::Project;
-
-fn tarball(project: &Project, id: &str) -> PathBuf {
-    project.tarball(id, &[("index.html", format!("{id}\n").as_bytes())])
-}
-
-fn deploy_to(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
-    fleet.on_host(i, &format!("{}/{rel}", fleet.hosts()[i].deploy_to))
-}
 
 #[test]
 fn a_large_history_neither_hides_the_current_release_nor_leaks_the_lock() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let r1 = tarball(&project, "r1");
-    let r2 = tarball(&project, "r2");
-    let deploy = |path: &PathBuf, id: &str| {
-        project.ferry(&[
-            "deploy",
-            "test",
-            "--artifact",
-            path.to_str().unwrap(),
-            "--release",
-            id,
-        ])
-    };
-    deploy(&r1, "r1").expect_code(0);
+    let r1 = project.release_tarball("r1");
+    let r2 = project.release_tarball("r2");
+    project.deploy(&r1, "r1").run();
     // 600 lines of 600 bytes and one of 300,000: more than the 256 KiB of
     // output that used to be kept, so ferry's own lines were pushed out.
     let mut history = std::fs::OpenOptions::new()
         .append(true)
-        .open(deploy_to(&fleet, 1, ".ferry/history.jsonl"))
+        .open(on_host(&fleet, 1, ".ferry/history.jsonl"))
         .unwrap();
     for _ in 0..600 {
         writeln!(history, "{}", "x".repeat(599)).unwrap();
     }
     writeln!(history, "{}", "y".repeat(300_000)).unwrap();
     drop(history);
-    let status = project.ferry(&["status", "test", "--output", "json"]);
-    status.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    let json = project.status().args(["--output", "json"]).run().json();
     for h in json["hosts"].as_array().unwrap() {
         assert_eq!(h["current"], "r1", "{h}");
     }
-    deploy(&r2, "r2")
-        .expect_code(0)
-        .stderr_has("release r2: done 2");
+    project
+        .deploy(&r2, "r2")
+        .stderr_has("release r2: done 2")
+        .run();
     for i in 0..2 {
-        assert_eq!(
-            std::fs::read_link(deploy_to(&fleet, i, "current")).unwrap(),
-            PathBuf::from("releases/r2")
-        );
+        assert_eq!(current(&fleet, i), "releases/r2");
         assert!(
-            !deploy_to(&fleet, i, ".ferry/lock").exists(),
+            !on_host(&fleet, i, ".ferry/lock").exists(),
             "h{} still locked",
             i + 1
         );
@@ -70,37 +48,30 @@ fn a_large_history_neither_hides_the_current_release_nor_leaks_the_lock() {
 fn a_host_task_that_panics_is_a_failed_host() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let panic_h2 = [("FERRY_TEST_PANIC_HOST", "h2")];
-    let run = project.ferry_env(&["run", "test", "--cmd", "true"], &panic_h2);
-    run.stderr_has("ok: 1  failed: 1  unreachable: 0")
-        .stderr_has("internal error: the host's task crashed");
-    assert_ne!(run.code, 0, "{}", run.stderr);
+    project
+        .run_cmd("true")
+        .env("FERRY_TEST_PANIC_HOST", "h2")
+        .failure()
+        .stderr_has("ok: 1  failed: 1  unreachable: 0")
+        .stderr_has("internal error: the host's task crashed")
+        .run();
     // In a deploy it used to vanish from the summary, with exit 0, after
     // its switch.
     project.write(
         "playbooks/deploy.yml",
         "after_switch:\n  - { name: restart, run: 'true' }\n",
     );
-    let r1 = tarball(&project, "r1");
-    let deploy = project.ferry_env(
-        &[
-            "deploy",
-            "test",
-            "--artifact",
-            r1.to_str().unwrap(),
-            "--release",
-            "r1",
-        ],
-        &panic_h2,
-    );
-    deploy.stderr_has("rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1: h2)");
-    assert_ne!(deploy.code, 0, "{}", deploy.stderr);
+    project
+        .deploy(project.release_tarball("r1"), "r1")
+        .env("FERRY_TEST_PANIC_HOST", "h2")
+        .failure()
+        .stderr_has("rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1: h2)")
+        .run();
 }
 
 #[test]
 fn an_upload_is_private_from_its_first_byte_until_it_gets_its_mode() {
     use std::os::unix::fs::PermissionsExt as _;
-    use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
@@ -114,27 +85,12 @@ fn an_upload_is_private_from_its_first_byte_until_it_gets_its_mode() {
          \x20 - name: plain\n    upload: { src: files/secret.env, dest: '{{ deploy_to }}/plain.env' }\n",
     );
     let flag = project.path().join("go-on");
-    let ferry = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["run", "test"])
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
+    // Killed if an assertion fails: it must not wait for the flag forever.
+    let ferry = project
+        .ferry(["run", "test"])
         .env("FERRY_TEST_HOLD_UPLOAD", &flag)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // A failed assertion must not leave it waiting for the flag.
-    struct Held(Option<std::process::Child>);
-    impl Drop for Held {
-        fn drop(&mut self) {
-            if let Some(child) = self.0.as_mut() {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-        }
-    }
-    let mut ferry = Held(Some(ferry));
-    let dir = deploy_to(&fleet, 0, "");
+        .spawn();
+    let dir = on_host(&fleet, 0, "");
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
     // The written file, held before its install.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -159,12 +115,7 @@ fn an_upload_is_private_from_its_first_byte_until_it_gets_its_mode() {
     };
     assert_eq!(mode(&tmp), 0o600);
     std::fs::write(&flag, "").unwrap();
-    let out = ferry.0.take().unwrap().wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ferry.finish();
     assert_eq!(mode(&dir.join("secret.env")), 0o640);
     // No mode given: the host's default for new files, as before.
     assert_eq!(mode(&dir.join("plain.env")), 0o644);
@@ -185,8 +136,7 @@ fn one_endless_line_is_cut_with_a_marker_on_hosts_and_on_the_controller() {
             "tasks:\n  - {{ name: remote, run: \"{endless}\" }}\n  - {{ name: local, local: \"{endless}\" }}\n"
         ),
     );
-    let run = project.ferry(&["run", "test"]);
-    run.expect_code(0);
+    let run = project.ferry(["run", "test"]).run();
     let cut: Vec<&str> = run
         .stdout
         .lines()

@@ -2,33 +2,16 @@
 //! path, stale leases, manual freezes, the emergency --force-unlock.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::fleet::Fleet;
+use crate::support::host::{current, history_text, lock_dir, on_host, signal, wait_until};
 use crate::support::project::Project;
 
-fn tarball(project: &Project, id: &str) -> std::path::PathBuf {
-    project.tarball(
-        id,
-        &[(
-            "index.html",
-            format!(
-                "{id}
-"
-            )
-            .as_bytes(),
-        )],
-    )
-}
-
-fn lock_dir(fleet: &Fleet, i: usize) -> PathBuf {
-    fleet.on_host(i, &format!("{}/.ferry/lock", fleet.hosts()[i].deploy_to))
-}
-
-fn deploy_args<'a>(artifact: &'a str, id: &'a str) -> Vec<&'a str> {
-    vec!["deploy", "test", "--artifact", artifact, "--release", id]
-}
+/// What `ferry unlock test` without --force says first when it leaves the
+/// lock of every host.
+const UNLOCKED_NONE: &str = "unlocked 0 host(s) of test\n\
+    left locked (a run's lock needs --force, and only once its lease has expired):\n";
 
 #[test]
 fn a_second_deploy_finds_the_lock_and_exits_4_naming_the_first() {
@@ -38,34 +21,25 @@ fn a_second_deploy_finds_the_lock_and_exits_4_naming_the_first() {
         "playbooks/deploy.yml",
         "before_switch:\n  - { name: slow, run: 'sleep 3' }\n",
     );
-    let (r1, r2) = (tarball(&project, "r1"), tarball(&project, "r2"));
-    let mut first = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(deploy_args(r1.to_str().unwrap(), "r1"))
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    let first = project
+        .deploy(&r1, "r1")
         .env("FERRY_DEPLOYER", "alice")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !(lock_dir(&fleet, 0).exists() && lock_dir(&fleet, 1).exists()) {
-        assert!(
-            Instant::now() < deadline,
-            "the first deploy never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .spawn();
+    wait_until(
+        Duration::from_secs(20),
+        "the first deploy never took the lock",
+        || lock_dir(&fleet, 0).exists() && lock_dir(&fleet, 1).exists(),
+    );
     project
-        .ferry(&deploy_args(r2.to_str().unwrap(), "r2"))
-        .expect_code(4)
+        .deploy(&r2, "r2")
+        .code(4)
         .stderr_has("environment `test` is locked by alice@")
-        .stderr_has("reason: deploy r1");
-    assert!(first.wait().unwrap().success());
+        .stderr_has("reason: deploy r1")
+        .run();
+    first.finish();
     assert!(!lock_dir(&fleet, 0).exists() && !lock_dir(&fleet, 1).exists());
-    project
-        .ferry(&deploy_args(r2.to_str().unwrap(), "r2"))
-        .expect_code(0);
+    project.deploy(&r2, "r2").run();
 }
 
 #[test]
@@ -76,10 +50,8 @@ fn a_failed_deploy_releases_its_lock() {
         "playbooks/deploy.yml",
         "before_switch:\n  - { name: broken build, run: 'exit 7' }\n",
     );
-    let r1 = tarball(&project, "r1");
-    project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(1);
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").code(1).run();
     assert!(!lock_dir(&fleet, 0).exists() && !lock_dir(&fleet, 1).exists());
 }
 
@@ -87,7 +59,7 @@ fn a_failed_deploy_releases_its_lock() {
 fn a_stale_lock_needs_unlock_force() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let r1 = tarball(&project, "r1");
+    let r1 = project.release_tarball("r1");
     // What a killed controller leaves behind: a lease long expired.
     std::fs::create_dir_all(lock_dir(&fleet, 0)).unwrap();
     std::fs::write(
@@ -96,49 +68,45 @@ fn a_stale_lock_needs_unlock_force() {
     )
     .unwrap();
     project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(4)
-        .stderr_has("locked by ci@gone (run old-run)")
-        .stderr_has("its lease has expired");
+        .deploy(&r1, "r1")
+        .code(4)
+        .stderr_lines(
+            "error: environment `test` is locked by ci@gone (run old-run) since 2026-01-01T00:00:00Z, \
+             reason: deploy r0 on h1; its lease has expired: the holder is gone (`ferry unlock --force` clears it)\n",
+        )
+        .run();
     project
-        .ferry(&["unlock", "test"])
-        .expect_code(4)
-        .stderr_has("needs --force");
-    project.ferry(&["unlock", "test", "--force"]).expect_code(0);
+        .unlock()
+        .code(4)
+        .stderr(format!(
+            "{UNLOCKED_NONE}  h1: held by ci@gone (run old-run), its lease has expired: needs --force\n"
+        ))
+        .run();
+    project.unlock().args(["--force"]).run();
     assert!(!lock_dir(&fleet, 0).exists());
-    project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(0);
+    project.deploy(&r1, "r1").run();
 }
 
 #[test]
 fn a_manual_freeze_stops_deploys_until_unlocked_and_rollback_can_force_it() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let (r1, r2) = (tarball(&project, "r1"), tarball(&project, "r2"));
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    project.deploy(&r1, "r1").run();
+    project.deploy(&r2, "r2").run();
+    project.lock("freeze for launch").run();
     project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(0);
+        .deploy(&r1, "r1b")
+        .code(4)
+        .stderr_has("reason: freeze for launch")
+        .run();
+    project.rollback().code(4).run();
     project
-        .ferry(&deploy_args(r2.to_str().unwrap(), "r2"))
-        .expect_code(0);
-    project
-        .ferry(&["lock", "test", "--reason", "freeze for launch"])
-        .expect_code(0);
-    project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1b"))
-        .expect_code(4)
-        .stderr_has("reason: freeze for launch");
-    project.ferry(&["rollback", "test"]).expect_code(4);
-    project
-        .ferry(&["rollback", "test", "--force-unlock"])
-        .expect_code(0)
-        .stderr_has("breaking the lock of");
-    let history = std::fs::read_to_string(fleet.on_host(
-        0,
-        &format!("{}/.ferry/history.jsonl", fleet.hosts()[0].deploy_to),
-    ))
-    .unwrap();
+        .rollback()
+        .args(["--force-unlock"])
+        .stderr_has("breaking the lock of")
+        .run();
+    let history = history_text(&fleet, 0);
     assert!(
         history.lines().last().unwrap().contains("--force-unlock"),
         "{history}"
@@ -146,21 +114,8 @@ fn a_manual_freeze_stops_deploys_until_unlocked_and_rollback_can_force_it() {
     assert!(!lock_dir(&fleet, 0).exists());
 }
 
-fn current(fleet: &Fleet, i: usize) -> PathBuf {
-    std::fs::read_link(fleet.on_host(i, &format!("{}/current", fleet.hosts()[i].deploy_to)))
-        .unwrap()
-}
-
 fn info_json(fleet: &Fleet, i: usize) -> String {
     std::fs::read_to_string(lock_dir(fleet, i).join("info.json")).unwrap()
-}
-
-fn signal(pid: u32, sig: &str) {
-    let status = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill {sig} {pid}");
 }
 
 /// A host's sshd listener stopped (SIGSTOP) until dropped: connections are
@@ -186,24 +141,16 @@ impl Drop for Frozen {
 fn a_freeze_reason_with_marker_text_still_stops_a_deploy() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let (r1, r2) = (tarball(&project, "r1"), tarball(&project, "r2"));
-    project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(0);
-    project
-        .ferry(&[
-            "lock",
-            "test",
-            "--reason",
-            "freeze, ask @@taken-care-of team",
-        ])
-        .expect_code(0);
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    project.deploy(&r1, "r1").run();
+    project.lock("freeze, ask @@taken-care-of team").run();
     let freeze = info_json(&fleet, 0);
     project
-        .ferry(&deploy_args(r2.to_str().unwrap(), "r2"))
-        .expect_code(4)
-        .stderr_has("reason: freeze, ask @@taken-care-of team");
-    assert_eq!(current(&fleet, 0), PathBuf::from("releases/r1"));
+        .deploy(&r2, "r2")
+        .code(4)
+        .stderr_has("reason: freeze, ask @@taken-care-of team")
+        .run();
+    assert_eq!(current(&fleet, 0), "releases/r1");
     assert_eq!(info_json(&fleet, 0), freeze);
 }
 
@@ -213,50 +160,25 @@ fn a_freeze_reason_with_marker_text_still_stops_a_deploy() {
 fn a_host_frozen_while_the_lock_is_taken_is_not_deployed() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let (r1, r2) = (tarball(&project, "r1"), tarball(&project, "r2"));
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    project.deploy(&r1, "r1").run();
     project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(0);
-    project
-        .ferry(&[
-            "lock",
-            "test",
-            "-l",
-            "h2",
-            "--reason",
-            "freeze: DB migration on h2",
-        ])
-        .expect_code(0);
+        .lock("freeze: DB migration on h2")
+        .args(["-l", "h2"])
+        .run();
     let freeze = info_json(&fleet, 1);
     let frozen = Frozen::new(&fleet, 1);
-    let mut deploy = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(deploy_args(r2.to_str().unwrap(), "r2"))
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut deploy = project
+        .deploy(&r2, "r2")
+        .code(1)
+        .stderr_has("not locked, not changed")
+        .spawn();
     // h2 answers again as soon as ferry has given up on it.
-    let mut stderr = String::new();
-    let mut lines = std::io::BufReader::new(deploy.stderr.take().unwrap());
-    let mut frozen = Some(frozen);
-    loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut lines, &mut line).unwrap() == 0 {
-            break;
-        }
-        if line.contains("[h2]") && line.contains("UNREACHABLE") {
-            frozen.take();
-        }
-        stderr.push_str(&line);
-    }
+    deploy.stderr_until(|line| line.contains("[h2]") && line.contains("UNREACHABLE"));
     drop(frozen);
-    let code = deploy.wait().unwrap().code();
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("not locked, not changed"), "{stderr}");
-    assert_eq!(current(&fleet, 0), PathBuf::from("releases/r2"), "{stderr}");
-    assert_eq!(current(&fleet, 1), PathBuf::from("releases/r1"), "{stderr}");
+    let stderr = deploy.finish().stderr;
+    assert_eq!(current(&fleet, 0), "releases/r2", "{stderr}");
+    assert_eq!(current(&fleet, 1), "releases/r1", "{stderr}");
     assert_eq!(info_json(&fleet, 1), freeze);
 }
 
@@ -268,11 +190,51 @@ fn lock_with_a_host_down_exits_1_naming_it() {
     let project = Project::new(&fleet, "");
     fleet.stop_host(1);
     project
-        .ferry(&["lock", "test", "--reason", "freeze"])
-        .expect_code(1)
+        .lock("freeze")
+        .code(1)
         .stderr_has("locked test (1 of 2 hosts)")
-        .stderr_has("NOT locked (1 host(s)):\n  h2: unreachable");
+        .stderr_has("NOT locked (1 host(s)):\n  h2: unreachable")
+        .run();
     assert!(info_json(&fleet, 0).contains("\"reason\":\"freeze\""));
+}
+
+/// The info.json of a lock another run holds, its lease far off.
+const OTHER_HOLDER: &str = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
+
+/// A before_switch step that holds host h1's deploy until the test opens
+/// the gate (or `tenths` tenths of a second pass).
+struct Gate {
+    waiting: PathBuf,
+    go: PathBuf,
+}
+
+impl Gate {
+    fn install(fleet: &Fleet, project: &Project, tenths: u32) -> Gate {
+        project.write(
+            "playbooks/deploy.yml",
+            &format!(
+                "before_switch:\n  - name: wait\n    run: 'touch {{{{ deploy_to }}}}/waiting; i=0; \
+                 while [ ! -e {{{{ deploy_to }}}}/go ] && [ $i -lt {tenths} ]; do sleep 0.1; i=$((i+1)); done'\n"
+            ),
+        );
+        Gate {
+            waiting: on_host(fleet, 0, "waiting"),
+            go: on_host(fleet, 0, "go"),
+        }
+    }
+
+    /// Wait until the deploy stands at the gate.
+    fn reached(&self) {
+        wait_until(
+            Duration::from_secs(30),
+            "before_switch never started",
+            || self.waiting.exists(),
+        );
+    }
+
+    fn open(&self) {
+        std::fs::write(&self.go, "").unwrap();
+    }
 }
 
 /// Finding 6: a run whose lock was removed and taken by another run while
@@ -281,47 +243,28 @@ fn lock_with_a_host_down_exits_1_naming_it() {
 fn a_run_that_lost_its_lock_does_not_switch() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let (r1, r2) = (tarball(&project, "r1"), tarball(&project, "r2"));
-    project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(0);
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    project.deploy(&r1, "r1").run();
     // before_switch waits (up to 60 s) for the test to take the lock away.
-    project.write(
-        "playbooks/deploy.yml",
-        "before_switch:\n  - name: wait\n    run: 'touch {{ deploy_to }}/waiting; i=0; \
-         while [ ! -e {{ deploy_to }}/go ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done'\n",
-    );
-    let deploy_to = &fleet.hosts()[0].deploy_to;
-    let waiting = fleet.on_host(0, &format!("{deploy_to}/waiting"));
-    let go = fleet.on_host(0, &format!("{deploy_to}/go"));
-    let first = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(deploy_args(r2.to_str().unwrap(), "r2"))
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !waiting.exists() {
-        assert!(Instant::now() < deadline, "before_switch never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let gate = Gate::install(&fleet, &project, 600);
+    let first = project
+        .deploy(&r2, "r2")
+        .code(1)
+        .stderr_has("lost the lock: it is now held by run other-run")
+        .spawn();
+    gate.reached();
     // What `unlock --force` and another deploy do meanwhile.
-    let other = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
     std::fs::remove_dir_all(lock_dir(&fleet, 0)).unwrap();
     std::fs::create_dir(lock_dir(&fleet, 0)).unwrap();
-    std::fs::write(lock_dir(&fleet, 0).join("info.json"), format!("{other}\n")).unwrap();
-    std::fs::write(&go, "").unwrap();
-    let out = first.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("lost the lock: it is now held by run other-run"),
-        "{stderr}"
-    );
-    assert_eq!(current(&fleet, 0), PathBuf::from("releases/r1"), "{stderr}");
-    assert_eq!(info_json(&fleet, 0), format!("{other}\n"));
+    std::fs::write(
+        lock_dir(&fleet, 0).join("info.json"),
+        format!("{OTHER_HOLDER}\n"),
+    )
+    .unwrap();
+    gate.open();
+    let stderr = first.finish().stderr;
+    assert_eq!(current(&fleet, 0), "releases/r1", "{stderr}");
+    assert_eq!(info_json(&fleet, 0), format!("{OTHER_HOLDER}\n"));
 }
 
 /// Finding 8: a lock whose info.json is empty is reported as such and
@@ -330,28 +273,35 @@ fn a_run_that_lost_its_lock_does_not_switch() {
 fn an_empty_lock_info_is_named_and_removed_by_unlock_force() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let r1 = tarball(&project, "r1");
+    let r1 = project.release_tarball("r1");
     std::fs::create_dir_all(lock_dir(&fleet, 0)).unwrap();
     std::fs::write(lock_dir(&fleet, 0).join("info.json"), "").unwrap();
-    let refused = project.ferry(&deploy_args(r1.to_str().unwrap(), "r1"));
-    refused
-        .expect_code(4)
-        .stderr_has("its info.json is unreadable (empty)");
-    assert!(!refused.stderr.contains("run ?"), "{}", refused.stderr);
     project
-        .ferry(&["unlock", "test"])
-        .expect_code(4)
-        .stderr_has("info.json is unreadable");
+        .deploy(&r1, "r1")
+        .code(4)
+        .stderr_lines(
+            "error: environment `test` is locked by a holder ferry cannot name: its info.json is unreadable (empty); \
+             `ferry unlock --force` removes it on h1\n",
+        )
+        .stderr_lacks("run ?")
+        .run();
+    project
+        .unlock()
+        .code(4)
+        .stderr(format!(
+            "{UNLOCKED_NONE}  h1: locked by a holder ferry cannot name: its info.json is unreadable (empty); \
+             `ferry unlock --force` removes it\n"
+        ))
+        .run();
     assert!(lock_dir(&fleet, 0).exists());
     project
-        .ferry(&["unlock", "test", "--force"])
-        .expect_code(0)
+        .unlock()
+        .args(["--force"])
         .stderr_has("h1: removing a lock held by a holder ferry cannot name")
-        .stderr_has("unlocked 1 host(s)");
+        .stderr_has("unlocked 1 host(s)")
+        .run();
     assert!(!lock_dir(&fleet, 0).exists());
-    project
-        .ferry(&deploy_args(r1.to_str().unwrap(), "r1"))
-        .expect_code(0);
+    project.deploy(&r1, "r1").run();
 }
 
 /// Finding 6: the lease renewal (every 20 s) notices that the lock is no
@@ -360,48 +310,24 @@ fn an_empty_lock_info_is_named_and_removed_by_unlock_force() {
 fn a_renewal_that_finds_another_holder_marks_the_lock_lost() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let r1 = tarball(&project, "r1");
-    project.write(
-        "playbooks/deploy.yml",
-        "before_switch:\n  - name: wait\n    run: 'touch {{ deploy_to }}/waiting; i=0; \
-         while [ ! -e {{ deploy_to }}/go ] && [ $i -lt 900 ]; do sleep 0.1; i=$((i+1)); done'\n",
-    );
-    let deploy_to = &fleet.hosts()[0].deploy_to;
-    let waiting = fleet.on_host(0, &format!("{deploy_to}/waiting"));
-    let go = fleet.on_host(0, &format!("{deploy_to}/go"));
-    let mut run = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(deploy_args(r1.to_str().unwrap(), "r1"))
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !waiting.exists() {
-        assert!(Instant::now() < deadline, "before_switch never started");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let other = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
-    std::fs::write(lock_dir(&fleet, 0).join("info.json"), format!("{other}\n")).unwrap();
+    let r1 = project.release_tarball("r1");
+    let gate = Gate::install(&fleet, &project, 900);
+    let mut run = project
+        .deploy(&r1, "r1")
+        .code(1)
+        .stderr_has("this run lost its lock on 1 host(s)")
+        .spawn();
+    gate.reached();
+    std::fs::write(
+        lock_dir(&fleet, 0).join("info.json"),
+        format!("{OTHER_HOLDER}\n"),
+    )
+    .unwrap();
     // The next renewal finds it; then the run may go on (to its fence).
-    let mut lines = std::io::BufReader::new(run.stderr.take().unwrap());
-    let mut stderr = String::new();
-    loop {
-        let mut line = String::new();
-        if std::io::BufRead::read_line(&mut lines, &mut line).unwrap() == 0 {
-            break;
-        }
-        if line.contains("[h1] lost the lock: it is now held by bob@elsewhere (run other-run)") {
-            std::fs::write(&go, "").unwrap();
-        }
-        stderr.push_str(&line);
-    }
-    let code = run.wait().unwrap().code();
-    assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("this run lost its lock on 1 host(s)"),
-        "{stderr}"
-    );
-    assert!(!fleet.on_host(0, &format!("{deploy_to}/current")).exists());
+    run.stderr_until(|line| {
+        line.contains("[h1] lost the lock: it is now held by bob@elsewhere (run other-run)")
+    });
+    gate.open();
+    run.finish();
+    assert!(!on_host(&fleet, 0, "current").exists());
 }

@@ -1,9 +1,9 @@
 //! `ferry promote`: exactly what runs healthy in staging goes to production.
 
-use std::path::PathBuf;
-
+use crate::support::ferry::Ferry;
 use crate::support::fleet::Fleet;
-use crate::support::project::{Project, Run};
+use crate::support::host::{on_host, sha256_hex};
+use crate::support::project::Project;
 
 const PLAYBOOK: &str = "health:\n  - { name: page, command: 'grep -q ok {{ deploy_to }}/current/index.html', retries: 0 }\n";
 
@@ -30,44 +30,49 @@ fn envs() -> Envs {
     }
 }
 
-fn tarball(project: &Project, id: &str, page: &str) -> PathBuf {
-    project.tarball(id, &[("index.html", page.as_bytes())])
-}
+impl Envs {
+    /// `ferry ARGS` with this rig's artifact cache.
+    fn ferry(&self, args: &[&str]) -> Ferry<'_> {
+        self.project
+            .ferry(args)
+            .env("FERRY_CACHE", self.cache.path())
+    }
 
-fn ferry(e: &Envs, args: &[&str]) -> Run {
-    let cache = e.cache.path().to_str().unwrap();
-    e.project.ferry_env(args, &[("FERRY_CACHE", cache)])
+    /// `ferry deploy staging --artifact ID.tar.gz`, a release whose
+    /// `index.html` is `page`.
+    fn deploy_staging(&self, id: &str, page: &str) -> Ferry<'_> {
+        let artifact = self.project.tarball(id, &[("index.html", page.as_bytes())]);
+        self.ferry(&["deploy", "staging", "--artifact"])
+            .arg(artifact)
+    }
+
+    /// The release id ferry gives `name.tar.gz`: its stem and 8 hex of its sha256.
+    fn id(&self, name: &str) -> String {
+        let sha = sha256_hex(&self.project.path().join(format!("{name}.tar.gz")));
+        format!("{name}-{}", &sha[..8])
+    }
+
+    /// `ferry promote staging production`.
+    fn promote(&self) -> Ferry<'_> {
+        self.ferry(&["promote", "staging", "production"])
+    }
 }
 
 fn meta(fleet: &Fleet, i: usize) -> serde_json::Value {
-    let h = &fleet.hosts()[i];
-    let text = std::fs::read_to_string(
-        fleet.on_host(i, &format!("{}/current/.ferry-release.json", h.deploy_to)),
-    )
-    .unwrap();
+    let text = std::fs::read_to_string(on_host(fleet, i, "current/.ferry-release.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
 
 #[test]
 fn promote_ships_the_exact_staging_release_with_an_empty_cache() {
     let e = envs();
-    let artifact = tarball(&e.project, "app", "ok v1\n");
-    ferry(
-        &e,
-        &[
-            "deploy",
-            "staging",
-            "--artifact",
-            artifact.to_str().unwrap(),
-        ],
-    )
-    .expect_code(0);
+    e.deploy_staging("app", "ok v1\n").run();
     // The controller forgets the artifact: it must come from a staging host.
-    std::fs::remove_file(&artifact).unwrap();
-    ferry(&e, &["promote", "staging", "production"])
-        .expect_code(0)
+    std::fs::remove_file(e.project.path().join("app.tar.gz")).unwrap();
+    e.promote()
         .stderr_has("fetching the artifact from h1")
-        .stderr_has("done 3");
+        .stderr_has("done 3")
+        .run();
     let source = meta(&e.staging, 0);
     for i in 0..3 {
         let m = meta(&e.production, i);
@@ -76,61 +81,41 @@ fn promote_ships_the_exact_staging_release_with_an_empty_cache() {
         assert_eq!(m["source_env"], "staging");
     }
     // A second promote finds it cached, and every host already there.
-    ferry(&e, &["promote", "staging", "production"])
-        .expect_code(0)
+    e.promote()
         .stderr_has("artifact from the cache")
-        .stderr_has("skipped 3");
+        .stderr_has("skipped 3")
+        .run();
 }
 
 #[test]
 fn promote_refuses_an_unhealthy_or_mixed_staging() {
     let e = envs();
     // A first release whose health check fails has nothing to go back to.
-    let bad = tarball(&e.project, "bad", "fail\n");
-    ferry(
-        &e,
-        &[
-            "deploy",
-            "staging",
-            "--artifact",
-            bad.to_str().unwrap(),
-            "--max-failures",
-            "100%",
-        ],
-    )
-    .expect_code(3);
-    ferry(&e, &["promote", "staging", "production"])
-        .expect_code(6)
-        .stderr_has("is not healthy in staging: h1 (last health check failed), h2 (last health check failed)");
-    let good = tarball(&e.project, "good", "ok v1\n");
-    let other = tarball(&e.project, "other", "ok v2\n");
-    ferry(
-        &e,
-        &["deploy", "staging", "--artifact", good.to_str().unwrap()],
-    )
-    .expect_code(0);
-    ferry(
-        &e,
-        &[
-            "deploy",
-            "staging",
-            "--artifact",
-            other.to_str().unwrap(),
-            "--limit",
-            "h2",
-        ],
-    )
-    .expect_code(0);
-    ferry(&e, &["promote", "staging", "production"])
-        .expect_code(6)
-        .stderr_has("staging is mixed: most hosts run")
-        .stderr_has("h2 on other-");
+    e.deploy_staging("bad", "fail\n")
+        .args(["--max-failures", "100%"])
+        .code(3)
+        .run();
+    e.promote()
+        .code(6)
+        .stderr(format!(
+            "error: refused: {} is not healthy in staging: h1 (last health check failed), h2 (last health check failed)\n",
+            e.id("bad")
+        )).run();
+    e.deploy_staging("good", "ok v1\n").run();
+    e.deploy_staging("other", "ok v2\n")
+        .args(["--limit", "h2"])
+        .run();
+    e.promote()
+        .code(6)
+        .stderr(format!(
+            "error: refused: staging is mixed: most hosts run {}, but h2 on {} (sha256 {})\n",
+            e.id("good"),
+            e.id("other"),
+            &sha256_hex(&e.project.path().join("other.tar.gz"))[..12]
+        ))
+        .run();
     for i in 0..3 {
-        let h = &e.production.hosts()[i];
-        assert!(!e
-            .production
-            .on_host(i, &format!("{}/current", h.deploy_to))
-            .exists());
+        assert!(!on_host(&e.production, i, "current").exists());
     }
 }
 
@@ -141,26 +126,16 @@ fn promote_refuses_a_release_that_has_not_soaked_long_enough() {
         "inventories/production.yml",
         &e.production.inventory_yaml("min_soak: 1h\n"),
     );
-    let artifact = tarball(&e.project, "fresh", "ok v1\n");
-    ferry(
-        &e,
-        &[
-            "deploy",
-            "staging",
-            "--artifact",
-            artifact.to_str().unwrap(),
-        ],
-    )
-    .expect_code(0);
-    ferry(&e, &["promote", "staging", "production"])
-        .expect_code(6)
-        .stderr_has("less than min_soak 3600s of production");
+    e.deploy_staging("fresh", "ok v1\n").run();
+    e.promote()
+        .code(6)
+        .stderr_has("less than min_soak 3600s of production")
+        .run();
 }
 
 /// Rewrite the sha256 in a staging host's `.ferry-release.json`.
 fn set_meta_sha(fleet: &Fleet, i: usize, sha: &str) {
-    let h = &fleet.hosts()[i];
-    let path = fleet.on_host(i, &format!("{}/current/.ferry-release.json", h.deploy_to));
+    let path = on_host(fleet, i, "current/.ferry-release.json");
     let mut m = meta(fleet, i);
     m["sha256"] = sha.into();
     std::fs::write(path, format!("{m}\n")).unwrap();
@@ -170,30 +145,23 @@ fn set_meta_sha(fleet: &Fleet, i: usize, sha: &str) {
 fn promote_refuses_a_source_sha256_that_is_not_64_hex_and_keeps_its_cache_private() {
     use std::os::unix::fs::PermissionsExt as _;
     let e = envs();
-    let artifact = tarball(&e.project, "app", "ok v1\n");
-    ferry(
-        &e,
-        &[
-            "deploy",
-            "staging",
-            "--artifact",
-            artifact.to_str().unwrap(),
-        ],
-    )
-    .expect_code(0);
+    e.deploy_staging("app", "ok v1\n").run();
     let good = meta(&e.staging, 0)["sha256"].as_str().unwrap().to_string();
     // Too short: the controller used to panic slicing it (exit 101).
     set_meta_sha(&e.staging, 0, "abc");
-    ferry(&e, &["promote", "staging", "production"])
-        .expect_code(6)
-        .stderr_has("h1: release app-")
-        .stderr_has("has no readable .ferry-release.json");
+    e.promote()
+        .code(6)
+        .stderr(format!(
+            "error: refused: staging cannot be read whole: h1: release {} has no readable .ferry-release.json\n",
+            e.id("app")
+        ))
+        .run();
     // A path: it used to name a file outside the cache.
     let escape = e.cache.path().join("escaped");
     let traversal = format!("/../../../../../..{}", escape.display());
     set_meta_sha(&e.staging, 0, &traversal);
     set_meta_sha(&e.staging, 1, &traversal);
-    ferry(&e, &["promote", "staging", "production"]).expect_code(6);
+    e.promote().code(6).run();
     let outside: Vec<_> = std::fs::read_dir(e.cache.path())
         .unwrap()
         .map(|f| f.unwrap().file_name())
@@ -203,12 +171,7 @@ fn promote_refuses_a_source_sha256_that_is_not_64_hex_and_keeps_its_cache_privat
     set_meta_sha(&e.staging, 0, &good);
     set_meta_sha(&e.staging, 1, &good);
     let cache = e.cache.path().join("artifacts");
-    e.project
-        .ferry_env(
-            &["promote", "staging", "production"],
-            &[("FERRY_CACHE", cache.to_str().unwrap())],
-        )
-        .expect_code(0);
+    e.promote().env("FERRY_CACHE", &cache).run();
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&cache), 0o700);
     let files: Vec<_> = std::fs::read_dir(&cache)

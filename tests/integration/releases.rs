@@ -4,123 +4,16 @@
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::fleet::Fleet;
-use crate::support::project::{Project, Run};
-
-// ---------------------------------------------------------------------------
-// helpers
-
-/// The `index.html` each test release carries.
-pub(crate) fn page(id: &str) -> String {
-    format!("<h1>release {id}</h1>\n")
-}
-
-/// Build `artifacts/<name>.tar.gz` in the project from `files` (relative path,
-/// content) with `tar -czf`; returns its absolute path.
-fn tarball(project: &Project, name: &str, files: &[(&str, &[u8])]) -> PathBuf {
-    project.tarball(name, files)
-}
-
-/// A release tarball whose only file is `index.html` = `page(id)`.
-pub(crate) fn release_tarball(project: &Project, id: &str) -> PathBuf {
-    tarball(project, id, &[("index.html", page(id).as_bytes())])
-}
-
-pub(crate) fn deploy(project: &Project, artifact: &Path, release: &str, extra: &[&str]) -> Run {
-    let artifact = artifact.to_str().unwrap();
-    let mut args = vec![
-        "deploy",
-        "test",
-        "--artifact",
-        artifact,
-        "--release",
-        release,
-    ];
-    args.extend_from_slice(extra);
-    project.ferry(&args)
-}
-
-fn ferry_with_env(project: &Project, args: &[&str], env: &[(&str, &str)]) -> Run {
-    project.ferry_env(args, env)
-}
-
-/// Host `i`'s `deploy_to/rel`, as the controller sees it.
-pub(crate) fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
-    let deploy_to = &fleet.hosts()[i].deploy_to;
-    fleet.on_host(i, &format!("{deploy_to}/{rel}"))
-}
-
-/// Where host `i`'s `current` points ("releases/r1").
-pub(crate) fn current(fleet: &Fleet, i: usize) -> String {
-    let link = on_host(fleet, i, "current");
-    std::fs::read_link(&link)
-        .unwrap_or_else(|e| panic!("readlink {}: {e}", link.display()))
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// Names in host `i`'s `deploy_to/rel` folder (hidden ones included).
-fn names_in(fleet: &Fleet, i: usize, rel: &str) -> BTreeSet<String> {
-    let dir = on_host(fleet, i, rel);
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
-pub(crate) fn history_text(fleet: &Fleet, i: usize) -> String {
-    std::fs::read_to_string(on_host(fleet, i, ".ferry/history.jsonl")).unwrap_or_default()
-}
-
-/// Host `i`'s history, oldest first, one JSON object per line.
-pub(crate) fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
-    history_text(fleet, i)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("history line {l:?}: {e}")))
-        .collect()
-}
-
-fn sha256_hex(path: &Path) -> String {
-    let out = Command::new("sha256sum").arg(path).output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8_lossy(&out.stdout)
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
-}
-
-pub(crate) fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
-    let out = fleet.exec_in_host(i, cmd);
-    assert!(
-        out.status.success(),
-        "on host {i}: `{cmd}` failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Wait until the wall clock is in a new second: history stamps have
-/// one-second resolution, so events in different runs get distinct stamps.
-pub(crate) fn next_second() {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    std::thread::sleep(Duration::from_nanos(
-        1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
-    ));
-}
+use crate::support::host::{
+    current, history, history_text, names_in, next_second, on_host, set, sha256_hex, shell_ok,
+};
+use crate::support::project::{page, Project};
 
 // ---------------------------------------------------------------------------
 // tests
@@ -129,13 +22,14 @@ pub(crate) fn next_second() {
 fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
     let fleet = Fleet::start(3);
     let project = Project::new(&fleet, "");
-    let r1 = release_tarball(&project, "r1");
-    let r2 = release_tarball(&project, "r2");
+    let r1 = project.release_tarball("r1");
+    let r2 = project.release_tarball("r2");
 
-    deploy(&project, &r1, "r1", &[])
-        .expect_code(0)
+    project
+        .deploy(&r1, "r1")
         .stderr_has("release r1: done 3  skipped 0  failed 0  unreachable 0")
-        .stderr_has("  h1: deployed r1\n");
+        .stderr_has("  h1: deployed r1\n")
+        .run();
     for i in 0..3 {
         assert_eq!(current(&fleet, i), "releases/r1");
         let meta: serde_json::Value = serde_json::from_str(
@@ -147,10 +41,11 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
         assert_eq!(meta["sha256"], sha256_hex(&r1).as_str());
         assert_eq!(meta["env"], "test");
     }
-    deploy(&project, &r2, "r2", &[])
-        .expect_code(0)
+    project
+        .deploy(&r2, "r2")
         .stderr_has("release r2: done 3  skipped 0  failed 0  unreachable 0")
-        .stderr_has("  h2: deployed r2 (was r1)");
+        .stderr_has("  h2: deployed r2 (was r1)")
+        .run();
     for i in 0..3 {
         assert_eq!(current(&fleet, i), "releases/r2");
         assert_eq!(
@@ -163,10 +58,10 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
     // so "newest first" has one right answer (see the same-second test below).
     next_second();
     project
-        .ferry(&["rollback", "test"])
-        .expect_code(0)
+        .rollback()
         .stderr_has("rollback: done 3  skipped 0  failed 0  unreachable 0")
-        .stderr_has("  h3: rolled back to r1 from r2");
+        .stderr_has("  h3: rolled back to r1 from r2")
+        .run();
 
     for (i, host) in fleet.hosts().iter().enumerate() {
         assert_eq!(
@@ -205,10 +100,7 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
         assert_eq!(events[1]["previous"], "r1");
     }
 
-    let status = project.ferry(&["status", "test", "--output", "json"]);
-    status.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(status.stdout.trim())
-        .unwrap_or_else(|e| panic!("status json: {e}\n{}", status.stdout));
+    let json = project.status().args(["--output", "json"]).run().json();
     assert_eq!(json["schema"], "ferry.status/1");
     let hosts = json["hosts"].as_array().unwrap();
     assert_eq!(hosts.len(), 3, "{json}");
@@ -223,8 +115,7 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
         "{json}"
     );
 
-    let hist = project.ferry(&["history", "test"]);
-    hist.expect_code(0);
+    let hist = project.history().run();
     let lines: Vec<&str> = hist.stdout.lines().collect();
     assert_eq!(lines.len(), 9, "{}", hist.stdout);
     for line in &lines[..3] {
@@ -234,8 +125,10 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
             hist.stdout
         );
     }
-    let limited = project.ferry(&["history", "test", "--host", "h2", "--limit", "1"]);
-    limited.expect_code(0);
+    let limited = project
+        .history()
+        .args(["--host", "h2", "--limit", "1"])
+        .run();
     assert_eq!(limited.stdout.lines().count(), 1, "{}", limited.stdout);
     assert!(
         limited.stdout.contains(" h2 ") && limited.stdout.contains("rolled_back"),
@@ -250,11 +143,11 @@ fn history_lists_same_second_events_newest_first() {
     // rollback): the file order is the only order, and the newest must come first.
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let r1 = release_tarball(&project, "r1");
-    let r2 = release_tarball(&project, "r2");
-    deploy(&project, &r1, "r1", &[]).expect_code(0);
-    deploy(&project, &r2, "r2", &[]).expect_code(0);
-    project.ferry(&["rollback", "test"]).expect_code(0);
+    let r1 = project.release_tarball("r1");
+    let r2 = project.release_tarball("r2");
+    project.deploy(&r1, "r1").run();
+    project.deploy(&r2, "r2").run();
+    project.rollback().run();
     // Give all three lines one stamp, as a fast run would.
     let path = on_host(&fleet, 0, ".ferry/history.jsonl");
     let mut forged = String::new();
@@ -263,8 +156,7 @@ fn history_lists_same_second_events_newest_first() {
         forged.push_str(&format!("{e}\n"));
     }
     std::fs::write(&path, forged).unwrap();
-    let hist = project.ferry(&["history", "test"]);
-    hist.expect_code(0);
+    let hist = project.history().run();
     let kinds: Vec<&str> = hist
         .stdout
         .lines()
@@ -288,17 +180,17 @@ fn keep_prunes_to_current_and_previous_with_their_artifacts() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
     let ids = ["r1", "r2", "r3", "r4"];
-    let tars: Vec<PathBuf> = ids.iter().map(|id| release_tarball(&project, id)).collect();
+    let tars: Vec<PathBuf> = ids.iter().map(|id| project.release_tarball(id)).collect();
     for (n, (id, tar)) in ids.iter().zip(&tars).enumerate() {
-        let run = deploy(&project, tar, id, &["--keep", "2"]);
-        run.expect_code(0);
+        let mut run = project.deploy(tar, id).args(["--keep", "2"]);
         if n >= 2 {
             let doomed = ids[n - 2];
-            run.stderr_has(&format!(
+            run = run.stderr_has(format!(
                 "  h1: deployed {id} (was {}); pruned {doomed}",
                 ids[n - 1]
             ));
         }
+        run.run();
         for i in 0..2 {
             let kept: Vec<&str> = ids[n.saturating_sub(1)..=n].to_vec();
             assert_eq!(names_in(&fleet, i, "releases"), set(&kept), "after {id}");
@@ -329,9 +221,9 @@ fn keep_prunes_to_current_and_previous_with_their_artifacts() {
         );
     }
     project
-        .ferry(&["rollback", "test"])
-        .expect_code(0)
-        .stderr_has("  h2: rolled back to r3 from r4");
+        .rollback()
+        .stderr_has("  h2: rolled back to r3 from r4")
+        .run();
 }
 
 /// Everything a skipped deploy must leave alone, on one host.
@@ -372,30 +264,36 @@ fn snapshot(fleet: &Fleet, i: usize, release: &str) -> Snapshot {
 fn deploying_the_same_release_again_skips_every_host_and_changes_nothing() {
     let fleet = Fleet::start(3);
     let project = Project::new(&fleet, "");
-    let tar = release_tarball(&project, "shop-1.4");
+    let tar = project.release_tarball("shop-1.4");
     // No --release: the id is the artifact's stem and 8 hex of its sha256.
     let id = format!("shop-1.4-{}", &sha256_hex(&tar)[..8]);
     let tar_arg = tar.to_str().unwrap();
     project
         .ferry(&["deploy", "test", "--artifact", tar_arg])
-        .expect_code(0)
-        .stderr_has(&format!("release {id}: done 3  skipped 0  failed 0"));
+        .stderr_has(format!("release {id}: done 3  skipped 0  failed 0"))
+        .run();
     let before: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, &id)).collect();
     assert_eq!(before[0].current_target, format!("releases/{id}"));
 
     // Make any rewrite of `current` visible in its mtime.
     std::thread::sleep(Duration::from_millis(50));
-    let again = project.ferry(&["deploy", "test", "--artifact", tar_arg]);
-    again.expect_code(0).stderr_has(&format!(
-        "release {id}: done 0  skipped 3  failed 0  unreachable 0"
-    ));
-    for host in fleet.hosts() {
-        again.stderr_has(&format!("  {}: skipped: already on {id}", host.name));
-    }
+    let again = project
+        .ferry(["deploy", "test", "--artifact", tar_arg])
+        .stderr_has(format!(
+            "release {id}: done 0  skipped 3  failed 0  unreachable 0"
+        ));
+    fleet
+        .hosts()
+        .iter()
+        .fold(again, |again, host| {
+            again.stderr_has(format!("  {}: skipped: already on {id}", host.name))
+        })
+        .run();
     // The same, with the id given explicitly.
-    deploy(&project, &tar, &id, &[])
-        .expect_code(0)
-        .stderr_has("done 0  skipped 3  failed 0");
+    project
+        .deploy(&tar, &id)
+        .stderr_has("done 0  skipped 3  failed 0")
+        .run();
     let after: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, &id)).collect();
     assert_eq!(before, after);
 }
@@ -405,8 +303,8 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
     let ids = ["r1", "r2"];
-    let tars: Vec<PathBuf> = ids.iter().map(|id| release_tarball(&project, id)).collect();
-    deploy(&project, &tars[0], "r1", &[]).expect_code(0);
+    let tars: Vec<PathBuf> = ids.iter().map(|id| project.release_tarball(id)).collect();
+    project.deploy(&tars[0], "r1").run();
 
     let link = on_host(&fleet, 0, "current");
     let stop = Arc::new(AtomicBool::new(false));
@@ -463,9 +361,10 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
     let rounds = 6;
     for n in 0..rounds {
         let id = ids[(n + 1) % 2];
-        deploy(&project, &tars[(n + 1) % 2], id, &[])
-            .expect_code(0)
-            .stderr_has(&format!("release {id}: done 2  skipped 0"));
+        project
+            .deploy(&tars[(n + 1) % 2], id)
+            .stderr_has(format!("release {id}: done 2  skipped 0"))
+            .run();
         assert_eq!(current(&fleet, 0), format!("releases/{id}"));
     }
     let deploy_time = started.elapsed();
@@ -494,35 +393,25 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
 fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
     let fleet = Fleet::start(3);
     let project = Project::new(&fleet, "");
-    let r1 = release_tarball(&project, "r1");
-    let r2 = release_tarball(&project, "r2");
-    deploy(&project, &r1, "r1", &[]).expect_code(0);
+    let r1 = project.release_tarball("r1");
+    let r2 = project.release_tarball("r2");
+    project.deploy(&r1, "r1").run();
 
-    let r2_arg = r2.to_str().unwrap();
-    let run = ferry_with_env(
-        &project,
+    project
+        .deploy(&r2, "r2")
         // One failing host is tolerated, so the others complete.
-        &[
-            "deploy",
-            "test",
-            "--artifact",
-            r2_arg,
-            "--release",
-            "r2",
-            "--max-failures",
-            "1",
-        ],
-        &[("FERRY_TEST_CORRUPT_UPLOAD", "h2")],
-    );
-    run.expect_code(1)
+        .args(["--max-failures", "1"])
+        .env("FERRY_TEST_CORRUPT_UPLOAD", "h2")
+        .code(1)
         .stderr_has("release r2: done 2  skipped 0  failed 1  unreachable 0")
         .stderr_has("  h2: FAILED, current: r1")
-        .stderr_has(&format!(
+        .stderr_has(format!(
             "checksum mismatch: expected sha256 {}",
             sha256_hex(&r2)
         ))
         .stderr_has("  h1: deployed r2 (was r1)")
-        .stderr_has("  h3: deployed r2 (was r1)");
+        .stderr_has("  h3: deployed r2 (was r1)")
+        .run();
 
     assert_eq!(current(&fleet, 0), "releases/r2");
     assert_eq!(current(&fleet, 2), "releases/r2");
@@ -549,9 +438,7 @@ fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
     assert_eq!(last["outcome"], "failed", "{last}");
 
     // A failed release is not a rollback target; status shows the drift.
-    let status = project.ferry(&["status", "test", "--output", "json"]);
-    status.expect_code(0);
-    let json: serde_json::Value = serde_json::from_str(status.stdout.trim()).unwrap();
+    let json = project.status().args(["--output", "json"]).run().json();
     assert_eq!(
         json["summary"]["releases"]["r2"],
         serde_json::json!(["h1", "h3"])
@@ -559,9 +446,10 @@ fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
     assert_eq!(json["summary"]["releases"]["r1"], serde_json::json!(["h2"]));
 
     // The same deploy without the corruption completes h2 and skips the others.
-    deploy(&project, &r2, "r2", &[])
-        .expect_code(0)
-        .stderr_has("release r2: done 1  skipped 2  failed 0");
+    project
+        .deploy(&r2, "r2")
+        .stderr_has("release r2: done 1  skipped 2  failed 0")
+        .run();
     assert_eq!(current(&fleet, 1), "releases/r2");
 }
 
@@ -573,8 +461,8 @@ fn a_full_disk_fails_that_host_and_keeps_its_current_release() {
         return;
     }
     let project = Project::new(&fleet, "");
-    let r1 = release_tarball(&project, "r1");
-    deploy(&project, &r1, "r1", &[]).expect_code(0);
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").run();
 
     // h2's /srv becomes a 1 MiB tmpfs holding a copy of its deploy_to.
     shell_ok(
@@ -596,18 +484,20 @@ fn a_full_disk_fails_that_host_and_keeps_its_current_release() {
     let mut noise = vec![0u8; 2 << 20];
     let mut urandom = std::fs::File::open("/dev/urandom").unwrap();
     std::io::Read::read_exact(&mut urandom, &mut noise).unwrap();
-    let r2 = tarball(
-        &project,
+    let r2 = project.tarball(
         "r2",
         &[("index.html", page("r2").as_bytes()), ("noise.bin", &noise)],
     );
     assert!(std::fs::metadata(&r2).unwrap().len() > 2_000_000);
 
-    let run = deploy(&project, &r2, "r2", &["--max-failures", "1"]);
-    run.expect_code(1)
+    project
+        .deploy(&r2, "r2")
+        .args(["--max-failures", "1"])
+        .code(1)
         .stderr_has("release r2: done 2  skipped 0  failed 1  unreachable 0")
         .stderr_has("  h2: FAILED, current: r1")
-        .stderr_has("No space left on device");
+        .stderr_has("No space left on device")
+        .run();
     assert_eq!(
         shell_ok(
             &fleet,
@@ -640,20 +530,19 @@ fn an_unsafe_release_id_is_refused_before_anything_connects() {
     // Were ferry to connect, the host would be unreachable (exit 1, not 2).
     fleet.stop_host(0);
     let project = Project::new(&fleet, "");
-    let tar = release_tarball(&project, "r1");
+    let tar = project.release_tarball("r1");
     for bad in ["../x", "a/b", "..", "/etc", "../../../../tmp/evil"] {
-        let run = deploy(&project, &tar, bad, &[]);
-        run.expect_code(2)
-            .stderr_has(&format!("invalid release id `{bad}`"));
-        assert!(
-            !run.stderr.contains("cannot connect") && !run.stderr.contains("deploying"),
-            "{bad}: {}",
-            run.stderr
+        // The whole message: nothing connected, nothing was deployed.
+        let refused = format!(
+            "error: invalid release id `{bad}`: use 1 to 64 of A-Z a-z 0-9 . _ - , not starting with `.`\n"
         );
+        project.deploy(&tar, bad).code(2).stderr(&refused).run();
         project
-            .ferry(&["rollback", "test", "--to", bad])
-            .expect_code(2)
-            .stderr_has(&format!("invalid release id `{bad}`"));
+            .rollback()
+            .args(["--to", bad])
+            .code(2)
+            .stderr(&refused)
+            .run();
     }
     let deploy_to = on_host(&fleet, 0, "");
     assert!(!deploy_to.exists(), "{} was created", deploy_to.display());
@@ -663,13 +552,23 @@ fn an_unsafe_release_id_is_refused_before_anything_connects() {
 fn a_rollback_with_no_previous_release_fails_every_host_and_changes_nothing() {
     let fleet = Fleet::start(3);
     let project = Project::new(&fleet, "");
-    let r1 = release_tarball(&project, "r1");
-    deploy(&project, &r1, "r1", &[]).expect_code(0);
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").run();
     let before: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, "r1")).collect();
 
-    let run = project.ferry(&["rollback", "test"]);
-    run.expect_code(1)
-        .stderr_has("rollback: done 0  skipped 0  failed 3  unreachable 0");
+    let run = fleet.hosts().iter().fold(
+        project
+            .rollback()
+            .code(1)
+            .stderr_has("rollback: done 0  skipped 0  failed 3  unreachable 0"),
+        |run, host| {
+            run.stderr_has(format!(
+                "  {}: FAILED, current: r1\n    task `rollback` failed on {}: no previous release to roll back to",
+                host.name, host.name
+            ))
+        },
+    );
+    let run = run.run();
     assert_eq!(
         run.stderr
             .matches("no previous release to roll back to (current: r1)")
@@ -678,12 +577,6 @@ fn a_rollback_with_no_previous_release_fails_every_host_and_changes_nothing() {
         "{}",
         run.stderr
     );
-    for host in fleet.hosts() {
-        run.stderr_has(&format!(
-            "  {}: FAILED, current: r1\n    task `rollback` failed on {}: no previous release to roll back to",
-            host.name, host.name
-        ));
-    }
     let after: Vec<Snapshot> = (0..3).map(|i| snapshot(&fleet, i, "r1")).collect();
     assert_eq!(before, after);
 }
@@ -734,14 +627,14 @@ impl Drop for ArtifactServer {
 fn hosts_fetch_an_artifact_url_themselves_and_verify_it() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let artifact = release_tarball(&project, "u1");
+    let artifact = project.release_tarball("u1");
     let sha = sha256_hex(&artifact);
     let server = ArtifactServer::start(std::fs::read(&artifact).unwrap(), "shop-u1.tar.gz");
     let url = server.url.clone();
     project
         .ferry(&["deploy", "test", "--artifact-url", &url, "--sha256", &sha])
-        .expect_code(0)
-        .stderr_has(&format!("deployed shop-u1-{}", &sha[..8]));
+        .stderr_has(format!("deployed shop-u1-{}", &sha[..8]))
+        .run();
     for i in 0..2 {
         assert_eq!(
             current(&fleet, i),
@@ -761,8 +654,9 @@ fn hosts_fetch_an_artifact_url_themselves_and_verify_it() {
             "--release",
             "u2",
         ])
-        .expect_code(1)
-        .stderr_has("checksum mismatch");
+        .code(1)
+        .stderr_has("checksum mismatch")
+        .run();
     assert_eq!(
         current(&fleet, 0),
         format!("releases/shop-u1-{}", &sha[..8])

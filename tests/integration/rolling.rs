@@ -1,14 +1,14 @@
 //! Rolling deploys against real sshd, each host serving its `current`
 //! release over HTTP, so a release's health is real.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::support::fleet::{AppServer, Fleet, HeldConnection};
-use crate::support::project::{Project, Run};
+use crate::support::host::{current, currents, on_host, wait_until};
+use crate::support::project::Project;
 
 const PORT: u16 = 18080;
 
@@ -48,12 +48,12 @@ fn rig_on_r1(hosts: usize, rollout: &str, playbook: &str) -> (Rig, PathBuf) {
     let rig = rig(hosts, rollout, playbook);
     let r1 = release(&rig.project, "r1", true);
     let r2 = release(&rig.project, "r2", true);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
+    rig.project.deploy(&r1, "r1").run();
     (rig, r2)
 }
 
 fn assert_all_on(rig: &Rig, release: &str) {
-    let currents = currents(rig);
+    let currents = currents(&rig.fleet);
     assert!(
         currents.iter().all(|c| *c == format!("releases/{release}")),
         "{currents:?}"
@@ -68,37 +68,6 @@ fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
         files.push(("health", b"ok\n"));
     }
     project.tarball(id, &files)
-}
-
-fn deploy_args<'a>(artifact: &'a Path, id: &'a str) -> [&'a str; 6] {
-    [
-        "deploy",
-        "test",
-        "--artifact",
-        artifact.to_str().unwrap(),
-        "--release",
-        id,
-    ]
-}
-
-fn deploy(rig: &Rig, artifact: &Path, id: &str, extra: &[&str]) -> Run {
-    let mut args = deploy_args(artifact, id).to_vec();
-    args.extend_from_slice(extra);
-    rig.project.ferry(&args)
-}
-
-fn current(rig: &Rig, i: usize) -> String {
-    let h = &rig.fleet.hosts()[i];
-    let link = rig.fleet.on_host(i, &format!("{}/current", h.deploy_to));
-    std::fs::read_link(link)
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-fn currents(rig: &Rig) -> Vec<String> {
-    (0..rig.fleet.hosts().len())
-        .map(|i| current(rig, i))
-        .collect()
 }
 
 /// The journal of the newest run in the project.
@@ -130,12 +99,13 @@ fn at(e: &Value) -> u64 {
 #[test]
 fn a_good_release_rolls_through_canary_and_batches_in_order() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
-    deploy(&rig, &r2, "r2", &[])
-        .expect_code(0)
+    rig.project
+        .deploy(&r2, "r2")
         .stderr_has("batch 1 (canary): h1")
         .stderr_has("batch 2: h2, h3")
         .stderr_has("batch 3: h4, h5")
-        .stderr_has("release r2: done 5");
+        .stderr_has("release r2: done 5")
+        .run();
     assert_all_on(&rig, "r2");
     let j = journal(&rig.project);
     let batch_of = |e: &Value| e["batch"].as_u64().unwrap();
@@ -164,9 +134,10 @@ fn a_good_release_rolls_through_canary_and_batches_in_order() {
 #[test]
 fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
     let (rig, r2) = rig_on_r1(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
-    deploy(&rig, &r2, "r2", &[])
-        .expect_code(0)
-        .stderr_has("staging r2 on 4 host(s)");
+    rig.project
+        .deploy(&r2, "r2")
+        .stderr_has("staging r2 on 4 host(s)")
+        .run();
     let j = journal(&rig.project);
     let received: Vec<&Value> = events(&j, "step_finished")
         .into_iter()
@@ -187,15 +158,14 @@ fn a_rolling_deploy_stages_every_host_before_the_first_switch() {
 fn a_host_that_fails_staging_fails_in_its_own_batch() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
     rig.project
-        .ferry_env(
-            &deploy_args(&r2, "r2"),
-            &[("FERRY_TEST_CORRUPT_UPLOAD", "h3")],
-        )
-        .expect_code(1)
+        .deploy(&r2, "r2")
+        .env("FERRY_TEST_CORRUPT_UPLOAD", "h3")
+        .code(1)
         .stderr_has("checksum mismatch")
         .stderr_has("h3: FAILED, current: r1")
         .stderr_has("rolling back 2 host(s): h1, h2")
-        .stderr_has("h4: not started");
+        .stderr_has("h4: not started")
+        .run();
     assert_all_on(&rig, "r1");
     let j = journal(&rig.project);
     // h3 failed while staging, but the rollout only stopped in its batch (2),
@@ -216,15 +186,17 @@ fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
     let rig = rig(4, "rollout: { canary: 1, batch: 50% }\n", PLAYBOOK);
     let r1 = release(&rig.project, "r1", true);
     let bad = release(&rig.project, "bad", false);
-    deploy(&rig, &r1, "r1", &[]).expect_code(0);
-    deploy(&rig, &bad, "bad", &[])
-        .expect_code(1)
+    rig.project.deploy(&r1, "r1").run();
+    rig.project
+        .deploy(&bad, "bad")
+        .code(1)
         .stderr_has(
             "rollout stopped: 1 host(s) failed, more than max_failures 0 (batch 1, the canary: h1)",
         )
         .stderr_has("h1: FAILED, current: r1")
         .stderr_has("health check failed after 3 attempts")
-        .stderr_has("h2: not started");
+        .stderr_has("h2: not started")
+        .run();
     assert_all_on(&rig, "r1");
     let j = journal(&rig.project);
     // The canary came back and passed its health check on r1.
@@ -241,17 +213,14 @@ fn a_bad_release_stops_at_the_canary_which_goes_back_healthy() {
 fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", PLAYBOOK);
     // h3 (batch 2) fails its marker check on any release.
-    let h3 = &rig.fleet.hosts()[2];
-    std::fs::write(
-        rig.fleet.on_host(2, &format!("{}/broken", h3.deploy_to)),
-        "",
-    )
-    .unwrap();
-    deploy(&rig, &r2, "r2", &[])
-        .expect_code(1)
+    std::fs::write(on_host(&rig.fleet, 2, "broken"), "").unwrap();
+    rig.project
+        .deploy(&r2, "r2")
+        .code(1)
         .stderr_has("rolling back 2 host(s): h1, h2")
         .stderr_has("h4: not started")
-        .stderr_has("h5: not started");
+        .stderr_has("h5: not started")
+        .run();
     assert_all_on(&rig, "r1");
     let j = journal(&rig.project);
     assert!(events(&j, "batch_started").iter().all(|e| e["batch"] != 3));
@@ -260,18 +229,15 @@ fn a_failure_in_the_second_batch_rolls_back_batches_one_and_two() {
 #[test]
 fn max_failures_one_tolerates_a_failing_host_and_completes_the_rest() {
     let (rig, r2) = rig_on_r1(4, "rollout: { batch: 2, max_failures: 1 }\n", PLAYBOOK);
-    let h2 = &rig.fleet.hosts()[1];
-    std::fs::write(
-        rig.fleet.on_host(1, &format!("{}/broken", h2.deploy_to)),
-        "",
-    )
-    .unwrap();
-    deploy(&rig, &r2, "r2", &[])
-        .expect_code(1)
+    std::fs::write(on_host(&rig.fleet, 1, "broken"), "").unwrap();
+    rig.project
+        .deploy(&r2, "r2")
+        .code(1)
         .stderr_has("h2: FAILED, current: r1")
-        .stderr_has("release r2: done 3  skipped 0  failed 1");
+        .stderr_has("release r2: done 3  skipped 0  failed 1")
+        .run();
     assert_eq!(
-        currents(&rig),
+        currents(&rig.fleet),
         ["releases/r2", "releases/r1", "releases/r2", "releases/r2"]
     );
 }
@@ -296,7 +262,7 @@ fn draining_waits_for_held_sessions_before_the_switch() {
         held.close();
         at
     });
-    deploy(&rig, &r2, "r2", &[]).expect_code(0);
+    rig.project.deploy(&r2, "r2").run();
     let released = released_at.join().unwrap();
     let j = journal(&rig.project);
     let switched = at(events(&j, "switched")[0]);
@@ -310,10 +276,11 @@ fn draining_waits_for_held_sessions_before_the_switch() {
 fn a_maximum_drain_time_lets_the_deploy_go_on() {
     let (rig, r2) = rig_on_r1(1, "", &drain_playbook("2s", "continue"));
     let _held = HeldConnection::open(rig._apps[0].addr());
-    deploy(&rig, &r2, "r2", &[])
-        .expect_code(0)
-        .stderr_has("going on (on_timeout: continue)");
-    assert_eq!(current(&rig, 0), "releases/r2");
+    rig.project
+        .deploy(&r2, "r2")
+        .stderr_has("going on (on_timeout: continue)")
+        .run();
+    assert_eq!(current(&rig.fleet, 0), "releases/r2");
 }
 
 #[test]
@@ -323,9 +290,11 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
     );
     let rig = rig(3, "vars: { lb_tag: x }\n", &playbook);
     let r1 = release(&rig.project, "r1", true);
-    deploy(&rig, &r1, "r1", &["--limit", "h2,h3"])
-        .expect_code(0)
-        .stderr_has("`lb disable` delegated to h1");
+    rig.project
+        .deploy(&r1, "r1")
+        .args(["--limit", "h2,h3"])
+        .stderr_has("`lb disable` delegated to h1")
+        .run();
     // Written on h1 (the delegate), about h2 and h3.
     let h1 = &rig.fleet.hosts()[0];
     let lb = rig.fleet.on_host(0, &format!("{}-lb.log", h1.deploy_to));
@@ -348,32 +317,15 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
     // Only the interrupted run's journal may be read below.
     std::fs::remove_dir_all(rig.project.path().join(".ferry/runs")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(deploy_args(&r2, "r2"))
-        .current_dir(rig.project.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let started_batch_2 = std::panic::catch_unwind(|| journal(&rig.project))
+    let ferry = rig.project.deploy(&r2, "r2").code(130).spawn();
+    wait_until(Duration::from_secs(30), "batch 2 never started", || {
+        std::panic::catch_unwind(|| journal(&rig.project))
             .map(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
-            .unwrap_or(false);
-        if started_batch_2 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "batch 2 never started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    let status = child.wait().unwrap();
-    assert_eq!(status.code(), Some(130));
-    let after_interrupt = currents(&rig);
+            .unwrap_or(false)
+    });
+    ferry.signal("-TERM");
+    ferry.finish();
+    let after_interrupt = currents(&rig.fleet);
     // Batch 3 never started; batches 1 and 2 finished safely on r2.
     assert_eq!(
         after_interrupt,
@@ -385,9 +337,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
             "releases/r1"
         ]
     );
-    deploy(&rig, &r2, "r2", &[])
-        .expect_code(0)
-        .stderr_has("skipped 3");
+    rig.project.deploy(&r2, "r2").stderr_has("skipped 3").run();
     assert_all_on(&rig, "r2");
 }
 
@@ -406,20 +356,13 @@ fn plan_shows_batches_without_connecting() {
     );
     project.write("a.tar.gz", "not really a tarball");
     project
-        .ferry(&[
-            "deploy",
-            "test",
-            "--artifact",
-            "a.tar.gz",
-            "--release",
-            "r9",
-            "--plan",
-        ])
-        .expect_code(0)
+        .deploy("a.tar.gz", "r9")
+        .arg("--plan")
         .stdout_has("release r9: 5 hosts in 3 batches")
         .stdout_has("staging: every host receives r9 before batch 1 switches")
         .stdout_has("batch 1 (canary): a1")
         .stdout_has("batch 2: a2, a3")
         .stdout_has("batch 3: a4, a5")
-        .stdout_has("[after_switch] run      restart: systemctl restart app-r9");
+        .stdout_has("[after_switch] run      restart: systemctl restart app-r9")
+        .run();
 }

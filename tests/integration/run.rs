@@ -3,28 +3,25 @@
 use std::os::unix::fs::PermissionsExt;
 
 use crate::support::fleet::Fleet;
+use crate::support::host::on_host;
 use crate::support::project::Project;
 
 #[test]
 fn a_command_runs_on_five_hosts() {
     let fleet = Fleet::start(5);
     let project = Project::new(&fleet, "");
-    let run = project.ferry(&[
-        "run",
-        "test",
-        "--cmd",
-        "mkdir -p {{ deploy_to }} && echo {{ host.name | quote }} > {{ deploy_to }}/marker && echo ran on {{ host.name }}",
-    ]);
-    run.expect_code(0)
+    let run = project
+        .run_cmd("mkdir -p {{ deploy_to }} && echo {{ host.name | quote }} > {{ deploy_to }}/marker && echo ran on {{ host.name }}")
         .stderr_has("ok: 5  failed: 0  unreachable: 0");
-    for (i, host) in fleet.hosts().iter().enumerate() {
-        let marker = fleet.on_host(i, &format!("{}/marker", host.deploy_to));
-        assert_eq!(
-            std::fs::read_to_string(marker).unwrap(),
-            format!("{}\n", host.name)
-        );
-        run.stdout_has(&format!("{} | ran on {}", host.name, host.name));
-    }
+    let run = fleet
+        .hosts()
+        .iter()
+        .enumerate()
+        .fold(run, |run, (i, host)| {
+            run.file(on_host(&fleet, i, "marker"), format!("{}\n", host.name))
+                .stdout_has(format!("{} | ran on {}", host.name, host.name))
+        });
+    run.run();
 }
 
 #[test]
@@ -42,10 +39,10 @@ fn an_upload_lands_verified_with_its_mode_on_every_host() {
     );
     project
         .ferry(&["run", "test"])
-        .expect_code(0)
-        .stderr_has("written (sha256");
+        .stderr_has("written (sha256")
+        .run();
     for (i, host) in fleet.hosts().iter().enumerate() {
-        let landed = fleet.on_host(i, &format!("{}/blob.bin", host.deploy_to));
+        let landed = on_host(&fleet, i, "blob.bin");
         assert_eq!(
             std::fs::read(&landed).unwrap(),
             payload,
@@ -85,20 +82,22 @@ fn a_template_is_rendered_with_each_hosts_vars() {
          \x20 - { name: prepare, run: 'mkdir -p {{ deploy_to }}' }\n\
          \x20 - name: config\n    template: { src: templates/app.conf.j2, dest: '{{ deploy_to }}/app.conf' }\n",
     );
-    project.ferry(&["run", "test"]).expect_code(0);
-    for (i, host) in fleet.hosts().iter().enumerate() {
-        let color = if host.name == "h2" { "green" } else { "blue" };
-        let conf =
-            std::fs::read_to_string(fleet.on_host(i, &format!("{}/app.conf", host.deploy_to)))
-                .unwrap();
-        assert_eq!(
-            conf,
-            format!(
-                "app=shop\nhost={}\ncolor={color}\nlisten={}:8080\n",
-                host.name, host.address
+    let run = project.ferry(["run", "test"]);
+    let run = fleet
+        .hosts()
+        .iter()
+        .enumerate()
+        .fold(run, |run, (i, host)| {
+            let color = if host.name == "h2" { "green" } else { "blue" };
+            run.file(
+                on_host(&fleet, i, "app.conf"),
+                format!(
+                    "app=shop\nhost={}\ncolor={color}\nlisten={}:8080\n",
+                    host.name, host.address
+                ),
             )
-        );
-    }
+        });
+    run.run();
 }
 
 #[test]
@@ -114,19 +113,21 @@ fn named_tasks_run_alone_and_a_failure_names_host_task_command_status_and_stderr
     );
     project
         .ferry(&["run", "test", "hello"])
-        .expect_code(0)
         .stdout_has("h1 | hello")
-        .stdout_has("h2 | hello");
-    let run = project.ferry(&["run", "test"]);
-    run.expect_code(1)
+        .stdout_has("h2 | hello")
+        .run();
+    project
+        .ferry(["run", "test"])
+        .code(1)
         .stderr_has("ok: 1  failed: 1")
         .stderr_has("h2: task `broken` failed on h2: exit status 3")
         .stderr_has("command: echo doomed >&2; exit 3")
         .stderr_has("doomed")
-        .stderr_has("[h1] skip `broken` (not in the task's hosts)");
-    // h2 stopped at the failure; h1 went on.
-    assert!(run.stdout.contains("h1 | after"), "{}", run.stdout);
-    assert!(!run.stdout.contains("h2 | after"), "{}", run.stdout);
+        .stderr_has("[h1] skip `broken` (not in the task's hosts)")
+        // h2 stopped at the failure; h1 went on.
+        .stdout_has("h1 | after")
+        .stdout_lacks("h2 | after")
+        .run();
 }
 
 #[test]
@@ -136,19 +137,13 @@ fn secrets_from_env_are_masked_in_output() {
         &fleet,
         "vars:\n  token: \"{{ env('FERRY_TEST_TOKEN_MASK') }}\"\n",
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ferry"))
-        .args(["run", "test", "--cmd", "echo token is {{ token }}; false"])
-        .current_dir(project.path())
-        .env_remove("SSH_AUTH_SOCK")
+    project
+        .run_cmd("echo token is {{ token }}; false")
         .env("FERRY_TEST_TOKEN_MASK", "hunter2-secret")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.contains("token is ****"), "{stdout}");
-    assert!(
-        stderr.contains("command: echo token is ****; false"),
-        "{stderr}"
-    );
-    assert!(!stdout.contains("hunter2") && !stderr.contains("hunter2"));
+        .code(1)
+        .stdout_has("token is ****")
+        .stderr_has("command: echo token is ****; false")
+        .stdout_lacks("hunter2")
+        .stderr_lacks("hunter2")
+        .run();
 }

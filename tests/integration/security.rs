@@ -5,8 +5,10 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::support::ferry::Ferry;
 use crate::support::fleet::Fleet;
-use crate::support::project::{Project, Run};
+use crate::support::host::on_host;
+use crate::support::project::Project;
 
 /// A CI variable an attacker controls (a branch name, a PR title): template
 /// code that closes the shell quotes of `| quote` if it is rendered again.
@@ -32,39 +34,27 @@ fn text_from_env_is_never_run_as_template_code() {
     let local_marker = project.path().join("LOCAL_PWNED");
     let branch = hostile("touch /srv/PWNED");
     let title = hostile(&format!("touch {}", local_marker.display()));
-    let run = project.ferry_env(
-        &["run", "test", "ci"],
-        &[("CI_BRANCH", &branch), ("CI_TITLE", &title)],
-    );
-    assert!(
-        !fleet.on_host(0, "/srv/PWNED").exists(),
-        "the host ran the branch name as code\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
-    assert!(
-        !local_marker.exists(),
-        "the controller ran the title as code\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
-    run.expect_code(0);
-    // The value itself arrives, as text (masked: it came through env()).
-    assert!(run.stdout.contains("branch=****"), "{}", run.stdout);
+    project
+        .ferry(["run", "test", "ci"])
+        .env("CI_BRANCH", &branch)
+        .env("CI_TITLE", &title)
+        // The host ran the branch name as code / the controller the title.
+        .no_file(fleet.on_host(0, "/srv/PWNED"))
+        .no_file(&local_marker)
+        // The value itself arrives, as text (masked: it came through env()).
+        .stdout_has("branch=****")
+        .run();
 }
 
 #[test]
 fn another_secret_cannot_be_read_past_the_mask() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "vars:\n  branch: \"{{ env('CI_BRANCH') }}\"\n");
-    let run = project.ferry_env(
-        &["run", "test", "--cmd", "echo branch={{ branch | quote }}"],
-        &[
-            ("CI_BRANCH", "{{ env('SECRET_KEY') | reverse }}"),
-            ("SECRET_KEY", "AKIAEXAMPLESECRET"),
-        ],
-    );
-    run.expect_code(0);
+    let run = project
+        .run_cmd("echo branch={{ branch | quote }}")
+        .env("CI_BRANCH", "{{ env('SECRET_KEY') | reverse }}")
+        .env("SECRET_KEY", "AKIAEXAMPLESECRET")
+        .run();
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(!all.contains("TERCESELPMAXEAIKA"), "{all}");
     assert!(!all.contains("AKIAEXAMPLESECRET"), "{all}");
@@ -132,26 +122,14 @@ health:
     retries: 0
 ";
 
-fn deploy(
-    project: &Project,
-    playbook: &str,
-    artifact: &Path,
-    release: &str,
-    extra: &[&str],
-) -> Run {
-    let mut args = vec![
-        "deploy",
-        "test",
-        playbook,
-        "--artifact",
-        artifact.to_str().unwrap(),
-        "--release",
-        release,
-        "--batch",
-        "2",
-    ];
-    args.extend_from_slice(extra);
-    project.ferry_env(&args, &[("DB_PASSWORD", SECRET)])
+/// `ferry deploy test PLAYBOOK` in batches of 2, with the secret in the
+/// environment.
+fn deploy<'p>(project: &'p Project, playbook: &str, artifact: &Path, release: &str) -> Ferry<'p> {
+    project
+        .ferry(["deploy", "test", playbook, "--artifact"])
+        .arg(artifact)
+        .args(["--release", release, "--batch", "2"])
+        .env("DB_PASSWORD", SECRET)
 }
 
 #[test]
@@ -162,24 +140,18 @@ fn secrets_reach_no_file_report_or_history() {
     project.write("playbooks/leaky.yml", LEAKY_PLAYBOOK);
     let r1 = project.tarball("r1", &[("index.html", b"r1\n")]);
     let r2 = project.tarball("r2", &[("index.html", b"r2\n")]);
-    deploy(&project, "plain", &r1, "r1", &[]).expect_code(0);
+    deploy(&project, "plain", &r1, "r1").run();
 
     let junit = project.path().join("junit.xml");
-    let run = deploy(
-        &project,
-        "leaky",
-        &r2,
-        "r2",
-        &["--report", junit.to_str().unwrap(), "--output", "json"],
-    );
     // h1's after_switch and h2's health check failed; both are back on r1.
-    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stderr.contains("connecting with ****"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.contains("health check failed"), "{}", run.stderr);
+    let run = deploy(&project, "leaky", &r2, "r2")
+        .arg("--report")
+        .arg(&junit)
+        .args(["--output", "json"])
+        .code(1)
+        .stderr_has("connecting with ****")
+        .stderr_has("health check failed")
+        .run();
     assert_no_secret("stdout", &run.stdout);
     assert_no_secret("stderr", &run.stderr);
     assert_no_secret("junit.xml", &std::fs::read_to_string(&junit).unwrap());
@@ -207,7 +179,7 @@ fn secrets_reach_no_file_report_or_history() {
     );
 
     for (i, h) in fleet.hosts().iter().enumerate() {
-        let path = fleet.on_host(i, &format!("{}/.ferry/history.jsonl", h.deploy_to));
+        let path = on_host(&fleet, i, ".ferry/history.jsonl");
         let text = std::fs::read_to_string(&path).unwrap();
         if h.name == "h2" {
             // Both health checks (r2, then r1 on the way back) are recorded.
@@ -219,9 +191,11 @@ fn secrets_reach_no_file_report_or_history() {
 
     // A later run does not know the secret: what the hosts hold is masked.
     for output in ["human", "json"] {
-        let history = project.ferry(&["history", "test", "--output", output]);
-        history.expect_code(0);
-        assert!(history.stdout.contains("failed"), "{}", history.stdout);
+        let history = project
+            .history()
+            .args(["--output", output])
+            .stdout_has("failed")
+            .run();
         assert_no_secret("ferry history", &history.stdout);
         assert_no_secret("ferry history", &history.stderr);
     }
@@ -231,18 +205,20 @@ fn secrets_reach_no_file_report_or_history() {
 fn a_top_level_error_masks_the_secret_it_names() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "vars:\n  x: \"{{ env(env('KEY_NAME')) }}\"\n");
-    let run = project.ferry_env(&["check", "test"], &[("KEY_NAME", "AKIAEXAMPLESECRET")]);
-    run.expect_code(2);
-    assert!(!run.stderr.contains("AKIAEXAMPLESECRET"), "{}", run.stderr);
-    assert!(run.stderr.contains("****"), "{}", run.stderr);
+    project
+        .ferry(["check", "test"])
+        .env("KEY_NAME", "AKIAEXAMPLESECRET")
+        .code(2)
+        .stderr_lacks("AKIAEXAMPLESECRET")
+        .stderr_has("****")
+        .run();
 }
 
 #[test]
 fn host_text_reaches_the_terminal_with_control_characters_escaped() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let h = &fleet.hosts()[0];
-    let history = fleet.on_host(0, &format!("{}/.ferry/history.jsonl", h.deploy_to));
+    let history = on_host(&fleet, 0, ".ferry/history.jsonl");
     std::fs::create_dir_all(history.parent().unwrap()).unwrap();
     let line = serde_json::json!({
         "at": "2030-01-01T00:00:00Z", "event": "switched", "release": "r1",
@@ -251,14 +227,16 @@ fn host_text_reaches_the_terminal_with_control_characters_escaped() {
     });
     std::fs::write(&history, format!("{line}\n")).unwrap();
     for output in ["human", "json"] {
-        let run = project.ferry(&["history", "test", "--output", output]);
-        run.expect_code(0);
+        let run = project
+            .history()
+            .args(["--output", output])
+            .stdout_has("evil")
+            .run();
         let raw_control = run
             .stdout
             .chars()
             .any(|c| c.is_control() && c != '\n' && c != '\t');
         assert!(!raw_control, "{:?}", run.stdout);
-        assert!(run.stdout.contains("evil"), "{}", run.stdout);
         if output == "human" {
             assert_eq!(run.stdout.lines().count(), 1, "{:?}", run.stdout);
             assert!(run.stdout.contains("\\u001b[2J"), "{}", run.stdout);

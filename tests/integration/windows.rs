@@ -3,28 +3,25 @@
 //! rollback is always allowed.
 
 use crate::support::fleet::Fleet;
+use crate::support::host::history_text;
 use crate::support::project::Project;
 
-fn tarball(project: &Project, id: &str) -> std::path::PathBuf {
-    project.tarball(
-        id,
-        &[(
-            "index.html",
-            format!(
-                "{id}
-"
-            )
-            .as_bytes(),
-        )],
-    )
+fn today() -> jiff::civil::Date {
+    jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+}
+
+/// When tomorrow opens, as ferry names the next window ("Wed 2026-12-02 00:00 UTC").
+fn tomorrow_opens() -> String {
+    let tomorrow = today().tomorrow().unwrap();
+    format!("{} 00:00 UTC", tomorrow.strftime("%a %Y-%m-%d"))
 }
 
 /// A window on tomorrow's weekday only (UTC): closed now, whatever the time.
 fn closed_window() -> String {
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .weekday();
+    let today = today().weekday();
     let tomorrow = days[(today.to_monday_zero_offset() as usize + 1) % 7];
     format!("{tomorrow} 00:00-23:59 UTC")
 }
@@ -33,64 +30,55 @@ fn closed_window() -> String {
 fn a_deploy_outside_the_window_is_refused_then_allowed_with_a_recorded_reason() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let (r1, r2) = (tarball(&project, "r1"), tarball(&project, "r2"));
-    let deploy = |artifact: &std::path::Path, id: &str, extra: &[&str]| {
-        let mut args = vec![
-            "deploy",
-            "test",
-            "--artifact",
-            artifact.to_str().unwrap(),
-            "--release",
-            id,
-        ];
-        args.extend_from_slice(extra);
-        project.ferry(&args)
-    };
-    deploy(&r1, "r1", &[]).expect_code(0);
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    project.deploy(&r1, "r1").run();
     let window = closed_window();
     project.write(
         "inventories/test.yml",
         &fleet.inventory_yaml(&format!("windows: [\"{window}\"]\n")),
     );
-    deploy(&r2, "r2", &[])
-        .expect_code(6)
-        .stderr_has(&format!("outside the deploy windows ({window})"))
-        .stderr_has("the next window opens");
-    deploy(
-        &r2,
-        "r2",
-        &["--outside-window", "--reason", "security fix CVE-1"],
-    )
-    .expect_code(0);
-    let h = &fleet.hosts()[0];
-    let history =
-        std::fs::read_to_string(fleet.on_host(0, &format!("{}/.ferry/history.jsonl", h.deploy_to)))
-            .unwrap();
+    project
+        .deploy(&r2, "r2")
+        .code(6)
+        .stderr(format!(
+            "error: refused: test in inventories/test.yml: outside the deploy windows ({window}); \
+             the next window opens {} (or use --outside-window --reason \"...\")\n",
+            tomorrow_opens()
+        ))
+        .run();
+    project
+        .deploy(&r2, "r2")
+        .args(["--outside-window", "--reason", "security fix CVE-1"])
+        .run();
+    let history = history_text(&fleet, 0);
     assert!(
         history.contains("outside window: security fix CVE-1"),
         "{history}"
     );
     project
-        .ferry(&["history", "test"])
-        .expect_code(0)
-        .stdout_has("outside window: security fix CVE-1");
+        .history()
+        .stdout_has("outside window: security fix CVE-1")
+        .run();
     // Rollback ignores the window.
-    project.ferry(&["rollback", "test"]).expect_code(0);
+    project.rollback().run();
 }
 
 #[test]
 fn a_freeze_refuses_deploys_and_names_its_reason() {
     let fleet = Fleet::start(1);
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date();
+    let today = today();
     let project = Project::new(
         &fleet,
         &format!("freezes:\n  - {{ from: {today}, to: {today}, reason: launch day }}\n"),
     );
-    let r1 = tarball(&project, "r1");
+    let r1 = project.release_tarball("r1");
     project
         .ferry(&["deploy", "test", "--artifact", r1.to_str().unwrap()])
-        .expect_code(6)
-        .stderr_has(&format!("frozen from {today} to {today}: launch day"));
+        .code(6)
+        .stderr(format!(
+            "error: refused: test in inventories/test.yml: frozen from {today} to {today}: launch day; \
+             the next window opens {} (or use --outside-window --reason \"...\")\n",
+            tomorrow_opens()
+        ))
+        .run();
 }

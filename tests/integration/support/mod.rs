@@ -1,4 +1,16 @@
+//! What every integration test shares, defined once:
+//! - `fleet`: real sshd hosts on loopback (shared with `examples/`);
+//! - `project`: a throwaway project folder, release tarballs, and the domain
+//!   verbs (`deploy`, `rollback`, `status`, `history`, `lock`, `unlock`,
+//!   `run_cmd`) that start a `Ferry`;
+//! - `ferry`: the `Ferry` builder that runs the real binary and checks its
+//!   exit code, stdout, stderr and files in one call;
+//! - `host`: what a test reads on a host (`current`, history, the lock) and
+//!   waiting helpers. No test file imports from another test file.
+
 #[path = "../../support/fleet.rs"]
 pub mod fleet;
 
+pub mod ferry;
+pub mod host;
 pub mod project;

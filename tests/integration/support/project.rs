@@ -1,54 +1,23 @@
-//! A throwaway ferry project folder (inventories/, playbooks/, files) and a
-//! runner for the real `ferry` binary inside it.
+//! A throwaway ferry project folder (inventories/, playbooks/, files, release
+//! tarballs) and the domain verbs that start a `Ferry` run inside it.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use super::ferry::Ferry;
 use super::fleet::Fleet;
+
+/// The environment every `Project::new` inventory is written as.
+pub const ENV: &str = "test";
 
 pub struct Project {
     dir: tempfile::TempDir,
 }
 
-/// What a `ferry` run printed and how it ended.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    #[track_caller]
-    pub fn expect_code(&self, code: i32) -> &Run {
-        assert_eq!(
-            self.code, code,
-            "unexpected exit code\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout, self.stderr
-        );
-        self
-    }
-
-    #[track_caller]
-    pub fn stderr_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stderr.contains(needle),
-            "stderr lacks {needle:?}\n--- stderr\n{}\n--- stdout\n{}",
-            self.stderr,
-            self.stdout
-        );
-        self
-    }
-
-    #[track_caller]
-    pub fn stdout_has(&self, needle: &str) -> &Run {
-        assert!(
-            self.stdout.contains(needle),
-            "stdout lacks {needle:?}\n--- stdout\n{}\n--- stderr\n{}",
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
+/// The `index.html` each test release carries.
+pub fn page(id: &str) -> String {
+    format!("<h1>release {id}</h1>\n")
 }
 
 impl Project {
@@ -102,33 +71,58 @@ impl Project {
         out
     }
 
+    /// A release tarball whose only file is `index.html` = `page(id)`.
+    pub fn release_tarball(&self, id: &str) -> PathBuf {
+        self.tarball(id, &[("index.html", page(id).as_bytes())])
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(rel)).expect("read file")
     }
 
-    /// Run `ferry ARGS` in the project folder, with no ssh-agent, so only the
-    /// inventory's identity files count.
-    pub fn ferry(&self, args: &[&str]) -> Run {
-        self.ferry_env(args, &[])
+    /// `ferry ARGS`.
+    pub fn ferry<I>(&self, args: I) -> Ferry<'_>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<OsStr>,
+    {
+        Ferry::new(self).args(args)
     }
 
-    /// `ferry ARGS` with extra environment variables; FERRY_* settings of the
-    /// test process itself never leak in.
-    pub fn ferry_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ferry"));
-        cmd.args(args)
-            .current_dir(self.dir.path())
-            .env_remove("SSH_AUTH_SOCK");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("FERRY_") {
-                cmd.env_remove(key);
-            }
-        }
-        let out = cmd.envs(env.iter().copied()).output().expect("run ferry");
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+    /// `ferry deploy test --artifact ARTIFACT --release RELEASE`.
+    pub fn deploy(&self, artifact: impl AsRef<Path>, release: &str) -> Ferry<'_> {
+        self.ferry(["deploy", ENV, "--artifact"])
+            .arg(artifact.as_ref())
+            .args(["--release", release])
+    }
+
+    /// `ferry rollback test`.
+    pub fn rollback(&self) -> Ferry<'_> {
+        self.ferry(["rollback", ENV])
+    }
+
+    /// `ferry status test`.
+    pub fn status(&self) -> Ferry<'_> {
+        self.ferry(["status", ENV])
+    }
+
+    /// `ferry history test`.
+    pub fn history(&self) -> Ferry<'_> {
+        self.ferry(["history", ENV])
+    }
+
+    /// `ferry lock test --reason REASON`.
+    pub fn lock(&self, reason: &str) -> Ferry<'_> {
+        self.ferry(["lock", ENV, "--reason", reason])
+    }
+
+    /// `ferry unlock test`.
+    pub fn unlock(&self) -> Ferry<'_> {
+        self.ferry(["unlock", ENV])
+    }
+
+    /// `ferry run test --cmd CMD`.
+    pub fn run_cmd(&self, cmd: &str) -> Ferry<'_> {
+        self.ferry(["run", ENV, "--cmd", cmd])
     }
 }

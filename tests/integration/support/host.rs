@@ -1,0 +1,138 @@
+//! What a test reads and does on a fleet host from the controller: paths
+//! under `deploy_to`, where `current` points, the history file, the lock,
+//! shell commands in the host's namespace; and waiting for things to happen.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::fleet::Fleet;
+
+/// Host `i`'s `deploy_to/rel`, as the controller sees it.
+pub fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
+    let deploy_to = &fleet.hosts()[i].deploy_to;
+    fleet.on_host(i, &format!("{deploy_to}/{rel}"))
+}
+
+/// Where host `i`'s `current` points ("releases/r1").
+#[track_caller]
+pub fn current(fleet: &Fleet, i: usize) -> String {
+    let link = on_host(fleet, i, "current");
+    std::fs::read_link(&link)
+        .unwrap_or_else(|e| panic!("readlink {}: {e}", link.display()))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Where every host's `current` points, in host order.
+pub fn currents(fleet: &Fleet) -> Vec<String> {
+    (0..fleet.hosts().len())
+        .map(|i| current(fleet, i))
+        .collect()
+}
+
+/// Names in host `i`'s `deploy_to/rel` folder (hidden ones included).
+pub fn names_in(fleet: &Fleet, i: usize, rel: &str) -> BTreeSet<String> {
+    let dir = on_host(fleet, i, rel);
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+pub fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// Host `i`'s `.ferry/history.jsonl` as text ("" when there is none).
+pub fn history_text(fleet: &Fleet, i: usize) -> String {
+    std::fs::read_to_string(on_host(fleet, i, ".ferry/history.jsonl")).unwrap_or_default()
+}
+
+/// Host `i`'s history, oldest first, one JSON object per line; a line that
+/// is not JSON fails the test.
+pub fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
+    history_text(fleet, i)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("history line {l:?}: {e}")))
+        .collect()
+}
+
+/// Host `i`'s `kind` events of `release`; unreadable (torn) lines are skipped
+/// as ferry skips them.
+pub fn events_of(fleet: &Fleet, i: usize, kind: &str, release: &str) -> Vec<serde_json::Value> {
+    history_text(fleet, i)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == kind && e["release"] == release)
+        .collect()
+}
+
+/// Host `i`'s `.ferry/lock` folder.
+pub fn lock_dir(fleet: &Fleet, i: usize) -> PathBuf {
+    on_host(fleet, i, ".ferry/lock")
+}
+
+/// Run `cmd` in host `i`'s namespace; it must succeed; returns its stdout.
+#[track_caller]
+pub fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
+    let out = fleet.exec_in_host(i, cmd);
+    assert!(
+        out.status.success(),
+        "on host {i}: `{cmd}` failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `kill SIG PID` (e.g. "-STOP"); it must succeed.
+pub fn signal(pid: u32, sig: &str) {
+    let status = Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill {sig} {pid}");
+}
+
+/// Poll `cond` every 20 ms until it holds; fail with `what` after `limit`.
+/// (A wait for a state, never a timed assertion.)
+#[track_caller]
+pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !cond() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Wait until the wall clock is in a new second: history stamps have
+/// one-second resolution, so events in different runs get distinct stamps.
+pub fn next_second() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    std::thread::sleep(Duration::from_nanos(
+        1_000_000_000 - u64::from(now.subsec_nanos()) + 20_000_000,
+    ));
+}
+
+/// Sets its flag when dropped: stops a watcher thread however a test ends.
+pub struct SetOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
