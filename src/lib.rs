@@ -31,6 +31,7 @@ pub mod exit;
 pub mod failure;
 pub mod http;
 pub mod journal;
+pub mod layout;
 pub mod lock;
 pub mod machine;
 pub mod notify;

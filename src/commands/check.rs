@@ -74,14 +74,7 @@ fn render_deploy_stages(
             .and_then(|v| v.get_attr("deploy_to").ok())
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_else(|| "<deploy_to>".into());
-        let mut v = loaded.extra.clone();
-        v.insert("release_id".into(), "<release>".into());
-        v.insert(
-            "release_path".into(),
-            format!("{deploy_to}/releases/<release>").into(),
-        );
-        v.insert("previous_release".into(), "<previous>".into());
-        v
+        crate::layout::release_vars(&loaded.extra, &deploy_to, "<release>", "<previous>")
     };
     let mut out = Vec::new();
     let stages = [

@@ -13,6 +13,7 @@ use crate::deploy::{HostResult, Outcome};
 use crate::exit::ExitStatus;
 use crate::failure::{Failure, Invalid, Refusal};
 use crate::journal::Journal;
+use crate::layout;
 use crate::notify::Notifier;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
@@ -380,15 +381,7 @@ fn print_plan(
         ("undrain", &pb.undrain),
     ];
     let vars = |h: &crate::config::Host| {
-        let mut v = ctx.extra.clone();
-        let deploy_to = &dirs[&h.name];
-        v.insert("release_id".into(), release.to_string().into());
-        v.insert(
-            "release_path".into(),
-            format!("{deploy_to}/releases/{release}").into(),
-        );
-        v.insert("previous_release".into(), "<previous>".into());
-        v
+        layout::release_vars(&ctx.extra, &dirs[&h.name], release.as_str(), "<previous>")
     };
     let mut rendered = Vec::new();
     for (label, tasks) in stages {
@@ -400,10 +393,11 @@ fn print_plan(
             "{} ({}@{}:{}) deploy_to {}",
             host.name, host.user, host.address, host.port, dirs[&host.name]
         ));
-        printer.out(&format!("  receive  {release} into releases/{release}"));
+        let target = layout::release(release);
+        printer.out(&format!("  receive  {release} into {target}"));
         for (label, plans) in &rendered {
             if *label == "after_switch" {
-                printer.out(&format!("  switch   current -> releases/{release}"));
+                printer.out(&format!("  switch   {} -> {target}", layout::CURRENT));
             }
             for step in &plans[i].steps {
                 printer.out(&format!("  [{label}] {}", super::check::describe(step)));

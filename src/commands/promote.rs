@@ -217,10 +217,7 @@ async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> Result<PathBu
         printer.note(&format!("artifact from the cache: {}", cached.display()));
         return Ok(cached);
     }
-    let remote = format!(
-        "{}/.ferry/artifacts/{}.artifact",
-        source.deploy_to, source.release
-    );
+    let remote = crate::layout::under(&source.deploy_to, &crate::layout::artifact(&source.release));
     printer.note(&format!(
         "fetching the artifact from {}:{remote}",
         source.host.name

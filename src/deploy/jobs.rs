@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::config::{Host, Task, Vars};
+use crate::layout;
 use crate::probe::HealthCheck;
 use crate::release::{EventKind, HostState, ReleaseId};
 use crate::render::{render_health, render_plan, RenderError, Step};
@@ -36,25 +37,15 @@ pub(super) struct HostJob {
     pub back: Option<Side>,
 }
 
-/// Vars the deploy stages see besides the usual ones.
+/// The release facts the deploy stages see (see [`layout::release_vars`]).
 fn release_vars(
     extra: &Vars,
     deploy_to: &str,
     release: &ReleaseId,
     previous: Option<&ReleaseId>,
 ) -> Vars {
-    let mut vars = extra.clone();
-    let text = |s: String| serde_json::Value::String(s);
-    vars.insert("release_id".into(), text(release.to_string()));
-    vars.insert(
-        "release_path".into(),
-        text(format!("{deploy_to}/releases/{release}")),
-    );
-    vars.insert(
-        "previous_release".into(),
-        text(previous.map(ToString::to_string).unwrap_or_default()),
-    );
-    vars
+    let previous = previous.map(ToString::to_string).unwrap_or_default();
+    layout::release_vars(extra, deploy_to, release.as_str(), &previous)
 }
 
 /// Render one stage for some hosts, each with its own vars.
