@@ -199,7 +199,7 @@ pub(super) fn already_done(state: &HostState, d: &Deployment, needs_health: bool
     state.history.iter().enumerate().any(|(i, e)| {
         e.event == EventKind::Health
             && e.release == d.release
-            && e.outcome == "ok"
+            && e.outcome.is_ok()
             && Some(i) > last_switch
     })
 }

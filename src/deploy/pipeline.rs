@@ -8,7 +8,7 @@ use crate::events::Event;
 use crate::executor::{Executor, HostStatus, TaskFailure};
 use crate::machine::{Action, End, Machine, Policy, Stage, StepResult, Toward};
 use crate::probe::HealthCheck;
-use crate::release::{EventKind, HistoryEvent, ReleaseId, ReleaseMeta};
+use crate::release::{EventKind, EventOutcome, HistoryEvent, ReleaseId, ReleaseMeta};
 use crate::render::Step;
 use crate::secrets::Secrets;
 use crate::ssh::Session;
@@ -280,7 +280,7 @@ impl Pipeline<'_> {
         let result = self.exec.health(self.name(), self.session, checks).await;
         let mut event = self.kind.run().event(EventKind::Health, release, None);
         if let Err(f) = &result {
-            event.outcome = "failed".into();
+            event.outcome = EventOutcome::Failed;
             event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
         }
         self.record(&event).await;
@@ -310,7 +310,7 @@ impl Pipeline<'_> {
             .kind
             .run()
             .event(EventKind::Failed, &job.new.release, back);
-        event.outcome = "failed".into();
+        event.outcome = EventOutcome::Failed;
         let reason = failure.map_or("", |f| f.reason.as_str());
         let detail = match machine.failed_at {
             Some(Stage::AfterSwitch) => format!("after_switch failed: {reason}"),
