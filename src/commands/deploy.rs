@@ -16,7 +16,7 @@ use crate::deploy::{HostResult, Outcome};
 use crate::events::{Counts, Event, HostOutcome};
 use crate::exit::ExitStatus;
 use crate::journal::Journal;
-use crate::notify::Notifier;
+use crate::notify::{Notification, Notifier, Summary};
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
@@ -124,9 +124,17 @@ pub(super) async fn ship(
     );
     notifier
         .send(
-            "started",
-            &format!("ferry: {} started deploying {what} ({} hosts)", run.deployer, names.len()),
-            serde_json::json!({ "env": run.env, "release": release, "run_id": run.run_id, "by": run.deployer }),
+            &format!(
+                "ferry: {} started deploying {what} ({} hosts)",
+                run.deployer,
+                names.len()
+            ),
+            &Notification::Started {
+                env: run.env.clone(),
+                release: release.clone(),
+                run_id: run.run_id.clone(),
+                by: run.deployer.clone(),
+            },
         )
         .await;
     ctx.journal.record(&Event::RunStarted {
@@ -208,18 +216,21 @@ pub(super) async fn ship(
         counts: counts.clone(),
         duration_ms: started.elapsed().as_millis() as u64,
     });
-    let counts = serde_json::to_value(counts).expect("plain data serializes");
-    let (event, verb) = if status == ExitStatus::Success {
-        ("succeeded", "deployed")
+    // As a JSON value: its keys sorted, as in the events.
+    let text = serde_json::to_value(&counts).expect("plain data serializes");
+    let summary = Summary {
+        env: ctx.inventory.env_name.clone(),
+        release: release.clone(),
+        counts,
+        exit_code: status.code(),
+    };
+    let (verb, end) = if status == ExitStatus::Success {
+        ("deployed", Notification::Succeeded(summary))
     } else {
-        ("failed", "failed to deploy")
+        ("failed to deploy", Notification::Failed(summary))
     };
     notifier
-        .send(
-            event,
-            &format!("ferry: {verb} {what}: {counts}"),
-            serde_json::json!({ "env": ctx.inventory.env_name, "release": release, "counts": counts, "exit_code": status.code() }),
-        )
+        .send(&format!("ferry: {verb} {what}: {text}"), &end)
         .await;
     if let Some(path) = &args.report {
         let cases: Vec<TestCase> = report.results.iter().map(test_case).collect();
