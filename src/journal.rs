@@ -1,5 +1,5 @@
 //! The controller's record of a run: `<log dir>/<run id>/journal.jsonl`, one
-//! JSON object per event with a millisecond timestamp, so the order of
+//! JSON object per [`Event`] with a millisecond timestamp, so the order of
 //! switches and health checks across batches can be checked afterwards.
 //! Values read through `env()` are masked before an event is serialised;
 //! the folder is 0700 and the file 0600: the user who ran ferry reads them.

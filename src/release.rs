@@ -135,6 +135,7 @@ pub enum EventOutcome {
 }
 
 impl EventOutcome {
+    #[must_use]
     pub fn is_ok(self) -> bool {
         self == EventOutcome::Ok
     }

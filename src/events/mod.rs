@@ -1,5 +1,5 @@
 //! The `ferry.events/1` schema, as a type: every event a run emits is an
-//! [`Event`], serialised with its name in `event` (snake_case) next to its
+//! [`Event`], serialised with its name in `event` (`snake_case`) next to its
 //! fields. This enum *is* the published schema that `--output json` prints
 //! and `journal.jsonl` keeps; `schema.snap.jsonl` beside this file pins one
 //! line per variant, so a change to a name or a field fails a test instead
@@ -144,6 +144,10 @@ pub type Counts = BTreeMap<HostOutcome, u64>;
 impl Event {
     /// The line as published: `schema`, `at_ms`, `event` and the fields.
     /// Not yet masked: the journal masks the whole line.
+    ///
+    /// # Panics
+    /// Never: every field is plain data, and every map key a string.
+    #[must_use]
     pub fn line(&self, at_ms: u128) -> Value {
         let mut line = json!({ "schema": SCHEMA, "at_ms": at_ms });
         let fields = serde_json::to_value(self).expect("plain data serializes");
