@@ -1,5 +1,5 @@
 //! The controller's record of a run: `<log dir>/<run id>/journal.jsonl`, one
-//! JSON object per event with a millisecond timestamp, so the order of
+//! JSON object per [`Event`] with a millisecond timestamp, so the order of
 //! switches and health checks across batches can be checked afterwards.
 //! Values read through `env()` are masked before an event is serialised;
 //! the folder is 0700 and the file 0600: the user who ran ferry reads them.
@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use serde_json::{json, Value};
-
+use crate::events::Event;
 use crate::report::Printer;
 use crate::secrets::Secrets;
 
@@ -23,9 +22,6 @@ pub struct Journal {
     echo: Option<Arc<Printer>>,
     secrets: Secrets,
 }
-
-/// The version of the event schema printed with `--output json`.
-pub const SCHEMA: &str = "ferry.events/1";
 
 impl Journal {
     /// Create `<root>/<run_id>/`; a journal that cannot be written is
@@ -82,14 +78,11 @@ impl Journal {
         self.dir.as_deref()
     }
 
-    /// Append `{"at_ms": .., "event": event, ..fields}`.
-    pub fn record(&self, event: &str, fields: Value) {
+    /// Append `{"schema": .., "at_ms": .., "event": name, ..fields}`
+    /// ([`Event::line`]), every string in it masked.
+    pub fn record(&self, event: &Event) {
         let mut guard = self.file.lock().expect("journal lock");
-        let mut line = json!({ "schema": SCHEMA, "at_ms": now_ms(), "event": event });
-        if let (Some(map), Value::Object(extra)) = (line.as_object_mut(), fields) {
-            map.extend(extra);
-        }
-        let line = self.secrets.mask_json(&line);
+        let line = self.secrets.mask_json(&event.line(now_ms()));
         if let Some(file) = guard.as_mut() {
             let _ = writeln!(file, "{line}");
         }
@@ -117,10 +110,12 @@ mod tests {
         secrets.add("pa\"ss\\wo'rd");
         let (journal, problem) = Journal::create(&root.path().join("runs"), "run-1", secrets);
         assert_eq!(problem, None);
-        journal.record(
-            "host_result",
-            json!({ "reason": "command: echo 'pa\"ss\\wo'\\''rd' pa\"ss\\wo'rd" }),
-        );
+        journal.record(&Event::HostResult {
+            host: "web1".into(),
+            outcome: crate::events::HostOutcome::Failed,
+            current: None,
+            reason: Some("command: echo 'pa\"ss\\wo'\\''rd' pa\"ss\\wo'rd".into()),
+        });
         let dir = root.path().join("runs/run-1");
         let text = std::fs::read_to_string(dir.join("journal.jsonl")).unwrap();
         assert!(!text.contains("rd"), "{text}");

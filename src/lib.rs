@@ -14,6 +14,7 @@
 //! - [`steps`]: what a host runs, as data ([`steps::RemoteCommand`]); pure.
 //! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
 //! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
+//! - [`events`]: the `ferry.events/1` schema as a type: every event a run emits.
 //! - [`report`]: every byte the user sees; masks secrets.
 //! - [`secrets`]: values read through `env()`; the one place they are masked.
 //! - [`failure`]: why a command failed, by kind; each kind is an exit code.
@@ -26,6 +27,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod deploy;
+pub mod events;
 pub mod executor;
 pub mod exit;
 pub mod failure;

@@ -119,6 +119,37 @@ pub enum EventKind {
     Health,
 }
 
+/// Whether a history event's step worked, as `"ok"` or `"failed"`.
+///
+/// Any other value from a host (a later ferry, a hand edit) reads as
+/// `Failed` rather than making the line unreadable: a step ferry cannot
+/// vouch for never makes a release good, and a `failed` event must keep
+/// marking its release bad (the rule was "anything but `ok` is not ok"
+/// when this was a string). `ferry history` then shows it as `failed`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventOutcome {
+    Ok,
+    #[serde(other)]
+    Failed,
+}
+
+impl EventOutcome {
+    #[must_use]
+    pub fn is_ok(self) -> bool {
+        self == EventOutcome::Ok
+    }
+}
+
+impl fmt::Display for EventOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventOutcome::Ok => "ok",
+            EventOutcome::Failed => "failed",
+        })
+    }
+}
+
 /// One line of `.ferry/history.jsonl` on a host.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEvent {
@@ -137,8 +168,7 @@ pub struct HistoryEvent {
     pub by: String,
     pub run_id: String,
     pub env: String,
-    /// "ok" or "failed".
-    pub outcome: String,
+    pub outcome: EventOutcome,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
 }
@@ -163,7 +193,7 @@ impl HostState {
     pub fn bad(&self) -> BTreeSet<ReleaseId> {
         let mut bad = BTreeSet::new();
         for e in &self.history {
-            let ok = e.outcome == "ok";
+            let ok = e.outcome.is_ok();
             match e.event {
                 EventKind::Failed => {
                     bad.insert(e.release.clone());
@@ -204,7 +234,7 @@ impl HostState {
         self.history
             .iter()
             .rev()
-            .filter(|e| e.event == EventKind::Health && e.outcome == "ok")
+            .filter(|e| e.event == EventKind::Health && e.outcome.is_ok())
             .map(|e| e.release.clone())
             .find(|r| !bad.contains(r))
     }
@@ -214,7 +244,7 @@ impl HostState {
         self.history
             .iter()
             .filter(|e| {
-                e.outcome == "ok" && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
+                e.outcome.is_ok() && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
             })
             .map(|e| e.release.clone())
             .collect()
@@ -309,7 +339,11 @@ mod tests {
             by: "ci".into(),
             run_id: "run".into(),
             env: "test".into(),
-            outcome: outcome.into(),
+            outcome: if outcome == "ok" {
+                EventOutcome::Ok
+            } else {
+                EventOutcome::Failed
+            },
             detail: String::new(),
         }
     }
@@ -539,6 +573,27 @@ mod tests {
             ],
         );
         assert_eq!(s.prune(3), vec![id("rx")]);
+    }
+
+    /// The history's outcome field keeps its on-disk text; a value ferry
+    /// never writes reads as failed, so it cannot make a release good.
+    #[test]
+    fn history_outcomes_are_ok_or_failed_on_disk() {
+        let line = |outcome: &str| {
+            format!(
+                r#"{{"at":"t","event":"health","release":"r1","by":"ci","run_id":"x","env":"e","outcome":"{outcome}"}}"#
+            )
+        };
+        for (text, outcome) in [("ok", EventOutcome::Ok), ("failed", EventOutcome::Failed)] {
+            let event: HistoryEvent = serde_json::from_str(&line(text)).unwrap();
+            assert_eq!(event.outcome, outcome);
+            assert_eq!(serde_json::to_string(&event).unwrap(), line(text));
+            assert_eq!(outcome.to_string(), text);
+        }
+        let odd: HistoryEvent = serde_json::from_str(&line("maybe")).unwrap();
+        assert_eq!(odd.outcome, EventOutcome::Failed);
+        let s = state("r0", &["r0", "r1"], vec![odd]);
+        assert!(s.bad().contains(&id("r1")));
     }
 
     /// Metadata with a bad sha256 is unreadable (the host has "no release"

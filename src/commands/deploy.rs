@@ -10,11 +10,12 @@ use anyhow::Context as _;
 use crate::artifact::{Artifact, Sha256};
 use crate::deploy::{self, Context, Deployment, RolloutOptions, RunInfo};
 use crate::deploy::{HostResult, Outcome};
+use crate::events::{Counts, Event, HostOutcome};
 use crate::exit::ExitStatus;
 use crate::failure::{Failure, Invalid, Refusal};
 use crate::journal::Journal;
 use crate::layout;
-use crate::notify::Notifier;
+use crate::notify::{Notification, Notifier, Summary};
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
@@ -106,20 +107,32 @@ pub(super) async fn ship(
     );
     notifier
         .send(
-            "started",
-            &format!("ferry: {} started deploying {what} ({} hosts)", run.deployer, names.len()),
-            serde_json::json!({ "env": run.env, "release": release, "run_id": run.run_id, "by": run.deployer }),
+            &format!(
+                "ferry: {} started deploying {what} ({} hosts)",
+                run.deployer,
+                names.len()
+            ),
+            &Notification::Started {
+                env: run.env.clone(),
+                release: release.clone(),
+                run_id: run.run_id.clone(),
+                by: run.deployer.clone(),
+            },
         )
         .await;
-    ctx.journal.record(
-        "run_started",
-        serde_json::json!({
-            "run_id": run.run_id, "command": std::env::args().collect::<Vec<_>>(),
-            "user": run.deployer, "controller": run.controller, "env": run.env,
-            "release": release, "sha256": artifact.sha256, "artifact": artifact.name,
-            "source_env": source_env, "hotfix": args.hotfix, "hosts": names,
-        }),
-    );
+    ctx.journal.record(&Event::RunStarted {
+        run_id: run.run_id.clone(),
+        command: std::env::args().collect(),
+        user: run.deployer.clone(),
+        controller: run.controller.clone(),
+        env: run.env.clone(),
+        release: release.clone(),
+        sha256: artifact.sha256.clone(),
+        artifact: artifact.name.clone(),
+        source_env: source_env.clone(),
+        hotfix: args.hotfix,
+        hosts: names.clone(),
+    });
     printer.note(&format!(
         "deploying {} (sha256 {}) as release {release} to {} hosts of {} (run {})",
         artifact.name,
@@ -176,22 +189,27 @@ pub(super) async fn ship(
     let status = report_results(&printer, &report.results, &what, started);
     let status = super::lock::report_lost(&printer, &lost, status);
     let counts = record_results(&ctx.journal, &report.results);
-    ctx.journal.record(
-        "run_finished",
-        serde_json::json!({ "stopped": report.stopped, "interrupted": report.interrupted,
-                            "counts": counts, "duration_ms": started.elapsed().as_millis() as u64 }),
-    );
-    let (event, verb) = if status == ExitStatus::Success {
-        ("succeeded", "deployed")
+    ctx.journal.record(&Event::RunFinished {
+        stopped: report.stopped.clone(),
+        interrupted: report.interrupted,
+        counts: counts.clone(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    });
+    // As a JSON value: its keys sorted, as in the events.
+    let text = serde_json::to_value(&counts).expect("plain data serializes");
+    let summary = Summary {
+        env: ctx.inventory.env_name.clone(),
+        release: release.clone(),
+        counts,
+        exit_code: status.code(),
+    };
+    let (verb, end) = if status == ExitStatus::Success {
+        ("deployed", Notification::Succeeded(summary))
     } else {
-        ("failed", "failed to deploy")
+        ("failed to deploy", Notification::Failed(summary))
     };
     notifier
-        .send(
-            event,
-            &format!("ferry: {verb} {what}: {counts}"),
-            serde_json::json!({ "env": ctx.inventory.env_name, "release": release, "counts": counts, "exit_code": status.code() }),
-        )
+        .send(&format!("ferry: {verb} {what}: {text}"), &end)
         .await;
     if let Some(path) = &args.report {
         let cases: Vec<TestCase> = report.results.iter().map(test_case).collect();
@@ -221,34 +239,37 @@ pub(super) async fn ship(
 }
 
 /// One `host_result` event per host; returns the counts by outcome.
-fn record_results(journal: &Journal, results: &[HostResult]) -> serde_json::Value {
-    let mut counts = serde_json::Map::new();
+fn record_results(journal: &Journal, results: &[HostResult]) -> Counts {
+    let mut counts = Counts::new();
     for r in results {
         let (outcome, current, reason) = outcome_fields(&r.outcome);
-        let n = counts.get(outcome).and_then(|v| v.as_u64()).unwrap_or(0);
-        counts.insert(outcome.to_string(), (n + 1).into());
-        journal.record(
-            "host_result",
-            serde_json::json!({ "host": r.host, "outcome": outcome, "current": current, "reason": reason }),
-        );
+        *counts.entry(outcome).or_default() += 1;
+        journal.record(&Event::HostResult {
+            host: r.host.clone(),
+            outcome,
+            current,
+            reason,
+        });
     }
-    counts.into()
+    counts
 }
 
-fn outcome_fields(outcome: &Outcome) -> (&'static str, Option<String>, Option<String>) {
+fn outcome_fields(outcome: &Outcome) -> (HostOutcome, Option<String>, Option<String>) {
     match outcome {
-        Outcome::Deployed { release, .. } => ("deployed", Some(release.to_string()), None),
-        Outcome::Skipped { release } => ("skipped", Some(release.to_string()), None),
-        Outcome::RolledBack { to, .. } => ("rolled_back", Some(to.to_string()), None),
+        Outcome::Deployed { release, .. } => {
+            (HostOutcome::Deployed, Some(release.to_string()), None)
+        }
+        Outcome::Skipped { release } => (HostOutcome::Skipped, Some(release.to_string()), None),
+        Outcome::RolledBack { to, .. } => (HostOutcome::RolledBack, Some(to.to_string()), None),
         Outcome::Failed {
             failure, current, ..
         } => (
-            "failed",
+            HostOutcome::Failed,
             current.as_ref().map(ToString::to_string),
             Some(failure.to_string()),
         ),
-        Outcome::Unreachable(reason) => ("unreachable", None, Some(reason.clone())),
-        Outcome::NotStarted => ("not_started", None, None),
+        Outcome::Unreachable(reason) => (HostOutcome::Unreachable, None, Some(reason.clone())),
+        Outcome::NotStarted => (HostOutcome::NotStarted, None, None),
     }
 }
 

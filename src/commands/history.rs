@@ -76,7 +76,7 @@ fn describe(host: &str, e: &HistoryEvent) -> String {
         one_line(&e.at),
         e.release,
         one_line(&e.by),
-        one_line(&e.outcome),
+        e.outcome,
         one_line(&e.run_id)
     )
 }

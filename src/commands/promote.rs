@@ -152,13 +152,13 @@ fn uniform_and_healthy(
         let last_switch = state.history.iter().rposition(|e| {
             e.release == release
                 && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
-                && e.outcome == "ok"
+                && e.outcome.is_ok()
         });
         let last_health = state.history.iter().enumerate().rev().find(|(i, e)| {
             e.event == EventKind::Health && e.release == release && Some(*i) > last_switch
         });
         match last_health {
-            Some((_, e)) if e.outcome == "ok" => {}
+            Some((_, e)) if e.outcome.is_ok() => {}
             Some(_) => unhealthy.push(format!("{} (last health check failed)", host.name)),
             None => unhealthy.push(format!("{} (no health check recorded)", host.name)),
         }

@@ -9,9 +9,8 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::config::{Host, RolloutSettings};
+use crate::events::Event;
 use crate::executor::{Executor, HostStatus, TaskFailure};
 use crate::machine::{End, Machine};
 use crate::render::RenderError;
@@ -97,11 +96,12 @@ pub async fn deploy(
     }
     let with_canary = done.is_empty() || opts.stop_after_canary;
     let plan = rollout::plan(&names, hosts.len(), &settings, with_canary);
-    ctx.journal.record(
-        "plan",
-        json!({ "release": d.release, "batches": plan.batches.iter().map(|b| &b.hosts).collect::<Vec<_>>(),
-                "max_failures": plan.max_failures, "skipped": done.iter().map(|h| &h.name).collect::<Vec<_>>() }),
-    );
+    ctx.journal.record(&Event::Plan {
+        release: d.release.clone(),
+        batches: plan.batches.iter().map(|b| b.hosts.clone()).collect(),
+        max_failures: plan.max_failures,
+        skipped: done.iter().map(|h| h.name.clone()).collect(),
+    });
     let mut report = DeployReport {
         results,
         plan: plan.clone(),
@@ -133,8 +133,9 @@ pub async fn deploy(
             .map(|r| (r.host.clone(), r.outcome.end()))
             .collect();
         report.results.extend(outcomes);
-        ctx.journal
-            .record("batch_finished", json!({ "batch": batch.number }));
+        ctx.journal.record(&Event::BatchFinished {
+            batch: batch.number,
+        });
         match rollout.on_batch(batch, &ends, opts.scope) {
             Decision::Continue => {
                 if next >= plan.batches.len() {
@@ -151,10 +152,10 @@ pub async fn deploy(
             }
             Decision::Stop { reason, roll_back } => {
                 printer.note(&format!("rollout stopped: {reason}"));
-                ctx.journal.record(
-                    "stopped",
-                    json!({ "reason": reason, "roll_back": roll_back }),
-                );
+                ctx.journal.record(&Event::Stopped {
+                    reason: reason.clone(),
+                    roll_back: roll_back.clone(),
+                });
                 report.stopped = Some(reason);
                 put_back(&ctx, &jobs, &d, &roll_back, &mut report.results).await;
                 break;
@@ -246,8 +247,9 @@ async fn stage_everywhere(
     ctx.executor
         .printer()
         .note(&format!("staging {} on {} host(s)", d.release, names.len()));
-    ctx.journal
-        .record("staging_started", json!({ "hosts": names }));
+    ctx.journal.record(&Event::StagingStarted {
+        hosts: names.clone(),
+    });
     let (d, stop) = (d.clone(), stop.clone());
     let staged: Staged = each_job(ctx, jobs, &names, move |exec, ctx, jobs, host, session| {
         let (d, stop) = (d.clone(), stop.clone());
@@ -275,7 +277,7 @@ async fn stage_everywhere(
     // again and reports it unreachable there.
     .filter_map(|(host, result)| result.ok().map(|failure| (host, failure)))
     .collect();
-    ctx.journal.record("staging_finished", json!({}));
+    ctx.journal.record(&Event::StagingFinished);
     staged
 }
 
@@ -294,10 +296,11 @@ async fn run_batch(
         batch.number,
         batch.hosts.join(", ")
     ));
-    ctx.journal.record(
-        "batch_started",
-        json!({ "batch": batch.number, "canary": batch.canary, "hosts": batch.hosts }),
-    );
+    ctx.journal.record(&Event::BatchStarted {
+        batch: batch.number,
+        canary: batch.canary,
+        hosts: batch.hosts.clone(),
+    });
     let (staged, d, stop) = (staged.clone(), d.clone(), opts.stop.clone());
     let (number, roll_back) = (batch.number, opts.scope != RollbackScope::None);
     each_job(

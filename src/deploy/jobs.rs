@@ -190,7 +190,7 @@ pub(super) fn already_done(state: &HostState, d: &Deployment, needs_health: bool
     state.history.iter().enumerate().any(|(i, e)| {
         e.event == EventKind::Health
             && e.release == d.release
-            && e.outcome == "ok"
+            && e.outcome.is_ok()
             && Some(i) > last_switch
     })
 }
@@ -214,7 +214,7 @@ mod tests {
     use super::*;
     use crate::artifact::{Artifact, Sha256};
     use crate::deploy::RunInfo;
-    use crate::release::{HistoryEvent, ReleaseMeta};
+    use crate::release::{EventOutcome, HistoryEvent, ReleaseMeta};
 
     fn id(s: &str) -> ReleaseId {
         ReleaseId::parse(s).unwrap()
@@ -238,7 +238,11 @@ mod tests {
 
     fn event(kind: EventKind, release: &str, outcome: &str) -> HistoryEvent {
         let mut e = RunInfo::new("test").event(kind, &id(release), None);
-        e.outcome = outcome.into();
+        e.outcome = if outcome == "ok" {
+            EventOutcome::Ok
+        } else {
+            EventOutcome::Failed
+        };
         e
     }
 

@@ -21,7 +21,7 @@ use crate::artifact::Artifact;
 use crate::config::Host;
 use crate::executor::TaskFailure;
 use crate::machine::End;
-use crate::release::{EventKind, HistoryEvent, ReleaseId};
+use crate::release::{EventKind, EventOutcome, HistoryEvent, ReleaseId};
 use crate::render::RenderError;
 
 mod driver;
@@ -86,7 +86,7 @@ impl RunInfo {
             by: self.deployer.clone(),
             run_id: self.run_id.clone(),
             env: self.env.clone(),
-            outcome: "ok".into(),
+            outcome: EventOutcome::Ok,
             detail: self.note.clone().unwrap_or_default(),
         }
     }

@@ -3,13 +3,12 @@
 //! host's session, journals it, and turns the end into an [`Outcome`].
 //! A deploy, a stopped rollout's way back and `ferry rollback` all run here.
 
-use serde_json::json;
-
 use crate::artifact::ArtifactSource;
+use crate::events::Event;
 use crate::executor::{Executor, HostStatus, TaskFailure};
 use crate::machine::{Action, End, Machine, Policy, Stage, StepResult, Toward};
 use crate::probe::HealthCheck;
-use crate::release::{EventKind, HistoryEvent, ReleaseId, ReleaseMeta};
+use crate::release::{EventKind, EventOutcome, HistoryEvent, ReleaseId, ReleaseMeta};
 use crate::render::Step;
 use crate::secrets::Secrets;
 use crate::ssh::Session;
@@ -167,12 +166,23 @@ impl Pipeline<'_> {
         }
     }
 
-    fn mark(&self, event: &str, extra: serde_json::Value) {
-        let mut fields = json!({ "host": self.name(), "batch": self.batch });
-        if let (Some(map), serde_json::Value::Object(more)) = (fields.as_object_mut(), extra) {
-            map.extend(more);
-        }
-        self.ctx.journal.record(event, fields);
+    /// Journal a stage of this host starting; `release` only for health.
+    fn step_started(&self, step: Stage, release: Option<&ReleaseId>) {
+        self.ctx.journal.record(&Event::StepStarted {
+            host: self.name().into(),
+            batch: self.batch,
+            step,
+            release: release.cloned(),
+        });
+    }
+
+    fn step_finished(&self, step: Stage, ok: bool) {
+        self.ctx.journal.record(&Event::StepFinished {
+            host: self.name().into(),
+            batch: self.batch,
+            step,
+            ok,
+        });
     }
 
     fn warn(&self, message: &str) {
@@ -186,13 +196,9 @@ impl Pipeline<'_> {
         if steps.is_empty() {
             return Ok(());
         }
-        let label = stage.label();
-        self.mark("step_started", json!({ "step": label }));
+        self.step_started(stage, None);
         let failure = run_stage(self.exec, self.name(), self.session, steps).await;
-        self.mark(
-            "step_finished",
-            json!({ "step": label, "ok": failure.is_none() }),
-        );
+        self.step_finished(stage, failure.is_none());
         failure.map_or(Ok(()), Err)
     }
 
@@ -239,12 +245,20 @@ impl Pipeline<'_> {
         .await?;
         let deploying = matches!(self.kind, Kind::Deploy(_)) && toward == Toward::New;
         if deploying {
-            self.mark("switched", json!({ "release": to }));
+            self.ctx.journal.record(&Event::Switched {
+                host: self.name().into(),
+                batch: self.batch,
+                release: to.clone(),
+            });
             self.exec
                 .printer()
                 .host_event(self.name(), &format!("current -> {to}"));
         } else {
-            self.mark("rolled_back", json!({ "release": to }));
+            self.ctx.journal.record(&Event::RolledBack {
+                host: self.name().into(),
+                batch: self.batch,
+                release: to.clone(),
+            });
             let why = match (toward, self.kind) {
                 (Toward::Back, Kind::Rollback(_)) => format!("back: {new} failed on this host"),
                 _ => "rolled back".to_string(),
@@ -262,23 +276,28 @@ impl Pipeline<'_> {
         if checks.is_empty() {
             return Ok(());
         }
-        self.mark(
-            "step_started",
-            json!({ "step": "health", "release": release }),
-        );
+        self.step_started(Stage::Health, Some(release));
         let result = self.exec.health(self.name(), self.session, checks).await;
         let mut event = self.kind.run().event(EventKind::Health, release, None);
         if let Err(f) = &result {
-            event.outcome = "failed".into();
+            event.outcome = EventOutcome::Failed;
             event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
         }
         self.record(&event).await;
-        let healthy = if result.is_ok() {
-            "healthy"
+        let (host, batch, release) = (self.name().into(), self.batch, release.clone());
+        self.ctx.journal.record(&if result.is_ok() {
+            Event::Healthy {
+                host,
+                batch,
+                release,
+            }
         } else {
-            "unhealthy"
-        };
-        self.mark(healthy, json!({ "release": release }));
+            Event::Unhealthy {
+                host,
+                batch,
+                release,
+            }
+        });
         result
     }
 
@@ -291,7 +310,7 @@ impl Pipeline<'_> {
             .kind
             .run()
             .event(EventKind::Failed, &job.new.release, back);
-        event.outcome = "failed".into();
+        event.outcome = EventOutcome::Failed;
         let reason = failure.map_or("", |f| f.reason.as_str());
         let detail = match machine.failed_at {
             Some(Stage::AfterSwitch) => format!("after_switch failed: {reason}"),
@@ -335,12 +354,9 @@ impl Pipeline<'_> {
             self.name(),
             &format!("receiving {} as {}", d.artifact.name, d.release),
         );
-        self.mark("step_started", json!({ "step": "receive" }));
+        self.step_started(Stage::Receive, None);
         let received = receive(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
-        self.mark(
-            "step_finished",
-            json!({ "step": "receive", "ok": received.is_ok() }),
-        );
+        self.step_finished(Stage::Receive, received.is_ok());
         received
     }
 

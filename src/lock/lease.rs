@@ -94,10 +94,10 @@ pub(super) async fn renew_forever(
                     ctx.executor
                         .printer()
                         .host_event(&host.name, &format!("lost the lock: {why}"));
-                    ctx.journal.record(
-                        "lock_lost",
-                        serde_json::json!({ "host": host.name, "reason": why }),
-                    );
+                    ctx.journal.record(&crate::events::Event::LockLost {
+                        host: host.name.clone(),
+                        reason: why.clone(),
+                    });
                     entry.lost = Some(why);
                 }
             }

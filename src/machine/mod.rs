@@ -5,8 +5,10 @@
 //! unit-tested below, and `ferry deploy`, a stopped batch's rollback and
 //! `ferry rollback` all go back through the same switch-back path.
 
-/// One step of a host's pipeline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// One step of a host's pipeline; serialised as its [`Stage::label`]
+/// (`step` in the events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Stage {
     Receive,
     BeforeSwitch,

@@ -1,0 +1,162 @@
+//! The `ferry.events/1` schema, as a type: every event a run emits is an
+//! [`Event`], serialised with its name in `event` (`snake_case`) next to its
+//! fields. This enum *is* the published schema that `--output json` prints
+//! and `journal.jsonl` keeps; `schema.snap.jsonl` beside this file pins one
+//! line per variant, so a change to a name or a field fails a test instead
+//! of silently breaking a CI pipeline that parses the stream.
+//!
+//! Adding a field or an event is a schema change too: update the snapshot
+//! in the same commit (and bump [`SCHEMA`] when a field goes or changes
+//! meaning).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::artifact::Sha256;
+use crate::machine::Stage;
+use crate::release::ReleaseId;
+
+/// The version of the event schema, in every line as `schema`.
+pub const SCHEMA: &str = "ferry.events/1";
+
+/// One event of a run. Host events carry the host and its batch (0: the
+/// staging phase, a stopped rollout's way back, or a `ferry rollback`).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A deploy (or promote) started: who, what, where.
+    RunStarted {
+        run_id: String,
+        /// The controller's command line, as given.
+        command: Vec<String>,
+        user: String,
+        controller: String,
+        env: String,
+        release: ReleaseId,
+        sha256: Sha256,
+        artifact: String,
+        /// The environment a promotion came from.
+        source_env: Option<String>,
+        hotfix: bool,
+        hosts: Vec<String>,
+    },
+    /// The rollout's batches (host names in order) and the hosts skipped as
+    /// already on the release.
+    Plan {
+        release: ReleaseId,
+        batches: Vec<Vec<String>>,
+        max_failures: usize,
+        skipped: Vec<String>,
+    },
+    /// Every host of a rolling deploy receives the release before batch 1.
+    StagingStarted {
+        hosts: Vec<String>,
+    },
+    StagingFinished,
+    BatchStarted {
+        batch: usize,
+        canary: bool,
+        hosts: Vec<String>,
+    },
+    /// A stage of a host's pipeline started; `release` only for `health`.
+    StepStarted {
+        host: String,
+        batch: usize,
+        step: Stage,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseId>,
+    },
+    StepFinished {
+        host: String,
+        batch: usize,
+        step: Stage,
+        ok: bool,
+    },
+    /// `current` now points at the deployed release.
+    Switched {
+        host: String,
+        batch: usize,
+        release: ReleaseId,
+    },
+    /// `current` went back (or a `ferry rollback` moved it) to `release`.
+    RolledBack {
+        host: String,
+        batch: usize,
+        release: ReleaseId,
+    },
+    Healthy {
+        host: String,
+        batch: usize,
+        release: ReleaseId,
+    },
+    Unhealthy {
+        host: String,
+        batch: usize,
+        release: ReleaseId,
+    },
+    /// The rollout stopped; `roll_back` are the hosts it puts back.
+    Stopped {
+        reason: String,
+        roll_back: Vec<String>,
+    },
+    BatchFinished {
+        batch: usize,
+    },
+    /// How one host ended; `current` is what it points at as far as ferry
+    /// knows, `reason` why it failed.
+    HostResult {
+        host: String,
+        outcome: HostOutcome,
+        current: Option<String>,
+        reason: Option<String>,
+    },
+    /// The last event: hosts counted by outcome.
+    RunFinished {
+        stopped: Option<String>,
+        interrupted: bool,
+        counts: Counts,
+        duration_ms: u64,
+    },
+    /// A host's lock lease could not be renewed: the host stops taking steps.
+    LockLost {
+        host: String,
+        reason: String,
+    },
+}
+
+/// How a host ended, as `host_result` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HostOutcome {
+    Deployed,
+    Skipped,
+    RolledBack,
+    Failed,
+    Unreachable,
+    NotStarted,
+}
+
+/// Hosts by outcome; outcomes no host had are left out.
+pub type Counts = BTreeMap<HostOutcome, u64>;
+
+impl Event {
+    /// The line as published: `schema`, `at_ms`, `event` and the fields.
+    /// Not yet masked: the journal masks the whole line.
+    ///
+    /// # Panics
+    /// Never: every field is plain data, and every map key a string.
+    #[must_use]
+    pub fn line(&self, at_ms: u128) -> Value {
+        let mut line = json!({ "schema": SCHEMA, "at_ms": at_ms });
+        let fields = serde_json::to_value(self).expect("plain data serializes");
+        if let (Some(map), Value::Object(fields)) = (line.as_object_mut(), fields) {
+            map.extend(fields);
+        }
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests;

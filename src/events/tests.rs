@@ -1,0 +1,173 @@
+//! The schema snapshot: one line per variant, compared whole with
+//! `schema.snap.jsonl`. On a deliberate change, paste the printed text.
+
+use super::*;
+
+fn id(s: &str) -> ReleaseId {
+    ReleaseId::parse(s).unwrap()
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(ToString::to_string).collect()
+}
+
+/// One instance of every variant, in the order a run emits them.
+fn every_event() -> Vec<Event> {
+    let host = || "web1".to_string();
+    vec![
+        Event::RunStarted {
+            run_id: "20261201T010000Z-1a2b3".into(),
+            command: names(&["ferry", "deploy", "production", "shop.tar.gz"]),
+            user: "ci".into(),
+            controller: "build1".into(),
+            env: "production".into(),
+            release: id("r1"),
+            sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
+            artifact: "shop.tar.gz".into(),
+            source_env: Some("staging".into()),
+            hotfix: false,
+            hosts: names(&["web1", "web2"]),
+        },
+        Event::Plan {
+            release: id("r1"),
+            batches: vec![names(&["web1"]), names(&["web2"])],
+            max_failures: 0,
+            skipped: names(&["web3"]),
+        },
+        Event::StagingStarted {
+            hosts: names(&["web1", "web2"]),
+        },
+        Event::StagingFinished,
+        Event::BatchStarted {
+            batch: 1,
+            canary: true,
+            hosts: names(&["web1"]),
+        },
+        Event::StepStarted {
+            host: host(),
+            batch: 1,
+            step: Stage::BeforeSwitch,
+            release: None,
+        },
+        Event::StepFinished {
+            host: host(),
+            batch: 1,
+            step: Stage::BeforeSwitch,
+            ok: true,
+        },
+        Event::Switched {
+            host: host(),
+            batch: 1,
+            release: id("r1"),
+        },
+        Event::StepStarted {
+            host: host(),
+            batch: 1,
+            step: Stage::Health,
+            release: Some(id("r1")),
+        },
+        Event::Healthy {
+            host: host(),
+            batch: 1,
+            release: id("r1"),
+        },
+        Event::Unhealthy {
+            host: host(),
+            batch: 1,
+            release: id("r1"),
+        },
+        Event::RolledBack {
+            host: host(),
+            batch: 1,
+            release: id("r0"),
+        },
+        Event::LockLost {
+            host: host(),
+            reason: "its renewal failed: connection reset".into(),
+        },
+        Event::BatchFinished { batch: 1 },
+        Event::Stopped {
+            reason: "batch 1: web1 failed".into(),
+            roll_back: names(&["web1"]),
+        },
+        Event::HostResult {
+            host: host(),
+            outcome: HostOutcome::Failed,
+            current: Some("r0".into()),
+            reason: Some("health: check `http` failed".into()),
+        },
+        Event::HostResult {
+            host: "web2".into(),
+            outcome: HostOutcome::NotStarted,
+            current: None,
+            reason: None,
+        },
+        Event::RunFinished {
+            stopped: Some("batch 1: web1 failed".into()),
+            interrupted: false,
+            counts: Counts::from([(HostOutcome::Failed, 1), (HostOutcome::NotStarted, 1)]),
+            duration_ms: 1234,
+        },
+    ]
+}
+
+/// Which variant: a new variant fails to compile here until it is added,
+/// and then [`every_variant_is_in_the_snapshot`] until it has an instance.
+fn variant(event: &Event) -> usize {
+    match event {
+        Event::RunStarted { .. } => 0,
+        Event::Plan { .. } => 1,
+        Event::StagingStarted { .. } => 2,
+        Event::StagingFinished => 3,
+        Event::BatchStarted { .. } => 4,
+        Event::StepStarted { .. } => 5,
+        Event::StepFinished { .. } => 6,
+        Event::Switched { .. } => 7,
+        Event::RolledBack { .. } => 8,
+        Event::Healthy { .. } => 9,
+        Event::Unhealthy { .. } => 10,
+        Event::Stopped { .. } => 11,
+        Event::BatchFinished { .. } => 12,
+        Event::HostResult { .. } => 13,
+        Event::RunFinished { .. } => 14,
+        Event::LockLost { .. } => 15,
+    }
+}
+
+#[test]
+fn every_variant_is_in_the_snapshot() {
+    let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen, (0..=15).collect::<Vec<_>>());
+}
+
+#[test]
+fn the_published_schema_is_pinned() {
+    let text: String = every_event()
+        .iter()
+        .map(|e| e.line(1_764_550_800_000).to_string() + "\n")
+        .collect();
+    let expected = include_str!("schema.snap.jsonl");
+    assert!(
+        text == expected,
+        "the ferry.events/1 schema changed; if on purpose, schema.snap.jsonl is now:\n{text}"
+    );
+}
+
+#[test]
+fn stages_are_named_by_their_labels() {
+    let all = [
+        Stage::Receive,
+        Stage::BeforeSwitch,
+        Stage::Drain,
+        Stage::Switch,
+        Stage::AfterSwitch,
+        Stage::Health,
+        Stage::Undrain,
+        Stage::Prune,
+    ];
+    for stage in all {
+        assert_eq!(serde_json::to_value(stage).unwrap(), stage.label());
+    }
+}
