@@ -6,6 +6,7 @@
 //!   stages for the new release and for the way back, "already done", "live";
 //! - [`pipeline`]: one host's pipeline, which only carries out the actions
 //!   of its pure state machine ([`crate::machine`]);
+//! - [`outcome`]: how the end of a host's pipeline is reported (pure);
 //! - [`driver`]: a deploy's batches (staging, the canary, pauses,
 //!   interrupts, the rollback of a stopped rollout) over the rollout's pure
 //!   decisions ([`crate::rollout`]);
@@ -26,6 +27,7 @@ use crate::render::RenderError;
 
 mod driver;
 mod jobs;
+mod outcome;
 mod pipeline;
 mod rollback;
 mod state;

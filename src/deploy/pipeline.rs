@@ -15,7 +15,8 @@ use crate::ssh::Session;
 use crate::steps::release as script;
 
 use super::jobs::{HostJob, Side};
-use super::{failed_before, now, Context, Deployment, Outcome, RunInfo};
+use super::outcome::{outcome, Ended, RunKind};
+use super::{now, Context, Deployment, Outcome, RunInfo};
 
 /// What the run does to a host.
 #[derive(Clone, Copy)]
@@ -393,81 +394,27 @@ impl Pipeline<'_> {
     /// The machine's end as the report's outcome.
     fn outcome(&self, end: End, machine: &Machine, trail: Trail) -> Outcome {
         let job = self.job;
-        let new = job.new.release.clone();
-        let back = job.back.as_ref().map(|s| s.release.clone());
-        let trouble = (!trail.trouble.is_empty()).then(|| trail.trouble.join("; "));
-        let mut failure = trail.failure.unwrap_or_else(|| {
-            TaskFailure::plain(self.name(), "deploy", "failed (no step reported why)")
+        let kind = match self.kind {
+            Kind::Deploy(_) => RunKind::Deploy,
+            Kind::Revert(_) => RunKind::Revert,
+            Kind::Rollback(_) => RunKind::Rollback,
+        };
+        let (outcome, warning) = outcome(Ended {
+            host: self.name().to_string(),
+            end,
+            kind,
+            new: job.new.release.clone(),
+            back: job.back.as_ref().map(|s| s.release.clone()),
+            current: job.state.current.clone(),
+            roll_back: machine.policy.roll_back,
+            failure: trail.failure,
+            trouble: trail.trouble,
+            pruned: trail.pruned,
         });
-        match (end, self.kind) {
-            (End::NotStarted, _) => Outcome::NotStarted,
-            (End::Done, Kind::Deploy(_)) => Outcome::Deployed {
-                release: new,
-                previous: back,
-                pruned: trail.pruned,
-            },
-            (End::Done, _) => Outcome::RolledBack {
-                to: new,
-                from: back,
-            },
-            (End::FailedBeforeSwitch, _) => {
-                if let Some(t) = trouble {
-                    failure.reason = format!("{}; then {t}", failure.reason);
-                }
-                failed_before(failure, job.state.current.clone())
-            }
-            (End::Restored, Kind::Revert(_)) => {
-                if let Some(t) = trouble {
-                    self.warn(&format!(
-                        "on {} again, but {t}",
-                        back.as_ref().map_or(String::new(), ToString::to_string)
-                    ));
-                }
-                Outcome::RolledBack {
-                    to: back.unwrap_or_else(|| new.clone()),
-                    from: Some(new),
-                }
-            }
-            (End::Restored, kind) => {
-                let back = back.expect("restored means there was a release to go back to");
-                let marked = if matches!(kind, Kind::Rollback(_)) {
-                    format!("; {new} is marked bad here")
-                } else {
-                    String::new()
-                };
-                failure.reason = format!("{}{marked}; back on {back}", failure.reason);
-                if let Some(t) = trouble {
-                    self.warn(&format!("on {back} again, but {t}"));
-                    failure.reason = format!("{}, but: {t}", failure.reason);
-                }
-                Outcome::Failed {
-                    failure,
-                    current: Some(back),
-                    end,
-                }
-            }
-            (End::Stranded, _) => {
-                let why = if !machine.policy.roll_back {
-                    format!("left on {new} (--rollback none)")
-                } else if job.back.is_none() {
-                    "no previous release to go back to".to_string()
-                } else {
-                    format!(
-                        "putting the previous release back failed too: {}",
-                        trouble.unwrap_or_default()
-                    )
-                };
-                // Putting a done host back: the failed switch back is the cause.
-                if !matches!(self.kind, Kind::Revert(_)) {
-                    failure.reason = format!("{}; {why}", failure.reason);
-                }
-                Outcome::Failed {
-                    failure,
-                    current: Some(new),
-                    end,
-                }
-            }
+        if let Some(warning) = warning {
+            self.warn(&warning);
         }
+        outcome
     }
 }
 
