@@ -168,7 +168,7 @@ pub(super) async fn ship(
         stop: stop.clone(),
     };
     let run_once =
-        |opts, known| deploy::deploy(ctx.clone(), &hosts, deployment.clone(), opts, known);
+        |opts, known| deploy::deploy(ctx.clone(), &hosts, &dirs, deployment.clone(), opts, known);
     let mut report = run_once(options(args.canary != CanaryGate::Go), &states).await;
     if matches!(&report, Ok(r) if pause && r.paused_after_canary)
         && confirm(

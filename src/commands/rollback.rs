@@ -28,7 +28,7 @@ pub async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
     // A host not locked (unreachable then) is reported, never changed.
     let (guard, states) =
         deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
-    let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run), &states).await;
+    let results = deploy::rollback(ctx.clone(), &hosts, &dirs, to, Arc::new(run), &states).await;
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let results = results?;

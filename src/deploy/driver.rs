@@ -20,10 +20,7 @@ use crate::ssh::Session;
 use super::jobs::{self, HostJob, Move, Stages};
 use super::pipeline::{Kind, Pipeline};
 use super::state::{inspect, Known};
-use super::{
-    as_render_error, deploy_dirs, failed_before, status_result, Context, Deployment, HostResult,
-    Outcome,
-};
+use super::{failed_before, status_result, Context, Deployment, HostResult, Outcome};
 
 /// Every prepared host's job, by host name.
 type Jobs = HashMap<String, HostJob>;
@@ -47,20 +44,21 @@ pub struct DeployReport {
     pub paused_after_canary: bool,
 }
 
-/// Roll `d` out to `hosts` in batches (see `rollout`). Render errors abort
-/// before any host changes.
+/// Roll `d` out to `hosts` (whose `deploy_to` are `dirs`, rendered once by
+/// the command) in batches (see `rollout`). Render errors abort before any
+/// host changes.
 pub async fn deploy(
     ctx: Arc<Context>,
     hosts: &[Host],
+    dirs: &HashMap<String, String>,
     d: Arc<Deployment>,
     opts: RolloutOptions,
     known: &Known,
 ) -> Result<DeployReport, Vec<RenderError>> {
-    let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
     let needs_health = !ctx.playbook.health.is_empty();
     let (mut done, mut todo) = (Vec::new(), Vec::new());
-    for (host, state) in inspect(&ctx, hosts, &dirs, known).await {
+    for (host, state) in inspect(&ctx, hosts, dirs, known).await {
         match state {
             Ok(state) if jobs::already_done(&state, &d, needs_health) => done.push(host),
             Ok(state) => todo.push(Move {

@@ -198,16 +198,6 @@ pub fn deploy_dirs(ctx: &Context, hosts: &[Host]) -> Result<HashMap<String, Stri
     Ok(dirs)
 }
 
-fn as_render_error(e: PrepareError) -> RenderError {
-    match e {
-        PrepareError::Render(r) => r,
-        other => RenderError {
-            place: "inventory".into(),
-            message: other.to_string(),
-        },
-    }
-}
-
 /// A host that failed before anything changed on it.
 fn failed_before(failure: TaskFailure, current: Option<ReleaseId>) -> Outcome {
     Outcome::Failed {

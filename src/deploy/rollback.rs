@@ -16,22 +16,21 @@ use crate::render::RenderError;
 use super::jobs::{self, Move, Stages};
 use super::pipeline::{Kind, Pipeline};
 use super::state::{inspect, Known};
-use super::{
-    as_render_error, deploy_dirs, failed_before, status_result, Context, HostResult, RunInfo,
-};
+use super::{failed_before, status_result, Context, HostResult, RunInfo};
 
-/// Roll `hosts` back at once: to `to`, or each host's previous good release.
+/// Roll `hosts` (whose `deploy_to` are `dirs`) back at once: to `to`, or
+/// each host's previous good release.
 pub async fn rollback(
     ctx: Arc<Context>,
     hosts: &[Host],
+    dirs: &HashMap<String, String>,
     to: Option<ReleaseId>,
     run: Arc<RunInfo>,
     known: &Known,
 ) -> Result<Vec<HostResult>, Vec<RenderError>> {
-    let dirs = deploy_dirs(&ctx, hosts).map_err(|e| vec![as_render_error(e)])?;
     let mut results = Vec::new();
     let mut moves = Vec::new();
-    for (host, state) in inspect(&ctx, hosts, &dirs, known).await {
+    for (host, state) in inspect(&ctx, hosts, dirs, known).await {
         let state = match state {
             Ok(state) => state,
             Err(status) => {

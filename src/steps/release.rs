@@ -2,6 +2,7 @@
 //! round trip. Every interpolated value is quoted here.
 
 use super::quote;
+use crate::layout::{self, ARTIFACTS, CURRENT, HISTORY, META, RELEASES, SHARED, STATE};
 use crate::release::{HistoryEvent, HostState, ReleaseId};
 
 /// Markers in the output of [`inspect`].
@@ -29,10 +30,10 @@ pub const META_BYTES: usize = 64 * 1024;
 pub fn inspect(deploy_to: &str) -> String {
     format!(
         "d={d}; [ -d \"$d\" ] || exit 0; cd \"$d\" || exit 1; \
-         printf '{MARK_CURRENT}%s\\n' \"$(readlink current 2>/dev/null)\"; \
-         for r in releases/*/; do [ -d \"$r\" ] || continue; r=${{r%/}}; printf '{MARK_RELEASE}%s\\n' \"${{r##*/}}\"; done; \
-         m=$(head -c {META_BYTES} current/.ferry-release.json 2>/dev/null | head -n 1); printf '{MARK_META}%s\\n' \"$m\"; \
-         echo {MARK_HISTORY}; h=.ferry/history.jsonl; \
+         printf '{MARK_CURRENT}%s\\n' \"$(readlink {CURRENT} 2>/dev/null)\"; \
+         for r in {RELEASES}/*/; do [ -d \"$r\" ] || continue; r=${{r%/}}; printf '{MARK_RELEASE}%s\\n' \"${{r##*/}}\"; done; \
+         m=$(head -c {META_BYTES} {CURRENT}/{META} 2>/dev/null | head -n 1); printf '{MARK_META}%s\\n' \"$m\"; \
+         echo {MARK_HISTORY}; h={HISTORY}; \
          if [ -f $h ]; then if [ \"$(wc -c < $h)\" -gt {HISTORY_BYTES} ]; then tail -c {cut} $h | tail -n +2; else cat $h; fi | tail -n 500; fi; true",
         d = quote(deploy_to),
         cut = HISTORY_BYTES + 1,
@@ -101,14 +102,14 @@ pub fn receive(r: &Receive) -> String {
     let tag = quote(r.tag);
     let mut s = format!(
         "set -e; umask 022; d={d}; mkdir -p \"$d\"; cd \"$d\"; \
-         mkdir -p releases shared .ferry/artifacts; \
-         a=.ferry/artifacts/.{id}.{tag}.partial; t=releases/.{id}.{tag}.tmp; \
+         mkdir -p {RELEASES} {SHARED} {ARTIFACTS}; \
+         a={ARTIFACTS}/.{id}.{tag}.partial; t={RELEASES}/.{id}.{tag}.tmp; \
          trap 'rm -rf \"$a\" \"$t\"' EXIT; \
          {fetch}; \
          {HASH}; \
          if [ \"$got\" != {sha} ]; then echo \"checksum mismatch: expected sha256 {sha_plain}, the host received $got\" >&2; exit {CHECKSUM_EXIT}; fi; \
          mkdir \"$t\"; tar -xf \"$a\" -C \"$t\"; \
-         printf '%s\\n' {meta} > \"$t/.ferry-release.json\"; ",
+         printf '%s\\n' {meta} > \"$t/{META}\"; ",
         d = quote(r.deploy_to),
         sha = quote(r.sha256),
         sha_plain = r.sha256,
@@ -131,11 +132,13 @@ pub fn receive(r: &Receive) -> String {
     // the new one is in place, and never when `current` resolves to it: the
     // live release is reused by the controller, never replaced under `current`.
     s.push_str(&format!(
-        "mv -f \"$a\" .ferry/artifacts/{id}.artifact; \
-         if [ -e releases/{id} ]; then \
-         if [ current -ef releases/{id} ]; then echo 'release {id} is the one `current` points at: it is never replaced' >&2; exit {LIVE_EXIT}; fi; \
-         mv -T releases/{id} releases/.{id}.{tag}.old; fi; \
-         mv -T \"$t\" releases/{id}; trap - EXIT; rm -rf releases/.{id}.{tag}.old"
+        "mv -f \"$a\" {artifact}; \
+         if [ -e {release} ]; then \
+         if [ {CURRENT} -ef {release} ]; then echo 'release {id} is the one `current` points at: it is never replaced' >&2; exit {LIVE_EXIT}; fi; \
+         mv -T {release} {RELEASES}/.{id}.{tag}.old; fi; \
+         mv -T \"$t\" {release}; trap - EXIT; rm -rf {RELEASES}/.{id}.{tag}.old",
+        artifact = layout::artifact(r.id),
+        release = layout::release(r.id),
     ));
     s
 }
@@ -168,11 +171,11 @@ fn fetch(url: Option<&str>) -> String {
 /// only while run `run_id` holds the host's lock with an unexpired lease
 /// (else exit `lock::LOST_LOCK_EXIT`, nothing changed).
 pub fn switch(deploy_to: &str, id: &ReleaseId, run_id: &str, history_line: &str) -> String {
-    let id = id.as_str();
     format!(
-        "set -e; cd {d}; test -d releases/{id}; {fence}; \
-         ln -sfn releases/{id} .current.{tag}; mv -T .current.{tag} current; \
+        "set -e; cd {d}; test -d {release}; {fence}; \
+         ln -sfn {release} .{CURRENT}.{tag}; mv -T .{CURRENT}.{tag} {CURRENT}; \
          {append}",
+        release = layout::release(id),
         d = quote(deploy_to),
         fence = super::lock::fence(run_id),
         tag = quote(run_id),
@@ -183,7 +186,7 @@ pub fn switch(deploy_to: &str, id: &ReleaseId, run_id: &str, history_line: &str)
 /// Append one line to the host's history.
 pub fn record(deploy_to: &str, history_line: &str) -> String {
     format!(
-        "cd {d} && mkdir -p .ferry && {append}",
+        "cd {d} && mkdir -p {STATE} && {append}",
         d = quote(deploy_to),
         append = append_history(history_line),
     )
@@ -194,8 +197,8 @@ pub fn record(deploy_to: &str, history_line: &str) -> String {
 /// is ended first, so it can never glue onto this event; readers skip it.
 pub fn append_history(history_line: &str) -> String {
     format!(
-        "{{ [ ! -s .ferry/history.jsonl ] || [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; \
-         printf '%s\\n' {line}; }} >> .ferry/history.jsonl",
+        "{{ [ ! -s {HISTORY} ] || [ -z \"$(tail -c 1 {HISTORY})\" ] || echo; \
+         printf '%s\\n' {line}; }} >> {HISTORY}",
         line = quote(history_line),
     )
 }
@@ -204,7 +207,11 @@ pub fn append_history(history_line: &str) -> String {
 pub fn prune(deploy_to: &str, ids: &[ReleaseId]) -> String {
     let mut s = format!("cd {} && rm -rf", quote(deploy_to));
     for id in ids {
-        s.push_str(&format!(" releases/{id} .ferry/artifacts/{id}.artifact"));
+        s.push_str(&format!(
+            " {} {}",
+            layout::release(id),
+            layout::artifact(id)
+        ));
     }
     s
 }
