@@ -285,3 +285,39 @@ fn ctrl_c_in_the_last_batch_finishes_the_host_and_exits_130() {
     // The host in flight finished its steps: switched, not left half-way.
     assert_eq!(current(&fleet, 0), "releases/r1");
 }
+
+#[test]
+fn after_ctrl_c_hosts_queued_behind_forks_never_start() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    project.write(
+        "playbooks/deploy.yml",
+        "before_switch:\n  - { name: slow, run: 'touch {{ deploy_to }}/started; sleep 2' }\n",
+    );
+    let r1 = project.release_tarball("r1");
+    // One batch of three hosts, one at a time: h2 and h3 wait for a slot.
+    let ferry = project
+        .deploy(&r1, "r1")
+        .args(&["--forks", "1"])
+        .code(130)
+        .stderr_has("  h1: deployed r1")
+        .stderr_has("  h2: not started")
+        .stderr_has("  h3: not started")
+        .spawn();
+    let started = on_host(&fleet, 0, "started");
+    wait_until(
+        Duration::from_secs(30),
+        "before_switch never started on h1",
+        || started.exists(),
+    );
+    ferry.signal("-INT");
+    ferry.finish();
+    assert_eq!(current(&fleet, 0), "releases/r1");
+    for i in [1, 2] {
+        assert!(
+            !on_host(&fleet, i, "started").exists(),
+            "host {} started after Ctrl-C",
+            i + 1
+        );
+    }
+}
