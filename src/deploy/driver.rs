@@ -20,7 +20,7 @@ use crate::ssh::Session;
 use super::jobs::{self, HostJob, Move, Stages};
 use super::pipeline::{Kind, Pipeline};
 use super::state::{inspect, Known};
-use super::{failed_before, status_result, Context, Deployment, HostResult, Outcome};
+use super::{failed_before, status_result, Context, Deployment, HostResult, Outcome, RunInfo};
 
 /// Every prepared host's job, by host name.
 type Jobs = HashMap<String, HostJob>;
@@ -181,17 +181,60 @@ async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
     }
 }
 
-/// Run `work` with each named host's job and session, at most `forks` at
-/// once; results by host name, in the order given.
-async fn each_job<T, F, Fut>(
+/// Who a run's pipelines are for, shared by every host of the run.
+#[derive(Clone)]
+pub(super) enum Owner {
+    Deploy(Arc<Deployment>),
+    Revert(Arc<Deployment>),
+    Rollback(Arc<RunInfo>),
+}
+
+/// One host's share of a run: everything its pipeline borrows, owned by
+/// the host's task.
+pub(super) struct HostRun {
+    exec: Arc<Executor>,
+    ctx: Arc<Context>,
+    jobs: Arc<Jobs>,
+    host: Host,
+    session: Session,
+    owner: Owner,
+}
+
+impl HostRun {
+    pub(super) fn job(&self) -> &HostJob {
+        &self.jobs[&self.host.name]
+    }
+
+    /// The host's pipeline; `batch` names it in the journal.
+    pub(super) fn pipeline(&self, batch: usize) -> Pipeline<'_> {
+        let kind = match &self.owner {
+            Owner::Deploy(d) => Kind::Deploy(d),
+            Owner::Revert(d) => Kind::Revert(d),
+            Owner::Rollback(run) => Kind::Rollback(run),
+        };
+        Pipeline {
+            exec: &self.exec,
+            ctx: &self.ctx,
+            session: &self.session,
+            job: self.job(),
+            kind,
+            batch,
+        }
+    }
+}
+
+/// Run `work` for each named host's job over its session, at most `forks`
+/// at once; results by host name, in the order given.
+pub(super) async fn each_job<T, F, Fut>(
     ctx: &Arc<Context>,
     jobs: &Arc<Jobs>,
     names: &[String],
+    owner: Owner,
     work: F,
 ) -> Vec<(String, Result<T, HostStatus>)>
 where
     T: Send + 'static,
-    F: Fn(Arc<Executor>, Arc<Context>, Arc<Jobs>, Host, Session) -> Fut + Send + Sync + 'static,
+    F: Fn(HostRun) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = T> + Send + 'static,
 {
     let hosts: Vec<Host> = names.iter().map(|n| jobs[n].host.clone()).collect();
@@ -202,8 +245,14 @@ where
             ctx.forks,
             |_| true,
             move |exec, host, session| {
-                let session = session.expect("each_job connects");
-                work(exec, ctx2.clone(), jobs2.clone(), host, session)
+                work(HostRun {
+                    exec,
+                    ctx: ctx2.clone(),
+                    jobs: jobs2.clone(),
+                    host,
+                    session: session.expect("each_job connects"),
+                    owner: owner.clone(),
+                })
             },
         )
         .await
@@ -248,25 +297,15 @@ async fn stage_everywhere(
     ctx.journal.record(&Event::StagingStarted {
         hosts: names.clone(),
     });
-    let (d, stop) = (d.clone(), stop.clone());
-    let staged: Staged = each_job(ctx, jobs, &names, move |exec, ctx, jobs, host, session| {
-        let (d, stop) = (d.clone(), stop.clone());
+    let stop = stop.clone();
+    let staged: Staged = each_job(ctx, jobs, &names, Owner::Deploy(d.clone()), move |run| {
+        let stop = stop.clone();
         async move {
             // Interrupted: the host is left to its batch, which is not started.
             if stop.load(Ordering::SeqCst) {
                 return None;
             }
-            let job = &jobs[&host.name];
-            let kind = Kind::Deploy(&d);
-            let pipeline = Pipeline {
-                exec: &exec,
-                ctx: &ctx,
-                session: &session,
-                job,
-                kind,
-                batch: STAGING,
-            };
-            pipeline.receive().await.err()
+            run.pipeline(STAGING).receive().await.err()
         }
     })
     .await
@@ -299,34 +338,26 @@ async fn run_batch(
         canary: batch.canary,
         hosts: batch.hosts.clone(),
     });
-    let (staged, d, stop) = (staged.clone(), d.clone(), opts.stop.clone());
+    let (staged, d2, stop) = (staged.clone(), d.clone(), opts.stop.clone());
     let (number, roll_back) = (batch.number, opts.scope != RollbackScope::None);
     each_job(
         ctx,
         jobs,
         &batch.hosts,
-        move |exec, ctx, jobs, host, session| {
-            let (staged, d, stop) = (staged.clone(), d.clone(), stop.clone());
+        Owner::Deploy(d.clone()),
+        move |run| {
+            let (staged, d, stop) = (staged.clone(), d2.clone(), stop.clone());
             async move {
-                let job = &jobs[&host.name];
+                let job = run.job();
                 if let Some(reason) = jobs::content_conflict(&job.state, &d) {
-                    let failure = TaskFailure::plain(&host.name, "deploy", &reason);
+                    let failure = TaskFailure::plain(&job.host.name, "deploy", &reason);
                     return failed_before(failure, job.state.current.clone());
                 }
-                let kind = Kind::Deploy(&d);
-                let pipeline = Pipeline {
-                    exec: &exec,
-                    ctx: &ctx,
-                    session: &session,
-                    job,
-                    kind,
-                    batch: number,
-                };
-                let staged = staged.get(&host.name);
+                let pipeline = run.pipeline(number);
+                let staged = staged.get(&job.host.name);
                 let machine = Machine::new(pipeline.policy(staged, roll_back));
-                pipeline
-                    .run(machine, staged, stop.load(Ordering::SeqCst))
-                    .await
+                let stop = stop.load(Ordering::SeqCst);
+                pipeline.run(machine, staged, stop).await
             }
         },
     )
@@ -357,24 +388,17 @@ async fn put_back(
         names.len(),
         names.join(", ")
     ));
-    let deployment = d.clone();
-    let done = each_job(ctx, jobs, names, move |exec, ctx, jobs, host, session| {
-        let d = deployment.clone();
-        async move {
-            let job = &jobs[&host.name];
-            let kind = Kind::Revert(&d);
-            let pipeline = Pipeline {
-                exec: &exec,
-                ctx: &ctx,
-                session: &session,
-                job,
-                kind,
-                batch: 0,
-            };
+    let done = each_job(
+        ctx,
+        jobs,
+        names,
+        Owner::Revert(d.clone()),
+        |run| async move {
+            let pipeline = run.pipeline(0);
             let machine = Machine::revert(pipeline.policy(None, true));
             pipeline.run(machine, None, false).await
-        }
-    })
+        },
+    )
     .await;
     for (host, result) in done {
         let outcome = match result {

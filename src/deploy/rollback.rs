@@ -13,8 +13,8 @@ use crate::machine::Machine;
 use crate::release::{rollback_target, ReleaseId};
 use crate::render::RenderError;
 
+use super::driver::{each_job, Owner};
 use super::jobs::{self, Move, Stages};
-use super::pipeline::{Kind, Pipeline};
 use super::state::{inspect, Known};
 use super::{failed_before, status_result, Context, HostResult, RunInfo};
 
@@ -58,41 +58,22 @@ pub async fn rollback(
     let names: Vec<String> = moves.iter().map(|m| m.host.name.clone()).collect();
     let jobs: Arc<HashMap<_, _>> =
         Arc::new(jobs::prepare(&ctx, moves, Stages::Rollback, &|_| false)?);
-    let hosts: Vec<Host> = names.iter().map(|n| jobs[n].host.clone()).collect();
-    let (ctx2, jobs2) = (ctx.clone(), jobs.clone());
-    let done = ctx
-        .executor
-        .each_host(
-            hosts,
-            ctx.forks,
-            |_| true,
-            move |exec, host, session| {
-                let (ctx, jobs, run) = (ctx2.clone(), jobs2.clone(), run.clone());
-                async move {
-                    let session = session.expect("rollback connects");
-                    let job = &jobs[&host.name];
-                    let kind = Kind::Rollback(&run);
-                    let pipeline = Pipeline {
-                        exec: &exec,
-                        ctx: &ctx,
-                        session: &session,
-                        job,
-                        kind,
-                        batch: 0,
-                    };
-                    let machine = Machine::new(pipeline.policy(None, true));
-                    pipeline.run(machine, None, false).await
-                }
-            },
-        )
-        .await;
+    let done = each_job(
+        &ctx,
+        &jobs,
+        &names,
+        Owner::Rollback(run),
+        |run| async move {
+            let pipeline = run.pipeline(0);
+            let machine = Machine::new(pipeline.policy(None, true));
+            pipeline.run(machine, None, false).await
+        },
+    )
+    .await;
     for (host, result) in done {
         results.push(match result {
-            Ok(outcome) => HostResult {
-                host: host.name,
-                outcome,
-            },
-            Err(status) => status_result(&host.name, status),
+            Ok(outcome) => HostResult { host, outcome },
+            Err(status) => status_result(&host, status),
         });
     }
     Ok(results)
