@@ -151,7 +151,7 @@ impl Printer {
     }
 
     /// The secrets this printer masks: for sinks that are not the terminal
-    /// (journal, JUnit, notifications, host history) to mask the same way.
+    /// (journal, `JUnit`, notifications, host history) to mask the same way.
     pub fn secrets(&self) -> &Secrets {
         &self.secrets
     }
@@ -199,13 +199,13 @@ impl Printer {
     }
 }
 
-/// One JUnit test case: a host, and how it failed (step, message, details).
+/// One `JUnit` test case: a host, and how it failed (step, message, details).
 pub struct TestCase {
     pub name: String,
     pub failure: Option<(String, String, String)>,
 }
 
-/// A JUnit XML report (the schema Jenkins and GitLab read): one suite, one
+/// A `JUnit` XML report (the schema Jenkins and GitLab read): one suite, one
 /// case per host, failed hosts as `<failure>` with the step and details.
 /// Secrets are masked in each field before it is escaped.
 pub fn junit_xml(

@@ -10,7 +10,7 @@ use crate::settings::{HistorySettings, OutputFormat};
 
 use super::release_context;
 
-pub async fn history(args: HistorySettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn history(args: HistorySettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;

@@ -11,7 +11,7 @@ use crate::settings::RollbackSettings;
 
 use super::{release_context, report_results};
 
-pub async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
     // `--to` was parsed by the settings stage, before anything was read.
     let to = args.to;
     let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;

@@ -46,7 +46,7 @@ impl HostLine {
                 }
             }
             Err(HostStatus::Unreachable(reason)) => {
-                line.error = Some(format!("unreachable: {reason}"))
+                line.error = Some(format!("unreachable: {reason}"));
             }
             Err(HostStatus::Failed(f)) => line.error = Some(f.reason.clone()),
             Err(HostStatus::Ok) => {}
@@ -55,7 +55,7 @@ impl HostLine {
     }
 }
 
-pub async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;

@@ -1,7 +1,17 @@
 //! Running a host's rendered tasks: retries, timeouts, `sudo`, delegation,
 //! and `local:` tasks on the controller.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use super::{is_remote, status_reason, Echo, Executor, HostReport, HostStatus, TaskFailure};
+use crate::config::Host;
+use crate::render::{Action, HostPlan, RenderedTask, Step};
+use crate::ssh::{ExitKind, Keep, LineBuffer, Session, UploadSource, KEEP_BYTES};
+use crate::steps::RemoteCommand;
 
 impl Executor {
     /// Run every host's plan; reports come back in the plans' order.
@@ -109,9 +119,10 @@ impl Executor {
         task: &RenderedTask,
     ) -> Result<(), TaskFailure> {
         // Test hook: a crashing host task (no input makes one crash today).
-        if std::env::var("FERRY_TEST_PANIC_HOST").is_ok_and(|h| h == host) {
-            panic!("FERRY_TEST_PANIC_HOST={host}");
-        }
+        assert!(
+            !std::env::var("FERRY_TEST_PANIC_HOST").is_ok_and(|h| h == host),
+            "FERRY_TEST_PANIC_HOST={host}"
+        );
         let fail =
             |command: &str, reason: String| TaskFailure::new(host, &task.name, command, reason);
         let delegated;

@@ -275,29 +275,25 @@ fn dependency_order(uses: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
         mark[root] = Mark::Open;
         while let Some(top) = stack.last_mut() {
             let (node, next) = *top;
-            match uses[node].get(next) {
-                Some(&used) => {
-                    top.1 += 1;
-                    match mark[used] {
-                        Mark::New => {
-                            mark[used] = Mark::Open;
-                            stack.push((used, 0));
-                        }
-                        Mark::Open => {
-                            let from = stack.iter().position(|&(n, _)| n == used).unwrap_or(0);
-                            let mut cycle: Vec<usize> =
-                                stack[from..].iter().map(|&(n, _)| n).collect();
-                            cycle.push(used);
-                            return Err(cycle);
-                        }
-                        Mark::Done => {}
+            if let Some(&used) = uses[node].get(next) {
+                top.1 += 1;
+                match mark[used] {
+                    Mark::New => {
+                        mark[used] = Mark::Open;
+                        stack.push((used, 0));
                     }
+                    Mark::Open => {
+                        let from = stack.iter().position(|&(n, _)| n == used).unwrap_or(0);
+                        let mut cycle: Vec<usize> = stack[from..].iter().map(|&(n, _)| n).collect();
+                        cycle.push(used);
+                        return Err(cycle);
+                    }
+                    Mark::Done => {}
                 }
-                None => {
-                    mark[node] = Mark::Done;
-                    order.push(node);
-                    stack.pop();
-                }
+            } else {
+                mark[node] = Mark::Done;
+                order.push(node);
+                stack.pop();
             }
         }
     }

@@ -5,7 +5,7 @@
 //! wrapped in an outer timeout (a silent peer hangs russh forever),
 //! keepalive is always on, DH group exchange is dropped (pure-Rust 8192-bit
 //! groups cost ~0.8 s of CPU per handshake), and host keys are checked by our
-//! own known_hosts reader.
+//! own `known_hosts` reader.
 
 mod auth;
 mod exec;
@@ -176,7 +176,7 @@ fn client_config(settings: &SshSettings) -> client::Config {
         .kex
         .iter()
         .filter(|k| **k != russh::kex::DH_GEX_SHA1 && **k != russh::kex::DH_GEX_SHA256)
-        .cloned()
+        .copied()
         .collect::<Vec<_>>()
         .into();
     if aes_in_hardware() {
@@ -195,7 +195,7 @@ fn client_config(settings: &SshSettings) -> client::Config {
 
 /// With AES instructions, AES-GCM costs both ends (our encryption and the
 /// host's sshd decryption of every artifact byte) less CPU than russh's
-/// default ChaCha20-Poly1305; without them ChaCha20 stays first.
+/// default ChaCha20-Poly1305; without them `ChaCha20` stays first.
 fn aes_in_hardware() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("aes")

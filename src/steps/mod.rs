@@ -149,7 +149,7 @@ mod tests {
             .timeout(Some(Duration::from_secs(30)));
         assert_eq!(
             cmd.to_shell(),
-            r#"timeout -k 5 30 sudo -n sh -c 'echo '\''hi'\''; sleep 9'"#
+            r"timeout -k 5 30 sudo -n sh -c 'echo '\''hi'\''; sleep 9'"
         );
         assert_eq!(cmd.client_deadline(), Some(Duration::from_secs(40)));
     }
