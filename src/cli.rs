@@ -115,6 +115,8 @@ pub struct DeployArgs {
 
 /// How a release rolls out: shared by `deploy` and `promote`.
 #[derive(Debug, Args)]
+// Each bool is one independent command-line switch, as clap models them.
+#[allow(clippy::struct_excessive_bools)]
 pub struct RolloutArgs {
     /// `json`: one JSON event per line on stdout (schema ferry.events/1);
     /// human text and host output go to stderr.

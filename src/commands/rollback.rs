@@ -26,9 +26,9 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
     }
     let lock_info = super::lock::run_lock(&run, "rollback");
     // A host not locked (unreachable then) is reported, never changed.
-    let (guard, states) =
+    let (guard, host_states) =
         deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
-    let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run), &states).await;
+    let results = deploy::rollback(ctx.clone(), &hosts, to, Arc::new(run), &host_states).await;
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let results = results?;

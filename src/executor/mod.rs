@@ -198,7 +198,7 @@ impl Executor {
             user: host.user.clone(),
         };
         self.connector.connect(&target).await.map_err(|err| {
-            let status = connect_failure(&host.name, err);
+            let status = connect_failure(&host.name, &err);
             match &status {
                 HostStatus::Unreachable(reason) => self
                     .printer
@@ -296,7 +296,7 @@ fn is_remote(step: &Step) -> bool {
     matches!(step, Step::Run(t) if !matches!(t.action, Action::Local(_)))
 }
 
-fn connect_failure(host: &str, err: SshError) -> HostStatus {
+fn connect_failure(host: &str, err: &SshError) -> HostStatus {
     if err.is_unreachable() {
         HostStatus::Unreachable(err.to_string())
     } else {

@@ -267,7 +267,7 @@ impl Executor {
             return Ok(());
         }
         let exit = match status.code() {
-            Some(code) => ExitKind::Code(code as u32),
+            Some(code) => ExitKind::Code(code.cast_unsigned()),
             None => ExitKind::Signal("(local)".into()),
         };
         Err(failure(Some(exit.clone()), exit.to_string(), &stderr))

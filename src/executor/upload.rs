@@ -32,13 +32,13 @@ impl Executor {
             TaskFailure::new(host, &task.name, &format!("upload to {dest}"), reason)
         };
         let private_dir = if task.sudo {
-            let made = RemoteCommand::new(steps::PRIVATE_TEMP_DIR).timeout(task.timeout);
+            let mktemp = RemoteCommand::new(steps::PRIVATE_TEMP_DIR).timeout(task.timeout);
             let out = self
                 .run_remote(
                     host,
                     session,
                     &task.name,
-                    &made,
+                    &mktemp,
                     Echo::Quiet,
                     None,
                     Keep::Tail(KEEP_BYTES),
@@ -61,7 +61,7 @@ impl Executor {
             let cleanup = steps::remove_file(&tmp);
             (tmp, install, cleanup)
         };
-        let clean_up = || async {
+        let remove_temp = || async {
             let _ = session
                 .exec(
                     &RemoteCommand::new(cleanup.clone()).to_shell(),
@@ -71,7 +71,7 @@ impl Executor {
                 .await;
         };
         if let Err(e) = session.upload(source, &tmp).await {
-            clean_up().await;
+            remove_temp().await;
             return Err(fail(e.to_string()));
         }
         // Test hook: hold the written, not yet installed file until this
@@ -98,7 +98,7 @@ impl Executor {
         {
             Ok(stdout) => stdout,
             Err(failure) => {
-                clean_up().await;
+                remove_temp().await;
                 return Err(failure);
             }
         };

@@ -4,6 +4,7 @@
 //! so `ferry check` and `ferry run` see the same result.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
@@ -326,7 +327,7 @@ fn context(vars: &Vars, builtins: &serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(&map))
 }
 
-fn quote_filter(value: Value) -> String {
+fn quote_filter(value: &Value) -> String {
     let text = value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_string);
@@ -377,7 +378,7 @@ fn render_error(place: &str, err: &minijinja::Error) -> RenderError {
     let mut message = format!("{what}{detail}{line}");
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        message.push_str(&format!("; caused by: {cause}"));
+        let _ = write!(message, "; caused by: {cause}");
         source = cause.source();
     }
     RenderError {

@@ -180,7 +180,7 @@ fn client_config(settings: &SshSettings) -> client::Config {
         .collect::<Vec<_>>()
         .into();
     if aes_in_hardware() {
-        preferred.cipher = prefer_first(&preferred.cipher, russh::cipher::AES_256_GCM).into();
+        preferred.cipher = prefer_first(&preferred.cipher, &russh::cipher::AES_256_GCM).into();
     }
     client::Config {
         preferred,
@@ -206,9 +206,9 @@ fn aes_in_hardware() -> bool {
     false
 }
 
-fn prefer_first<T: Clone + PartialEq>(list: &[T], first: T) -> Vec<T> {
+fn prefer_first<T: Clone + PartialEq>(list: &[T], first: &T) -> Vec<T> {
     let mut out = vec![first.clone()];
-    out.extend(list.iter().filter(|x| **x != first).cloned());
+    out.extend(list.iter().filter(|x| *x != first).cloned());
     out
 }
 
