@@ -89,8 +89,8 @@ pub enum RollbackArg {
 pub struct DeployArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The playbook with the deploy stages (before_switch, after_switch,
-    /// linked_dirs); default: playbooks/deploy.yml when it exists.
+    /// The playbook with the deploy stages (`before_switch`, `after_switch`,
+    /// `linked_dirs`); default: playbooks/deploy.yml when it exists.
     pub playbook: Option<String>,
     /// The artifact (a tarball) to ship.
     #[arg(long, value_name = "PATH", required_unless_present = "artifact_url")]
@@ -115,12 +115,14 @@ pub struct DeployArgs {
 
 /// How a release rolls out: shared by `deploy` and `promote`.
 #[derive(Debug, Args)]
+// Each bool is one independent command-line switch, as clap models them.
+#[allow(clippy::struct_excessive_bools)]
 pub struct RolloutArgs {
     /// `json`: one JSON event per line on stdout (schema ferry.events/1);
     /// human text and host output go to stderr.
     #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
     pub output: OutputArg,
-    /// Write a JUnit XML report: one test case per host.
+    /// Write a `JUnit` XML report: one test case per host.
     #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
     pub report: Option<PathBuf>,
     /// Record the run as a hotfix in the hosts' history (no check is skipped).
@@ -135,7 +137,7 @@ pub struct RolloutArgs {
     /// Why (with --outside-window); recorded in the hosts' history.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
-    /// Releases to keep per host (default: the playbook's keep_releases, else 5).
+    /// Releases to keep per host (default: the playbook's `keep_releases`, else 5).
     #[arg(long, value_name = "N")]
     pub keep: Option<usize>,
     /// Print the batches and every rendered step, without connecting.
@@ -222,7 +224,7 @@ fn parse_amount(text: &str) -> Result<Amount, String> {
 pub struct RollbackArgs {
     #[command(flatten)]
     pub common: Common,
-    /// The playbook whose after_switch tasks run after the switch; default:
+    /// The playbook whose `after_switch` tasks run after the switch; default:
     /// playbooks/deploy.yml when it exists.
     pub playbook: Option<String>,
     /// Roll back to this release (it must still be on each host).

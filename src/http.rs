@@ -2,6 +2,8 @@
 //! endpoints and notification webhooks on plain `http://` URLs. (https
 //! health checks run through curl on the host: `from: host`.)
 
+use std::fmt::Write as _;
+
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -50,10 +52,11 @@ pub async fn request(
     let mut stream = TcpStream::connect((host, port)).await.map_err(io)?;
     let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {authority}\r\nUser-Agent: ferry\r\nConnection: close\r\n");
     if let Some((content_type, bytes)) = body {
-        head.push_str(&format!(
+        let _ = write!(
+            head,
             "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
             bytes.len()
-        ));
+        );
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes()).await.map_err(io)?;

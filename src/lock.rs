@@ -258,7 +258,8 @@ async fn try_acquire(
     // Taken or not, ours to give back if we cannot tell.
     let mut give_back = Vec::new();
     let mut reads = HashMap::new();
-    let mut held: Vec<(String, Holder)> = Vec::new();
+    // Hosts whose lock another run holds.
+    let mut others: Vec<(String, Holder)> = Vec::new();
     for (host, result) in on_hosts(ctx, hosts, scripts).await {
         let read = match result.map(|out| (parse_answer(&out, &info.run_id), out)) {
             Ok((Answer::Taken(out), _)) => {
@@ -266,7 +267,7 @@ async fn try_acquire(
                 Read::Locked(out)
             }
             Ok((Answer::Held(holder), _)) => {
-                held.push((host.name.clone(), holder));
+                others.push((host.name.clone(), holder));
                 continue;
             }
             Ok((Answer::Free | Answer::Unrecognised, out)) => {
@@ -280,7 +281,7 @@ async fn try_acquire(
         };
         reads.insert(host.name.clone(), read);
     }
-    if held.is_empty() {
+    if others.is_empty() {
         release_on(ctx, &give_back, dirs, &info.run_id).await;
         return Ok((taken, reads));
     }
@@ -289,13 +290,13 @@ async fn try_acquire(
     release_on(ctx, &taken, dirs, &info.run_id).await;
     Err(LockError::Held {
         env: ctx.inventory.env_name.clone(),
-        info: held[0].1.describe(),
-        hosts: held
+        info: others[0].1.describe(),
+        hosts: others
             .iter()
             .map(|(h, _)| h.as_str())
             .collect::<Vec<_>>()
             .join(", "),
-        stale: held.iter().all(|(_, h)| h.is_stale()),
+        stale: others.iter().all(|(_, h)| h.is_stale()),
     })
 }
 

@@ -1,4 +1,4 @@
-//! Webhook notifications: a JSON summary sent (`POST`) on start, success and
+//! Webhook notifications: a JSON summary sent (HTTP POST) on start, success and
 //! failure, with a Slack-compatible `text` field. A failing notifier never
 //! fails the deploy: it is reported as a warning. Payloads are masked like
 //! every other sink, before they are serialised.

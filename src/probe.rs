@@ -3,6 +3,7 @@
 //! a wait costs one round trip); TCP and HTTP probes run from the controller,
 //! or with `from: host` through curl on the host.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -93,11 +94,12 @@ pub fn host_script(probe: &Probe, timeout: Duration) -> String {
                 url = quote(url)
             );
             if let Some(body) = body {
-                s.push_str(&format!(
+                let _ = write!(
+                    s,
                     "; grep -qF -- {b} \"$b\" || {{ echo 'body lacks {bp}' >&2; exit 1; }}",
                     b = quote(body),
                     bp = body.replace('\'', "")
-                ));
+                );
             }
             s
         }

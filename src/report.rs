@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -151,7 +152,7 @@ impl Printer {
     }
 
     /// The secrets this printer masks: for sinks that are not the terminal
-    /// (journal, JUnit, notifications, host history) to mask the same way.
+    /// (journal, `JUnit`, notifications, host history) to mask the same way.
     pub fn secrets(&self) -> &Secrets {
         &self.secrets
     }
@@ -199,13 +200,13 @@ impl Printer {
     }
 }
 
-/// One JUnit test case: a host, and how it failed (step, message, details).
+/// One `JUnit` test case: a host, and how it failed (step, message, details).
 pub struct TestCase {
     pub name: String,
     pub failure: Option<(String, String, String)>,
 }
 
-/// A JUnit XML report (the schema Jenkins and GitLab read): one suite, one
+/// A `JUnit` XML report (the schema Jenkins and GitLab read): one suite, one
 /// case per host, failed hosts as `<failure>` with the step and details.
 /// Secrets are masked in each field before it is escaped.
 pub fn junit_xml(
@@ -223,18 +224,22 @@ pub fn junit_xml(
         elapsed.as_secs_f64()
     );
     for case in cases {
-        xml.push_str(&format!(
+        let _ = write!(
+            xml,
             "    <testcase classname=\"ferry\" name=\"{}\"",
             xml_escape(&case.name)
-        ));
+        );
         match &case.failure {
             None => xml.push_str("/>\n"),
-            Some((step, message, details)) => xml.push_str(&format!(
-                ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                xml_escape(step),
-                xml_escape(message),
-                xml_escape(details)
-            )),
+            Some((step, message, details)) => {
+                let _ = write!(
+                    xml,
+                    ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
+                    xml_escape(step),
+                    xml_escape(message),
+                    xml_escape(details)
+                );
+            }
         }
     }
     xml.push_str("  </testsuite>\n</testsuites>\n");
@@ -262,7 +267,7 @@ fn escape_where(text: &str, escaped: impl Fn(char) -> bool) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         if escaped(c) {
-            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+            let _ = write!(out, "\\u{:04x}", u32::from(c));
         } else {
             out.push(c);
         }

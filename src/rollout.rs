@@ -46,7 +46,7 @@ pub fn settings_for(
 
 fn merge(base: &mut RolloutSettings, over: &RolloutSettings) {
     if over.batch.is_some() {
-        base.batch = over.batch.clone();
+        base.batch.clone_from(&over.batch);
     }
     if over.canary.is_some() {
         base.canary = over.canary;
@@ -108,6 +108,13 @@ fn batch_size(spec: Option<&BatchSpec>, step: usize, total: usize) -> usize {
 }
 
 /// Failures allowed: a percent rounds down (10% of 5 hosts allows none).
+// A percent is 0 to 100 (`parse_amount`), so the result is 0..=total;
+// host counts are far below f64's 2^53 exact integers.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss
+)]
 fn floor_of(amount: Amount, total: usize) -> usize {
     match amount {
         Amount::Count(n) => n as usize,
@@ -301,7 +308,7 @@ mod tests {
                 assert_eq!(roll_back, ["h1", "h2"]);
                 assert!(reason.contains("batch 2: h3"), "{reason}");
             }
-            other => panic!("{other:?}"),
+            Decision::Continue => panic!("the rollout went on; it should stop"),
         }
     }
 
@@ -324,7 +331,7 @@ mod tests {
         let ends = [("h3".to_string(), End::Restored)];
         match r.on_batch(&b, &ends, RollbackScope::Failed) {
             Decision::Stop { roll_back, .. } => assert!(roll_back.is_empty()),
-            other => panic!("{other:?}"),
+            Decision::Continue => panic!("the rollout went on; it should stop"),
         }
     }
 }

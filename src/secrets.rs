@@ -1,5 +1,5 @@
 //! Values read through `env()`, and the one place they are masked: every
-//! sink (terminal, run logs, journal, JSON events, JUnit, notifications,
+//! sink (terminal, run logs, journal, JSON events, `JUnit`, notifications,
 //! host history) masks through [`Secrets`] before it escapes or writes.
 //!
 //! A secret is masked in every form ferry's own output gives it: as is,
@@ -117,7 +117,7 @@ fn unquote(s: &str) -> &str {
         .unwrap_or(s)
 }
 
-/// Text for an XML attribute or element (the JUnit report); control
+/// Text for an XML attribute or element (the `JUnit` report); control
 /// characters XML cannot hold are dropped.
 pub fn xml_escape(text: &str) -> String {
     text.chars()

@@ -5,7 +5,7 @@
 //! `Mon,Wed`, `daily`), a time range, and an IANA time zone (default UTC).
 //! A freeze is a range of dates (inclusive, UTC) with a reason.
 
-use jiff::civil::{Date, Time};
+use jiff::civil::{Date, Time, Weekday};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan, ZonedDateTime};
 
@@ -67,7 +67,7 @@ impl Window {
 
     fn contains(&self, now: Timestamp) -> bool {
         let local = now.to_zoned_datetime(self.tz.clone());
-        let day = local.weekday().to_monday_zero_offset() as usize;
+        let day = day_index(local.weekday());
         let t = local.time();
         self.days[day] && t >= self.start && t < self.end
     }
@@ -77,7 +77,7 @@ impl Window {
         let today = now.to_zoned_datetime(self.tz.clone()).date();
         (0..15)
             .filter_map(|n| today.checked_add(n.days()).ok())
-            .filter(|d| self.days[d.weekday().to_monday_zero_offset() as usize])
+            .filter(|d| self.days[day_index(d.weekday())])
             .filter_map(|d| {
                 d.to_datetime(self.start)
                     .to_zoned_datetime(self.tz.clone())
@@ -175,6 +175,12 @@ fn next_open(windows: &[Window], freezes: &[Freeze], now: Timestamp) -> Option<S
         from = candidate.timestamp();
     }
     None
+}
+
+/// Monday 0 to Sunday 6: the index into a window's `days`.
+fn day_index(day: Weekday) -> usize {
+    // The offset is 0..=6, so its absolute value is itself.
+    usize::from(day.to_monday_zero_offset().unsigned_abs())
 }
 
 #[cfg(test)]

@@ -10,10 +10,10 @@ use crate::settings::{HistorySettings, OutputFormat};
 
 use super::release_context;
 
-pub async fn history(args: HistorySettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn history(args: HistorySettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
-    let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;
+    let states = deploy::inspect(&ctx, &hosts, &dirs, &deploy::Known::default()).await;
     ctx.executor.close_all().await;
     let printer = ctx.executor.printer();
     let mut events: Vec<(String, HistoryEvent)> = Vec::new();

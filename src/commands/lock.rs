@@ -14,7 +14,7 @@ use crate::settings::{LockSettings, UnlockSettings};
 use super::release_context;
 
 /// The lock's description for a run: who, which run, since when, why.
-pub fn run_lock(run: &RunInfo, reason: &str) -> LockInfo {
+pub(super) fn run_lock(run: &RunInfo, reason: &str) -> LockInfo {
     LockInfo {
         holder: format!("{}@{}", run.deployer, run.controller),
         run_id: run.run_id.clone(),
@@ -27,7 +27,7 @@ pub fn run_lock(run: &RunInfo, reason: &str) -> LockInfo {
 /// `ferry lock`. A host that cannot be locked (unreachable) makes it exit 1,
 /// naming the host; the hosts it did lock stay locked: a partial freeze is
 /// better than none, and `ferry lock -l <host>` adds the rest later.
-pub async fn lock(args: LockSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn lock(args: LockSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let run = RunInfo::new(&ctx.inventory.env_name);
@@ -70,7 +70,7 @@ fn status_text(status: &crate::executor::HostStatus) -> String {
     }
 }
 
-pub async fn unlock(args: UnlockSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn unlock(args: UnlockSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let printer = ctx.executor.printer().clone();
@@ -147,7 +147,7 @@ pub async fn unlock(args: UnlockSettings) -> Result<ExitStatus, Failure> {
 
 /// `rollback --force-unlock`: remove every lock found, whoever holds it,
 /// saying whose; only the lock inspected is removed (one taken since stays).
-pub async fn break_locks(ctx: &Context, hosts: &[Host], dirs: &HashMap<String, String>) {
+pub(super) async fn break_locks(ctx: &Context, hosts: &[Host], dirs: &HashMap<String, String>) {
     let printer = ctx.executor.printer();
     let mut clear = HashMap::new();
     for (host, found) in lock::inspect(ctx, hosts, dirs).await {
@@ -163,7 +163,11 @@ pub async fn break_locks(ctx: &Context, hosts: &[Host], dirs: &HashMap<String, S
 }
 
 /// A run that lost its lock on some host says so and does not exit 0.
-pub fn report_lost(printer: &Printer, lost: &[(String, String)], status: ExitStatus) -> ExitStatus {
+pub(super) fn report_lost(
+    printer: &Printer,
+    lost: &[(String, String)],
+    status: ExitStatus,
+) -> ExitStatus {
     if lost.is_empty() {
         return status;
     }

@@ -11,7 +11,7 @@ use crate::settings::RollbackSettings;
 
 use super::{release_context, report_results};
 
-pub async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
     // `--to` was parsed by the settings stage, before anything was read.
     let to = args.to;
     let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
@@ -26,9 +26,10 @@ pub async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
     }
     let lock_info = super::lock::run_lock(&run, "rollback");
     // A host not locked (unreachable then) is reported, never changed.
-    let (guard, states) =
+    let (guard, host_states) =
         deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
-    let results = deploy::rollback(ctx.clone(), &hosts, &dirs, to, Arc::new(run), &states).await;
+    let results =
+        deploy::rollback(ctx.clone(), &hosts, &dirs, to, Arc::new(run), &host_states).await;
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let results = results?;

@@ -16,7 +16,7 @@ use crate::ssh::Connector;
 
 use super::{load_playbook, prepare, Prepared};
 
-pub async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
     let Prepared {
         loaded,
         plans,

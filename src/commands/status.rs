@@ -1,6 +1,7 @@
 //! `ferry status`: what runs where, read from the hosts themselves.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 use serde::Serialize;
 
@@ -46,7 +47,7 @@ impl HostLine {
                 }
             }
             Err(HostStatus::Unreachable(reason)) => {
-                line.error = Some(format!("unreachable: {reason}"))
+                line.error = Some(format!("unreachable: {reason}"));
             }
             Err(HostStatus::Failed(f)) => line.error = Some(f.reason.clone()),
             Err(HostStatus::Ok) => {}
@@ -55,10 +56,10 @@ impl HostLine {
     }
 }
 
-pub async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> {
     let (ctx, hosts) = release_context(&args.common, None)?;
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
-    let states = deploy::inspect(&ctx, &hosts, &dirs, &Default::default()).await;
+    let states = deploy::inspect(&ctx, &hosts, &dirs, &deploy::Known::default()).await;
     ctx.executor.close_all().await;
     let printer = ctx.executor.printer();
     let lines: Vec<HostLine> = states
@@ -144,11 +145,12 @@ fn drift_summary(lines: &[HostLine]) -> Drift {
     }
     let mut text = parts.join(", ");
     if !unreachable.is_empty() {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "; {} unreachable: {}",
             unreachable.len(),
             unreachable.join(", ")
-        ));
+        );
     }
     Drift {
         releases,

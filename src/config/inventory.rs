@@ -82,14 +82,14 @@ struct GroupFile {
     rollout: Option<RolloutSettings>,
 }
 
-/// What to do with a host key that no known_hosts file mentions.
+/// What to do with a host key that no `known_hosts` file mentions.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum HostKeyPolicy {
     /// Refuse the connection (the default).
     #[default]
     Strict,
-    /// Trust it on first use and write it to the known_hosts file.
+    /// Trust it on first use and write it to the `known_hosts` file.
     AcceptNew,
 }
 
@@ -342,8 +342,7 @@ fn resolve_ssh(file: &SshFile) -> SshSettings {
     let user_known_hosts = file
         .known_hosts
         .as_deref()
-        .map(|p| expand_home(p, &home))
-        .unwrap_or_else(|| home.join(".ssh/known_hosts"));
+        .map_or_else(|| home.join(".ssh/known_hosts"), |p| expand_home(p, &home));
     SshSettings {
         identity_files,
         known_hosts: vec![user_known_hosts, PathBuf::from("/etc/ssh/ssh_known_hosts")],

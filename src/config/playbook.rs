@@ -130,7 +130,7 @@ pub struct Playbook {
     pub undrain: Vec<Task>,
     /// Checks that must pass after the switch, before undrain.
     pub health: Vec<HealthSpec>,
-    /// Paths under `shared/` linked into every release (Capistrano's linked_dirs).
+    /// Paths under `shared/` linked into every release (Capistrano's `linked_dirs`).
     pub linked_dirs: Vec<String>,
     pub linked_files: Vec<String>,
     /// Releases kept on each host (at least current and previous).
@@ -187,19 +187,18 @@ impl Playbook {
     pub fn only(mut self, names: &[String]) -> Result<Playbook, ConfigError> {
         let mut picked = Vec::with_capacity(names.len());
         for name in names {
-            match self.tasks.iter().find(|t| &t.name == name) {
-                Some(task) => picked.push(task.clone()),
-                None => {
-                    let known: Vec<&str> = self.tasks.iter().map(|t| t.name.as_str()).collect();
-                    let hint = super::source::nearest(name, &known)
-                        .map(|n| format!(", did you mean `{n}`?"))
-                        .unwrap_or_else(|| format!(" (tasks: {})", known.join(", ")));
-                    return Err(ConfigError::new(
-                        &self.path,
-                        format!("no task named `{name}`{hint}"),
-                    ));
-                }
-            }
+            let Some(task) = self.tasks.iter().find(|t| &t.name == name) else {
+                let known: Vec<&str> = self.tasks.iter().map(|t| t.name.as_str()).collect();
+                let hint = super::source::nearest(name, &known).map_or_else(
+                    || format!(" (tasks: {})", known.join(", ")),
+                    |n| format!(", did you mean `{n}`?"),
+                );
+                return Err(ConfigError::new(
+                    &self.path,
+                    format!("no task named `{name}`{hint}"),
+                ));
+            };
+            picked.push(task.clone());
         }
         self.tasks = picked;
         Ok(self)
@@ -209,8 +208,7 @@ impl Playbook {
     pub fn base_dir(&self) -> PathBuf {
         self.path
             .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."))
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     }
 }
 

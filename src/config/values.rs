@@ -67,6 +67,13 @@ pub enum Amount {
 impl Amount {
     /// Resolve against `total` hosts, rounding a percent up so it is at least 1
     /// host whenever it is above zero.
+    // A percent is 0 to 100 (`parse_amount`), so the result is 0..=total;
+    // host counts are far below f64's 2^53 exact integers.
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
     pub fn of(self, total: usize) -> usize {
         match self {
             Amount::Count(n) => n as usize,

@@ -1,6 +1,9 @@
 //! How a task failed on a host, and how a host ended a run of tasks.
 
-use super::*;
+use std::time::Duration;
+
+use crate::report::tail;
+use crate::ssh::ExitKind;
 
 /// Lines of stderr quoted in a failure.
 const STDERR_TAIL_LINES: usize = 10;

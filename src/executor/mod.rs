@@ -4,26 +4,19 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::FutureExt as _;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::config::values::MAX_DURATION;
 use crate::config::Host;
-use crate::probe::{self, HealthCheck, Wait};
-use crate::render::{Action, HostPlan, RenderedTask, Step};
-use crate::report::{tail, Printer};
-use crate::ssh::{
-    Connector, ExitKind, Keep, LineBuffer, Session, SshError, Stream, Target, UploadSource,
-    KEEP_BYTES,
-};
-use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
+use crate::render::{Action, Step};
+use crate::report::Printer;
+use crate::ssh::{Connector, ExitKind, Keep, Session, SshError, Stream, Target};
+use crate::steps::{RemoteCommand, TIMEOUT_EXIT};
 
 mod failure;
 mod probes;
@@ -205,13 +198,13 @@ impl Executor {
             user: host.user.clone(),
         };
         self.connector.connect(&target).await.map_err(|err| {
-            let status = connect_failure(&host.name, err);
+            let status = connect_failure(&host.name, &err);
             match &status {
                 HostStatus::Unreachable(reason) => self
                     .printer
                     .host_event(&host.name, &format!("UNREACHABLE: {reason}")),
                 HostStatus::Failed(f) => {
-                    self.printer.host_event(&host.name, &format!("FAILED: {f}"))
+                    self.printer.host_event(&host.name, &format!("FAILED: {f}"));
                 }
                 HostStatus::Ok => {}
             }
@@ -250,7 +243,7 @@ impl Executor {
         let name = host.to_string();
         let mut on_line = move |stream: Stream, line: &str| {
             if echo == Echo::Lines {
-                printer.host_line(&name, stream == Stream::Stderr, line)
+                printer.host_line(&name, stream == Stream::Stderr, line);
             }
         };
         let failure = |exit: Option<ExitKind>, reason: String, stderr: &str| {
@@ -281,7 +274,7 @@ impl Executor {
 fn crashed(host: &str, panic: &(dyn std::any::Any + Send)) -> HostStatus {
     let message = panic
         .downcast_ref::<&str>()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
     HostStatus::Failed(Box::new(TaskFailure::plain(
@@ -303,7 +296,7 @@ fn is_remote(step: &Step) -> bool {
     matches!(step, Step::Run(t) if !matches!(t.action, Action::Local(_)))
 }
 
-fn connect_failure(host: &str, err: SshError) -> HostStatus {
+fn connect_failure(host: &str, err: &SshError) -> HostStatus {
     if err.is_unreachable() {
         HostStatus::Unreachable(err.to_string())
     } else {

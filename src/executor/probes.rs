@@ -1,7 +1,13 @@
 //! `wait_for` tasks and health checks: probes polled until they pass or
 //! time out.
 
-use super::*;
+use std::time::{Duration, Instant};
+
+use super::{Echo, Executor, TaskFailure};
+use crate::config::values::MAX_DURATION;
+use crate::probe::{self, HealthCheck, Wait};
+use crate::ssh::{ExitKind, Keep, Session, KEEP_BYTES};
+use crate::steps::RemoteCommand;
 
 impl Executor {
     /// Poll until the condition holds. On the host it is one script that

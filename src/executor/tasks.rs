@@ -1,7 +1,17 @@
 //! Running a host's rendered tasks: retries, timeouts, `sudo`, delegation,
 //! and `local:` tasks on the controller.
 
-use super::*;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use super::{is_remote, status_reason, Echo, Executor, HostReport, HostStatus, TaskFailure};
+use crate::config::Host;
+use crate::render::{Action, HostPlan, RenderedTask, Step};
+use crate::ssh::{ExitKind, Keep, LineBuffer, Session, UploadSource, KEEP_BYTES};
+use crate::steps::RemoteCommand;
 
 impl Executor {
     /// Run every host's plan; reports come back in the plans' order.
@@ -109,6 +119,8 @@ impl Executor {
         task: &RenderedTask,
     ) -> Result<(), TaskFailure> {
         // Test hook: a crashing host task (no input makes one crash today).
+        // A deliberate crash, not an assertion about ferry's state.
+        #[allow(clippy::manual_assert)]
         if std::env::var("FERRY_TEST_PANIC_HOST").is_ok_and(|h| h == host) {
             panic!("FERRY_TEST_PANIC_HOST={host}");
         }
@@ -256,7 +268,7 @@ impl Executor {
             return Ok(());
         }
         let exit = match status.code() {
-            Some(code) => ExitKind::Code(code as u32),
+            Some(code) => ExitKind::Code(code.cast_unsigned()),
             None => ExitKind::Signal("(local)".into()),
         };
         Err(failure(Some(exit.clone()), exit.to_string(), &stderr))

@@ -1,7 +1,15 @@
 //! Uploads: a file or rendered template sent over SFTP to a private temporary
 //! file beside its destination, then installed with its mode and checked.
 
-use super::*;
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest as _, Sha256};
+
+use super::{Echo, Executor, TaskFailure};
+use crate::render::RenderedTask;
+use crate::ssh::{Keep, Session, UploadSource, KEEP_BYTES};
+use crate::steps::{self, RemoteCommand};
 
 impl Executor {
     /// Upload to a new private file (0600, see `Session::upload`), then
@@ -24,13 +32,13 @@ impl Executor {
             TaskFailure::new(host, &task.name, &format!("upload to {dest}"), reason)
         };
         let private_dir = if task.sudo {
-            let made = RemoteCommand::new(steps::PRIVATE_TEMP_DIR).timeout(task.timeout);
+            let mktemp = RemoteCommand::new(steps::PRIVATE_TEMP_DIR).timeout(task.timeout);
             let out = self
                 .run_remote(
                     host,
                     session,
                     &task.name,
-                    &made,
+                    &mktemp,
                     Echo::Quiet,
                     None,
                     Keep::Tail(KEEP_BYTES),
@@ -43,20 +51,17 @@ impl Executor {
         } else {
             None
         };
-        let (tmp, install, cleanup) = match &private_dir {
-            Some(dir) => {
-                let tmp = format!("{dir}/upload");
-                let install = steps::install_file_as_root(dir, &tmp, dest, mode);
-                (tmp, install, steps::remove_dir(dir))
-            }
-            None => {
-                let tmp = temp_path(dest);
-                let install = steps::install_file(&tmp, dest, mode);
-                let cleanup = steps::remove_file(&tmp);
-                (tmp, install, cleanup)
-            }
+        let (tmp, install, cleanup) = if let Some(dir) = &private_dir {
+            let tmp = format!("{dir}/upload");
+            let install = steps::install_file_as_root(dir, &tmp, dest, mode);
+            (tmp, install, steps::remove_dir(dir))
+        } else {
+            let tmp = temp_path(dest);
+            let install = steps::install_file(&tmp, dest, mode);
+            let cleanup = steps::remove_file(&tmp);
+            (tmp, install, cleanup)
         };
-        let clean_up = || async {
+        let remove_temp = || async {
             let _ = session
                 .exec(
                     &RemoteCommand::new(cleanup.clone()).to_shell(),
@@ -66,7 +71,7 @@ impl Executor {
                 .await;
         };
         if let Err(e) = session.upload(source, &tmp).await {
-            clean_up().await;
+            remove_temp().await;
             return Err(fail(e.to_string()));
         }
         // Test hook: hold the written, not yet installed file until this
@@ -93,7 +98,7 @@ impl Executor {
         {
             Ok(stdout) => stdout,
             Err(failure) => {
-                clean_up().await;
+                remove_temp().await;
                 return Err(failure);
             }
         };
@@ -128,7 +133,7 @@ impl Executor {
 }
 
 /// A temporary name in the destination's folder, so the final move is a
-/// rename on one filesystem. Unpredictable, and created with O_EXCL.
+/// rename on one filesystem. Unpredictable, and created with `O_EXCL`.
 pub(super) fn temp_path(dest: &str) -> String {
     use std::hash::{BuildHasher as _, Hasher as _};
     // Randomly keyed per process (std's SipHash keys): no extra dependency.

@@ -4,6 +4,7 @@
 //! so `ferry check` and `ferry run` see the same result.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 
@@ -275,29 +276,25 @@ fn dependency_order(uses: &[Vec<usize>]) -> Result<Vec<usize>, Vec<usize>> {
         mark[root] = Mark::Open;
         while let Some(top) = stack.last_mut() {
             let (node, next) = *top;
-            match uses[node].get(next) {
-                Some(&used) => {
-                    top.1 += 1;
-                    match mark[used] {
-                        Mark::New => {
-                            mark[used] = Mark::Open;
-                            stack.push((used, 0));
-                        }
-                        Mark::Open => {
-                            let from = stack.iter().position(|&(n, _)| n == used).unwrap_or(0);
-                            let mut cycle: Vec<usize> =
-                                stack[from..].iter().map(|&(n, _)| n).collect();
-                            cycle.push(used);
-                            return Err(cycle);
-                        }
-                        Mark::Done => {}
+            if let Some(&used) = uses[node].get(next) {
+                top.1 += 1;
+                match mark[used] {
+                    Mark::New => {
+                        mark[used] = Mark::Open;
+                        stack.push((used, 0));
                     }
+                    Mark::Open => {
+                        let from = stack.iter().position(|&(n, _)| n == used).unwrap_or(0);
+                        let mut cycle: Vec<usize> = stack[from..].iter().map(|&(n, _)| n).collect();
+                        cycle.push(used);
+                        return Err(cycle);
+                    }
+                    Mark::Done => {}
                 }
-                None => {
-                    mark[node] = Mark::Done;
-                    order.push(node);
-                    stack.pop();
-                }
+            } else {
+                mark[node] = Mark::Done;
+                order.push(node);
+                stack.pop();
             }
         }
     }
@@ -330,7 +327,7 @@ fn context(vars: &Vars, builtins: &serde_json::Value) -> Value {
     Value::from(minijinja::value::Serde(&map))
 }
 
-fn quote_filter(value: Value) -> String {
+fn quote_filter(value: &Value) -> String {
     let text = value
         .as_str()
         .map_or_else(|| value.to_string(), str::to_string);
@@ -381,7 +378,7 @@ fn render_error(place: &str, err: &minijinja::Error) -> RenderError {
     let mut message = format!("{what}{detail}{line}");
     let mut source = std::error::Error::source(err);
     while let Some(cause) = source {
-        message.push_str(&format!("; caused by: {cause}"));
+        let _ = write!(message, "; caused by: {cause}");
         source = cause.source();
     }
     RenderError {

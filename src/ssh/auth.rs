@@ -12,10 +12,10 @@ use tokio::sync::OnceCell;
 
 use super::{ClientHandler, SshError};
 
-/// sshd's MaxAuthTries defaults to 6; leave room for the identity files.
+/// sshd's `MaxAuthTries` defaults to 6; leave room for the identity files.
 const MAX_AGENT_KEYS: usize = 3;
 
-pub struct KeyRing {
+pub(super) struct KeyRing {
     files: Vec<PathBuf>,
     passphrase_env: String,
     loaded: OnceCell<LoadedKeys>,
@@ -28,7 +28,7 @@ struct LoadedKeys {
 }
 
 impl KeyRing {
-    pub fn new(files: Vec<PathBuf>, passphrase_env: String) -> KeyRing {
+    pub(super) fn new(files: Vec<PathBuf>, passphrase_env: String) -> KeyRing {
         KeyRing {
             files,
             passphrase_env,

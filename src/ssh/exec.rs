@@ -16,10 +16,10 @@ pub const KEEP_BYTES: usize = 256 * 1024;
 /// Longest line passed to the line callback. A longer line is passed once
 /// it reaches this size, marked, and the rest of it is dropped: a host that
 /// prints one endless line costs the controller bounded memory.
-pub const MAX_LINE: usize = 64 * 1024;
+pub(super) const MAX_LINE: usize = 64 * 1024;
 
 /// Ends a line cut at [`MAX_LINE`].
-pub const LINE_CUT: &str = " [line cut by ferry]";
+pub(super) const LINE_CUT: &str = " [line cut by ferry]";
 
 /// What [`Session::exec_with_input`] returns of a command's stdout.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -242,11 +242,11 @@ impl Session {
                 match msg {
                     ChannelMsg::Data { data } => out.push(&data, |l| on_line(Stream::Stdout, l)),
                     ChannelMsg::ExtendedData { data, ext: 1 } => {
-                        err.push(&data, |l| on_line(Stream::Stderr, l))
+                        err.push(&data, |l| on_line(Stream::Stderr, l));
                     }
                     ChannelMsg::ExitStatus { exit_status } => exit = ExitKind::Code(exit_status),
                     ChannelMsg::ExitSignal { signal_name, .. } => {
-                        exit = ExitKind::Signal(format!("{signal_name:?}"))
+                        exit = ExitKind::Signal(format!("{signal_name:?}"));
                     }
                     _ => {}
                 }

@@ -1,4 +1,4 @@
-//! known_hosts checking the way OpenSSH does it: several files, `[host]:port`
+//! `known_hosts` checking the way OpenSSH does it: several files, `[host]:port`
 //! names, hashed entries, wildcard and negated patterns, `@revoked` keys.
 //! russh's own checker lacks most of these (see the russh probe notes).
 
@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 
-/// A host key as written in known_hosts: algorithm and base64 blob.
+/// A host key as written in `known_hosts`: algorithm and base64 blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostKey {
     pub algorithm: String,

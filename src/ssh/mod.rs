@@ -5,7 +5,7 @@
 //! wrapped in an outer timeout (a silent peer hangs russh forever),
 //! keepalive is always on, DH group exchange is dropped (pure-Rust 8192-bit
 //! groups cost ~0.8 s of CPU per handshake), and host keys are checked by our
-//! own known_hosts reader.
+//! own `known_hosts` reader.
 
 mod auth;
 mod exec;
@@ -176,11 +176,11 @@ fn client_config(settings: &SshSettings) -> client::Config {
         .kex
         .iter()
         .filter(|k| **k != russh::kex::DH_GEX_SHA1 && **k != russh::kex::DH_GEX_SHA256)
-        .cloned()
+        .copied()
         .collect::<Vec<_>>()
         .into();
     if aes_in_hardware() {
-        preferred.cipher = prefer_first(&preferred.cipher, russh::cipher::AES_256_GCM).into();
+        preferred.cipher = prefer_first(&preferred.cipher, &russh::cipher::AES_256_GCM).into();
     }
     client::Config {
         preferred,
@@ -195,7 +195,7 @@ fn client_config(settings: &SshSettings) -> client::Config {
 
 /// With AES instructions, AES-GCM costs both ends (our encryption and the
 /// host's sshd decryption of every artifact byte) less CPU than russh's
-/// default ChaCha20-Poly1305; without them ChaCha20 stays first.
+/// default ChaCha20-Poly1305; without them `ChaCha20` stays first.
 fn aes_in_hardware() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("aes")
@@ -206,9 +206,9 @@ fn aes_in_hardware() -> bool {
     false
 }
 
-fn prefer_first<T: Clone + PartialEq>(list: &[T], first: T) -> Vec<T> {
+fn prefer_first<T: Clone + PartialEq>(list: &[T], first: &T) -> Vec<T> {
     let mut out = vec![first.clone()];
-    out.extend(list.iter().filter(|x| **x != first).cloned());
+    out.extend(list.iter().filter(|x| *x != first).cloned());
     out
 }
 

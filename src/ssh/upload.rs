@@ -60,7 +60,7 @@ async fn write_file(
 }
 
 /// How an upload's temporary file is opened: created here, never an
-/// existing file or a planted link (O_EXCL), with mode 0600 from its first
+/// existing file or a planted link (`O_EXCL`), with mode 0600 from its first
 /// byte on. A secret with `mode: "0600"` is never readable by others, even
 /// while it is written; the install step then sets the final mode.
 fn create_private() -> (OpenFlags, FileAttributes) {

@@ -282,7 +282,7 @@ mod tests {
         let fenced = |run: &str| sh(&app, &format!("{}; echo ok", fence(run)));
         assert_eq!(fenced("run1").1, "ok\n");
         let (code, _, err) = fenced("run2");
-        assert_eq!(code, LOST_LOCK_EXIT as i32);
+        assert_eq!(code, LOST_LOCK_EXIT.cast_signed());
         assert!(
             err.contains("lost the lock: it is now held by run run1"),
             "{err}"
@@ -308,7 +308,7 @@ mod tests {
         )
         .unwrap();
         let (code, _, err) = fenced("run1");
-        assert_eq!(code, LOST_LOCK_EXIT as i32);
+        assert_eq!(code, LOST_LOCK_EXIT.cast_signed());
         assert!(err.contains("its lease expired (lease_until 5"), "{err}");
         // A manual lock (no lease) fences every run out.
         std::fs::write(
@@ -316,7 +316,7 @@ mod tests {
             "{\"run_id\":\"run1\",\"lease_until\":null}\n",
         )
         .unwrap();
-        assert_eq!(fenced("run1").0, LOST_LOCK_EXIT as i32);
+        assert_eq!(fenced("run1").0, LOST_LOCK_EXIT.cast_signed());
     }
 
     #[test]
@@ -373,7 +373,7 @@ mod tests {
         let r2 = crate::release::ReleaseId::parse("r2").unwrap();
         let switch = super::super::release::switch(app.to_str().unwrap(), &r2, "run1", "{}");
         let (code, _, err) = sh(dir.path(), &switch);
-        assert_eq!(code, LOST_LOCK_EXIT as i32, "{err}");
+        assert_eq!(code, LOST_LOCK_EXIT.cast_signed(), "{err}");
         assert!(err.contains("lost the lock: it was removed"), "{err}");
         assert_eq!(
             std::fs::read_link(app.join("current")).unwrap(),

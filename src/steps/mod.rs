@@ -2,6 +2,7 @@
 //! over SSH; unit tests compare it by string. Interpolated values are quoted
 //! here and nowhere else.
 
+use std::fmt::Write as _;
 use std::time::Duration;
 
 /// Extra seconds the remote `timeout` waits after TERM before it sends KILL.
@@ -35,11 +36,13 @@ impl RemoteCommand {
         }
     }
 
+    #[must_use]
     pub fn sudo(mut self, sudo: bool) -> Self {
         self.sudo = sudo;
         self
     }
 
+    #[must_use]
     pub fn timeout(mut self, timeout: Option<Duration>) -> Self {
         self.timeout = timeout;
         self
@@ -54,7 +57,7 @@ impl RemoteCommand {
         let mut line = String::new();
         if let Some(t) = self.timeout {
             let secs = t.as_secs().max(1);
-            line.push_str(&format!("timeout -k {KILL_AFTER_SECS} {secs} "));
+            let _ = write!(line, "timeout -k {KILL_AFTER_SECS} {secs} ");
         }
         if self.sudo {
             line.push_str("sudo -n ");
@@ -149,7 +152,7 @@ mod tests {
             .timeout(Some(Duration::from_secs(30)));
         assert_eq!(
             cmd.to_shell(),
-            r#"timeout -k 5 30 sudo -n sh -c 'echo '\''hi'\''; sleep 9'"#
+            r"timeout -k 5 30 sudo -n sh -c 'echo '\''hi'\''; sleep 9'"
         );
         assert_eq!(cmd.client_deadline(), Some(Duration::from_secs(40)));
     }
