@@ -32,7 +32,7 @@ impl Journal {
             .recursive(true)
             .mode(0o700)
             .create(&dir)
-            .and_then(|_| {
+            .and_then(|()| {
                 std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
@@ -69,6 +69,7 @@ impl Journal {
     }
 
     /// Print every event on stdout too, as JSON lines.
+    #[must_use]
     pub fn echo_to(mut self, printer: Arc<Printer>) -> Journal {
         self.echo = Some(printer);
         self

@@ -291,7 +291,7 @@ impl HostState {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum RollbackError {
-    #[error("no previous release to roll back to (current: {})", .current.as_ref().map_or("none".into(), |c| c.to_string()))]
+    #[error("no previous release to roll back to (current: {})", .current.as_ref().map_or("none".into(), std::string::ToString::to_string))]
     NoPrevious { current: Option<ReleaseId> },
     #[error("release `{0}` is not on this host")]
     Missing(ReleaseId),

@@ -187,7 +187,7 @@ impl Rollout {
         }
         let failed: Vec<&str> = ends
             .iter()
-            .filter(|(_, e)| e.failed())
+            .filter(|(_, e)| e.failed() && *e != End::NotStarted)
             .map(|(h, _)| h.as_str())
             .collect();
         let reason = format!(
@@ -206,132 +206,102 @@ impl Rollout {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::values::{parse_amount, Span};
+/// What the driver does next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Run this batch (its index in the plan).
+    Batch(usize),
+    /// Wait this long, then ask [`Driver::paused`].
+    Pause(Duration),
+    /// Stop: no new host starts; put these hosts back.
+    Stop {
+        reason: String,
+        roll_back: Vec<String>,
+    },
+    /// `--stop-after-canary`: the first batch is healthy; stop as asked.
+    PausedAfterCanary,
+    /// Ctrl-C / SIGTERM: no new batch starts.
+    Interrupted,
+    /// Every batch ran.
+    Done,
+}
 
-    fn names(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("h{i}")).collect()
-    }
+/// The run-level decisions of a rollout, as plain data: which batch runs
+/// next, the canary gate, pauses, interrupts, when to stop and whom to put
+/// back, and which hosts never started. The driver only carries them out.
+pub struct Driver {
+    plan: Plan,
+    rollout: Rollout,
+    scope: RollbackScope,
+    stop_after_canary: bool,
+    /// Batches started so far.
+    started: usize,
+}
 
-    fn sizes(p: &Plan) -> Vec<usize> {
-        p.batches.iter().map(|b| b.hosts.len()).collect()
-    }
-
-    fn settings(
-        batch: Option<BatchSpec>,
-        canary: Option<u32>,
-        max: Option<&str>,
-    ) -> RolloutSettings {
-        RolloutSettings {
-            batch,
-            canary,
-            max_failures: max.map(|m| parse_amount(m).unwrap()),
-            pause: Some(Span(Duration::from_secs(2))),
-            timeout: None,
+impl Driver {
+    pub fn new(plan: Plan, scope: RollbackScope, stop_after_canary: bool) -> Driver {
+        Driver {
+            rollout: Rollout::new(plan.max_failures),
+            plan,
+            scope,
+            stop_after_canary,
+            started: 0,
         }
     }
 
-    #[test]
-    fn canary_then_percent_batches_in_order() {
-        let s = settings(Some(BatchSpec::Fixed(Amount::Percent(25.0))), Some(1), None);
-        let p = plan(&names(10), 10, &s, true);
-        assert_eq!(sizes(&p), [1, 3, 3, 3]);
-        assert!(p.batches[0].canary && !p.batches[1].canary);
-        assert_eq!(p.batches[1].hosts, ["h2", "h3", "h4"]);
-        assert_eq!(p.pause, Duration::from_secs(2));
+    pub fn plan(&self) -> &Plan {
+        &self.plan
     }
 
-    #[test]
-    fn a_ramp_repeats_its_last_step() {
-        let ramp = BatchSpec::Ramp(vec![
-            Amount::Count(1),
-            Amount::Percent(10.0),
-            Amount::Percent(50.0),
-        ]);
-        let p = plan(&names(20), 20, &settings(Some(ramp), None, None), true);
-        assert_eq!(sizes(&p), [1, 2, 10, 7]);
+    /// The first batch.
+    pub fn start(&mut self, interrupted: bool) -> Next {
+        self.go_on(interrupted)
     }
 
-    #[test]
-    fn no_batch_setting_means_all_at_once_and_resume_skips_the_canary() {
-        assert_eq!(
-            sizes(&plan(&names(5), 5, &settings(None, None, None), true)),
-            [5]
-        );
-        let s = settings(Some(BatchSpec::Fixed(Amount::Count(2))), Some(1), None);
-        assert_eq!(sizes(&plan(&names(4), 5, &s, false)), [2, 2]);
-    }
-
-    #[test]
-    fn canary_zero_means_no_canary_batch() {
-        let s = settings(Some(BatchSpec::Fixed(Amount::Count(2))), Some(0), None);
-        let p = plan(&names(4), 4, &s, true);
-        assert_eq!(sizes(&p), [2, 2]);
-        assert!(p.batches.iter().all(|b| !b.canary));
-    }
-
-    #[test]
-    fn max_failures_percent_rounds_down() {
-        assert_eq!(
-            plan(&names(5), 5, &settings(None, None, Some("10%")), true).max_failures,
-            0
-        );
-        assert_eq!(
-            plan(&names(20), 20, &settings(None, None, Some("10%")), true).max_failures,
-            2
-        );
-        assert_eq!(
-            plan(&names(3), 3, &settings(None, None, Some("1")), true).max_failures,
-            1
-        );
-    }
-
-    #[test]
-    fn a_failure_over_the_limit_stops_and_rolls_back_every_switched_host() {
-        let p = plan(
-            &names(6),
-            6,
-            &settings(Some(BatchSpec::Fixed(Amount::Count(2))), Some(1), None),
-            true,
-        );
-        let mut r = Rollout::new(p.max_failures);
-        let done = |h: &str| (h.to_string(), End::Done);
-        assert_eq!(
-            r.on_batch(&p.batches[0], &[done("h1")], RollbackScope::All),
-            Decision::Continue
-        );
-        let ends = [done("h2"), ("h3".to_string(), End::Restored)];
-        match r.on_batch(&p.batches[1], &ends, RollbackScope::All) {
-            Decision::Stop { roll_back, reason } => {
-                assert_eq!(roll_back, ["h1", "h2"]);
-                assert!(reason.contains("batch 2: h3"), "{reason}");
-            }
-            Decision::Continue => panic!("the rollout went on; it should stop"),
+    /// Feed the end of every host of the batch just run.
+    pub fn batch_done(&mut self, ends: &[(String, End)], interrupted: bool) -> Next {
+        let batch = &self.plan.batches[self.started - 1];
+        if let Decision::Stop { reason, roll_back } = self.rollout.on_batch(batch, ends, self.scope)
+        {
+            return Next::Stop { reason, roll_back };
+        }
+        if self.started >= self.plan.batches.len() {
+            Next::Done
+        } else if self.stop_after_canary {
+            Next::PausedAfterCanary
+        } else if interrupted {
+            Next::Interrupted
+        } else if !self.plan.pause.is_zero() {
+            Next::Pause(self.plan.pause)
+        } else {
+            self.go_on(interrupted)
         }
     }
 
-    #[test]
-    fn failures_within_max_go_on_and_scope_limits_rollback() {
-        let mut r = Rollout::new(1);
-        let b = Batch {
-            number: 1,
-            hosts: names(2),
-            canary: true,
-        };
-        let ends = [
-            ("h1".to_string(), End::Done),
-            ("h2".to_string(), End::FailedBeforeSwitch),
-        ];
-        assert_eq!(
-            r.on_batch(&b, &ends, RollbackScope::All),
-            Decision::Continue
-        );
-        let ends = [("h3".to_string(), End::Restored)];
-        match r.on_batch(&b, &ends, RollbackScope::Failed) {
-            Decision::Stop { roll_back, .. } => assert!(roll_back.is_empty()),
-            Decision::Continue => panic!("the rollout went on; it should stop"),
+    /// After a pause.
+    pub fn paused(&mut self, interrupted: bool) -> Next {
+        self.go_on(interrupted)
+    }
+
+    fn go_on(&mut self, interrupted: bool) -> Next {
+        if self.started >= self.plan.batches.len() {
+            Next::Done
+        } else if interrupted {
+            Next::Interrupted
+        } else {
+            self.started += 1;
+            Next::Batch(self.started - 1)
         }
+    }
+
+    /// The hosts of the batches that never started.
+    pub fn not_started(&self) -> Vec<String> {
+        self.plan.batches[self.started..]
+            .iter()
+            .flat_map(|b| b.hosts.iter().cloned())
+            .collect()
     }
 }
+
+#[cfg(test)]
+mod tests;

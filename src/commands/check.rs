@@ -11,7 +11,7 @@ use crate::settings::CheckSettings;
 
 use super::{load_playbook, prepare, Prepared};
 
-pub fn check(args: CheckSettings) -> Result<ExitStatus, Failure> {
+pub(super) fn check(args: CheckSettings) -> Result<ExitStatus, Failure> {
     let names: Vec<String> = args.playbook.into_iter().collect();
     // Without a playbook named and no site.yml, check the inventory alone.
     let inventory_only = names.is_empty() && !config::playbook_path("site").exists();
@@ -87,10 +87,10 @@ fn render_deploy_stages(
         if tasks.is_empty() {
             continue;
         }
-        let rendered = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)?;
+        let plans = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)?;
         out.push((
             name,
-            rendered
+            plans
                 .iter()
                 .map(|p| p.steps.iter().map(describe).collect())
                 .collect(),

@@ -25,7 +25,7 @@ use crate::settings::{ArtifactSource, CanaryGate, DeploySettings, OutputFormat, 
 
 use super::{release_context, report_results};
 
-pub async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failure> {
     // The release id and the canary flags were checked by the settings
     // stage, before anything is read or connected.
     let (ctx, hosts) = release_context(&settings.common, settings.playbook.as_deref())?;
@@ -53,50 +53,7 @@ pub(super) async fn ship(
         return print_plan(&ctx, &hosts, &release, &settings);
     }
     let printer = ctx.executor.printer().clone();
-    let mut run = RunInfo::new(&ctx.inventory.env_name);
-    let mut notes = Vec::new();
-    if args.hotfix {
-        notes.push("hotfix".to_string());
-    }
-    match crate::window::check(
-        &ctx.inventory.windows,
-        &ctx.inventory.freezes,
-        jiff::Timestamp::now(),
-    ) {
-        Ok(()) => {}
-        Err(closed) if args.outside_window.is_some() => {
-            let reason = args.outside_window.clone().unwrap_or_default();
-            printer.note(&format!(
-                "warning: {}; going on: --outside-window ({reason})",
-                closed.why
-            ));
-            notes.push(format!("outside window: {reason}"));
-        }
-        Err(closed) => {
-            return Err(Refusal::Closed {
-                env: ctx.inventory.env_name.clone(),
-                inventory: ctx.inventory.path.clone(),
-                closed,
-            }
-            .into())
-        }
-    }
-    if !notes.is_empty() {
-        run.note = Some(notes.join("; "));
-    }
-    let (mut journal, problem) =
-        Journal::create(&args.log_dir, &run.run_id, printer.secrets().clone());
-    if let Some(problem) = problem {
-        printer.note(&format!("warning: {problem}"));
-    }
-    if let Some(dir) = journal.dir() {
-        printer.log_to(dir);
-    }
-    if args.output == OutputFormat::Json {
-        printer.machine_stdout();
-        journal = journal.echo_to(printer.clone());
-    }
-    ctx.journal = journal;
+    let run = open_run(&mut ctx, args, &printer)?;
     let notifier = Notifier::new(
         args.notify.clone().or_else(|| ctx.inventory.notify.clone()),
         printer.clone(),
@@ -185,15 +142,34 @@ pub(super) async fn ship(
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let report = report?;
+    finish_run(
+        &ctx, &printer, &notifier, &release, &report, &lost, started, args,
+    )
+    .await
+}
+
+/// Report every host and the run's end to every sink (terminal, journal,
+/// notification, `JUnit`); the exit status.
+#[allow(clippy::too_many_arguments)] // the run's parts, each used once
+async fn finish_run(
+    ctx: &Context,
+    printer: &Printer,
+    notifier: &Notifier,
+    release: &ReleaseId,
+    report: &deploy::DeployReport,
+    lost: &[(String, String)],
+    started: Instant,
+    args: &ShipSettings,
+) -> Result<ExitStatus, Failure> {
     let what = format!("release {release}");
-    let status = report_results(&printer, &report.results, &what, started);
-    let status = super::lock::report_lost(&printer, &lost, status);
+    let status = report_results(printer, &report.results, &what, started);
+    let status = super::lock::report_lost(printer, lost, status);
     let counts = record_results(&ctx.journal, &report.results);
     ctx.journal.record(&Event::RunFinished {
         stopped: report.stopped.clone(),
         interrupted: report.interrupted,
         counts: counts.clone(),
-        duration_ms: started.elapsed().as_millis() as u64,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     });
     // As a JSON value: its keys sorted, as in the events.
     let text = serde_json::to_value(&counts).expect("plain data serializes");
@@ -230,12 +206,66 @@ pub(super) async fn ship(
                 .note("interrupted: no new host was started; hosts in flight finished their steps");
             ExitStatus::Interrupted
         } else if report.paused_after_canary && status == ExitStatus::Success {
-            printer.note("stopped after a healthy canary: run the same deploy again to go on");
+            printer.note("stopped after a healthy canary: run the same deploy again without --stop-after-canary to go on");
             ExitStatus::PausedAfterCanary
         } else {
             status
         },
     )
+}
+
+/// The run's identity, checked against the deploy windows (`--outside-window`
+/// is recorded on every host), with its journal and logs opened.
+fn open_run(
+    ctx: &mut Context,
+    args: &ShipSettings,
+    printer: &Arc<Printer>,
+) -> Result<RunInfo, Failure> {
+    let mut run = RunInfo::new(&ctx.inventory.env_name);
+    let mut notes = Vec::new();
+    if args.hotfix {
+        notes.push("hotfix".to_string());
+    }
+    match crate::window::check(
+        &ctx.inventory.windows,
+        &ctx.inventory.freezes,
+        jiff::Timestamp::now(),
+    ) {
+        Ok(()) => {}
+        Err(closed) if args.outside_window.is_some() => {
+            let reason = args.outside_window.clone().unwrap_or_default();
+            printer.note(&format!(
+                "warning: {}; going on: --outside-window ({reason})",
+                closed.why
+            ));
+            notes.push(format!("outside window: {reason}"));
+        }
+        Err(closed) => {
+            return Err(Refusal::Closed {
+                env: ctx.inventory.env_name.clone(),
+                inventory: ctx.inventory.path.clone(),
+                closed,
+            }
+            .into())
+        }
+    }
+    if !notes.is_empty() {
+        run.note = Some(notes.join("; "));
+    }
+    let (mut journal, problem) =
+        Journal::create(&args.log_dir, &run.run_id, printer.secrets().clone());
+    if let Some(problem) = problem {
+        printer.note(&format!("warning: {problem}"));
+    }
+    if let Some(dir) = journal.dir() {
+        printer.log_to(dir);
+    }
+    if args.output == OutputFormat::Json {
+        printer.machine_stdout();
+        journal = journal.echo_to(Arc::clone(printer));
+    }
+    ctx.journal = journal;
+    Ok(run)
 }
 
 /// One `host_result` event per host; returns the counts by outcome.
@@ -323,11 +353,11 @@ async fn artifact(source: &ArtifactSource) -> Result<Artifact, Failure> {
 /// release). A second signal says so again; a third aborts at once (exit 130).
 pub(super) fn watch_signals(stop: Arc<AtomicBool>, printer: Arc<Printer>) {
     tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
         let mut count = 0;
         loop {
             tokio::select! {

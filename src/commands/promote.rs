@@ -34,12 +34,12 @@ struct Source {
     since: Option<SystemTime>,
 }
 
-pub async fn promote(args: PromoteSettings) -> Result<ExitStatus, Failure> {
+pub(super) async fn promote(args: PromoteSettings) -> Result<ExitStatus, Failure> {
     let from = &args.source.env;
     let (src_ctx, src_hosts) = release_context(&args.source, args.playbook.as_deref())?;
     let (target, hosts) = release_context(&args.target, args.playbook.as_deref())?;
     let dirs = deploy::deploy_dirs(&src_ctx, &src_hosts)?;
-    let states = deploy::inspect(&src_ctx, &src_hosts, &dirs, &Default::default()).await;
+    let states = deploy::inspect(&src_ctx, &src_hosts, &dirs, &deploy::Known::default()).await;
     let source = uniform_and_healthy(from, &states, &dirs)?;
     if let (Some(min), Some(since)) = (target.inventory.min_soak, source.since) {
         let soaked = SystemTime::now()
@@ -194,15 +194,13 @@ fn cache_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("FERRY_CACHE") {
         return PathBuf::from(dir);
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
+    let home = std::env::var_os("HOME").map_or_else(|| PathBuf::from("."), PathBuf::from);
     home.join(".cache/ferry/artifacts")
 }
 
 /// The artifact, verified: from the cache, else streamed from a source host.
 /// The cache is private (0700, files 0600): a fetched file lands under a
-/// random name created with O_EXCL, and is renamed only once verified.
+/// random name created with `O_EXCL`, and is renamed only once verified.
 async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> Result<PathBuf, Failure> {
     let dir = cache_dir();
     std::fs::DirBuilder::new()

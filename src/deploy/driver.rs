@@ -14,7 +14,7 @@ use crate::events::Event;
 use crate::executor::{Executor, HostStatus, TaskFailure};
 use crate::machine::{End, Machine};
 use crate::render::RenderError;
-use crate::rollout::{self, Batch, Decision, Plan, RollbackScope, Rollout};
+use crate::rollout::{self, Batch, Driver, Next, Plan, RollbackScope};
 use crate::ssh::Session;
 
 use super::jobs::{self, HostJob, Move, Stages};
@@ -85,7 +85,7 @@ pub async fn deploy(
     }
     let names: Vec<String> = todo.iter().map(|m| m.host.name.clone()).collect();
     let live = |s: &crate::release::HostState| jobs::is_live(s, &d);
-    let jobs = Arc::new(jobs::prepare(&ctx, todo, Stages::Deploy, &live)?);
+    let jobs = Arc::new(jobs::prepare(&ctx, &todo, Stages::Deploy, &live)?);
     // `--stop-after-canary` always stops after one healthy batch: a canary
     // (1 host unless set) even when some hosts already run the release.
     let mut settings = opts.settings.clone();
@@ -100,78 +100,91 @@ pub async fn deploy(
         max_failures: plan.max_failures,
         skipped: done.iter().map(|h| h.name.clone()).collect(),
     });
-    let mut report = DeployReport {
-        results,
-        plan: plan.clone(),
-        stopped: None,
-        interrupted: false,
-        paused_after_canary: false,
-    };
     let staged = Arc::new(if plan.batches.len() > 1 {
         stage_everywhere(&ctx, &plan, &jobs, &d, &opts.stop).await
     } else {
         HashMap::new()
     });
+    let driver = Driver::new(plan, opts.scope, opts.stop_after_canary);
+    let mut report = drive(&ctx, &jobs, &staged, &d, &opts, driver).await;
+    report.results.splice(0..0, results);
+    Ok(report)
+}
+
+/// Carry out the rollout's decisions ([`Driver`], pure) batch after batch.
+async fn drive(
+    ctx: &Arc<Context>,
+    jobs: &Arc<Jobs>,
+    staged: &Arc<Staged>,
+    d: &Arc<Deployment>,
+    opts: &RolloutOptions,
+    mut driver: Driver,
+) -> DeployReport {
+    let stop = || opts.stop.load(Ordering::SeqCst);
     let printer = ctx.executor.printer();
-    printer.progress_start(names.len());
-    let mut rollout = Rollout::new(plan.max_failures);
-    let mut next = 0;
-    while next < plan.batches.len() {
-        if opts.stop.load(Ordering::SeqCst) {
-            report.interrupted = true;
-            break;
-        }
-        let batch = &plan.batches[next];
-        next += 1;
-        printer.progress_message(&format!("batch {}/{}", batch.number, plan.batches.len()));
-        let outcomes = run_batch(&ctx, &jobs, &staged, &d, batch, &opts).await;
-        printer.progress_hosts_done(outcomes.len());
-        let ends: Vec<(String, End)> = outcomes
-            .iter()
-            .map(|r| (r.host.clone(), r.outcome.end()))
-            .collect();
-        report.results.extend(outcomes);
-        ctx.journal.record(&Event::BatchFinished {
-            batch: batch.number,
-        });
-        match rollout.on_batch(batch, &ends, opts.scope) {
-            Decision::Continue => {
-                if next >= plan.batches.len() {
-                    break;
-                }
-                if opts.stop_after_canary {
-                    report.paused_after_canary = true;
-                    break;
-                }
-                if !plan.pause.is_zero() {
-                    printer.note(&format!("pause {:?} before batch {}", plan.pause, next + 1));
-                    interruptible_sleep(plan.pause, &opts.stop).await;
-                }
+    let count = driver.plan().batches.len();
+    printer.progress_start(driver.plan().batches.iter().map(|b| b.hosts.len()).sum());
+    let mut report = DeployReport {
+        results: Vec::new(),
+        plan: driver.plan().clone(),
+        stopped: None,
+        interrupted: false,
+        paused_after_canary: false,
+    };
+    let mut next = driver.start(stop());
+    loop {
+        next = match next {
+            Next::Batch(i) => {
+                let batch = driver.plan().batches[i].clone();
+                printer.progress_message(&format!("batch {}/{count}", batch.number));
+                let outcomes = run_batch(ctx, jobs, staged, d, &batch, opts).await;
+                printer.progress_hosts_done(outcomes.len());
+                let ends: Vec<(String, End)> = outcomes
+                    .iter()
+                    .map(|r| (r.host.clone(), r.outcome.end()))
+                    .collect();
+                report.results.extend(outcomes);
+                ctx.journal.record(&Event::BatchFinished {
+                    batch: batch.number,
+                });
+                driver.batch_done(&ends, stop())
             }
-            Decision::Stop { reason, roll_back } => {
+            Next::Pause(pause) => {
+                printer.note(&format!("pause {pause:?} before the next batch"));
+                interruptible_sleep(pause, &opts.stop).await;
+                driver.paused(stop())
+            }
+            Next::Stop { reason, roll_back } => {
                 printer.note(&format!("rollout stopped: {reason}"));
                 ctx.journal.record(&Event::Stopped {
                     reason: reason.clone(),
                     roll_back: roll_back.clone(),
                 });
                 report.stopped = Some(reason);
-                put_back(&ctx, &jobs, &d, &roll_back, &mut report.results).await;
+                put_back(ctx, jobs, d, &roll_back, &mut report.results).await;
                 break;
             }
-        }
+            Next::PausedAfterCanary => {
+                report.paused_after_canary = true;
+                break;
+            }
+            Next::Interrupted => {
+                report.interrupted = true;
+                break;
+            }
+            Next::Done => break,
+        };
     }
     printer.progress_finish();
     // A signal during the last batch is an interrupt too (exit 130).
-    report.interrupted |= opts.stop.load(Ordering::SeqCst);
-    for batch in &plan.batches[next..] {
-        for host in &batch.hosts {
-            report.results.push(HostResult {
-                host: host.clone(),
-                outcome: Outcome::NotStarted,
-            });
-        }
-    }
-    Ok(report)
+    report.interrupted |= stop();
+    report
+        .results
+        .extend(driver.not_started().into_iter().map(|host| HostResult {
+            host,
+            outcome: Outcome::NotStarted,
+        }));
+    report
 }
 
 async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {

@@ -85,9 +85,9 @@ pub(super) struct Move {
 /// What a command runs around the switch.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Stages {
-    /// before_switch, drain and undrain too.
+    /// `before_switch`, drain and undrain too.
     Deploy,
-    /// Only after_switch and health (a rollback of every host at once must
+    /// Only `after_switch` and health (a rollback of every host at once must
     /// not take them all out of the load balancer together).
     Rollback,
 }
@@ -95,7 +95,7 @@ pub(super) enum Stages {
 /// Render every host's job. Errors of every host are collected.
 pub(super) fn prepare(
     ctx: &Context,
-    moves: Vec<Move>,
+    moves: &[Move],
     stages: Stages,
     live: &dyn Fn(&HostState) -> bool,
 ) -> Result<HashMap<String, HostJob>, Vec<RenderError>> {
@@ -127,7 +127,7 @@ pub(super) fn prepare(
     let mut after = render_stage(ctx, &pb.after_switch, &hosts, &forward)?;
     let mut after_back = render_stage(ctx, &pb.after_switch, &hosts, &backward)?;
     let mut jobs = HashMap::new();
-    for m in &moves {
+    for m in moves {
         let name = &m.host.name;
         let health = render_checks(ctx, &m.host, &forward(&m.host)).map_err(|e| vec![e])?;
         let back = match &m.back {

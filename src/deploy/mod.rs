@@ -67,8 +67,7 @@ impl RunInfo {
                 .or_else(|_| std::env::var("LOGNAME"))
                 .unwrap_or_else(|_| login_name()),
             controller: std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .unwrap_or_else(|_| "unknown".into()),
+                .map_or_else(|_| "unknown".into(), |h| h.trim().to_string()),
             note: None,
         }
     }

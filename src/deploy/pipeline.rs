@@ -68,7 +68,7 @@ impl Pipeline<'_> {
     }
 
     /// The machine's policy for this host.
-    pub fn policy(&self, staged: StagedResult, roll_back: bool) -> Policy {
+    pub(super) fn policy(&self, staged: StagedResult, roll_back: bool) -> Policy {
         let deploy = matches!(self.kind, Kind::Deploy(_));
         Policy {
             receive: deploy && !self.job.live && !matches!(staged, Some(None)),
@@ -79,7 +79,12 @@ impl Pipeline<'_> {
     }
 
     /// Carry out the machine's actions until it ends.
-    pub async fn run(&self, mut machine: Machine, staged: StagedResult<'_>, stop: bool) -> Outcome {
+    pub(super) async fn run(
+        &self,
+        mut machine: Machine,
+        staged: StagedResult<'_>,
+        stop: bool,
+    ) -> Outcome {
         let mut trail = Trail::default();
         let mut action = machine.start(stop);
         if let (Kind::Deploy(d), true, Action::Run(..)) = (self.kind, self.job.live, action) {
@@ -93,7 +98,7 @@ impl Pipeline<'_> {
         }
         loop {
             let result = match action {
-                Action::Finish(end) => return self.outcome(end, &machine, trail),
+                Action::Finish(end) => return self.outcome(end, machine, trail),
                 Action::RecordFailure => {
                     self.record_failure(&machine, trail.failure.as_ref()).await;
                     StepResult::Ok
@@ -347,7 +352,7 @@ impl Pipeline<'_> {
     }
 
     /// Upload, verify and unpack the release into `releases/<id>`; journaled.
-    pub async fn receive(&self) -> Result<(), TaskFailure> {
+    pub(super) async fn receive(&self) -> Result<(), TaskFailure> {
         let (Kind::Deploy(d) | Kind::Revert(d)) = self.kind else {
             return Ok(());
         };
@@ -392,7 +397,7 @@ impl Pipeline<'_> {
     }
 
     /// The machine's end as the report's outcome.
-    fn outcome(&self, end: End, machine: &Machine, trail: Trail) -> Outcome {
+    fn outcome(&self, end: End, machine: Machine, trail: Trail) -> Outcome {
         let job = self.job;
         let kind = match self.kind {
             Kind::Deploy(_) => RunKind::Deploy,

@@ -57,7 +57,7 @@ pub async fn rollback(
     }
     let names: Vec<String> = moves.iter().map(|m| m.host.name.clone()).collect();
     let jobs: Arc<HashMap<_, _>> =
-        Arc::new(jobs::prepare(&ctx, moves, Stages::Rollback, &|_| false)?);
+        Arc::new(jobs::prepare(&ctx, &moves, Stages::Rollback, &|_| false)?);
     let done = each_job(
         &ctx,
         &jobs,

@@ -12,7 +12,10 @@ use crate::steps::release::{self as script, parse_state};
 use super::Context;
 
 /// The state-reading script of every host, by host name.
-pub fn inspect_scripts(hosts: &[Host], dirs: &HashMap<String, String>) -> HashMap<String, String> {
+pub(super) fn inspect_scripts(
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+) -> HashMap<String, String> {
     hosts
         .iter()
         .map(|h| (h.name.clone(), script::inspect(&dirs[&h.name])))

@@ -1,6 +1,8 @@
 //! Release scripts: one script per host per step, so each step costs one
 //! round trip. Every interpolated value is quoted here.
 
+use std::fmt::Write as _;
+
 use super::quote;
 use crate::layout::{self, ARTIFACTS, CURRENT, HISTORY, META, RELEASES, SHARED, STATE};
 use crate::release::{HistoryEvent, HostState, ReleaseId};
@@ -118,20 +120,23 @@ pub fn receive(r: &Receive) -> String {
     );
     for dir in r.linked_dirs {
         let q = quote(dir);
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "mkdir -p shared/{q}; rm -rf \"$t\"/{q}; mkdir -p \"$(dirname \"$t\"/{q})\"; ln -s \"$PWD\"/shared/{q} \"$t\"/{q}; "
-        ));
+        );
     }
     for file in r.linked_files {
         let q = quote(file);
-        s.push_str(&format!(
+        let _ = write!(
+            s,
             "mkdir -p \"$(dirname shared/{q})\"; rm -f \"$t\"/{q}; mkdir -p \"$(dirname \"$t\"/{q})\"; ln -s \"$PWD\"/shared/{q} \"$t\"/{q}; "
-        ));
+        );
     }
     // An older folder of the same id is renamed away and removed only after
     // the new one is in place, and never when `current` resolves to it: the
     // live release is reused by the controller, never replaced under `current`.
-    s.push_str(&format!(
+    let _ = write!(
+        s,
         "mv -f \"$a\" {artifact}; \
          if [ -e {release} ]; then \
          if [ {CURRENT} -ef {release} ]; then echo 'release {id} is the one `current` points at: it is never replaced' >&2; exit {LIVE_EXIT}; fi; \
@@ -139,7 +144,7 @@ pub fn receive(r: &Receive) -> String {
          mv -T \"$t\" {release}; trap - EXIT; rm -rf {RELEASES}/.{id}.{tag}.old",
         artifact = layout::artifact(r.id),
         release = layout::release(r.id),
-    ));
+    );
     s
 }
 
@@ -207,11 +212,7 @@ pub fn append_history(history_line: &str) -> String {
 pub fn prune(deploy_to: &str, ids: &[ReleaseId]) -> String {
     let mut s = format!("cd {} && rm -rf", quote(deploy_to));
     for id in ids {
-        s.push_str(&format!(
-            " {} {}",
-            layout::release(id),
-            layout::artifact(id)
-        ));
+        let _ = write!(s, " {} {}", layout::release(id), layout::artifact(id));
     }
     s
 }
