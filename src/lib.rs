@@ -1,22 +1,38 @@
 //! ferry: agentless fleet deploys over plain SSH.
 //!
 //! # Layout
-//! The modules follow the data flow of a run:
+//! The modules follow the data flow of a run: CLI → settings → load →
+//! render → plan → per-host state machine → execute over SSH → events →
+//! reporter.
 //!
 //! - [`cli`]: clap definitions only.
 //! - [`settings`]: the command line settled into plain settings per command;
 //!   nothing below it sees clap.
 //! - [`commands`]: one module per subcommand; glue between the stages.
 //! - [`config`]: LOAD inventory and playbook YAML into typed, validated values.
-//! - [`artifact`]: the tarball a deploy ships, mapped once for all hosts.
 //! - [`select`]: pick hosts from an inventory by `--limit` pattern.
 //! - [`render`]: RENDER every string as a strict minijinja template per host.
-//! - [`steps`]: what a host runs, as data ([`steps::RemoteCommand`]); pure.
-//! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
-//! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
-//! - [`events`]: the `ferry.events/1` schema as a type: every event a run emits.
-//! - [`report`]: every byte the user sees; masks secrets.
 //! - [`secrets`]: values read through `env()`; the one place they are masked.
+//! - [`artifact`]: the tarball a deploy ships, mapped once for all hosts.
+//! - [`layout`]: where releases, `current`, history, artifacts and the lock
+//!   live on a host.
+//! - [`release`]: release ids, metadata, host history; decisions about bad,
+//!   previous and prunable releases (pure).
+//! - [`rollout`]: PLAN batches and DECIDE each step of a rollout (pure).
+//! - [`machine`]: DECIDE each host's pipeline: a pure state machine.
+//! - [`window`]: deploy windows and freezes.
+//! - [`context`]: what a release command runs in.
+//! - [`deploy`]: the engine: read hosts, prepare jobs, run each host's
+//!   pipeline, drive the batches, roll back.
+//! - [`lock`]: environment locks with leases on the hosts' clocks.
+//! - [`steps`]: what a host runs, as data ([`steps::RemoteCommand`]); pure.
+//! - [`probe`]: `wait_for` and health conditions.
+//! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
+//! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
+//! - [`events`]: the `ferry.events/1` schema as a type: every event a run emits.
+//! - [`journal`]: the run's journal file and `--output json` stream.
+//! - [`report`]: every byte the user sees; masks secrets.
+//! - [`notify`], [`http`]: webhook notifications.
 //! - [`failure`]: why a command failed, by kind; each kind is an exit code.
 //! - [`exit`]: outcomes and their exit codes.
 #![deny(clippy::print_stdout, clippy::print_stderr)]

@@ -1,16 +1,16 @@
 //! DEPLOY: releases on hosts. What runs where, and in which order:
 //!
-//! - [`state`]: read each host's release state (with the lock, in one round
+//! - `state`: read each host's release state (with the lock, in one round
 //!   trip) and parse it;
-//! - [`jobs`]: prepare each host's job before any host changes: rendered
+//! - `jobs`: prepare each host's job before any host changes: rendered
 //!   stages for the new release and for the way back, "already done", "live";
-//! - [`pipeline`]: one host's pipeline, which only carries out the actions
+//! - `pipeline`: one host's pipeline, which only carries out the actions
 //!   of its pure state machine ([`crate::machine`]);
-//! - [`outcome`]: how the end of a host's pipeline is reported (pure);
-//! - [`driver`]: a deploy's batches (staging, the canary, pauses,
+//! - `outcome`: how the end of a host's pipeline is reported (pure);
+//! - `driver`: a deploy's batches (staging, the canary, pauses,
 //!   interrupts, the rollback of a stopped rollout) over the rollout's pure
 //!   decisions ([`crate::rollout`]);
-//! - [`rollback`]: `ferry rollback`, through the same pipeline, so there is
+//! - `rollback`: `ferry rollback`, through the same pipeline, so there is
 //!   one switch-back path.
 //!
 //! Every step is one script over the host's session (see `steps::release`).
