@@ -3,9 +3,9 @@
 //!   cargo run --example fleet -- up --hosts 50 --dir /tmp/f50 [--inventory PATH]
 //!   cargo run --example fleet -- down --dir /tmp/f50
 //!
-//! `up` writes DIR/inventory.yaml (or PATH), DIR/id_ed25519, DIR/known_hosts and
-//! DIR/pids, prints the inventory path and exits leaving the sshds running.
-//! `down` kills every pid in DIR/pids and waits until they are gone.
+//! `up` writes `DIR/inventory.yaml` (or `PATH`), `DIR/id_ed25519`, `DIR/known_hosts` and
+//! `DIR/pids`, prints the inventory path and exits leaving the sshds running.
+//! `down` kills every pid in `DIR/pids` and waits until they are gone.
 
 #[path = "../tests/support/fleet.rs"]
 mod fleet;
@@ -49,7 +49,7 @@ fn main() {
                 hosts = Some(val("--hosts").parse().unwrap_or_else(|_| {
                     eprintln!("fleet: --hosts must be a number");
                     usage()
-                }))
+                }));
             }
             "--dir" => dir = Some(PathBuf::from(val("--dir"))),
             "--inventory" => inventory = Some(PathBuf::from(val("--inventory"))),
@@ -137,8 +137,7 @@ fn main() {
                 .copied()
                 .filter(|p| {
                     std::fs::read_to_string(format!("/proc/{p}/stat"))
-                        .map(|s| !s.contains(") Z "))
-                        .unwrap_or(false)
+                        .is_ok_and(|s| !s.contains(") Z "))
                 })
                 .collect();
             if !left.is_empty() {

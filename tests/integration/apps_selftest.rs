@@ -176,7 +176,7 @@ fn apps_selftest() {
     // Dropping the servers (even with a held connection) frees the ports.
     let _held = HeldConnection::open(apps[1].addr());
     wait_for("open_connections == 1", || apps[1].open_connections() == 1);
-    let addrs: Vec<SocketAddr> = apps.iter().map(|a| a.addr()).collect();
+    let addrs: Vec<SocketAddr> = apps.iter().map(AppServer::addr).collect();
     let t = Instant::now();
     drop(apps);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());

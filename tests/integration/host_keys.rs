@@ -1,4 +1,4 @@
-//! Host keys: strict known_hosts checking, accept-new, changed keys.
+//! Host keys: strict `known_hosts` checking, accept-new, changed keys.
 
 use crate::support::fleet::Fleet;
 use crate::support::project::Project;

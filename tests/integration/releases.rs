@@ -339,7 +339,7 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
                     // that moved on meanwhile was just a stale reading.
                     match std::fs::read_link(&link) {
                         Ok(t) if t.to_string_lossy() == target => {
-                            bad.push(format!("current -> {target} has no index.html"))
+                            bad.push(format!("current -> {target} has no index.html"));
                         }
                         _ => raced += 1,
                     }

@@ -300,7 +300,7 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
     let lb = rig.fleet.on_host(0, &format!("{}-lb.log", h1.deploy_to));
     let text = std::fs::read_to_string(&lb).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
-    lines.sort();
+    lines.sort_unstable();
     assert_eq!(lines, ["disable h2 x", "disable h3 x"]);
     for i in 1..3 {
         let h = &rig.fleet.hosts()[i];
@@ -320,8 +320,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let ferry = rig.project.deploy(&r2, "r2").code(130).spawn();
     wait_until(Duration::from_secs(30), "batch 2 never started", || {
         std::panic::catch_unwind(|| journal(&rig.project))
-            .map(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
-            .unwrap_or(false)
+            .is_ok_and(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
     });
     ferry.signal("-TERM");
     ferry.finish();
