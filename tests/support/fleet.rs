@@ -16,6 +16,7 @@
 //! std-only plus `tempfile`.
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -224,7 +225,7 @@ fn mnt_ns_of(pid: u32) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// (pid, ppid, state, comm) for every process in /proc.
+/// (pid, parent pid, state, comm) for every process in /proc.
 fn all_procs() -> Vec<(u32, u32, char, String)> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir("/proc") else {
@@ -244,8 +245,8 @@ fn all_procs() -> Vec<(u32, u32, char, String)> {
         let comm = stat[l + 1..r].to_string();
         let mut rest = stat[r + 1..].split_whitespace();
         let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        out.push((pid, ppid, state, comm));
+        let parent = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push((pid, parent, state, comm));
     }
     out
 }
@@ -376,22 +377,157 @@ fn range_candidate(seed: u64) -> (u8, u8) {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    let a = 1 + (z % 254) as u8;
-    let b = ((z >> 16) % 256) as u8;
+    let a = 1 + u8::try_from(z % 254).expect("below 254");
+    let b = u8::try_from((z >> 16) % 256).expect("below 256");
     (a, b)
+}
+
+/// The fleet's directory: `dir` emptied of an earlier run's fleet files, or
+/// a fresh temp dir visible inside the host namespaces.
+fn fleet_dir(dir: Option<&Path>, isolated: bool) -> (FleetDir, PathBuf) {
+    if let Some(d) = dir {
+        fs::create_dir_all(d).unwrap_or_else(|e| panic!("fleet: mkdir {}: {e}", d.display()));
+        let d = d.canonicalize().unwrap();
+        // Replace the fleet's own files from an earlier run.
+        let _ = fs::remove_dir_all(d.join("hosts"));
+        for f in [
+            "id_ed25519",
+            "id_ed25519.pub",
+            "known_hosts",
+            "authorized_keys",
+        ] {
+            let _ = fs::remove_file(d.join(f));
+        }
+        (FleetDir::Given(d.clone()), d)
+    } else {
+        // The fleet dir must stay visible inside the host namespaces,
+        // where /root and /srv are replaced.
+        let mut base = std::env::temp_dir();
+        if isolated && (base.starts_with("/root") || base.starts_with("/srv")) {
+            base = PathBuf::from("/tmp");
+        }
+        let td = tempfile::Builder::new()
+            .prefix("ferry-fleet-")
+            .tempdir_in(&base)
+            .unwrap_or_else(|e| panic!("fleet: tempdir in {}: {e}", base.display()));
+        let p = td.path().canonicalize().unwrap();
+        (FleetDir::Temp(td), p)
+    }
+}
+
+/// Client key + one host key per host, all ssh-keygen in parallel; returns
+/// the `authorized_keys` file holding the client key.
+fn make_keys(keygen: &Path, dir_path: &Path, n: usize) -> PathBuf {
+    let hosts_dir = dir_path.join("hosts");
+    let client_key = dir_path.join("id_ed25519");
+    let mut keygens = Vec::new();
+    let spawn_keygen = |path: &Path, comment: &str| -> Child {
+        Command::new(keygen)
+            .args(["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("fleet: spawn ssh-keygen: {e}"))
+    };
+    keygens.push((
+        client_key.clone(),
+        spawn_keygen(&client_key, "ferry-fleet-client"),
+    ));
+    for i in 1..=n {
+        let hd = hosts_dir.join(format!("h{i}"));
+        fs::create_dir_all(hd.join("root")).unwrap();
+        fs::create_dir_all(hd.join("home")).unwrap();
+        let key = hd.join("ssh_host_ed25519_key");
+        keygens.push((key.clone(), spawn_keygen(&key, &format!("h{i}"))));
+    }
+    for (path, child) in keygens {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "fleet: ssh-keygen {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let authorized_keys = dir_path.join("authorized_keys");
+    let client_pub = read_pub_key_line(&dir_path.join("id_ed25519.pub"));
+    write_file(
+        &authorized_keys,
+        &format!("{client_pub} ferry-fleet-client\n"),
+    );
+    authorized_keys
+}
+
+/// One test host's `sshd_config`; `extra` lines go last.
+fn sshd_config(
+    name: &str,
+    address: &str,
+    key: &Path,
+    authorized_keys: &Path,
+    extra: &str,
+) -> String {
+    format!(
+        "# ferry test fleet host {name}\n\
+         ListenAddress {address}:{PORT}\n\
+         HostKey {key}\n\
+         PidFile none\n\
+         AuthorizedKeysFile {ak}\n\
+         PubkeyAuthentication yes\n\
+         PasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\n\
+         UsePAM no\n\
+         StrictModes no\n\
+         PermitRootLogin prohibit-password\n\
+         Subsystem sftp internal-sftp\n\
+         LogLevel VERBOSE\n\
+         PrintMotd no\n\
+         PrintLastLog no\n\
+         X11Forwarding no\n\
+         UseDNS no\n\
+         {extra}\n",
+        key = key.display(),
+        ak = authorized_keys.display(),
+    )
+}
+
+/// The command that runs one host's sshd in the foreground: in its own
+/// mount namespace with `root` on /srv and `home` on /root when `isolated`
+/// is given.
+fn sshd_command(sshd: &Path, cfg: &Path, log: &Path, isolated: Option<(&Path, &Path)>) -> Command {
+    let Some((root, home)) = isolated else {
+        let mut c = Command::new(sshd);
+        c.args(["-D", "-f"]).arg(cfg).arg("-E").arg(log);
+        return c;
+    };
+    let sshd_args = format!(
+        "{} -D -f {} -E {}",
+        shq(&sshd.to_string_lossy()),
+        shq(&cfg.to_string_lossy()),
+        shq(&log.to_string_lossy())
+    );
+    // unshare (no --fork) execs sh, sh execs sshd: the pid stays the same.
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {root} /srv && mount --bind {home} /root && exec {sshd_args}",
+            root = shq(&root.to_string_lossy()),
+            home = shq(&home.to_string_lossy()),
+        ));
+    c
 }
 
 /// Try to claim a range: lock listener on .0, and every host address free.
 fn claim_range(n: usize) -> Option<(u8, u8, TcpListener)> {
     let pid = u64::from(std::process::id());
     for _ in 0..10_000 {
-        let k = u64::from(RANGE_COUNTER.fetch_add(1, Ordering::SeqCst));
-        let (a, b) = range_candidate((pid << 32) ^ k);
-        let lock = match TcpListener::bind((format!("127.{a}.{b}.0").as_str(), PORT)) {
-            Ok(l) => l,
-            Err(_) => continue,
+        let seq = u64::from(RANGE_COUNTER.fetch_add(1, Ordering::SeqCst));
+        let (a, b) = range_candidate((pid << 32) ^ seq);
+        let Ok(lock) = TcpListener::bind((format!("127.{a}.{b}.0").as_str(), PORT)) else {
+            continue;
         };
-        if (1..=n).all(|c| addr_free(&format!("127.{a}.{b}.{c}"), PORT)) {
+        if (1..=n).all(|host| addr_free(&format!("127.{a}.{b}.{host}"), PORT)) {
             return Some((a, b, lock));
         }
     }
@@ -439,10 +575,10 @@ impl Fleet {
     /// Start `n` hosts (1..=254) in a fresh temp dir. Panics with a clear
     /// message if sshd is missing or a host fails to come up.
     pub(crate) fn start(n: usize) -> Fleet {
-        Fleet::start_with(n, FleetOptions::default())
+        Fleet::start_with(n, &FleetOptions::default())
     }
 
-    pub(crate) fn start_with(n: usize, opts: FleetOptions) -> Fleet {
+    pub(crate) fn start_with(n: usize, opts: &FleetOptions) -> Fleet {
         assert!(
             (1..=254).contains(&n),
             "fleet: 1..=254 hosts per fleet, got {n}"
@@ -456,34 +592,7 @@ impl Fleet {
             current_user_name()
         };
 
-        let (dir, dir_path) = if let Some(d) = &opts.dir {
-            fs::create_dir_all(d).unwrap_or_else(|e| panic!("fleet: mkdir {}: {e}", d.display()));
-            let d = d.canonicalize().unwrap();
-            // Replace the fleet's own files from an earlier run.
-            let _ = fs::remove_dir_all(d.join("hosts"));
-            for f in [
-                "id_ed25519",
-                "id_ed25519.pub",
-                "known_hosts",
-                "authorized_keys",
-            ] {
-                let _ = fs::remove_file(d.join(f));
-            }
-            (FleetDir::Given(d.clone()), d)
-        } else {
-            // The fleet dir must stay visible inside the host namespaces,
-            // where /root and /srv are replaced.
-            let mut base = std::env::temp_dir();
-            if isolated && (base.starts_with("/root") || base.starts_with("/srv")) {
-                base = PathBuf::from("/tmp");
-            }
-            let td = tempfile::Builder::new()
-                .prefix("ferry-fleet-")
-                .tempdir_in(&base)
-                .unwrap_or_else(|e| panic!("fleet: tempdir in {}: {e}", base.display()));
-            let p = td.path().canonicalize().unwrap();
-            (FleetDir::Temp(td), p)
-        };
+        let (dir, dir_path) = fleet_dir(opts.dir.as_deref(), isolated);
         if isolated {
             assert!(
                 !dir_path.starts_with("/root") && !dir_path.starts_with("/srv"),
@@ -494,53 +603,14 @@ impl Fleet {
             fs::create_dir_all("/srv").expect("fleet: mkdir /srv");
         }
 
-        // Keys: client key + one host key per host, all ssh-keygen in parallel.
-        let hosts_dir = dir_path.join("hosts");
-        let client_key = dir_path.join("id_ed25519");
-        let mut keygens = Vec::new();
-        let spawn_keygen = |path: &Path, comment: &str| -> Child {
-            Command::new(&keygen)
-                .args(["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f"])
-                .arg(path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("fleet: spawn ssh-keygen: {e}"))
-        };
-        keygens.push((
-            client_key.clone(),
-            spawn_keygen(&client_key, "ferry-fleet-client"),
-        ));
-        for i in 1..=n {
-            let hd = hosts_dir.join(format!("h{i}"));
-            fs::create_dir_all(hd.join("root")).unwrap();
-            fs::create_dir_all(hd.join("home")).unwrap();
-            let key = hd.join("ssh_host_ed25519_key");
-            keygens.push((key.clone(), spawn_keygen(&key, &format!("h{i}"))));
-        }
-        for (path, child) in keygens {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "fleet: ssh-keygen {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let authorized_keys = dir_path.join("authorized_keys");
-        let client_pub = read_pub_key_line(&dir_path.join("id_ed25519.pub"));
-        write_file(
-            &authorized_keys,
-            &format!("{client_pub} ferry-fleet-client\n"),
-        );
+        let authorized_keys = make_keys(&keygen, &dir_path, n);
 
         let mut last_err = String::new();
         for _attempt in 0..MAX_RANGE_ATTEMPTS {
             let Some((a, b, lock)) = claim_range(n) else {
                 panic!("fleet: no free loopback range 127.A.B.0/24 with port {PORT} free (is something listening on 0.0.0.0:{PORT}?)");
             };
-            match Self::spawn_all(n, a, b, &sshd, &dir_path, &authorized_keys, isolated, &opts) {
+            match Self::spawn_all(n, a, b, &sshd, &dir_path, &authorized_keys, isolated, opts) {
                 Ok((hosts, children)) => {
                     let fleet = Fleet {
                         dir: Some(dir),
@@ -552,12 +622,7 @@ impl Fleet {
                         detached: false,
                         _range_lock: Some(lock),
                     };
-                    // known_hosts
-                    let mut kh = String::new();
-                    for h in &fleet.hosts {
-                        kh.push_str(&format!("[{}]:{} {}\n", h.address, h.port, h.host_key_line));
-                    }
-                    write_file(&fleet.known_hosts(), &kh);
+                    fleet.write_known_hosts();
                     return fleet;
                 }
                 Err((false, msg)) => panic!("fleet: {msg}"),
@@ -600,28 +665,12 @@ impl Fleet {
             let key = hd.join("ssh_host_ed25519_key");
             let cfg = hd.join("sshd_config");
             let log = hd.join("sshd.log");
-            let config = format!(
-                "# ferry test fleet host {name}\n\
-                 ListenAddress {address}:{PORT}\n\
-                 HostKey {key}\n\
-                 PidFile none\n\
-                 AuthorizedKeysFile {ak}\n\
-                 PubkeyAuthentication yes\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 UsePAM no\n\
-                 StrictModes no\n\
-                 PermitRootLogin prohibit-password\n\
-                 Subsystem sftp internal-sftp\n\
-                 LogLevel VERBOSE\n\
-                 PrintMotd no\n\
-                 PrintLastLog no\n\
-                 X11Forwarding no\n\
-                 UseDNS no\n\
-                 {extra}\n",
-                key = key.display(),
-                ak = authorized_keys.display(),
-                extra = opts.sshd_extra_config,
+            let config = sshd_config(
+                &name,
+                &address,
+                &key,
+                authorized_keys,
+                &opts.sshd_extra_config,
             );
             write_file(&cfg, &config);
             let _ = fs::remove_file(&log);
@@ -630,27 +679,7 @@ impl Fleet {
                 .append(true)
                 .open(&log)
                 .unwrap_or_else(|e| panic!("fleet: open {}: {e}", log.display()));
-            let sshd_args = format!(
-                "{} -D -f {} -E {}",
-                shq(&sshd.to_string_lossy()),
-                shq(&cfg.to_string_lossy()),
-                shq(&log.to_string_lossy())
-            );
-            let mut cmd = if isolated {
-                // unshare (no --fork) execs sh, sh execs sshd: the pid stays the same.
-                let mut c = Command::new("unshare");
-                c.args(["--mount", "--propagation", "private", "sh", "-c"])
-                    .arg(format!(
-                        "mount --bind {root} /srv && mount --bind {home} /root && exec {sshd_args}",
-                        root = shq(&root.to_string_lossy()),
-                        home = shq(&home.to_string_lossy()),
-                    ));
-                c
-            } else {
-                let mut c = Command::new(sshd);
-                c.args(["-D", "-f"]).arg(&cfg).arg("-E").arg(&log);
-                c
-            };
+            let mut cmd = sshd_command(sshd, &cfg, &log, isolated.then_some((&root, &home)));
             cmd.stdin(Stdio::null())
                 .stdout(log_file.try_clone().unwrap())
                 .stderr(log_file);
@@ -799,31 +828,43 @@ impl Fleet {
         self.isolated
     }
 
+    /// Writes `known_hosts` with every host's key.
+    fn write_known_hosts(&self) {
+        let mut kh = String::new();
+        for h in &self.hosts {
+            let _ = writeln!(kh, "[{}]:{} {}", h.address, h.port, h.host_key_line);
+        }
+        write_file(&self.known_hosts(), &kh);
+    }
+
     /// The inventory; `extra` is appended verbatim (top-level `vars:`,
     /// `groups:`, `rollout:` ... sections).
     pub(crate) fn inventory_yaml(&self, extra: &str) -> String {
         let mut s = String::new();
         s.push_str("ssh:\n");
-        s.push_str(&format!("  user: {}\n", self.user));
-        s.push_str(&format!(
-            "  identity_files: [{}]\n",
+        let _ = writeln!(s, "  user: {}", self.user);
+        let _ = writeln!(
+            s,
+            "  identity_files: [{}]",
             yq(&self.client_key().to_string_lossy())
-        ));
-        s.push_str(&format!(
-            "  known_hosts: {}\n",
+        );
+        let _ = writeln!(
+            s,
+            "  known_hosts: {}",
             yq(&self.known_hosts().to_string_lossy())
-        ));
+        );
         s.push_str("  host_key_policy: strict\n");
         s.push_str("  connect_timeout: 5s\n");
         s.push_str("hosts:\n");
         for h in &self.hosts {
-            s.push_str(&format!(
-                "  {}: {{ address: {}, port: {}, vars: {{ deploy_to: {} }} }}\n",
+            let _ = writeln!(
+                s,
+                "  {}: {{ address: {}, port: {}, vars: {{ deploy_to: {} }} }}",
                 h.name,
                 h.address,
                 h.port,
                 yq(&h.deploy_to)
-            ));
+            );
         }
         s.push_str(extra);
         s
@@ -1071,7 +1112,7 @@ impl Fleet {
                 let (s, o) = (stop.clone(), open.clone());
                 let thread = std::thread::Builder::new()
                     .name(format!("app-{}", h.name))
-                    .spawn(move || app_accept_loop(listener, view, docroot, s, o))
+                    .spawn(move || app_accept_loop(listener, &view, &docroot, &s, &o))
                     .expect("fleet: spawn app thread");
                 AppServer {
                     addr,
@@ -1086,10 +1127,10 @@ impl Fleet {
 
 fn app_accept_loop(
     listener: TcpListener,
-    view: HostView,
-    docroot: String,
-    stop: Arc<AtomicBool>,
-    open: Arc<AtomicUsize>,
+    view: &HostView,
+    docroot: &str,
+    stop: &Arc<AtomicBool>,
+    open: &Arc<AtomicUsize>,
 ) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -1097,7 +1138,7 @@ fn app_accept_loop(
             Ok((stream, _)) => {
                 open.fetch_add(1, Ordering::SeqCst);
                 let guard = OpenGuard(open.clone());
-                let (view, docroot, stop) = (view.clone(), docroot.clone(), stop.clone());
+                let (view, docroot, stop) = (view.clone(), docroot.to_string(), stop.clone());
                 let spawned = std::thread::Builder::new()
                     .name("app-conn".to_string())
                     .spawn(move || {
