@@ -14,6 +14,7 @@
 //!   unless `detach()` was called.
 //!
 //! std-only plus `tempfile`.
+// Two targets include this file and each uses a different part of it.
 #![allow(dead_code)]
 
 use std::fmt::Write as _;
