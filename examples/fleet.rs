@@ -3,14 +3,14 @@
 //!   cargo run --example fleet -- up --hosts 50 --dir /tmp/f50 [--inventory PATH]
 //!   cargo run --example fleet -- down --dir /tmp/f50
 //!
-//! `up` writes DIR/inventory.yaml (or PATH), DIR/id_ed25519, DIR/known_hosts and
-//! DIR/pids, prints the inventory path and exits leaving the sshds running.
-//! `down` kills every pid in DIR/pids and waits until they are gone.
+//! `up` writes `DIR/inventory.yaml` (or `PATH`), `DIR/id_ed25519`, `DIR/known_hosts` and
+//! `DIR/pids`, prints the inventory path and exits leaving the sshds running.
+//! `down` kills every pid in `DIR/pids` and waits until they are gone.
 
 #[path = "../tests/support/fleet.rs"]
 mod fleet;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::exit;
 
 fn usage() -> ! {
@@ -20,7 +20,7 @@ fn usage() -> ! {
     exit(2)
 }
 
-fn read_pids(path: &std::path::Path) -> Vec<u32> {
+fn read_pids(path: &Path) -> Vec<u32> {
     std::fs::read_to_string(path)
         .unwrap_or_default()
         .lines()
@@ -49,7 +49,7 @@ fn main() {
                 hosts = Some(val("--hosts").parse().unwrap_or_else(|_| {
                     eprintln!("fleet: --hosts must be a number");
                     usage()
-                }))
+                }));
             }
             "--dir" => dir = Some(PathBuf::from(val("--dir"))),
             "--inventory" => inventory = Some(PathBuf::from(val("--inventory"))),
@@ -71,82 +71,93 @@ fn main() {
     };
     let pid_file = dir.join("pids");
     match cmd.as_str() {
-        "up" => {
-            let n = hosts.unwrap_or_else(|| {
-                eprintln!("fleet: --hosts is required");
-                usage()
-            });
-            if !(1..=254).contains(&n) {
-                eprintln!("fleet: --hosts must be 1..=254");
-                exit(2);
-            }
-            let old = read_pids(&pid_file);
-            if !old.is_empty()
-                && old
-                    .iter()
-                    .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
-            {
-                eprintln!(
-                    "fleet: {} already has a running fleet; run `fleet down --dir {}` first",
-                    dir.display(),
-                    dir.display()
-                );
-                exit(1);
-            }
-            let t0 = std::time::Instant::now();
-            let f = fleet::Fleet::start_with(
-                n,
-                fleet::FleetOptions {
-                    dir: Some(dir.clone()),
-                    own_process_group: true,
-                    sshd_extra_config: extra_cfg,
-                    no_isolation,
-                },
-            );
-            let inv = inventory.unwrap_or_else(|| f.dir().join("inventory.yaml"));
-            f.write_inventory(&inv, "");
-            f.write_pid_file(&pid_file);
-            let first = &f.hosts()[0];
-            eprintln!(
-                "fleet: {n} hosts up in {:.2}s ({}..{}:{}, user {}, {}), key {}, pids in {}",
-                t0.elapsed().as_secs_f64(),
-                first.address,
-                f.hosts()[n - 1].address,
-                first.port,
-                f.user(),
-                if f.is_isolated() {
-                    "isolated: /srv is per host"
-                } else {
-                    "not isolated"
-                },
-                f.client_key().display(),
-                pid_file.display()
-            );
-            let _pids = f.detach();
-            println!("{}", inv.display());
-        }
-        "down" => {
-            let pids = read_pids(&pid_file);
-            if pids.is_empty() {
-                eprintln!("fleet: no pids in {}", pid_file.display());
-                exit(1);
-            }
-            fleet::stop_pids(&pids);
-            let left: Vec<u32> = pids
-                .iter()
-                .copied()
-                .filter(|p| {
-                    std::fs::read_to_string(format!("/proc/{p}/stat"))
-                        .map(|s| !s.contains(") Z "))
-                        .unwrap_or(false)
-                })
-                .collect();
-            if !left.is_empty() {
-                eprintln!("fleet: still running (not sshd, or unkillable): {left:?}");
-            }
-            let _ = std::fs::remove_file(&pid_file);
-            eprintln!("fleet: stopped {} hosts", pids.len() - left.len());
-        }
+        "up" => up(hosts, &dir, inventory, extra_cfg, no_isolation, &pid_file),
+        "down" => down(&pid_file),
         _ => usage(),
     }
+}
+
+/// Start the fleet, write its inventory and pids, print the inventory path.
+fn up(
+    hosts: Option<usize>,
+    dir: &Path,
+    inventory: Option<PathBuf>,
+    extra_cfg: String,
+    no_isolation: bool,
+    pid_file: &Path,
+) {
+    let n = hosts.unwrap_or_else(|| {
+        eprintln!("fleet: --hosts is required");
+        usage()
+    });
+    if !(1..=254).contains(&n) {
+        eprintln!("fleet: --hosts must be 1..=254");
+        exit(2);
+    }
+    let old = read_pids(pid_file);
+    if !old.is_empty()
+        && old
+            .iter()
+            .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
+        eprintln!(
+            "fleet: {} already has a running fleet; run `fleet down --dir {}` first",
+            dir.display(),
+            dir.display()
+        );
+        exit(1);
+    }
+    let t0 = std::time::Instant::now();
+    let f = fleet::Fleet::start_with(
+        n,
+        &fleet::FleetOptions {
+            dir: Some(dir.to_path_buf()),
+            own_process_group: true,
+            sshd_extra_config: extra_cfg,
+            no_isolation,
+        },
+    );
+    let inv = inventory.unwrap_or_else(|| f.dir().join("inventory.yaml"));
+    f.write_inventory(&inv, "");
+    f.write_pid_file(pid_file);
+    let first = &f.hosts()[0];
+    eprintln!(
+        "fleet: {n} hosts up in {:.2}s ({}..{}:{}, user {}, {}), key {}, pids in {}",
+        t0.elapsed().as_secs_f64(),
+        first.address,
+        f.hosts()[n - 1].address,
+        first.port,
+        f.user(),
+        if f.is_isolated() {
+            "isolated: /srv is per host"
+        } else {
+            "not isolated"
+        },
+        f.client_key().display(),
+        pid_file.display()
+    );
+    let _pids = f.detach();
+    println!("{}", inv.display());
+}
+
+/// Stop every pid in the pid file and wait until they are gone.
+fn down(pid_file: &Path) {
+    let pids = read_pids(pid_file);
+    if pids.is_empty() {
+        eprintln!("fleet: no pids in {}", pid_file.display());
+        exit(1);
+    }
+    fleet::stop_pids(&pids);
+    let left: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| !s.contains(") Z "))
+        })
+        .collect();
+    if !left.is_empty() {
+        eprintln!("fleet: still running (not sshd, or unkillable): {left:?}");
+    }
+    let _ = std::fs::remove_file(pid_file);
+    eprintln!("fleet: stopped {} hosts", pids.len() - left.len());
 }

@@ -146,16 +146,16 @@ fn apps_selftest() {
 
     // A held connection is counted, does not block other clients, and is
     // seen by `ss` (the drain condition); closing it counts it down.
-    let held = HeldConnection::open(apps[0].addr());
+    let connection = HeldConnection::open(apps[0].addr());
     wait_for("open_connections == 1", || apps[0].open_connections() == 1);
     assert_eq!(get(apps[0].addr(), "/").0, 200);
     assert_eq!(apps[1].open_connections(), 0);
     if ss_available() {
         let out = ss_established(&fleet, 0, &apps[0]);
         assert!(
-            out.contains(&held.local_addr().to_string()),
+            out.contains(&connection.local_addr().to_string()),
             "ss does not show the held connection {}: {out:?}",
-            held.local_addr()
+            connection.local_addr()
         );
         assert_eq!(out.lines().count(), 1, "{out:?}");
         assert_eq!(ss_established(&fleet, 1, &apps[1]), "");
@@ -165,7 +165,7 @@ fn apps_selftest() {
     // Still open a bit later (no idle timeout).
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(apps[0].open_connections(), 1);
-    held.close();
+    connection.close();
     wait_for("open_connections == 0", || apps[0].open_connections() == 0);
     if ss_available() {
         wait_for("ss shows no connection", || {
@@ -176,7 +176,7 @@ fn apps_selftest() {
     // Dropping the servers (even with a held connection) frees the ports.
     let _held = HeldConnection::open(apps[1].addr());
     wait_for("open_connections == 1", || apps[1].open_connections() == 1);
-    let addrs: Vec<SocketAddr> = apps.iter().map(|a| a.addr()).collect();
+    let addrs: Vec<SocketAddr> = apps.iter().map(AppServer::addr).collect();
     let t = Instant::now();
     drop(apps);
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());

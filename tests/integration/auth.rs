@@ -39,6 +39,16 @@ fn an_encrypted_key_takes_its_passphrase_from_the_environment() {
         .run();
 }
 
+/// Kills the child (the test's ssh-agent) when dropped, also on panic.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn the_ssh_agent_is_tried_first() {
     let fleet = Fleet::start(2);
@@ -50,13 +60,6 @@ fn the_ssh_agent_is_tried_first() {
         .arg(&socket)
         .spawn()
         .unwrap();
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let _agent = Kill(agent);
     for _ in 0..50 {
         if socket.exists() {

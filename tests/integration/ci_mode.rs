@@ -1,4 +1,4 @@
-//! CI mode: JSON events on stdout, a JUnit report, the hotfix mark.
+//! CI mode: JSON events on stdout, a `JUnit` report, the hotfix mark.
 
 use serde_json::Value;
 
@@ -53,7 +53,7 @@ fn json_events_and_a_junit_report_account_for_every_host() {
     assert!(history.contains("\"detail\":\"hotfix\""), "{history}");
 }
 
-/// Collect the bodies POSTed to a loopback listener.
+/// Collect the bodies of POST requests to a loopback listener.
 fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

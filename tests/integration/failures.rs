@@ -77,8 +77,7 @@ fn a_hanging_command_is_killed_on_the_host_at_its_timeout() {
         }
         assert!(
             Instant::now() < deadline,
-            "remote sleep still running: {:?}",
-            left
+            "remote sleep still running: {left:?}"
         );
         std::thread::sleep(Duration::from_millis(200));
     }

@@ -1,4 +1,6 @@
-//! Host keys: strict known_hosts checking, accept-new, changed keys.
+//! Host keys: strict `known_hosts` checking, accept-new, changed keys.
+
+use std::fmt::Write as _;
 
 use crate::support::fleet::Fleet;
 use crate::support::project::Project;
@@ -15,7 +17,7 @@ fn a_changed_host_key_is_refused_and_the_other_hosts_go_on() {
         } else {
             &h.host_key_line
         };
-        known.push_str(&format!("[{}]:{} {key}\n", h.address, h.port));
+        let _ = writeln!(known, "[{}]:{} {key}", h.address, h.port);
     }
     std::fs::write(fleet.known_hosts(), known).unwrap();
     let project = Project::new(&fleet, "");

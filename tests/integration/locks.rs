@@ -201,7 +201,7 @@ fn lock_with_a_host_down_exits_1_naming_it() {
 /// The info.json of a lock another run holds, its lease far off.
 const OTHER_HOLDER: &str = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
 
-/// A before_switch step that holds host h1's deploy until the test opens
+/// A `before_switch` step that holds host h1's deploy until the test opens
 /// the gate (or `tenths` tenths of a second pass).
 struct Gate {
     waiting: PathBuf,

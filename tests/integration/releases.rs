@@ -3,6 +3,7 @@
 //! skips, failed uploads (checksum, full disk) and invalid release ids.
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,42 @@ use crate::support::project::{page, Project};
 
 // ---------------------------------------------------------------------------
 // tests
+
+/// After r1, r2 and a rollback: every host serves r1, keeps r2, and its
+/// history reads `switched`, `switched`, `rolled_back` (r2 -> r1).
+fn assert_every_host_rolled_back_to_r1(fleet: &Fleet) {
+    for (i, host) in fleet.hosts().iter().enumerate() {
+        assert_eq!(current(fleet, i), "releases/r1", "current on {}", host.name);
+        assert_eq!(
+            std::fs::read_to_string(on_host(fleet, i, "current/index.html")).unwrap(),
+            page("r1")
+        );
+        assert!(
+            on_host(fleet, i, "releases/r2/index.html").is_file(),
+            "releases/r2 must stay on {}",
+            host.name
+        );
+        let events = history(fleet, i);
+        let kinds: Vec<&str> = events
+            .iter()
+            .map(|e| e["event"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["switched", "switched", "rolled_back"],
+            "{}",
+            host.name
+        );
+        let last = events.last().unwrap();
+        assert_eq!(last["release"], "r1", "{last}");
+        assert_eq!(last["previous"], "r2", "{last}");
+        assert_eq!(last["outcome"], "ok", "{last}");
+        assert_eq!(last["env"], "test", "{last}");
+        assert!(last["run_id"].as_str().is_some_and(|s| !s.is_empty()));
+        assert_eq!(events[1]["release"], "r2");
+        assert_eq!(events[1]["previous"], "r1");
+    }
+}
 
 #[test]
 fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
@@ -63,42 +100,7 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
         .stderr_has("  h3: rolled back to r1 from r2")
         .run();
 
-    for (i, host) in fleet.hosts().iter().enumerate() {
-        assert_eq!(
-            current(&fleet, i),
-            "releases/r1",
-            "current on {}",
-            host.name
-        );
-        assert_eq!(
-            std::fs::read_to_string(on_host(&fleet, i, "current/index.html")).unwrap(),
-            page("r1")
-        );
-        assert!(
-            on_host(&fleet, i, "releases/r2/index.html").is_file(),
-            "releases/r2 must stay on {}",
-            host.name
-        );
-        let events = history(&fleet, i);
-        let kinds: Vec<&str> = events
-            .iter()
-            .map(|e| e["event"].as_str().unwrap())
-            .collect();
-        assert_eq!(
-            kinds,
-            ["switched", "switched", "rolled_back"],
-            "{}",
-            host.name
-        );
-        let last = events.last().unwrap();
-        assert_eq!(last["release"], "r1", "{last}");
-        assert_eq!(last["previous"], "r2", "{last}");
-        assert_eq!(last["outcome"], "ok", "{last}");
-        assert_eq!(last["env"], "test", "{last}");
-        assert!(last["run_id"].as_str().is_some_and(|s| !s.is_empty()));
-        assert_eq!(events[1]["release"], "r2");
-        assert_eq!(events[1]["previous"], "r1");
-    }
+    assert_every_host_rolled_back_to_r1(&fleet);
 
     let json = project.status().args(["--output", "json"]).run().json();
     assert_eq!(json["schema"], "ferry.status/1");
@@ -153,7 +155,7 @@ fn history_lists_same_second_events_newest_first() {
     let mut forged = String::new();
     for mut e in history(&fleet, 0) {
         e["at"] = "2030-01-01T00:00:00Z".into();
-        forged.push_str(&format!("{e}\n"));
+        let _ = writeln!(forged, "{e}");
     }
     std::fs::write(&path, forged).unwrap();
     let hist = project.history().run();
@@ -313,8 +315,8 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
         let link = link.clone();
         std::thread::spawn(move || {
             let base = link.parent().unwrap().to_path_buf();
-            // Per reading: 1 = r1, 2 = r2; problems are described in `bad`.
-            let mut readings: Vec<u8> = Vec::new();
+            // Per reading: the release `current` served; problems are described in `bad`.
+            let mut readings: Vec<&str> = Vec::new();
             let mut bad: Vec<String> = Vec::new();
             let mut raced = 0usize;
             while !stop.load(Ordering::Relaxed) {
@@ -326,8 +328,8 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
                     }
                 };
                 let which = match target.as_str() {
-                    "releases/r1" => 1,
-                    "releases/r2" => 2,
+                    "releases/r1" => "r1",
+                    "releases/r2" => "r2",
                     other => {
                         bad.push(format!("current -> {other:?}"));
                         continue;
@@ -339,7 +341,7 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
                     // that moved on meanwhile was just a stale reading.
                     match std::fs::read_link(&link) {
                         Ok(t) if t.to_string_lossy() == target => {
-                            bad.push(format!("current -> {target} has no index.html"))
+                            bad.push(format!("current -> {target} has no index.html"));
                         }
                         _ => raced += 1,
                     }
@@ -370,8 +372,8 @@ fn current_never_dangles_while_releases_switch_back_and_forth() {
     let deploy_time = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let (readings, bad, raced) = reader.join().unwrap();
-    let seen_r1 = readings.iter().filter(|&&r| r == 1).count();
-    let seen_r2 = readings.iter().filter(|&&r| r == 2).count();
+    let seen_r1 = readings.iter().filter(|&&r| r == "r1").count();
+    let seen_r2 = readings.iter().filter(|&&r| r == "r2").count();
     eprintln!(
         "atomic switch: {} readings in {deploy_time:?} ({seen_r1} r1, {seen_r2} r2, {raced} stale), {rounds} deploys",
         readings.len()

@@ -28,7 +28,8 @@ health:
 struct Rig {
     fleet: Fleet,
     project: Project,
-    _apps: Vec<AppServer>,
+    /// One app per host, served for the rig's life.
+    apps: Vec<AppServer>,
 }
 
 fn rig(hosts: usize, rollout: &str, playbook: &str) -> Rig {
@@ -39,7 +40,7 @@ fn rig(hosts: usize, rollout: &str, playbook: &str) -> Rig {
     Rig {
         fleet,
         project,
-        _apps: apps,
+        apps,
     }
 }
 
@@ -252,13 +253,14 @@ fn drain_playbook(max_drain: &str, on_timeout: &str) -> String {
 #[test]
 fn draining_waits_for_held_sessions_before_the_switch() {
     let (rig, r2) = rig_on_r1(1, "", &drain_playbook("30s", "fail"));
-    let held = HeldConnection::open(rig._apps[0].addr());
+    let held = HeldConnection::open(rig.apps[0].addr());
     let released_at = std::thread::spawn(move || {
         std::thread::sleep(Duration::from_secs(2));
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
-            .as_millis() as u64;
+            .as_millis();
+        let at = u64::try_from(at).expect("milliseconds since 1970 fit in u64");
         held.close();
         at
     });
@@ -275,7 +277,7 @@ fn draining_waits_for_held_sessions_before_the_switch() {
 #[test]
 fn a_maximum_drain_time_lets_the_deploy_go_on() {
     let (rig, r2) = rig_on_r1(1, "", &drain_playbook("2s", "continue"));
-    let _held = HeldConnection::open(rig._apps[0].addr());
+    let _held = HeldConnection::open(rig.apps[0].addr());
     rig.project
         .deploy(&r2, "r2")
         .stderr_has("going on (on_timeout: continue)")
@@ -300,7 +302,7 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
     let lb = rig.fleet.on_host(0, &format!("{}-lb.log", h1.deploy_to));
     let text = std::fs::read_to_string(&lb).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
-    lines.sort();
+    lines.sort_unstable();
     assert_eq!(lines, ["disable h2 x", "disable h3 x"]);
     for i in 1..3 {
         let h = &rig.fleet.hosts()[i];
@@ -320,8 +322,7 @@ fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let ferry = rig.project.deploy(&r2, "r2").code(130).spawn();
     wait_until(Duration::from_secs(30), "batch 2 never started", || {
         std::panic::catch_unwind(|| journal(&rig.project))
-            .map(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
-            .unwrap_or(false)
+            .is_ok_and(|j| events(&j, "batch_started").iter().any(|e| e["batch"] == 2))
     });
     ferry.signal("-TERM");
     ferry.finish();

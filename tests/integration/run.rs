@@ -53,7 +53,7 @@ fn an_upload_lands_verified_with_its_mode_on_every_host() {
         assert_eq!(mode, 0o640, "mode on {}", host.name);
         let leftovers: Vec<_> = std::fs::read_dir(landed.parent().unwrap())
             .unwrap()
-            .filter_map(|e| e.ok())
+            .filter_map(Result::ok)
             .filter(|e| e.file_name().to_string_lossy().contains("ferry-tmp"))
             .collect();
         assert!(

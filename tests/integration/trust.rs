@@ -53,15 +53,15 @@ fn redeploying_the_live_release_without_its_health_record_reuses_it_in_place() {
     let sampler = {
         let (stop, page_file) = (stop.clone(), on_host(&fleet, 0, "current/index.html"));
         std::thread::spawn(move || {
-            let (mut samples, mut bad) = (0usize, Vec::new());
+            let (mut taken, mut bad) = (0usize, Vec::new());
             while !stop.load(Ordering::Relaxed) {
-                samples += 1;
+                taken += 1;
                 match std::fs::read_to_string(&page_file) {
                     Ok(text) if text == page("r2") => {}
                     other => bad.push(format!("{other:?}")),
                 }
             }
-            (samples, bad)
+            (taken, bad)
         })
     };
     {
@@ -75,10 +75,10 @@ fn redeploying_the_live_release_without_its_health_record_reuses_it_in_place() {
             .stderr_lacks("receiving")
             .run();
     }
-    let (samples, bad) = sampler.join().unwrap();
+    let (taken, bad) = sampler.join().unwrap();
     assert!(
         bad.is_empty(),
-        "{} of {samples} samples bad: {:?}",
+        "{} of {taken} samples bad: {:?}",
         bad.len(),
         &bad[..bad.len().min(5)]
     );

@@ -22,7 +22,7 @@ fn tomorrow_opens() -> String {
 fn closed_window() -> String {
     let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
     let today = today().weekday();
-    let tomorrow = days[(today.to_monday_zero_offset() as usize + 1) % 7];
+    let tomorrow = days[(usize::try_from(today.to_monday_zero_offset()).expect("0..=6") + 1) % 7];
     format!("{tomorrow} 00:00-23:59 UTC")
 }
 

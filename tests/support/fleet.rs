@@ -14,8 +14,10 @@
 //!   unless `detach()` was called.
 //!
 //! std-only plus `tempfile`.
+// Two targets include this file and each uses a different part of it.
 #![allow(dead_code)]
 
+use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -23,12 +25,12 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Port every test host listens on (each host has its own loopback address).
-pub const PORT: u16 = 2222;
+pub(crate) const PORT: u16 = 2222;
 /// How long a fleet may take to answer with SSH banners once all sshds are spawned.
 const READY_DEADLINE: Duration = Duration::from_secs(20);
 /// How many address ranges (127.A.B.x) to try before giving up.
@@ -38,7 +40,7 @@ static RANGE_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// Knobs for [`Fleet::start_with`]. `Default` is what [`Fleet::start`] uses.
 #[derive(Debug, Clone, Default)]
-pub struct FleetOptions {
+pub(crate) struct FleetOptions {
     /// Use this directory instead of a fresh temp dir (it is created if
     /// missing; the fleet's own files in it are replaced). Not deleted on drop.
     pub dir: Option<PathBuf>,
@@ -47,13 +49,13 @@ pub struct FleetOptions {
     /// Leave false in tests so a test runner killing the test's process group
     /// also kills the sshds.
     pub own_process_group: bool,
-    /// Extra lines appended to every host's sshd_config (e.g. "MaxStartups 100").
+    /// Extra lines appended to every host's `sshd_config` (e.g. `MaxStartups 100`).
     pub sshd_extra_config: String,
     /// Force user mode (no namespaces) even when running as root.
     pub no_isolation: bool,
 }
 
-pub struct TestHost {
+pub(crate) struct TestHost {
     /// "h1", "h2", ... (1-based)
     pub name: String,
     /// "127.A.B.C"
@@ -79,11 +81,11 @@ pub struct TestHost {
 
 impl TestHost {
     /// "127.A.B.C:2222"
-    pub fn socket_addr(&self) -> SocketAddr {
+    pub(crate) fn socket_addr(&self) -> SocketAddr {
         format!("{}:{}", self.address, self.port).parse().unwrap()
     }
     /// Contents of this host's sshd log so far.
-    pub fn log_text(&self) -> String {
+    pub(crate) fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
@@ -93,7 +95,7 @@ enum FleetDir {
     Given(PathBuf),
 }
 
-pub struct Fleet {
+pub(crate) struct Fleet {
     dir: Option<FleetDir>,
     dir_path: PathBuf,
     hosts: Vec<TestHost>,
@@ -180,12 +182,9 @@ fn current_user_name() -> String {
         .unwrap_or_else(|_| "root".to_string())
 }
 
-/// Whether `unshare --mount` + bind mounts work here (root with CAP_SYS_ADMIN).
+/// Whether `unshare --mount` + bind mounts work here (root with `CAP_SYS_ADMIN`).
 fn can_isolate() -> bool {
-    if std::env::var("FERRY_FLEET_ISOLATE")
-        .map(|v| v == "0")
-        .unwrap_or(false)
-    {
+    if std::env::var("FERRY_FLEET_ISOLATE").is_ok_and(|v| v == "0") {
         return false;
     }
     if current_uid() != 0 {
@@ -198,8 +197,7 @@ fn can_isolate() -> bool {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
+        .is_ok_and(|s| s.success())
 }
 
 /// Single-quote for sh.
@@ -228,7 +226,7 @@ fn mnt_ns_of(pid: u32) -> Option<String> {
         .map(|p| p.to_string_lossy().into_owned())
 }
 
-/// (pid, ppid, state, comm) for every process in /proc.
+/// (pid, parent pid, state, comm) for every process in /proc.
 fn all_procs() -> Vec<(u32, u32, char, String)> {
     let mut out = Vec::new();
     let Ok(rd) = fs::read_dir("/proc") else {
@@ -248,8 +246,8 @@ fn all_procs() -> Vec<(u32, u32, char, String)> {
         let comm = stat[l + 1..r].to_string();
         let mut rest = stat[r + 1..].split_whitespace();
         let state = rest.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0);
-        out.push((pid, ppid, state, comm));
+        let parent = rest.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+        out.push((pid, parent, state, comm));
     }
     out
 }
@@ -282,7 +280,7 @@ fn send_signal(sig: &str, pids: &[u32]) {
     for chunk in pids.chunks(500) {
         let _ = Command::new("kill")
             .arg(format!("-{sig}"))
-            .args(chunk.iter().map(|p| p.to_string()))
+            .args(chunk.iter().map(ToString::to_string))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -363,7 +361,7 @@ fn term_then_kill(targets: &[u32]) {
 /// with their session processes (and, for isolated hosts, everything in their
 /// mount namespace); waits until they are gone. Pids that are no longer sshd
 /// processes (stale pid file) are left alone. Used by `fleet down`.
-pub fn stop_pids(pids: &[u32]) {
+pub(crate) fn stop_pids(pids: &[u32]) {
     let targets = expand_targets(pids);
     term_then_kill(&targets);
 }
@@ -380,22 +378,157 @@ fn range_candidate(seed: u64) -> (u8, u8) {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
-    let a = 1 + (z % 254) as u8;
-    let b = ((z >> 16) % 256) as u8;
+    let a = 1 + u8::try_from(z % 254).expect("below 254");
+    let b = u8::try_from((z >> 16) % 256).expect("below 256");
     (a, b)
+}
+
+/// The fleet's directory: `dir` emptied of an earlier run's fleet files, or
+/// a fresh temp dir visible inside the host namespaces.
+fn fleet_dir(dir: Option<&Path>, isolated: bool) -> (FleetDir, PathBuf) {
+    if let Some(d) = dir {
+        fs::create_dir_all(d).unwrap_or_else(|e| panic!("fleet: mkdir {}: {e}", d.display()));
+        let d = d.canonicalize().unwrap();
+        // Replace the fleet's own files from an earlier run.
+        let _ = fs::remove_dir_all(d.join("hosts"));
+        for f in [
+            "id_ed25519",
+            "id_ed25519.pub",
+            "known_hosts",
+            "authorized_keys",
+        ] {
+            let _ = fs::remove_file(d.join(f));
+        }
+        (FleetDir::Given(d.clone()), d)
+    } else {
+        // The fleet dir must stay visible inside the host namespaces,
+        // where /root and /srv are replaced.
+        let mut base = std::env::temp_dir();
+        if isolated && (base.starts_with("/root") || base.starts_with("/srv")) {
+            base = PathBuf::from("/tmp");
+        }
+        let td = tempfile::Builder::new()
+            .prefix("ferry-fleet-")
+            .tempdir_in(&base)
+            .unwrap_or_else(|e| panic!("fleet: tempdir in {}: {e}", base.display()));
+        let p = td.path().canonicalize().unwrap();
+        (FleetDir::Temp(td), p)
+    }
+}
+
+/// Client key + one host key per host, all ssh-keygen in parallel; returns
+/// the `authorized_keys` file holding the client key.
+fn make_keys(keygen: &Path, dir_path: &Path, n: usize) -> PathBuf {
+    let hosts_dir = dir_path.join("hosts");
+    let client_key = dir_path.join("id_ed25519");
+    let mut keygens = Vec::new();
+    let spawn_keygen = |path: &Path, comment: &str| -> Child {
+        Command::new(keygen)
+            .args(["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("fleet: spawn ssh-keygen: {e}"))
+    };
+    keygens.push((
+        client_key.clone(),
+        spawn_keygen(&client_key, "ferry-fleet-client"),
+    ));
+    for i in 1..=n {
+        let hd = hosts_dir.join(format!("h{i}"));
+        fs::create_dir_all(hd.join("root")).unwrap();
+        fs::create_dir_all(hd.join("home")).unwrap();
+        let key = hd.join("ssh_host_ed25519_key");
+        keygens.push((key.clone(), spawn_keygen(&key, &format!("h{i}"))));
+    }
+    for (path, child) in keygens {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "fleet: ssh-keygen {} failed: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let authorized_keys = dir_path.join("authorized_keys");
+    let client_pub = read_pub_key_line(&dir_path.join("id_ed25519.pub"));
+    write_file(
+        &authorized_keys,
+        &format!("{client_pub} ferry-fleet-client\n"),
+    );
+    authorized_keys
+}
+
+/// One test host's `sshd_config`; `extra` lines go last.
+fn sshd_config(
+    name: &str,
+    address: &str,
+    key: &Path,
+    authorized_keys: &Path,
+    extra: &str,
+) -> String {
+    format!(
+        "# ferry test fleet host {name}\n\
+         ListenAddress {address}:{PORT}\n\
+         HostKey {key}\n\
+         PidFile none\n\
+         AuthorizedKeysFile {ak}\n\
+         PubkeyAuthentication yes\n\
+         PasswordAuthentication no\n\
+         KbdInteractiveAuthentication no\n\
+         UsePAM no\n\
+         StrictModes no\n\
+         PermitRootLogin prohibit-password\n\
+         Subsystem sftp internal-sftp\n\
+         LogLevel VERBOSE\n\
+         PrintMotd no\n\
+         PrintLastLog no\n\
+         X11Forwarding no\n\
+         UseDNS no\n\
+         {extra}\n",
+        key = key.display(),
+        ak = authorized_keys.display(),
+    )
+}
+
+/// The command that runs one host's sshd in the foreground: in its own
+/// mount namespace with `root` on /srv and `home` on /root when `isolated`
+/// is given.
+fn sshd_command(sshd: &Path, cfg: &Path, log: &Path, isolated: Option<(&Path, &Path)>) -> Command {
+    let Some((root, home)) = isolated else {
+        let mut c = Command::new(sshd);
+        c.args(["-D", "-f"]).arg(cfg).arg("-E").arg(log);
+        return c;
+    };
+    let sshd_args = format!(
+        "{} -D -f {} -E {}",
+        shq(&sshd.to_string_lossy()),
+        shq(&cfg.to_string_lossy()),
+        shq(&log.to_string_lossy())
+    );
+    // unshare (no --fork) execs sh, sh execs sshd: the pid stays the same.
+    let mut c = Command::new("unshare");
+    c.args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!(
+            "mount --bind {root} /srv && mount --bind {home} /root && exec {sshd_args}",
+            root = shq(&root.to_string_lossy()),
+            home = shq(&home.to_string_lossy()),
+        ));
+    c
 }
 
 /// Try to claim a range: lock listener on .0, and every host address free.
 fn claim_range(n: usize) -> Option<(u8, u8, TcpListener)> {
-    let pid = std::process::id() as u64;
+    let pid = u64::from(std::process::id());
     for _ in 0..10_000 {
-        let k = RANGE_COUNTER.fetch_add(1, Ordering::SeqCst) as u64;
-        let (a, b) = range_candidate((pid << 32) ^ k);
-        let lock = match TcpListener::bind((format!("127.{a}.{b}.0").as_str(), PORT)) {
-            Ok(l) => l,
-            Err(_) => continue,
+        let seq = u64::from(RANGE_COUNTER.fetch_add(1, Ordering::SeqCst));
+        let (a, b) = range_candidate((pid << 32) ^ seq);
+        let Ok(lock) = TcpListener::bind((format!("127.{a}.{b}.0").as_str(), PORT)) else {
+            continue;
         };
-        if (1..=n).all(|c| addr_free(&format!("127.{a}.{b}.{c}"), PORT)) {
+        if (1..=n).all(|host| addr_free(&format!("127.{a}.{b}.{host}"), PORT)) {
             return Some((a, b, lock));
         }
     }
@@ -442,11 +575,11 @@ fn read_banner(addr: &SocketAddr, read_timeout: Duration) -> bool {
 impl Fleet {
     /// Start `n` hosts (1..=254) in a fresh temp dir. Panics with a clear
     /// message if sshd is missing or a host fails to come up.
-    pub fn start(n: usize) -> Fleet {
-        Fleet::start_with(n, FleetOptions::default())
+    pub(crate) fn start(n: usize) -> Fleet {
+        Fleet::start_with(n, &FleetOptions::default())
     }
 
-    pub fn start_with(n: usize, opts: FleetOptions) -> Fleet {
+    pub(crate) fn start_with(n: usize, opts: &FleetOptions) -> Fleet {
         assert!(
             (1..=254).contains(&n),
             "fleet: 1..=254 hosts per fleet, got {n}"
@@ -460,38 +593,7 @@ impl Fleet {
             current_user_name()
         };
 
-        let (dir, dir_path) = match &opts.dir {
-            Some(d) => {
-                fs::create_dir_all(d)
-                    .unwrap_or_else(|e| panic!("fleet: mkdir {}: {e}", d.display()));
-                let d = d.canonicalize().unwrap();
-                // Replace the fleet's own files from an earlier run.
-                let _ = fs::remove_dir_all(d.join("hosts"));
-                for f in [
-                    "id_ed25519",
-                    "id_ed25519.pub",
-                    "known_hosts",
-                    "authorized_keys",
-                ] {
-                    let _ = fs::remove_file(d.join(f));
-                }
-                (FleetDir::Given(d.clone()), d)
-            }
-            None => {
-                // The fleet dir must stay visible inside the host namespaces,
-                // where /root and /srv are replaced.
-                let mut base = std::env::temp_dir();
-                if isolated && (base.starts_with("/root") || base.starts_with("/srv")) {
-                    base = PathBuf::from("/tmp");
-                }
-                let td = tempfile::Builder::new()
-                    .prefix("ferry-fleet-")
-                    .tempdir_in(&base)
-                    .unwrap_or_else(|e| panic!("fleet: tempdir in {}: {e}", base.display()));
-                let p = td.path().canonicalize().unwrap();
-                (FleetDir::Temp(td), p)
-            }
-        };
+        let (dir, dir_path) = fleet_dir(opts.dir.as_deref(), isolated);
         if isolated {
             assert!(
                 !dir_path.starts_with("/root") && !dir_path.starts_with("/srv"),
@@ -502,53 +604,14 @@ impl Fleet {
             fs::create_dir_all("/srv").expect("fleet: mkdir /srv");
         }
 
-        // Keys: client key + one host key per host, all ssh-keygen in parallel.
-        let hosts_dir = dir_path.join("hosts");
-        let client_key = dir_path.join("id_ed25519");
-        let mut keygens = Vec::new();
-        let spawn_keygen = |path: &Path, comment: &str| -> Child {
-            Command::new(&keygen)
-                .args(["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f"])
-                .arg(path)
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap_or_else(|e| panic!("fleet: spawn ssh-keygen: {e}"))
-        };
-        keygens.push((
-            client_key.clone(),
-            spawn_keygen(&client_key, "ferry-fleet-client"),
-        ));
-        for i in 1..=n {
-            let hd = hosts_dir.join(format!("h{i}"));
-            fs::create_dir_all(hd.join("root")).unwrap();
-            fs::create_dir_all(hd.join("home")).unwrap();
-            let key = hd.join("ssh_host_ed25519_key");
-            keygens.push((key.clone(), spawn_keygen(&key, &format!("h{i}"))));
-        }
-        for (path, child) in keygens {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "fleet: ssh-keygen {} failed: {}",
-                path.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let authorized_keys = dir_path.join("authorized_keys");
-        let client_pub = read_pub_key_line(&dir_path.join("id_ed25519.pub"));
-        write_file(
-            &authorized_keys,
-            &format!("{client_pub} ferry-fleet-client\n"),
-        );
+        let authorized_keys = make_keys(&keygen, &dir_path, n);
 
         let mut last_err = String::new();
         for _attempt in 0..MAX_RANGE_ATTEMPTS {
             let Some((a, b, lock)) = claim_range(n) else {
                 panic!("fleet: no free loopback range 127.A.B.0/24 with port {PORT} free (is something listening on 0.0.0.0:{PORT}?)");
             };
-            match Self::spawn_all(n, a, b, &sshd, &dir_path, &authorized_keys, isolated, &opts) {
+            match Self::spawn_all(n, a, b, &sshd, &dir_path, &authorized_keys, isolated, opts) {
                 Ok((hosts, children)) => {
                     let fleet = Fleet {
                         dir: Some(dir),
@@ -560,28 +623,19 @@ impl Fleet {
                         detached: false,
                         _range_lock: Some(lock),
                     };
-                    // known_hosts
-                    let mut kh = String::new();
-                    for h in &fleet.hosts {
-                        kh.push_str(&format!("[{}]:{} {}\n", h.address, h.port, h.host_key_line));
-                    }
-                    write_file(&fleet.known_hosts(), &kh);
+                    fleet.write_known_hosts();
                     return fleet;
                 }
-                Err((retry, msg)) => {
-                    last_err = msg;
-                    if !retry {
-                        panic!("fleet: {last_err}");
-                    }
-                    // else: range clash, try the next range
-                }
+                Err((false, msg)) => panic!("fleet: {msg}"),
+                // A range clash: try the next range.
+                Err((true, msg)) => last_err = msg,
             }
         }
         panic!("fleet: could not start after {MAX_RANGE_ATTEMPTS} address ranges; last error: {last_err}");
     }
 
     /// Spawn all sshds on 127.a.b.1..n and wait for their banners. On failure
-    /// everything spawned is killed; Err((retry_on_other_range, message)).
+    /// everything spawned is killed; `Err((retry_on_other_range, message))`.
     #[allow(clippy::too_many_arguments)]
     fn spawn_all(
         n: usize,
@@ -596,7 +650,7 @@ impl Fleet {
         let mut hosts = Vec::with_capacity(n);
         let mut children: Vec<Child> = Vec::with_capacity(n);
         let kill_all = |children: &mut Vec<Child>| {
-            let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
+            let pids: Vec<u32> = children.iter().map(Child::id).collect();
             term_then_kill(&expand_targets(&pids));
             for c in children.iter_mut() {
                 let _ = c.kill();
@@ -612,28 +666,12 @@ impl Fleet {
             let key = hd.join("ssh_host_ed25519_key");
             let cfg = hd.join("sshd_config");
             let log = hd.join("sshd.log");
-            let config = format!(
-                "# ferry test fleet host {name}\n\
-                 ListenAddress {address}:{PORT}\n\
-                 HostKey {key}\n\
-                 PidFile none\n\
-                 AuthorizedKeysFile {ak}\n\
-                 PubkeyAuthentication yes\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
-                 UsePAM no\n\
-                 StrictModes no\n\
-                 PermitRootLogin prohibit-password\n\
-                 Subsystem sftp internal-sftp\n\
-                 LogLevel VERBOSE\n\
-                 PrintMotd no\n\
-                 PrintLastLog no\n\
-                 X11Forwarding no\n\
-                 UseDNS no\n\
-                 {extra}\n",
-                key = key.display(),
-                ak = authorized_keys.display(),
-                extra = opts.sshd_extra_config,
+            let config = sshd_config(
+                &name,
+                &address,
+                &key,
+                authorized_keys,
+                &opts.sshd_extra_config,
             );
             write_file(&cfg, &config);
             let _ = fs::remove_file(&log);
@@ -642,27 +680,7 @@ impl Fleet {
                 .append(true)
                 .open(&log)
                 .unwrap_or_else(|e| panic!("fleet: open {}: {e}", log.display()));
-            let sshd_args = format!(
-                "{} -D -f {} -E {}",
-                shq(&sshd.to_string_lossy()),
-                shq(&cfg.to_string_lossy()),
-                shq(&log.to_string_lossy())
-            );
-            let mut cmd = if isolated {
-                // unshare (no --fork) execs sh, sh execs sshd: the pid stays the same.
-                let mut c = Command::new("unshare");
-                c.args(["--mount", "--propagation", "private", "sh", "-c"])
-                    .arg(format!(
-                        "mount --bind {root} /srv && mount --bind {home} /root && exec {sshd_args}",
-                        root = shq(&root.to_string_lossy()),
-                        home = shq(&home.to_string_lossy()),
-                    ));
-                c
-            } else {
-                let mut c = Command::new(sshd);
-                c.args(["-D", "-f"]).arg(&cfg).arg("-E").arg(&log);
-                c
-            };
+            let mut cmd = sshd_command(sshd, &cfg, &log, isolated.then_some((&root, &home)));
             cmd.stdin(Stdio::null())
                 .stdout(log_file.try_clone().unwrap())
                 .stderr(log_file);
@@ -782,66 +800,78 @@ impl Fleet {
         }
     }
 
-    pub fn hosts(&self) -> &[TestHost] {
+    pub(crate) fn hosts(&self) -> &[TestHost] {
         &self.hosts
     }
 
     /// The fleet's directory (temp dir, or the one given in `FleetOptions`).
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir_path
     }
 
     /// ed25519 private key (unencrypted), authorized on every host.
-    pub fn client_key(&self) -> PathBuf {
+    pub(crate) fn client_key(&self) -> PathBuf {
         self.dir_path.join("id_ed25519")
     }
 
     /// "[127.A.B.C]:2222 ssh-ed25519 AAAA..." one line per host.
-    pub fn known_hosts(&self) -> PathBuf {
+    pub(crate) fn known_hosts(&self) -> PathBuf {
         self.dir_path.join("known_hosts")
     }
 
     /// "root" in root mode (and whenever running as root), else the current user.
-    pub fn user(&self) -> String {
+    pub(crate) fn user(&self) -> String {
         self.user.clone()
     }
 
     /// True when namespaces + bind mounts are used (root).
-    pub fn is_isolated(&self) -> bool {
+    pub(crate) fn is_isolated(&self) -> bool {
         self.isolated
+    }
+
+    /// Writes `known_hosts` with every host's key.
+    fn write_known_hosts(&self) {
+        let mut kh = String::new();
+        for h in &self.hosts {
+            let _ = writeln!(kh, "[{}]:{} {}", h.address, h.port, h.host_key_line);
+        }
+        write_file(&self.known_hosts(), &kh);
     }
 
     /// The inventory; `extra` is appended verbatim (top-level `vars:`,
     /// `groups:`, `rollout:` ... sections).
-    pub fn inventory_yaml(&self, extra: &str) -> String {
+    pub(crate) fn inventory_yaml(&self, extra: &str) -> String {
         let mut s = String::new();
         s.push_str("ssh:\n");
-        s.push_str(&format!("  user: {}\n", self.user));
-        s.push_str(&format!(
-            "  identity_files: [{}]\n",
+        let _ = writeln!(s, "  user: {}", self.user);
+        let _ = writeln!(
+            s,
+            "  identity_files: [{}]",
             yq(&self.client_key().to_string_lossy())
-        ));
-        s.push_str(&format!(
-            "  known_hosts: {}\n",
+        );
+        let _ = writeln!(
+            s,
+            "  known_hosts: {}",
             yq(&self.known_hosts().to_string_lossy())
-        ));
+        );
         s.push_str("  host_key_policy: strict\n");
         s.push_str("  connect_timeout: 5s\n");
         s.push_str("hosts:\n");
         for h in &self.hosts {
-            s.push_str(&format!(
-                "  {}: {{ address: {}, port: {}, vars: {{ deploy_to: {} }} }}\n",
+            let _ = writeln!(
+                s,
+                "  {}: {{ address: {}, port: {}, vars: {{ deploy_to: {} }} }}",
                 h.name,
                 h.address,
                 h.port,
                 yq(&h.deploy_to)
-            ));
+            );
         }
         s.push_str(extra);
         s
     }
 
-    pub fn write_inventory(&self, path: &Path, extra: &str) {
+    pub(crate) fn write_inventory(&self, path: &Path, extra: &str) {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 let _ = fs::create_dir_all(parent);
@@ -852,7 +882,7 @@ impl Fleet {
 
     /// Map a path as host `i` (0-based index into `hosts()`) sees it to the
     /// controller-side path. Root mode: "/srv/x" -> "<root>/x"; otherwise identity.
-    pub fn on_host(&self, i: usize, path: &str) -> PathBuf {
+    pub(crate) fn on_host(&self, i: usize, path: &str) -> PathBuf {
         self.host_view(i).map(path)
     }
 
@@ -867,7 +897,7 @@ impl Fleet {
 
     /// Run `sh -c CMD` as host `i` (0-based) sees the world. Root mode:
     /// `nsenter -t <pid> -m` so mounts land in that host's namespace.
-    pub fn exec_in_host(&self, i: usize, shell_cmd: &str) -> Output {
+    pub(crate) fn exec_in_host(&self, i: usize, shell_cmd: &str) -> Output {
         let h = &self.hosts[i];
         let mut cmd = if self.isolated {
             let mut c = Command::new("nsenter");
@@ -886,14 +916,15 @@ impl Fleet {
     }
 
     /// Kill host `i`'s sshd (0-based), e.g. for "unreachable" tests.
-    pub fn stop_host(&self, i: usize) {
+    pub(crate) fn stop_host(&self, i: usize) {
         let h = &self.hosts[i];
         let mut targets = expand_targets(&[h.pid]);
         if targets.is_empty() {
             targets.push(h.pid);
         }
         term_then_kill(&targets);
-        if let Some(mut c) = self.children.lock().unwrap_or_else(|e| e.into_inner())[i].take() {
+        if let Some(mut c) = self.children.lock().unwrap_or_else(PoisonError::into_inner)[i].take()
+        {
             let _ = c.kill();
             let _ = c.wait();
         }
@@ -901,12 +932,12 @@ impl Fleet {
 
     /// Keep the sshds running after the `Fleet` is gone (and keep its
     /// directory); returns their pids. For `examples/fleet.rs up`.
-    pub fn detach(mut self) -> Vec<u32> {
+    pub(crate) fn detach(mut self) -> Vec<u32> {
         self.detached = true;
         if let Some(FleetDir::Temp(td)) = self.dir.take() {
             let _ = td.keep();
         }
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
         // Dropping a std Child does not kill it.
         children.clear();
         drop(children);
@@ -914,7 +945,7 @@ impl Fleet {
     }
 
     /// Write the listener pids, one per line.
-    pub fn write_pid_file(&self, path: &Path) {
+    pub(crate) fn write_pid_file(&self, path: &Path) {
         let mut f = fs::File::create(path)
             .unwrap_or_else(|e| panic!("fleet: create {}: {e}", path.display()));
         for h in &self.hosts {
@@ -930,7 +961,7 @@ impl Drop for Fleet {
         }
         let pids: Vec<u32> = self.hosts.iter().map(|h| h.pid).collect();
         stop_pids(&pids);
-        let mut children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        let mut children = self.children.lock().unwrap_or_else(PoisonError::into_inner);
         for c in children.iter_mut().flatten() {
             let _ = c.kill();
             let _ = c.wait();
@@ -1022,7 +1053,7 @@ impl HostView {
 
 /// One host's HTTP/1.0 app server (see [`Fleet::start_apps`]). Stops on drop:
 /// listener closed, every connection closed, all threads joined.
-pub struct AppServer {
+pub(crate) struct AppServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     open: Arc<AtomicUsize>,
@@ -1031,12 +1062,12 @@ pub struct AppServer {
 
 impl AppServer {
     /// "127.A.B.C:PORT" the server listens on.
-    pub fn addr(&self) -> SocketAddr {
+    pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
     }
 
     /// Client connections currently open (accepted, not yet closed).
-    pub fn open_connections(&self) -> usize {
+    pub(crate) fn open_connections(&self) -> usize {
         self.open.load(Ordering::SeqCst)
     }
 }
@@ -1064,7 +1095,7 @@ impl Fleet {
     /// "/" or a path ending in "/"), 404 when missing (also when `current` is
     /// missing or dangling), always `Connection: close`. Idle connections are
     /// never timed out (see [`HeldConnection`]); one thread per connection.
-    pub fn start_apps(&self, port: u16) -> Vec<AppServer> {
+    pub(crate) fn start_apps(&self, port: u16) -> Vec<AppServer> {
         (0..self.hosts.len())
             .map(|i| {
                 let h = &self.hosts[i];
@@ -1082,7 +1113,7 @@ impl Fleet {
                 let (s, o) = (stop.clone(), open.clone());
                 let thread = std::thread::Builder::new()
                     .name(format!("app-{}", h.name))
-                    .spawn(move || app_accept_loop(listener, view, docroot, s, o))
+                    .spawn(move || app_accept_loop(listener, &view, &docroot, &s, &o))
                     .expect("fleet: spawn app thread");
                 AppServer {
                     addr,
@@ -1097,10 +1128,10 @@ impl Fleet {
 
 fn app_accept_loop(
     listener: TcpListener,
-    view: HostView,
-    docroot: String,
-    stop: Arc<AtomicBool>,
-    open: Arc<AtomicUsize>,
+    view: &HostView,
+    docroot: &str,
+    stop: &Arc<AtomicBool>,
+    open: &Arc<AtomicUsize>,
 ) {
     let mut conns: Vec<JoinHandle<()>> = Vec::new();
     while !stop.load(Ordering::SeqCst) {
@@ -1108,7 +1139,7 @@ fn app_accept_loop(
             Ok((stream, _)) => {
                 open.fetch_add(1, Ordering::SeqCst);
                 let guard = OpenGuard(open.clone());
-                let (view, docroot, stop) = (view.clone(), docroot.clone(), stop.clone());
+                let (view, docroot, stop) = (view.clone(), docroot.to_string(), stop.clone());
                 let spawned = std::thread::Builder::new()
                     .name("app-conn".to_string())
                     .spawn(move || {
@@ -1238,7 +1269,7 @@ fn app_respond(head: &[u8], view: &HostView, docroot: &str) -> (u16, Vec<u8>, &'
     let Some(file) = view.resolve(&host_path) else {
         return not_found;
     };
-    if !fs::metadata(&file).map(|m| m.is_file()).unwrap_or(false) {
+    if !fs::metadata(&file).is_ok_and(|m| m.is_file()) {
         return not_found;
     }
     let Ok(body) = fs::read(&file) else {
@@ -1249,7 +1280,7 @@ fn app_respond(head: &[u8], view: &HostView, docroot: &str) -> (u16, Vec<u8>, &'
         .and_then(|n| n.rsplit_once('.'))
         .map(|(_, e)| e)
     {
-        Some("html") | Some("htm") => "text/html; charset=utf-8",
+        Some("html" | "htm") => "text/html; charset=utf-8",
         Some("json") => "application/json",
         Some("css") => "text/css",
         Some("js") => "text/javascript",
@@ -1278,25 +1309,25 @@ fn percent_decode(s: &str) -> Option<String> {
 
 /// A client that holds a TCP connection to `addr` open (sending nothing)
 /// until dropped or [`HeldConnection::close`]: a long session for drain tests.
-pub struct HeldConnection {
+pub(crate) struct HeldConnection {
     stream: TcpStream,
 }
 
 impl HeldConnection {
     /// Connect (5 s timeout); panics when the connection fails.
-    pub fn open(addr: SocketAddr) -> HeldConnection {
+    pub(crate) fn open(addr: SocketAddr) -> HeldConnection {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
             .unwrap_or_else(|e| panic!("fleet: HeldConnection to {addr}: {e}"));
         HeldConnection { stream }
     }
 
     /// The client side's address (the server sees it as the peer).
-    pub fn local_addr(&self) -> SocketAddr {
+    pub(crate) fn local_addr(&self) -> SocketAddr {
         self.stream.local_addr().unwrap()
     }
 
     /// Close the connection now (same as dropping it).
-    pub fn close(self) {
+    pub(crate) fn close(self) {
         let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 }

@@ -16,7 +16,7 @@ use super::project::Project;
 /// A `ferry` run to make: arguments, environment and what must come of it.
 /// The exit code expected is 0 unless `.code(..)` or `.failure()` says else.
 #[must_use = "a Ferry runs nothing until .run() or .spawn()"]
-pub struct Ferry<'p> {
+pub(crate) struct Ferry<'p> {
     project: &'p Project,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
@@ -25,7 +25,7 @@ pub struct Ferry<'p> {
 
 /// What a `ferry` run printed and how it ended.
 #[derive(Debug)]
-pub struct Output {
+pub(crate) struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
@@ -61,7 +61,7 @@ enum File {
 
 impl<'p> Ferry<'p> {
     /// `ferry` with no arguments yet, in `project`'s folder.
-    pub fn new(project: &'p Project) -> Ferry<'p> {
+    pub(crate) fn new(project: &'p Project) -> Ferry<'p> {
         Ferry {
             project,
             args: Vec::new(),
@@ -70,12 +70,12 @@ impl<'p> Ferry<'p> {
         }
     }
 
-    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+    pub(crate) fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
         self.args.push(arg.as_ref().to_owned());
         self
     }
 
-    pub fn args<I>(mut self, args: I) -> Self
+    pub(crate) fn args<I>(mut self, args: I) -> Self
     where
         I: IntoIterator,
         I::Item: AsRef<OsStr>,
@@ -86,74 +86,74 @@ impl<'p> Ferry<'p> {
     }
 
     /// An environment variable for this run (FERRY_* settings of the test
-    /// process itself never leak in; SSH_AUTH_SOCK only when set here).
-    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+    /// process itself never leak in; `SSH_AUTH_SOCK` only when set here).
+    pub(crate) fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
         self.env
             .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
         self
     }
 
     /// The exit code the run must end with.
-    pub fn code(mut self, code: i32) -> Self {
+    pub(crate) fn code(mut self, code: i32) -> Self {
         self.expect.code = Code::Exact(code);
         self
     }
 
     /// Any non-zero exit code.
-    pub fn failure(mut self) -> Self {
+    pub(crate) fn failure(mut self) -> Self {
         self.expect.code = Code::Failure;
         self
     }
 
     /// stdout must be exactly `text`.
-    pub fn stdout(mut self, text: impl Into<String>) -> Self {
+    pub(crate) fn stdout(mut self, text: impl Into<String>) -> Self {
         self.expect.stdout.push(Text::Whole(text.into()));
         self
     }
 
     /// stderr must be exactly `text` (whole error messages, as just tests them).
-    pub fn stderr(mut self, text: impl Into<String>) -> Self {
+    pub(crate) fn stderr(mut self, text: impl Into<String>) -> Self {
         self.expect.stderr.push(Text::Whole(text.into()));
         self
     }
 
     /// stderr must hold `lines` as whole lines (one or more, each ending in
     /// a newline): a whole message amid output that has times or run ids.
-    pub fn stderr_lines(mut self, lines: impl Into<String>) -> Self {
+    pub(crate) fn stderr_lines(mut self, lines: impl Into<String>) -> Self {
         self.expect.stderr.push(Text::Lines(lines.into()));
         self
     }
 
     /// stdout must contain `needle` (for output with times or temp paths).
-    pub fn stdout_has(mut self, needle: impl Into<String>) -> Self {
+    pub(crate) fn stdout_has(mut self, needle: impl Into<String>) -> Self {
         self.expect.stdout.push(Text::Has(needle.into()));
         self
     }
 
-    pub fn stderr_has(mut self, needle: impl Into<String>) -> Self {
+    pub(crate) fn stderr_has(mut self, needle: impl Into<String>) -> Self {
         self.expect.stderr.push(Text::Has(needle.into()));
         self
     }
 
-    pub fn stdout_lacks(mut self, needle: impl Into<String>) -> Self {
+    pub(crate) fn stdout_lacks(mut self, needle: impl Into<String>) -> Self {
         self.expect.stdout.push(Text::Lacks(needle.into()));
         self
     }
 
-    pub fn stderr_lacks(mut self, needle: impl Into<String>) -> Self {
+    pub(crate) fn stderr_lacks(mut self, needle: impl Into<String>) -> Self {
         self.expect.stderr.push(Text::Lacks(needle.into()));
         self
     }
 
     /// After the run, `path` (relative: in the project) holds exactly `content`.
-    pub fn file(mut self, path: impl AsRef<Path>, content: impl Into<String>) -> Self {
+    pub(crate) fn file(mut self, path: impl AsRef<Path>, content: impl Into<String>) -> Self {
         let path = self.project.path().join(path);
         self.expect.files.push(File::Content(path, content.into()));
         self
     }
 
     /// After the run, nothing exists at `path` (relative: in the project).
-    pub fn no_file(mut self, path: impl AsRef<Path>) -> Self {
+    pub(crate) fn no_file(mut self, path: impl AsRef<Path>) -> Self {
         let path = self.project.path().join(path);
         self.expect.files.push(File::Absent(path));
         self
@@ -161,7 +161,7 @@ impl<'p> Ferry<'p> {
 
     /// Run ferry to its end, check everything expected, return its output.
     #[track_caller]
-    pub fn run(self) -> Output {
+    pub(crate) fn run(self) -> Output {
         let out = self
             .command()
             .stdin(Stdio::null())
@@ -178,7 +178,7 @@ impl<'p> Ferry<'p> {
 
     /// Start ferry in the background (stdout discarded, stderr kept); the
     /// expectations are checked by `Running::finish`.
-    pub fn spawn(self) -> Running {
+    pub(crate) fn spawn(self) -> Running {
         let mut child = self
             .command()
             .stdin(Stdio::null())
@@ -214,7 +214,7 @@ impl<'p> Ferry<'p> {
 
 /// A `ferry` started by `Ferry::spawn`; killed if dropped before `finish`
 /// (a failed assertion must not leave it waiting).
-pub struct Running {
+pub(crate) struct Running {
     child: Option<Child>,
     stderr: BufReader<ChildStderr>,
     seen: String,
@@ -222,18 +222,18 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// Send `kill SIG` (e.g. "-INT") to the run.
-    pub fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         super::host::signal(self.pid(), sig);
     }
 
     /// Read stderr line by line until `found` says yes (true) or it ends
     /// (false). Every line read is kept for `finish`.
-    pub fn stderr_until(&mut self, mut found: impl FnMut(&str) -> bool) -> bool {
+    pub(crate) fn stderr_until(&mut self, mut found: impl FnMut(&str) -> bool) -> bool {
         loop {
             let mut line = String::new();
             if self.stderr.read_line(&mut line).expect("read stderr") == 0 {
@@ -249,7 +249,7 @@ impl Running {
     /// Wait for the end, check everything expected, return the output
     /// (stdout is empty: it was discarded).
     #[track_caller]
-    pub fn finish(mut self) -> Output {
+    pub(crate) fn finish(mut self) -> Output {
         let mut rest = String::new();
         self.stderr.read_to_string(&mut rest).expect("read stderr");
         let status = self.child.take().expect("running").wait().expect("wait");
@@ -275,14 +275,14 @@ impl Drop for Running {
 impl Output {
     /// stdout as one JSON document.
     #[track_caller]
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(self.stdout.trim())
             .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{}", self.stdout))
     }
 
     /// stdout as JSON lines.
     #[track_caller]
-    pub fn json_lines(&self) -> Vec<serde_json::Value> {
+    pub(crate) fn json_lines(&self) -> Vec<serde_json::Value> {
         self.stdout
             .lines()
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}")))

@@ -10,14 +10,14 @@ use std::time::{Duration, Instant};
 use super::fleet::Fleet;
 
 /// Host `i`'s `deploy_to/rel`, as the controller sees it.
-pub fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
+pub(crate) fn on_host(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
     let deploy_to = &fleet.hosts()[i].deploy_to;
     fleet.on_host(i, &format!("{deploy_to}/{rel}"))
 }
 
 /// Where host `i`'s `current` points ("releases/r1").
 #[track_caller]
-pub fn current(fleet: &Fleet, i: usize) -> String {
+pub(crate) fn current(fleet: &Fleet, i: usize) -> String {
     let link = on_host(fleet, i, "current");
     std::fs::read_link(&link)
         .unwrap_or_else(|e| panic!("readlink {}: {e}", link.display()))
@@ -26,14 +26,14 @@ pub fn current(fleet: &Fleet, i: usize) -> String {
 }
 
 /// Where every host's `current` points, in host order.
-pub fn currents(fleet: &Fleet) -> Vec<String> {
+pub(crate) fn currents(fleet: &Fleet) -> Vec<String> {
     (0..fleet.hosts().len())
         .map(|i| current(fleet, i))
         .collect()
 }
 
 /// Names in host `i`'s `deploy_to/rel` folder (hidden ones included).
-pub fn names_in(fleet: &Fleet, i: usize, rel: &str) -> BTreeSet<String> {
+pub(crate) fn names_in(fleet: &Fleet, i: usize, rel: &str) -> BTreeSet<String> {
     let dir = on_host(fleet, i, rel);
     std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("read_dir {}: {e}", dir.display()))
@@ -41,18 +41,18 @@ pub fn names_in(fleet: &Fleet, i: usize, rel: &str) -> BTreeSet<String> {
         .collect()
 }
 
-pub fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
+pub(crate) fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(ToString::to_string).collect()
 }
 
 /// Host `i`'s `.ferry/history.jsonl` as text ("" when there is none).
-pub fn history_text(fleet: &Fleet, i: usize) -> String {
+pub(crate) fn history_text(fleet: &Fleet, i: usize) -> String {
     std::fs::read_to_string(on_host(fleet, i, ".ferry/history.jsonl")).unwrap_or_default()
 }
 
 /// Host `i`'s history, oldest first, one JSON object per line; a line that
 /// is not JSON fails the test.
-pub fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
+pub(crate) fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
     history_text(fleet, i)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("history line {l:?}: {e}")))
@@ -61,7 +61,12 @@ pub fn history(fleet: &Fleet, i: usize) -> Vec<serde_json::Value> {
 
 /// Host `i`'s `kind` events of `release`; unreadable (torn) lines are skipped
 /// as ferry skips them.
-pub fn events_of(fleet: &Fleet, i: usize, kind: &str, release: &str) -> Vec<serde_json::Value> {
+pub(crate) fn events_of(
+    fleet: &Fleet,
+    i: usize,
+    kind: &str,
+    release: &str,
+) -> Vec<serde_json::Value> {
     history_text(fleet, i)
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -70,13 +75,13 @@ pub fn events_of(fleet: &Fleet, i: usize, kind: &str, release: &str) -> Vec<serd
 }
 
 /// Host `i`'s `.ferry/lock` folder.
-pub fn lock_dir(fleet: &Fleet, i: usize) -> PathBuf {
+pub(crate) fn lock_dir(fleet: &Fleet, i: usize) -> PathBuf {
     on_host(fleet, i, ".ferry/lock")
 }
 
 /// Run `cmd` in host `i`'s namespace; it must succeed; returns its stdout.
 #[track_caller]
-pub fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
+pub(crate) fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
     let out = fleet.exec_in_host(i, cmd);
     assert!(
         out.status.success(),
@@ -87,7 +92,7 @@ pub fn shell_ok(fleet: &Fleet, i: usize, cmd: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-pub fn sha256_hex(path: &Path) -> String {
+pub(crate) fn sha256_hex(path: &Path) -> String {
     let out = Command::new("sha256sum").arg(path).output().unwrap();
     assert!(out.status.success());
     String::from_utf8_lossy(&out.stdout)
@@ -98,7 +103,7 @@ pub fn sha256_hex(path: &Path) -> String {
 }
 
 /// `kill SIG PID` (e.g. "-STOP"); it must succeed.
-pub fn signal(pid: u32, sig: &str) {
+pub(crate) fn signal(pid: u32, sig: &str) {
     let status = Command::new("kill")
         .args([sig, &pid.to_string()])
         .status()
@@ -109,7 +114,7 @@ pub fn signal(pid: u32, sig: &str) {
 /// Poll `cond` every 20 ms until it holds; fail with `what` after `limit`.
 /// (A wait for a state, never a timed assertion.)
 #[track_caller]
-pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+pub(crate) fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !cond() {
         assert!(Instant::now() < deadline, "{what}");
@@ -119,7 +124,7 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 
 /// Wait until the wall clock is in a new second: history stamps have
 /// one-second resolution, so events in different runs get distinct stamps.
-pub fn next_second() {
+pub(crate) fn next_second() {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
@@ -129,7 +134,7 @@ pub fn next_second() {
 }
 
 /// Sets its flag when dropped: stops a watcher thread however a test ends.
-pub struct SetOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
+pub(crate) struct SetOnDrop(pub std::sync::Arc<std::sync::atomic::AtomicBool>);
 
 impl Drop for SetOnDrop {
     fn drop(&mut self) {

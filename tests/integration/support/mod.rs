@@ -9,8 +9,8 @@
 //!   waiting helpers. No test file imports from another test file.
 
 #[path = "../../support/fleet.rs"]
-pub mod fleet;
+pub(crate) mod fleet;
 
-pub mod ferry;
-pub mod host;
-pub mod project;
+pub(crate) mod ferry;
+pub(crate) mod host;
+pub(crate) mod project;

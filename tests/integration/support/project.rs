@@ -9,27 +9,27 @@ use super::ferry::Ferry;
 use super::fleet::Fleet;
 
 /// The environment every `Project::new` inventory is written as.
-pub const ENV: &str = "test";
+pub(crate) const ENV: &str = "test";
 
-pub struct Project {
+pub(crate) struct Project {
     dir: tempfile::TempDir,
 }
 
 /// The `index.html` each test release carries.
-pub fn page(id: &str) -> String {
+pub(crate) fn page(id: &str) -> String {
     format!("<h1>release {id}</h1>\n")
 }
 
 impl Project {
     /// An empty project with `inventories/test.yml` for `fleet`, `extra`
     /// appended to the inventory.
-    pub fn new(fleet: &Fleet, extra: &str) -> Project {
+    pub(crate) fn new(fleet: &Fleet, extra: &str) -> Project {
         let project = Project::empty();
         project.write("inventories/test.yml", &fleet.inventory_yaml(extra));
         project
     }
 
-    pub fn empty() -> Project {
+    pub(crate) fn empty() -> Project {
         Project {
             dir: tempfile::Builder::new()
                 .prefix("ferry-project-")
@@ -38,11 +38,11 @@ impl Project {
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
-    pub fn write(&self, rel: &str, content: &str) -> PathBuf {
+    pub(crate) fn write(&self, rel: &str, content: &str) -> PathBuf {
         let path = self.dir.path().join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, content).expect("write file");
@@ -51,7 +51,7 @@ impl Project {
 
     /// `<id>.tar.gz` in the project, made with `tar -czf` from `files`
     /// (relative path, content); returns its path.
-    pub fn tarball(&self, id: &str, files: &[(&str, &[u8])]) -> PathBuf {
+    pub(crate) fn tarball(&self, id: &str, files: &[(&str, &[u8])]) -> PathBuf {
         let src = self.dir.path().join("build").join(id);
         for (rel, content) in files {
             let path = src.join(rel);
@@ -72,16 +72,16 @@ impl Project {
     }
 
     /// A release tarball whose only file is `index.html` = `page(id)`.
-    pub fn release_tarball(&self, id: &str) -> PathBuf {
+    pub(crate) fn release_tarball(&self, id: &str) -> PathBuf {
         self.tarball(id, &[("index.html", page(id).as_bytes())])
     }
 
-    pub fn read(&self, rel: &str) -> String {
+    pub(crate) fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(rel)).expect("read file")
     }
 
     /// `ferry ARGS`.
-    pub fn ferry<I>(&self, args: I) -> Ferry<'_>
+    pub(crate) fn ferry<I>(&self, args: I) -> Ferry<'_>
     where
         I: IntoIterator,
         I::Item: AsRef<OsStr>,
@@ -90,39 +90,39 @@ impl Project {
     }
 
     /// `ferry deploy test --artifact ARTIFACT --release RELEASE`.
-    pub fn deploy(&self, artifact: impl AsRef<Path>, release: &str) -> Ferry<'_> {
+    pub(crate) fn deploy(&self, artifact: impl AsRef<Path>, release: &str) -> Ferry<'_> {
         self.ferry(["deploy", ENV, "--artifact"])
             .arg(artifact.as_ref())
             .args(["--release", release])
     }
 
     /// `ferry rollback test`.
-    pub fn rollback(&self) -> Ferry<'_> {
+    pub(crate) fn rollback(&self) -> Ferry<'_> {
         self.ferry(["rollback", ENV])
     }
 
     /// `ferry status test`.
-    pub fn status(&self) -> Ferry<'_> {
+    pub(crate) fn status(&self) -> Ferry<'_> {
         self.ferry(["status", ENV])
     }
 
     /// `ferry history test`.
-    pub fn history(&self) -> Ferry<'_> {
+    pub(crate) fn history(&self) -> Ferry<'_> {
         self.ferry(["history", ENV])
     }
 
     /// `ferry lock test --reason REASON`.
-    pub fn lock(&self, reason: &str) -> Ferry<'_> {
+    pub(crate) fn lock(&self, reason: &str) -> Ferry<'_> {
         self.ferry(["lock", ENV, "--reason", reason])
     }
 
     /// `ferry unlock test`.
-    pub fn unlock(&self) -> Ferry<'_> {
+    pub(crate) fn unlock(&self) -> Ferry<'_> {
         self.ferry(["unlock", ENV])
     }
 
     /// `ferry run test --cmd CMD`.
-    pub fn run_cmd(&self, cmd: &str) -> Ferry<'_> {
+    pub(crate) fn run_cmd(&self, cmd: &str) -> Ferry<'_> {
         self.ferry(["run", ENV, "--cmd", cmd])
     }
 }
