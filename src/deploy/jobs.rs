@@ -278,9 +278,9 @@ mod tests {
     #[test]
     fn what_each_host_does_by_table() {
         use EventKind::{Health, Switched};
-        let d = deployment("r2", 'a');
         // (already done, live, content conflict, goes back to)
         type Does = (bool, bool, bool, Option<&'static str>);
+        let d = deployment("r2", 'a');
         let cases: Vec<(&str, HostState, bool, Does)> = vec![
             (
                 "on r1: a plain deploy",

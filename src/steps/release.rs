@@ -286,9 +286,7 @@ mod tests {
         )
         .unwrap();
         let mut history = format!("{}\n", "y".repeat(300_000));
-        for _ in 0..600 {
-            history.push_str(&format!("{}\n", "x".repeat(599)));
-        }
+        history.push_str(&format!("{}\n", "x".repeat(599)).repeat(600));
         history.push_str("{\"event\":\"last\"}\n");
         std::fs::write(d.join(".ferry/history.jsonl"), &history).unwrap();
         let out = std::process::Command::new("/bin/sh")
