@@ -257,26 +257,37 @@ fn a_torn_history_line_neither_glues_onto_nor_loses_the_next_event() {
         .run();
 }
 
-#[test]
-fn ctrl_c_in_the_last_batch_finishes_the_host_and_exits_130() {
-    let fleet = Fleet::start(1);
-    let project = Project::new(&fleet, "");
+/// A project whose `before_switch` marks `started` on the host, then takes
+/// 2 s: time to interrupt a run in the middle of a host's pipeline.
+fn slow_project(fleet: &Fleet) -> (Project, std::path::PathBuf) {
+    let project = Project::new(fleet, "");
     project.write(
         "playbooks/deploy.yml",
         "before_switch:\n  - { name: slow, run: 'touch {{ deploy_to }}/started; sleep 2' }\n",
     );
     let r1 = project.release_tarball("r1");
-    let ferry = project
-        .deploy(&r1, "r1")
-        .code(130)
-        .stderr_has("still finishing the hosts in flight")
-        .spawn();
-    let started = on_host(&fleet, 0, "started");
+    (project, r1)
+}
+
+fn wait_started(fleet: &Fleet, i: usize) {
+    let started = on_host(fleet, i, "started");
     wait_until(
         Duration::from_secs(30),
         "before_switch never started",
         || started.exists(),
     );
+}
+
+#[test]
+fn ctrl_c_in_the_last_batch_finishes_the_host_and_exits_130() {
+    let fleet = Fleet::start(1);
+    let (project, r1) = slow_project(&fleet);
+    let ferry = project
+        .deploy(&r1, "r1")
+        .code(130)
+        .stderr_has("still finishing the hosts in flight")
+        .spawn();
+    wait_started(&fleet, 0);
     for _ in 0..2 {
         ferry.signal("-INT");
         std::thread::sleep(Duration::from_millis(200));
@@ -289,12 +300,7 @@ fn ctrl_c_in_the_last_batch_finishes_the_host_and_exits_130() {
 #[test]
 fn after_ctrl_c_hosts_queued_behind_forks_never_start() {
     let fleet = Fleet::start(3);
-    let project = Project::new(&fleet, "");
-    project.write(
-        "playbooks/deploy.yml",
-        "before_switch:\n  - { name: slow, run: 'touch {{ deploy_to }}/started; sleep 2' }\n",
-    );
-    let r1 = project.release_tarball("r1");
+    let (project, r1) = slow_project(&fleet);
     // One batch of three hosts, one at a time: h2 and h3 wait for a slot.
     let ferry = project
         .deploy(&r1, "r1")
@@ -304,12 +310,7 @@ fn after_ctrl_c_hosts_queued_behind_forks_never_start() {
         .stderr_has("  h2: not started")
         .stderr_has("  h3: not started")
         .spawn();
-    let started = on_host(&fleet, 0, "started");
-    wait_until(
-        Duration::from_secs(30),
-        "before_switch never started on h1",
-        || started.exists(),
-    );
+    wait_started(&fleet, 0);
     ferry.signal("-INT");
     ferry.finish();
     assert_eq!(current(&fleet, 0), "releases/r1");
