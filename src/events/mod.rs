@@ -85,6 +85,10 @@ pub enum Event {
         host: String,
         batch: usize,
         release: ReleaseId,
+        /// The terminal's reason only, not in the schema: a `ferry
+        /// rollback` that came back to `release` because `failed` failed.
+        #[serde(skip)]
+        failed: Option<ReleaseId>,
     },
     Healthy {
         host: String,

@@ -80,6 +80,7 @@ fn every_event() -> Vec<Event> {
             host: host(),
             batch: 1,
             release: id("r0"),
+            failed: None,
         },
         Event::LockLost {
             host: host(),
