@@ -148,7 +148,9 @@ async fn drive(
                 driver.batch_done(&ends, stop())
             }
             Next::Pause(pause) => {
-                printer.note(&format!("pause {pause:?} before the next batch"));
+                ctx.reporter.emit(&Event::Paused {
+                    duration_ms: u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                });
                 interruptible_sleep(pause, &opts.stop).await;
                 driver.paused(stop())
             }

@@ -88,13 +88,11 @@ impl Pipeline<'_> {
         let mut trail = Trail::default();
         let mut action = machine.start(stop);
         if let (Kind::Deploy(d), true, Action::Run(..)) = (self.kind, self.job.live, action) {
-            self.exec.printer().host_event(
-                self.name(),
-                &format!(
-                    "{} is already current (same sha256) but not known healthy: reused",
-                    d.release
-                ),
-            );
+            self.ctx.reporter.emit(&Event::Reused {
+                host: self.name().into(),
+                batch: self.batch,
+                release: d.release.clone(),
+            });
         }
         loop {
             let result = match action {

@@ -43,6 +43,11 @@ fn every_event() -> Vec<Event> {
             canary: true,
             hosts: names(&["web1"]),
         },
+        Event::Reused {
+            host: host(),
+            batch: 1,
+            release: id("r1"),
+        },
         Event::StepStarted {
             host: host(),
             batch: 1,
@@ -87,6 +92,9 @@ fn every_event() -> Vec<Event> {
             reason: "its renewal failed: connection reset".into(),
         },
         Event::BatchFinished { batch: 1 },
+        Event::Paused {
+            duration_ms: 30_000,
+        },
         Event::Stopped {
             reason: "batch 1: web1 failed".into(),
             roll_back: names(&["web1"]),
@@ -132,6 +140,8 @@ fn variant(event: &Event) -> usize {
         Event::HostResult { .. } => 13,
         Event::RunFinished { .. } => 14,
         Event::LockLost { .. } => 15,
+        Event::Reused { .. } => 16,
+        Event::Paused { .. } => 17,
     }
 }
 
@@ -140,7 +150,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=15).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=17).collect::<Vec<_>>());
 }
 
 #[test]

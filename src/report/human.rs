@@ -40,10 +40,7 @@ impl Seen {
 /// The terminal lines for `event`, in order; most events print none (the
 /// journal and `--output json` carry them).
 pub fn human(event: &Event, seen: &Seen) -> Vec<HumanLine> {
-    let host = |host: &str, text: String| HumanLine::Host {
-        host: host.to_string(),
-        text,
-    };
+    let run = |text: String| vec![HumanLine::Run(text)];
     match event {
         Event::RunStarted {
             run_id,
@@ -53,23 +50,23 @@ pub fn human(event: &Event, seen: &Seen) -> Vec<HumanLine> {
             artifact,
             hosts,
             ..
-        } => vec![HumanLine::Run(format!(
+        } => run(format!(
             "deploying {artifact} (sha256 {}) as release {release} to {} hosts of {env} (run {run_id})",
             sha256.as_str().get(..12).unwrap_or(sha256.as_str()),
             hosts.len(),
-        ))],
+        )),
         Event::Plan {
             release, skipped, ..
         } => skipped
             .iter()
-            .map(|h| host(h, format!("already on {release} (same sha256, healthy): skipped")))
+            .map(|h| HumanLine::Host {
+                host: h.clone(),
+                text: format!("already on {release} (same sha256, healthy): skipped"),
+            })
             .collect(),
         Event::StagingStarted { hosts } => {
             let release = seen.release.as_ref().map_or("the release", ReleaseId::as_str);
-            vec![HumanLine::Run(format!(
-                "staging {release} on {} host(s)",
-                hosts.len()
-            ))]
+            run(format!("staging {release} on {} host(s)", hosts.len()))
         }
         Event::BatchStarted {
             batch,
@@ -77,40 +74,10 @@ pub fn human(event: &Event, seen: &Seen) -> Vec<HumanLine> {
             hosts,
         } => {
             let label = if *canary { " (canary)" } else { "" };
-            vec![HumanLine::Run(format!(
-                "batch {batch}{label}: {}",
-                hosts.join(", ")
-            ))]
-        }
-        Event::StepStarted {
-            host: name,
-            step: Stage::Receive,
-            ..
-        } => match (&seen.artifact, &seen.release) {
-            (Some(artifact), Some(release)) => {
-                vec![host(name, format!("receiving {artifact} as {release}"))]
-            }
-            _ => Vec::new(),
-        },
-        Event::Switched {
-            host: name,
-            release,
-            ..
-        } => vec![host(name, format!("current -> {release}"))],
-        Event::RolledBack {
-            host: name,
-            release,
-            failed,
-            ..
-        } => {
-            let why = match failed {
-                Some(failed) => format!("back: {failed} failed on this host"),
-                None => "rolled back".to_string(),
-            };
-            vec![host(name, format!("current -> {release} ({why})"))]
+            run(format!("batch {batch}{label}: {}", hosts.join(", ")))
         }
         Event::Stopped { reason, roll_back } => {
-            let mut lines = vec![HumanLine::Run(format!("rollout stopped: {reason}"))];
+            let mut lines = run(format!("rollout stopped: {reason}"));
             if !roll_back.is_empty() {
                 lines.push(HumanLine::Run(format!(
                     "rolling back {} host(s): {}",
@@ -120,18 +87,63 @@ pub fn human(event: &Event, seen: &Seen) -> Vec<HumanLine> {
             }
             lines
         }
-        Event::LockLost { host: name, reason } => {
-            vec![host(name, format!("lost the lock: {reason}"))]
+        Event::Paused { duration_ms } => run(format!(
+            "pause {:?} before the next batch",
+            std::time::Duration::from_millis(*duration_ms)
+        )),
+        _ => host_line(event, seen).into_iter().collect(),
+    }
+}
+
+/// The line of an event about one host, if it prints one.
+fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
+    let (host, text) = match event {
+        Event::Reused { host, release, .. } => (
+            host,
+            format!("{release} is already current (same sha256) but not known healthy: reused"),
+        ),
+        Event::StepStarted {
+            host,
+            step: Stage::Receive,
+            ..
+        } => {
+            let (artifact, release) = (seen.artifact.as_ref()?, seen.release.as_ref()?);
+            (host, format!("receiving {artifact} as {release}"))
         }
-        Event::StagingFinished
+        Event::Switched { host, release, .. } => (host, format!("current -> {release}")),
+        Event::RolledBack {
+            host,
+            release,
+            failed,
+            ..
+        } => {
+            let why = match failed {
+                Some(failed) => format!("back: {failed} failed on this host"),
+                None => "rolled back".to_string(),
+            };
+            (host, format!("current -> {release} ({why})"))
+        }
+        Event::LockLost { host, reason } => (host, format!("lost the lock: {reason}")),
+        // Listed, so a new event decides whether it prints.
+        Event::RunStarted { .. }
+        | Event::Plan { .. }
+        | Event::StagingStarted { .. }
+        | Event::StagingFinished
+        | Event::BatchStarted { .. }
         | Event::StepStarted { .. }
         | Event::StepFinished { .. }
         | Event::Healthy { .. }
         | Event::Unhealthy { .. }
+        | Event::Stopped { .. }
         | Event::BatchFinished { .. }
+        | Event::Paused { .. }
         | Event::HostResult { .. }
-        | Event::RunFinished { .. } => Vec::new(),
-    }
+        | Event::RunFinished { .. } => return None,
+    };
+    Some(HumanLine::Host {
+        host: host.clone(),
+        text,
+    })
 }
 
 #[cfg(test)]
@@ -297,6 +309,27 @@ mod tests {
                 ],
             ),
             (Event::BatchFinished { batch: 1 }, vec![]),
+            (
+                Event::Paused {
+                    duration_ms: 30_000,
+                },
+                vec![run("pause 30s before the next batch")],
+            ),
+            (
+                Event::Paused { duration_ms: 1_500 },
+                vec![run("pause 1.5s before the next batch")],
+            ),
+            (
+                Event::Reused {
+                    host: h1(),
+                    batch: 1,
+                    release: id("r2"),
+                },
+                vec![on(
+                    "h1",
+                    "r2 is already current (same sha256) but not known healthy: reused",
+                )],
+            ),
             (
                 Event::LockLost {
                     host: h1(),
