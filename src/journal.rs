@@ -1,5 +1,5 @@
 //! The controller's record of a run: `<log dir>/<run id>/journal.jsonl`, one
-//! JSON object per [`Event`] with a millisecond timestamp, so the order of
+//! JSON object per [`Event`](crate::events::Event) with a millisecond timestamp, so the order of
 //! switches and health checks across batches can be checked afterwards.
 //! It writes lines the [`crate::report::Reporter`] already masked; the
 //! folder is 0700 and the file 0600: the user who ran ferry reads them.

@@ -15,7 +15,8 @@
 //! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
 //! - [`executor`]: EXECUTE rendered tasks on hosts concurrently over the SSH sessions.
 //! - [`events`]: the `ferry.events/1` schema as a type: every event a run emits.
-//! - [`report`]: every byte the user sees; masks secrets.
+//! - [`report`]: every byte the user sees; masks secrets. A release run's
+//!   engine emits events to its [`report::Reporter`], which feeds every sink.
 //! - [`secrets`]: values read through `env()`; the one place they are masked.
 //! - [`failure`]: why a command failed, by kind; each kind is an exit code.
 //! - [`exit`]: outcomes and their exit codes.

@@ -3,6 +3,9 @@
 //! Every line is masked (values read through `env()` print as `****`) and
 //! then has its control characters escaped (text from hosts must not drive
 //! the operator's terminal). Run logs are the user's alone (0600 in 0700).
+//! A release run's events go through its [`Reporter`], which turns each
+//! into the journal's line, the JSON line, and the terminal's text
+//! ([`human`]) printed here.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::collections::HashMap;
