@@ -119,9 +119,6 @@ async fn drive(
     mut driver: Driver,
 ) -> DeployReport {
     let stop = || opts.stop.load(Ordering::SeqCst);
-    let printer = ctx.executor.printer();
-    let count = driver.plan().batches.len();
-    printer.progress_start(driver.plan().batches.iter().map(|b| b.hosts.len()).sum());
     let mut report = DeployReport {
         results: Vec::new(),
         plan: driver.plan().clone(),
@@ -134,9 +131,7 @@ async fn drive(
         next = match next {
             Next::Batch(i) => {
                 let batch = driver.plan().batches[i].clone();
-                printer.progress_message(&format!("batch {}/{count}", batch.number));
                 let outcomes = run_batch(ctx, jobs, staged, d, &batch, opts).await;
-                printer.progress_hosts_done(outcomes.len());
                 let ends: Vec<(String, End)> = outcomes
                     .iter()
                     .map(|r| (r.host.clone(), r.outcome.end()))
@@ -174,7 +169,7 @@ async fn drive(
             Next::Done => break,
         };
     }
-    printer.progress_finish();
+    ctx.reporter.rollout_finished();
     // A signal during the last batch is an interrupt too (exit 130).
     report.interrupted |= stop();
     report

@@ -52,8 +52,27 @@ pub struct Reporter {
     /// Every event on stdout too, as a JSON line (`--output json`).
     json: bool,
     /// Held while one event goes to every sink, so the journal, stdout and
-    /// the terminal see events in the same order; what later lines name.
-    seen: Mutex<Seen>,
+    /// the terminal see events in the same order.
+    state: Mutex<State>,
+}
+
+/// What the terminal keeps from earlier events.
+#[derive(Default)]
+struct State {
+    /// What later lines name.
+    seen: Seen,
+    bar: Bar,
+}
+
+/// The rollout's progress bar (on a terminal only), fed by the plan and
+/// the batches' events.
+#[derive(Default)]
+struct Bar {
+    hosts: usize,
+    batches: usize,
+    shown: bool,
+    /// Hosts in the batch under way.
+    batch: usize,
 }
 
 impl Reporter {
@@ -64,7 +83,7 @@ impl Reporter {
             printer,
             journal: Journal::off(),
             json: false,
-            seen: Mutex::default(),
+            state: Mutex::default(),
         }
     }
 
@@ -97,19 +116,50 @@ impl Reporter {
 
     /// Mask `event` once and hand it to every sink.
     pub fn emit(&self, event: &Event) {
-        let mut seen = self.seen.lock().expect("reporter lock");
+        let mut state = self.state.lock().expect("reporter lock");
         let line = self.printer.secrets().mask_json(&event.line(now_ms()));
         self.journal.write(&line);
         if self.json {
             self.printer.out_masked(&line.to_string());
         }
-        seen.note(event);
-        for human in human(event, &seen) {
+        state.seen.note(event);
+        for human in human(event, &state.seen) {
             match human {
                 HumanLine::Run(text) => self.printer.note(&text),
                 HumanLine::Host { host, text } => self.printer.host_event(&host, &text),
             }
         }
+        self.progress(&mut state.bar, event);
+    }
+
+    /// Move the progress bar: shown from the first batch, one step per host
+    /// of a finished batch.
+    fn progress(&self, bar: &mut Bar, event: &Event) {
+        match event {
+            Event::Plan { batches, .. } => {
+                *bar = Bar {
+                    hosts: batches.iter().map(Vec::len).sum(),
+                    batches: batches.len(),
+                    ..Bar::default()
+                };
+            }
+            Event::BatchStarted { batch, hosts, .. } => {
+                if !bar.shown {
+                    self.printer.progress_start(bar.hosts);
+                    bar.shown = true;
+                }
+                self.printer
+                    .progress_message(&format!("batch {batch}/{}", bar.batches));
+                bar.batch = hosts.len();
+            }
+            Event::BatchFinished { .. } => self.printer.progress_hosts_done(bar.batch),
+            _ => {}
+        }
+    }
+
+    /// The rollout's batches (and its way back) are over: the bar goes.
+    pub fn rollout_finished(&self) {
+        self.printer.progress_finish();
     }
 
     /// POST the notification with its `text`, masked once; a failure is a
