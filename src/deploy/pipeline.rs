@@ -49,7 +49,7 @@ pub(super) struct Pipeline<'a> {
     pub session: &'a Session,
     pub job: &'a HostJob,
     pub kind: Kind<'a>,
-    /// The batch, for the journal (0: staging or outside batches).
+    /// The batch, for its events (0: staging or outside batches).
     pub batch: usize,
 }
 
