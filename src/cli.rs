@@ -1,12 +1,13 @@
 //! The command line, and nothing else: clap types stop here;
-//! [`crate::settings`] turns them into what the commands read.
+//! the settings module turns them into what the commands read.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::values::{Amount, BatchSpec};
-use crate::settings::DEFAULT_FORKS;
+/// Hosts at once when `--forks` is not given.
+pub const DEFAULT_FORKS: usize = 64;
 
 #[derive(Debug, Parser)]
 #[command(

@@ -1,13 +1,13 @@
 //! The context a release command runs in: the fleet's executor and forks,
-//! the renderer, inventory and playbook, and the run's journal. `deploy` and
+//! the renderer, inventory and playbook, and the run's reporter. `deploy` and
 //! `lock` both take it, so neither imports the other.
 
 use std::sync::Arc;
 
 use crate::config::{Inventory, Playbook, Vars};
 use crate::executor::Executor;
-use crate::journal::Journal;
 use crate::render::Renderer;
+use crate::report::Reporter;
 
 /// Shared by the hosts of one command.
 pub struct Context {
@@ -17,5 +17,6 @@ pub struct Context {
     pub playbook: Playbook,
     pub extra: Vars,
     pub forks: usize,
-    pub journal: Journal,
+    /// Where the run's events go: the engine emits, never prints them.
+    pub reporter: Reporter,
 }

@@ -31,7 +31,8 @@
 //! - [`ssh`]: the only module that talks SSH (russh): connect, host keys, exec, upload.
 //! - [`events`]: the `ferry.events/1` schema as a type: every event a run emits.
 //! - [`journal`]: the run's journal file and `--output json` stream.
-//! - [`report`]: every byte the user sees; masks secrets.
+//! - [`report`]: every byte the user sees; masks secrets. A release run's
+//!   engine emits events to its [`report::Reporter`], which feeds every sink.
 //! - [`notify`], [`http`]: webhook notifications.
 //! - [`failure`]: why a command failed, by kind; each kind is an exit code.
 //! - [`exit`]: outcomes and their exit codes.

@@ -1,9 +1,8 @@
 //! Webhook notifications: a JSON summary sent (HTTP POST) on start, success and
 //! failure, with a Slack-compatible `text` field. A failing notifier never
-//! fails the deploy: it is reported as a warning. Payloads are masked like
-//! every other sink, before they are serialised.
+//! fails the deploy: it is reported as a warning. The
+//! [`crate::report::Reporter`] masks a payload, once, before it is sent.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -11,7 +10,6 @@ use serde_json::{json, Value};
 
 use crate::events::Counts;
 use crate::release::ReleaseId;
-use crate::report::Printer;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -42,7 +40,7 @@ pub struct Summary {
 }
 
 impl Notification {
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Notification::Started { .. } => "started",
             Notification::Succeeded(_) => "succeeded",
@@ -51,7 +49,7 @@ impl Notification {
     }
 
     /// `{"text": text, "event": name, ..fields}`, not yet masked.
-    fn body(&self, text: &str) -> Value {
+    pub fn body(&self, text: &str) -> Value {
         let mut body = json!({ "text": text });
         let fields = serde_json::to_value(self).expect("plain data serializes");
         if let (Some(map), Value::Object(fields)) = (body.as_object_mut(), fields) {
@@ -61,21 +59,28 @@ impl Notification {
     }
 }
 
+/// A notification that did not get through.
+#[derive(Debug, thiserror::Error)]
+#[error("warning: the {name} notification to {url} failed: {problem}")]
+pub struct NotifyFailed {
+    name: String,
+    url: String,
+    problem: String,
+}
+
 pub struct Notifier {
     url: Option<String>,
-    printer: Arc<Printer>,
 }
 
 impl Notifier {
-    pub fn new(url: Option<String>, printer: Arc<Printer>) -> Notifier {
-        Notifier { url, printer }
+    pub fn new(url: Option<String>) -> Notifier {
+        Notifier { url }
     }
 
-    /// POST `{"text": text, "event": name, ..fields}`, masked; warn on
-    /// failure.
-    pub async fn send(&self, text: &str, what: &Notification) {
-        let Some(url) = &self.url else { return };
-        let body = self.printer.secrets().mask_json(&what.body(text));
+    /// POST `body` (already masked), the notification `name`d. A failure is
+    /// returned to be shown as a warning: it never fails the run.
+    pub async fn send(&self, name: &str, body: &Value) -> Result<(), NotifyFailed> {
+        let Some(url) = &self.url else { return Ok(()) };
         let bytes = body.to_string().into_bytes();
         let sent = tokio::time::timeout(
             TIMEOUT,
@@ -83,67 +88,22 @@ impl Notifier {
         )
         .await;
         let problem = match sent {
-            Ok(Ok((code, _))) if (200..300).contains(&code) => return,
+            Ok(Ok((code, _))) if (200..300).contains(&code) => return Ok(()),
             Ok(Ok((code, _))) => format!("HTTP status {code}"),
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {TIMEOUT:?}"),
         };
-        self.printer.note(&format!(
-            "warning: the {} notification to {url} failed: {problem}",
-            what.name()
-        ));
+        Err(NotifyFailed {
+            name: name.to_string(),
+            url: url.clone(),
+            problem,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::secrets::Secrets;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    #[tokio::test]
-    async fn payloads_are_masked_before_they_are_serialised() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let got = tokio::spawn(async move {
-            let (mut s, _) = listener.accept().await.unwrap();
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            // HTTP/1.0 with Content-Length: read until the JSON body closes.
-            while !request.ends_with(b"}") {
-                match s.read(&mut buf).await.unwrap() {
-                    0 => break,
-                    n => request.extend_from_slice(&buf[..n]),
-                }
-            }
-            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
-            String::from_utf8(request).unwrap()
-        });
-        let secrets = Secrets::default();
-        let secret = "to\"k\\en'42";
-        secrets.add(secret);
-        let printer = Arc::new(Printer::new(secrets));
-        let notifier = Notifier::new(Some(format!("http://127.0.0.1:{port}/hook")), printer);
-        let started = Notification::Started {
-            env: "production".into(),
-            release: ReleaseId::parse("r1").unwrap(),
-            run_id: "run-1".into(),
-            by: format!("command: echo {secret}"),
-        };
-        notifier
-            .send(&format!("ferry: failed: {secret}"), &started)
-            .await;
-        let request = got.await.unwrap();
-        assert!(!request.contains("en'42"), "{request}");
-        assert!(
-            request.contains(r#""text":"ferry: failed: ****""#),
-            "{request}"
-        );
-        assert!(
-            request.contains(r#""by":"command: echo ****""#),
-            "{request}"
-        );
-    }
 
     /// The payloads as hooks read them.
     #[test]

@@ -16,8 +16,7 @@ use crate::failure::Invalid;
 use crate::release::ReleaseId;
 use crate::rollout::RollbackScope;
 
-/// How many hosts work at once unless `--forks` says otherwise.
-pub const DEFAULT_FORKS: usize = 64;
+pub use crate::cli::DEFAULT_FORKS;
 
 /// One command and everything it needs to know from the command line.
 #[derive(Debug)]

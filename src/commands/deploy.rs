@@ -10,16 +10,16 @@ use anyhow::Context as _;
 use crate::artifact::{Artifact, Sha256};
 use crate::deploy::{self, Context, Deployment, RolloutOptions, RunInfo};
 use crate::deploy::{HostResult, Outcome};
-use crate::events::{Counts, Event, HostOutcome};
+use crate::events::{Event, HostOutcome};
 use crate::exit::ExitStatus;
 use crate::failure::{Failure, Invalid, Refusal};
 use crate::journal::Journal;
 use crate::layout;
-use crate::notify::{Notification, Notifier, Summary};
+use crate::notify::Notification;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
-use crate::report::{junit_xml, TestCase};
+use crate::report::{HostEnd, RunEnd};
 use crate::rollout;
 use crate::settings::{ArtifactSource, CanaryGate, DeploySettings, OutputFormat, ShipSettings};
 
@@ -54,16 +54,14 @@ pub(super) async fn ship(
     }
     let printer = ctx.executor.printer().clone();
     let run = open_run(&mut ctx, args, &printer)?;
-    let notifier = Notifier::new(
-        args.notify.clone().or_else(|| ctx.inventory.notify.clone()),
-        printer.clone(),
-    );
+    let notify = args.notify.clone().or_else(|| ctx.inventory.notify.clone());
+    ctx.reporter.notify_to(notify);
     let what = format!(
         "release {release} ({}) to {}",
         artifact.name, ctx.inventory.env_name
     );
-    notifier
-        .send(
+    ctx.reporter
+        .notify(
             &format!(
                 "ferry: {} started deploying {what} ({} hosts)",
                 run.deployer,
@@ -77,7 +75,7 @@ pub(super) async fn ship(
             },
         )
         .await;
-    ctx.journal.record(&Event::RunStarted {
+    ctx.reporter.emit(&Event::RunStarted {
         run_id: run.run_id.clone(),
         command: std::env::args().collect(),
         user: run.deployer.clone(),
@@ -90,14 +88,6 @@ pub(super) async fn ship(
         hotfix: args.hotfix,
         hosts: names.clone(),
     });
-    printer.note(&format!(
-        "deploying {} (sha256 {}) as release {release} to {} hosts of {} (run {})",
-        artifact.name,
-        &artifact.sha256[..12],
-        hosts.len(),
-        ctx.inventory.env_name,
-        run.run_id
-    ));
     let deployment = Arc::new(Deployment {
         release: release.clone(),
         artifact,
@@ -142,62 +132,42 @@ pub(super) async fn ship(
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let report = report?;
-    finish_run(
-        &ctx, &printer, &notifier, &release, &report, &lost, started, args,
-    )
-    .await
+    finish_run(&ctx, &release, &report, &lost, started, args).await
 }
 
-/// Report every host and the run's end to every sink (terminal, journal,
-/// notification, `JUnit`); the exit status.
-#[allow(clippy::too_many_arguments)] // the run's parts, each used once
+/// Report every host and the run's end: the terminal's lines, then the
+/// reporter's sinks (events, notification, `JUnit`); the exit status.
 async fn finish_run(
     ctx: &Context,
-    printer: &Printer,
-    notifier: &Notifier,
     release: &ReleaseId,
     report: &deploy::DeployReport,
     lost: &[(String, String)],
     started: Instant,
     args: &ShipSettings,
 ) -> Result<ExitStatus, Failure> {
-    let what = format!("release {release}");
-    let status = report_results(printer, &report.results, &what, started);
+    let printer = ctx.reporter.printer();
+    let status = report_results(
+        printer,
+        &report.results,
+        &format!("release {release}"),
+        started,
+    );
     let status = super::lock::report_lost(printer, lost, status);
-    let counts = record_results(&ctx.journal, &report.results);
-    ctx.journal.record(&Event::RunFinished {
+    let end = RunEnd {
+        env: &ctx.inventory.env_name,
+        release,
+        hosts: report.results.iter().map(host_end).collect(),
         stopped: report.stopped.clone(),
         interrupted: report.interrupted,
-        counts: counts.clone(),
-        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-    });
-    // As a JSON value: its keys sorted, as in the events.
-    let text = serde_json::to_value(&counts).expect("plain data serializes");
-    let summary = Summary {
-        env: ctx.inventory.env_name.clone(),
-        release: release.clone(),
-        counts,
-        exit_code: status.code(),
+        started,
+        status,
+        junit: args.report.as_deref(),
     };
-    let (verb, end) = if status == ExitStatus::Success {
-        ("deployed", Notification::Succeeded(summary))
-    } else {
-        ("failed to deploy", Notification::Failed(summary))
-    };
-    notifier
-        .send(&format!("ferry: {verb} {what}: {text}"), &end)
-        .await;
-    if let Some(path) = &args.report {
-        let cases: Vec<TestCase> = report.results.iter().map(test_case).collect();
-        let xml = junit_xml(
-            &format!("ferry deploy {} {release}", ctx.inventory.env_name),
-            &cases,
-            started.elapsed(),
-            printer.secrets(),
-        );
-        std::fs::write(path, xml).with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    if let Some(dir) = ctx.journal.dir() {
+    ctx.reporter.finish(end).await.with_context(|| {
+        let path = args.report.as_deref().unwrap_or(std::path::Path::new(""));
+        format!("cannot write {}", path.display())
+    })?;
+    if let Some(dir) = ctx.reporter.dir() {
         printer.note(&format!("run log: {}", dir.display()));
     }
     Ok(
@@ -252,36 +222,13 @@ fn open_run(
     if !notes.is_empty() {
         run.note = Some(notes.join("; "));
     }
-    let (mut journal, problem) =
-        Journal::create(&args.log_dir, &run.run_id, printer.secrets().clone());
+    let (journal, problem) = Journal::create(&args.log_dir, &run.run_id);
     if let Some(problem) = problem {
         printer.note(&format!("warning: {problem}"));
     }
-    if let Some(dir) = journal.dir() {
-        printer.log_to(dir);
-    }
-    if args.output == OutputFormat::Json {
-        printer.machine_stdout();
-        journal = journal.echo_to(Arc::clone(printer));
-    }
-    ctx.journal = journal;
+    ctx.reporter
+        .open(journal, args.output == OutputFormat::Json);
     Ok(run)
-}
-
-/// One `host_result` event per host; returns the counts by outcome.
-fn record_results(journal: &Journal, results: &[HostResult]) -> Counts {
-    let mut counts = Counts::new();
-    for r in results {
-        let (outcome, current, reason) = outcome_fields(&r.outcome);
-        *counts.entry(outcome).or_default() += 1;
-        journal.record(&Event::HostResult {
-            host: r.host.clone(),
-            outcome,
-            current,
-            reason,
-        });
-    }
-    counts
 }
 
 fn outcome_fields(outcome: &Outcome) -> (HostOutcome, Option<String>, Option<String>) {
@@ -303,8 +250,21 @@ fn outcome_fields(outcome: &Outcome) -> (HostOutcome, Option<String>, Option<Str
     }
 }
 
-fn test_case(r: &HostResult) -> TestCase {
-    let failure = match &r.outcome {
+/// How a host ended, for its `host_result` event and `JUnit` case.
+fn host_end(r: &HostResult) -> HostEnd {
+    let (outcome, current, reason) = outcome_fields(&r.outcome);
+    HostEnd {
+        host: r.host.clone(),
+        outcome,
+        current,
+        reason,
+        failure: junit_failure(&r.outcome),
+    }
+}
+
+/// A host's `JUnit` failure: step, message, details.
+fn junit_failure(outcome: &Outcome) -> Option<(String, String, String)> {
+    match outcome {
         Outcome::Failed { failure, .. } => Some((
             failure.task.clone(),
             failure.reason.clone(),
@@ -322,10 +282,6 @@ fn test_case(r: &HostResult) -> TestCase {
             String::new(),
         )),
         Outcome::Deployed { .. } | Outcome::Skipped { .. } => None,
-    };
-    TestCase {
-        name: r.host.clone(),
-        failure,
     }
 }
 

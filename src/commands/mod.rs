@@ -146,6 +146,7 @@ fn release_context(
     let printer = std::sync::Arc::new(Printer::new(secrets));
     let connector = crate::ssh::Connector::new(&loaded.inventory.ssh)
         .map_err(|e| anyhow::anyhow!("cannot set up SSH: {e}"))?;
+    let reporter = crate::report::Reporter::new(printer.clone());
     let executor = std::sync::Arc::new(crate::executor::Executor::new(connector, printer));
     let ctx = crate::deploy::Context {
         executor,
@@ -154,7 +155,7 @@ fn release_context(
         playbook: loaded.playbook,
         extra: loaded.extra,
         forks: common.forks,
-        journal: crate::journal::Journal::off(),
+        reporter,
     };
     Ok((ctx, hosts))
 }

@@ -72,10 +72,6 @@ pub async fn deploy(
         }
     }
     for host in &done {
-        ctx.executor.printer().host_event(
-            &host.name,
-            &format!("already on {} (same sha256, healthy): skipped", d.release),
-        );
         results.push(HostResult {
             host: host.name.clone(),
             outcome: Outcome::Skipped {
@@ -84,8 +80,6 @@ pub async fn deploy(
         });
     }
     let names: Vec<String> = todo.iter().map(|m| m.host.name.clone()).collect();
-    let live = |s: &crate::release::HostState| jobs::is_live(s, &d);
-    let jobs = Arc::new(jobs::prepare(&ctx, &todo, Stages::Deploy, &live)?);
     // `--stop-after-canary` always stops after one healthy batch: a canary
     // (1 host unless set) even when some hosts already run the release.
     let mut settings = opts.settings.clone();
@@ -94,12 +88,16 @@ pub async fn deploy(
     }
     let with_canary = done.is_empty() || opts.stop_after_canary;
     let plan = rollout::plan(&names, hosts.len(), &settings, with_canary);
-    ctx.journal.record(&Event::Plan {
+    // The plan names the skipped hosts (`already on ..: skipped`) before a
+    // render error can abort the run.
+    ctx.reporter.emit(&Event::Plan {
         release: d.release.clone(),
         batches: plan.batches.iter().map(|b| b.hosts.clone()).collect(),
         max_failures: plan.max_failures,
         skipped: done.iter().map(|h| h.name.clone()).collect(),
     });
+    let live = |s: &crate::release::HostState| jobs::is_live(s, &d);
+    let jobs = Arc::new(jobs::prepare(&ctx, &todo, Stages::Deploy, &live)?);
     let staged = Arc::new(if plan.batches.len() > 1 {
         stage_everywhere(&ctx, &plan, &jobs, &d, &opts.stop).await
     } else {
@@ -121,9 +119,6 @@ async fn drive(
     mut driver: Driver,
 ) -> DeployReport {
     let stop = || opts.stop.load(Ordering::SeqCst);
-    let printer = ctx.executor.printer();
-    let count = driver.plan().batches.len();
-    printer.progress_start(driver.plan().batches.iter().map(|b| b.hosts.len()).sum());
     let mut report = DeployReport {
         results: Vec::new(),
         plan: driver.plan().clone(),
@@ -136,27 +131,26 @@ async fn drive(
         next = match next {
             Next::Batch(i) => {
                 let batch = driver.plan().batches[i].clone();
-                printer.progress_message(&format!("batch {}/{count}", batch.number));
                 let outcomes = run_batch(ctx, jobs, staged, d, &batch, opts).await;
-                printer.progress_hosts_done(outcomes.len());
                 let ends: Vec<(String, End)> = outcomes
                     .iter()
                     .map(|r| (r.host.clone(), r.outcome.end()))
                     .collect();
                 report.results.extend(outcomes);
-                ctx.journal.record(&Event::BatchFinished {
+                ctx.reporter.emit(&Event::BatchFinished {
                     batch: batch.number,
                 });
                 driver.batch_done(&ends, stop())
             }
             Next::Pause(pause) => {
-                printer.note(&format!("pause {pause:?} before the next batch"));
+                ctx.reporter.emit(&Event::Paused {
+                    duration_ms: u64::try_from(pause.as_millis()).unwrap_or(u64::MAX),
+                });
                 interruptible_sleep(pause, &opts.stop).await;
                 driver.paused(stop())
             }
             Next::Stop { reason, roll_back } => {
-                printer.note(&format!("rollout stopped: {reason}"));
-                ctx.journal.record(&Event::Stopped {
+                ctx.reporter.emit(&Event::Stopped {
                     reason: reason.clone(),
                     roll_back: roll_back.clone(),
                 });
@@ -175,7 +169,7 @@ async fn drive(
             Next::Done => break,
         };
     }
-    printer.progress_finish();
+    ctx.reporter.rollout_finished();
     // A signal during the last batch is an interrupt too (exit 130).
     report.interrupted |= stop();
     report
@@ -218,7 +212,7 @@ impl HostRun {
         &self.jobs[&self.host.name]
     }
 
-    /// The host's pipeline; `batch` names it in the journal.
+    /// The host's pipeline; `batch` names it in its events.
     pub(super) fn pipeline(&self, batch: usize) -> Pipeline<'_> {
         let kind = match &self.owner {
             Owner::Deploy(d) => Kind::Deploy(d),
@@ -277,7 +271,7 @@ where
 /// What staging left for a host's batch: `None` when the release is in place.
 type Staged = HashMap<String, Option<TaskFailure>>;
 
-/// Batch number of the staging phase in the journal: before batch 1.
+/// Batch number of the staging phase in the events: before batch 1.
 const STAGING: usize = 0;
 
 /// Before a rolling deploy's first batch, every host receives and unpacks the
@@ -304,10 +298,7 @@ async fn stage_everywhere(
         })
         .cloned()
         .collect();
-    ctx.executor
-        .printer()
-        .note(&format!("staging {} on {} host(s)", d.release, names.len()));
-    ctx.journal.record(&Event::StagingStarted {
+    ctx.reporter.emit(&Event::StagingStarted {
         hosts: names.clone(),
     });
     let stop = stop.clone();
@@ -327,7 +318,7 @@ async fn stage_everywhere(
     // again and reports it unreachable there.
     .filter_map(|(host, result)| result.ok().map(|failure| (host, failure)))
     .collect();
-    ctx.journal.record(&Event::StagingFinished);
+    ctx.reporter.emit(&Event::StagingFinished);
     staged
 }
 
@@ -340,13 +331,7 @@ async fn run_batch(
     batch: &Batch,
     opts: &RolloutOptions,
 ) -> Vec<HostResult> {
-    let label = if batch.canary { " (canary)" } else { "" };
-    ctx.executor.printer().note(&format!(
-        "batch {}{label}: {}",
-        batch.number,
-        batch.hosts.join(", ")
-    ));
-    ctx.journal.record(&Event::BatchStarted {
+    ctx.reporter.emit(&Event::BatchStarted {
         batch: batch.number,
         canary: batch.canary,
         hosts: batch.hosts.clone(),
@@ -384,8 +369,8 @@ async fn run_batch(
 }
 
 /// Put every host in `names` back on its previous release (a stopped
-/// rollout), through the same pipeline: drain, switch back, start, check,
-/// undrain.
+/// rollout, whose `stopped` event named them), through the same pipeline:
+/// drain, switch back, start, check, undrain.
 async fn put_back(
     ctx: &Arc<Context>,
     jobs: &Arc<Jobs>,
@@ -396,11 +381,6 @@ async fn put_back(
     if names.is_empty() {
         return;
     }
-    ctx.executor.printer().note(&format!(
-        "rolling back {} host(s): {}",
-        names.len(),
-        names.join(", ")
-    ));
     let done = each_job(
         ctx,
         jobs,

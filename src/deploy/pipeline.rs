@@ -1,6 +1,6 @@
 //! EXECUTE one host's pipeline: the async half of [`crate::machine`]. The
 //! machine decides every step; this only carries each one out over the
-//! host's session, journals it, and turns the end into an [`Outcome`].
+//! host's session, emits its events, and turns the end into an [`Outcome`].
 //! A deploy, a stopped rollout's way back and `ferry rollback` all run here.
 
 use crate::artifact::ArtifactSource;
@@ -49,7 +49,7 @@ pub(super) struct Pipeline<'a> {
     pub session: &'a Session,
     pub job: &'a HostJob,
     pub kind: Kind<'a>,
-    /// The batch, for the journal (0: staging or outside batches).
+    /// The batch, for its events (0: staging or outside batches).
     pub batch: usize,
 }
 
@@ -88,13 +88,11 @@ impl Pipeline<'_> {
         let mut trail = Trail::default();
         let mut action = machine.start(stop);
         if let (Kind::Deploy(d), true, Action::Run(..)) = (self.kind, self.job.live, action) {
-            self.exec.printer().host_event(
-                self.name(),
-                &format!(
-                    "{} is already current (same sha256) but not known healthy: reused",
-                    d.release
-                ),
-            );
+            self.ctx.reporter.emit(&Event::Reused {
+                host: self.name().into(),
+                batch: self.batch,
+                release: d.release.clone(),
+            });
         }
         loop {
             let result = match action {
@@ -172,9 +170,9 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Journal a stage of this host starting; `release` only for health.
+    /// A stage of this host started; `release` only for health.
     fn step_started(&self, step: Stage, release: Option<&ReleaseId>) {
-        self.ctx.journal.record(&Event::StepStarted {
+        self.ctx.reporter.emit(&Event::StepStarted {
             host: self.name().into(),
             batch: self.batch,
             step,
@@ -183,7 +181,7 @@ impl Pipeline<'_> {
     }
 
     fn step_finished(&self, step: Stage, ok: bool) {
-        self.ctx.journal.record(&Event::StepFinished {
+        self.ctx.reporter.emit(&Event::StepFinished {
             host: self.name().into(),
             batch: self.batch,
             step,
@@ -197,7 +195,7 @@ impl Pipeline<'_> {
             .host_event(self.name(), &format!("warning: {message}"));
     }
 
-    /// Run a task list; journaled as a step.
+    /// Run a task list; emitted as a step.
     async fn stage(&self, stage: Stage, steps: &[Step]) -> Result<(), TaskFailure> {
         if steps.is_empty() {
             return Ok(());
@@ -250,29 +248,25 @@ impl Pipeline<'_> {
         )
         .await?;
         let deploying = matches!(self.kind, Kind::Deploy(_)) && toward == Toward::New;
-        if deploying {
-            self.ctx.journal.record(&Event::Switched {
-                host: self.name().into(),
-                batch: self.batch,
-                release: to.clone(),
-            });
-            self.exec
-                .printer()
-                .host_event(self.name(), &format!("current -> {to}"));
+        let (host, batch, release) = (self.name().into(), self.batch, to.clone());
+        self.ctx.reporter.emit(&if deploying {
+            Event::Switched {
+                host,
+                batch,
+                release,
+            }
         } else {
-            self.ctx.journal.record(&Event::RolledBack {
-                host: self.name().into(),
-                batch: self.batch,
-                release: to.clone(),
-            });
-            let why = match (toward, self.kind) {
-                (Toward::Back, Kind::Rollback(_)) => format!("back: {new} failed on this host"),
-                _ => "rolled back".to_string(),
+            let failed = match (toward, self.kind) {
+                (Toward::Back, Kind::Rollback(_)) => Some(new.clone()),
+                _ => None,
             };
-            self.exec
-                .printer()
-                .host_event(self.name(), &format!("current -> {to} ({why})"));
-        }
+            Event::RolledBack {
+                host,
+                batch,
+                release,
+                failed,
+            }
+        });
         Ok(())
     }
 
@@ -291,7 +285,7 @@ impl Pipeline<'_> {
         }
         self.record(&event).await;
         let (host, batch, release) = (self.name().into(), self.batch, release.clone());
-        self.ctx.journal.record(&if result.is_ok() {
+        self.ctx.reporter.emit(&if result.is_ok() {
             Event::Healthy {
                 host,
                 batch,
@@ -351,15 +345,12 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Upload, verify and unpack the release into `releases/<id>`; journaled.
+    /// Upload, verify and unpack the release into `releases/<id>`; emitted.
     pub(super) async fn receive(&self) -> Result<(), TaskFailure> {
         let (Kind::Deploy(d) | Kind::Revert(d)) = self.kind else {
             return Ok(());
         };
-        self.exec.printer().host_event(
-            self.name(),
-            &format!("receiving {} as {}", d.artifact.name, d.release),
-        );
+        // Its line names the run's artifact and release: `receiving a as r`.
         self.step_started(Stage::Receive, None);
         let received = receive(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
         self.step_finished(Stage::Receive, received.is_ok());

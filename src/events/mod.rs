@@ -60,6 +60,13 @@ pub enum Event {
         canary: bool,
         hosts: Vec<String>,
     },
+    /// The release is already `current` on the host (same sha256) but not
+    /// known healthy: the host reuses it, without receiving it again.
+    Reused {
+        host: String,
+        batch: usize,
+        release: ReleaseId,
+    },
     /// A stage of a host's pipeline started; `release` only for `health`.
     StepStarted {
         host: String,
@@ -85,6 +92,10 @@ pub enum Event {
         host: String,
         batch: usize,
         release: ReleaseId,
+        /// The terminal's reason only, not in the schema: a `ferry
+        /// rollback` that came back to `release` because `failed` failed.
+        #[serde(skip)]
+        failed: Option<ReleaseId>,
     },
     Healthy {
         host: String,
@@ -103,6 +114,10 @@ pub enum Event {
     },
     BatchFinished {
         batch: usize,
+    },
+    /// The rollout waits this long before its next batch.
+    Paused {
+        duration_ms: u64,
     },
     /// How one host ended; `current` is what it points at as far as ferry
     /// knows, `reason` why it failed.

@@ -12,6 +12,7 @@ fn names(list: &[&str]) -> Vec<String> {
 }
 
 /// One instance of every variant, in the order a run emits them.
+#[allow(clippy::too_many_lines)] // one instance of every variant: a list, not logic
 fn every_event() -> Vec<Event> {
     let host = || "web1".to_string();
     vec![
@@ -42,6 +43,11 @@ fn every_event() -> Vec<Event> {
             batch: 1,
             canary: true,
             hosts: names(&["web1"]),
+        },
+        Event::Reused {
+            host: host(),
+            batch: 1,
+            release: id("r1"),
         },
         Event::StepStarted {
             host: host(),
@@ -80,12 +86,16 @@ fn every_event() -> Vec<Event> {
             host: host(),
             batch: 1,
             release: id("r0"),
+            failed: None,
         },
         Event::LockLost {
             host: host(),
             reason: "its renewal failed: connection reset".into(),
         },
         Event::BatchFinished { batch: 1 },
+        Event::Paused {
+            duration_ms: 30_000,
+        },
         Event::Stopped {
             reason: "batch 1: web1 failed".into(),
             roll_back: names(&["web1"]),
@@ -131,6 +141,8 @@ fn variant(event: &Event) -> usize {
         Event::HostResult { .. } => 13,
         Event::RunFinished { .. } => 14,
         Event::LockLost { .. } => 15,
+        Event::Reused { .. } => 16,
+        Event::Paused { .. } => 17,
     }
 }
 
@@ -139,7 +151,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=15).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=17).collect::<Vec<_>>());
 }
 
 #[test]

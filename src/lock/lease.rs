@@ -91,10 +91,7 @@ pub(super) async fn renew_forever(
                 None => entry.renewed += 1,
                 Some(why) => {
                     entry.failed += 1;
-                    ctx.executor
-                        .printer()
-                        .host_event(&host.name, &format!("lost the lock: {why}"));
-                    ctx.journal.record(&crate::events::Event::LockLost {
+                    ctx.reporter.emit(&crate::events::Event::LockLost {
                         host: host.name.clone(),
                         reason: why.clone(),
                     });
