@@ -157,7 +157,7 @@ async fn finish_run(
     notifier: &Notifier,
     release: &ReleaseId,
     report: &deploy::DeployReport,
-    lost: &[(String, String)],
+    lost: &crate::lock::Released,
     started: Instant,
     args: &ShipSettings,
 ) -> Result<ExitStatus, Failure> {

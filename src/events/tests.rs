@@ -85,6 +85,12 @@ fn every_event() -> Vec<Event> {
             host: host(),
             reason: "its renewal failed: connection reset".into(),
         },
+        Event::LockTakenOver {
+            host: host(),
+            holder: "ci@gone".into(),
+            run_id: "old-run".into(),
+            since: "2026-01-01T00:00:00Z".into(),
+        },
         Event::BatchFinished { batch: 1 },
         Event::Stopped {
             reason: "batch 1: web1 failed".into(),
@@ -131,6 +137,7 @@ fn variant(event: &Event) -> usize {
         Event::HostResult { .. } => 13,
         Event::RunFinished { .. } => 14,
         Event::LockLost { .. } => 15,
+        Event::LockTakenOver { .. } => 16,
     }
 }
 
@@ -139,7 +146,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=15).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=16).collect::<Vec<_>>());
 }
 
 #[test]
