@@ -2,7 +2,8 @@
 //! `<deploy_to>/.ferry/lock` on every target host before it changes anything,
 //! and changes no host it did not lock. A run's lock carries a lease on the
 //! host's clock, renewed while it lives, so a lock left by a killed
-//! controller is recognisably stale, and every switch checks on the host that
+//! controller is recognisably stale (the next run takes it over, see
+//! `takeover`), and every switch checks on the host that
 //! the run still holds it (`steps::lock::fence`). A manual lock (`ferry
 //! lock`) has none and stays until `ferry unlock`.
 

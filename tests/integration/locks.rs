@@ -402,3 +402,28 @@ fn a_renewal_that_finds_another_holder_marks_the_lock_lost() {
     run.finish();
     assert!(!on_host(&fleet, 0, "current").exists());
 }
+
+/// Issue 12, item 1: a run that ends while it cannot release a host's lock
+/// (the host went down mid-run) names that host; the lock it leaves has a
+/// lease, so the next run takes it over.
+#[test]
+fn a_run_that_cannot_release_a_lock_names_the_host() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = project.release_tarball("r1");
+    let gate = Gate::install(&fleet, &project, 600);
+    let run = project
+        .deploy(&r1, "r1")
+        .code(1)
+        .stderr_has("could not release the lock on 1 host(s)")
+        .spawn();
+    gate.reached();
+    fleet.stop_host(0);
+    let stderr = run.finish().stderr;
+    let named = stderr
+        .split("could not release the lock on 1 host(s)")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(named.contains("\n  h1: "), "{stderr}");
+    assert!(lock_dir(&fleet, 0).exists(), "{stderr}");
+}
