@@ -105,7 +105,9 @@ pub fn acquire(deploy_to: &str, run_id: &str, info: Info, then: Option<&str>) ->
 /// meanwhile is taken as [`acquire`] takes it. The takeover is appended to
 /// the host's history as `history` = (JSON up to the release, JSON after
 /// it), the release being the one `current` points at; a host with no
-/// release yet has no history to add it to.
+/// release yet has no history to add it to. A takeover killed midway
+/// leaves `lock/.takeover`: that lock is then only reported (stale) until
+/// `ferry unlock --force` removes it, never taken by two runs.
 pub fn take_over(
     deploy_to: &str,
     run_id: &str,
