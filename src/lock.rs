@@ -2,7 +2,8 @@
 //! `<deploy_to>/.ferry/lock` on every target host before it changes anything,
 //! and changes no host it did not lock. A run's lock carries a lease on the
 //! host's clock, renewed while it lives, so a lock left by a killed
-//! controller is recognisably stale, and every switch checks on the host that
+//! controller is recognisably stale (the next run takes it over, see
+//! `takeover`), and every switch checks on the host that
 //! the run still holds it (`steps::lock::fence`). A manual lock (`ferry
 //! lock`) has none and stays until `ferry unlock`.
 
@@ -20,9 +21,12 @@ use crate::steps::lock as script;
 
 mod answer;
 mod lease;
+mod round;
+mod takeover;
 
 use answer::{marker, parse_answer, shown, Answer};
 use lease::Renewals;
+use round::Round;
 
 /// How long a lease lasts without renewal (on the host's clock).
 pub const LEASE: Duration = Duration::from_secs(script::LEASE_SECS);
@@ -254,33 +258,26 @@ async fn try_acquire(
             (h.name.clone(), s)
         })
         .collect();
-    let mut taken = Vec::new();
-    // Taken or not, ours to give back if we cannot tell.
-    let mut give_back = Vec::new();
-    let mut reads = HashMap::new();
-    // Hosts whose lock another run holds.
-    let mut others: Vec<(String, Holder)> = Vec::new();
+    let mut round = Round::default();
     for (host, result) in on_hosts(ctx, hosts, scripts).await {
-        let read = match result.map(|out| (parse_answer(&out, &info.run_id), out)) {
-            Ok((Answer::Taken(out), _)) => {
-                taken.push(host.clone());
-                Read::Locked(out)
-            }
-            Ok((Answer::Held(holder), _)) => {
-                others.push((host.name.clone(), holder));
-                continue;
-            }
-            Ok((Answer::Free | Answer::Unrecognised, out)) => {
-                give_back.push(host.clone());
-                let why = format!("unrecognised answer while taking the lock: {}", shown(&out));
-                Read::NotLocked(HostStatus::Failed(Box::new(TaskFailure::plain(
-                    &host.name, "lock", &why,
-                ))))
-            }
-            Err(status) => Read::NotLocked(status),
-        };
-        reads.insert(host.name.clone(), read);
+        round.add(&host, result, &info.run_id);
     }
+    // Every other holder a run that is gone: take their locks over. A live
+    // lease anywhere: nothing is taken over, nothing kept.
+    let others = &round.others;
+    if hold == Hold::Leased
+        && !others.is_empty()
+        && others.iter().all(|(_, h)| takeover::expired(h))
+    {
+        let stale = std::mem::take(&mut round.others);
+        takeover::take_over(ctx, &mut round, stale, dirs, info, written, then).await;
+    }
+    let Round {
+        mut taken,
+        give_back,
+        reads,
+        others,
+    } = round;
     if others.is_empty() {
         release_on(ctx, &give_back, dirs, &info.run_id).await;
         return Ok((taken, reads));
@@ -288,27 +285,55 @@ async fn try_acquire(
     // All or nothing: give back what was taken.
     taken.extend(give_back);
     release_on(ctx, &taken, dirs, &info.run_id).await;
+    // Name a live holder first: that is the one to wait for.
+    let named = others
+        .iter()
+        .find(|(_, h)| !h.is_stale())
+        .unwrap_or(&others[0]);
     Err(LockError::Held {
         env: ctx.inventory.env_name.clone(),
-        info: others[0].1.describe(),
+        info: named.1.describe(),
         hosts: others
             .iter()
-            .map(|(h, _)| h.as_str())
+            .map(|(h, _)| h.name.as_str())
             .collect::<Vec<_>>()
             .join(", "),
         stale: others.iter().all(|(_, h)| h.is_stale()),
     })
 }
 
-async fn release_on(ctx: &Context, hosts: &[Host], dirs: &HashMap<String, String>, run_id: &str) {
+/// Release where `run_id` holds the lock; the hosts where that could not be
+/// done, and why.
+async fn release_on(
+    ctx: &Context,
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+    run_id: &str,
+) -> Vec<(String, String)> {
     if hosts.is_empty() {
-        return;
+        return Vec::new();
     }
     let scripts = hosts
         .iter()
         .map(|h| (h.name.clone(), script::release(&dirs[&h.name], run_id)))
         .collect();
-    on_hosts(ctx, hosts, scripts).await;
+    let mut kept: Vec<(String, String)> = on_hosts(ctx, hosts, scripts)
+        .await
+        .into_iter()
+        .filter_map(|(h, r)| r.err().map(|status| (h.name, status_reason(&status))))
+        .collect();
+    kept.sort();
+    kept
+}
+
+/// What a run's lock left at its end.
+#[derive(Clone, Debug, Default)]
+pub struct Released {
+    /// Hosts where the lock was lost during the run, and why.
+    pub lost: Vec<(String, String)>,
+    /// Hosts where the lock could not be released, and why: held until its
+    /// lease runs out there, then the next run takes it over.
+    pub kept: Vec<(String, String)>,
 }
 
 impl LockGuard {
@@ -368,12 +393,13 @@ impl LockGuard {
     }
 
     /// Stop renewing and remove the lock where this run still holds it.
-    /// Returns the hosts where the lock was lost during the run.
-    pub async fn release(self, ctx: &Context) -> Vec<(String, String)> {
+    /// Returns the hosts where the lock was lost during the run, and those
+    /// where it could not be released.
+    pub async fn release(self, ctx: &Context) -> Released {
         self.renewer.abort();
         let lost = self.lost();
-        release_on(ctx, &self.locked, &self.dirs, &self.run_id).await;
-        lost
+        let kept = release_on(ctx, &self.locked, &self.dirs, &self.run_id).await;
+        Released { lost, kept }
     }
 }
 

@@ -117,6 +117,10 @@ pub enum EventKind {
     Failed,
     /// A health check of `release` ran; see `outcome`.
     Health,
+    /// This run took over the lock of a run that is gone (its lease had
+    /// expired); `detail` names the old holder and run, `release` is what
+    /// `current` pointed at. Says nothing about any release.
+    LockTakenOver,
 }
 
 /// Whether a history event's step worked, as `"ok"` or `"failed"`.
@@ -255,6 +259,10 @@ impl HostState {
     fn by_age(&self) -> Vec<ReleaseId> {
         let mut order: Vec<ReleaseId> = Vec::new();
         for e in &self.history {
+            // A lock's takeover says nothing of a release's age.
+            if e.event == EventKind::LockTakenOver {
+                continue;
+            }
             if self.on_disk.contains(&e.release) && !order.contains(&e.release) {
                 order.push(e.release.clone());
             }

@@ -141,7 +141,7 @@ async fn finish_run(
     ctx: &Context,
     release: &ReleaseId,
     report: &deploy::DeployReport,
-    lost: &[(String, String)],
+    lost: &crate::lock::Released,
     started: Instant,
     args: &ShipSettings,
 ) -> Result<ExitStatus, Failure> {

@@ -162,16 +162,31 @@ pub(super) async fn break_locks(ctx: &Context, hosts: &[Host], dirs: &HashMap<St
     lock::remove(ctx, hosts, dirs, &clear).await;
 }
 
-/// A run that lost its lock on some host says so and does not exit 0.
+/// A run that lost its lock on some host says so and does not exit 0; one
+/// that could not release it somewhere names those hosts (their lease runs
+/// out, and the next run takes the lock over).
 pub(super) fn report_lost(
     printer: &Printer,
-    lost: &[(String, String)],
+    released: &lock::Released,
     status: ExitStatus,
 ) -> ExitStatus {
+    let lines = |hosts: &[(String, String)]| -> Vec<String> {
+        hosts.iter().map(|(h, why)| format!("{h}: {why}")).collect()
+    };
+    let kept = &released.kept;
+    if !kept.is_empty() {
+        printer.note(&format!(
+            "could not release the lock on {} host(s) (it stays until its lease runs out, within {} s on the host's clock; the next run then takes it over):\n  {}",
+            kept.len(),
+            lock::LEASE.as_secs(),
+            lines(kept).join("\n  ")
+        ));
+    }
+    let lost = &released.lost;
     if lost.is_empty() {
         return status;
     }
-    let lines: Vec<String> = lost.iter().map(|(h, why)| format!("{h}: {why}")).collect();
+    let lines = lines(lost);
     printer.note(&format!(
         "this run lost its lock on {} host(s) (nothing is switched there without it):\n  {}",
         lost.len(),

@@ -139,6 +139,15 @@ pub enum Event {
         host: String,
         reason: String,
     },
+    /// The host's lock was held by a run that is gone (its lease had
+    /// expired by the host's clock): this run took it over.
+    LockTakenOver {
+        host: String,
+        /// The old holder (`user@controller`), its run and since when.
+        holder: String,
+        run_id: String,
+        since: String,
+    },
 }
 
 /// How a host ended, as `host_result` names it.

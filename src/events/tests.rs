@@ -92,6 +92,12 @@ fn every_event() -> Vec<Event> {
             host: host(),
             reason: "its renewal failed: connection reset".into(),
         },
+        Event::LockTakenOver {
+            host: host(),
+            holder: "ci@gone".into(),
+            run_id: "old-run".into(),
+            since: "2026-01-01T00:00:00Z".into(),
+        },
         Event::BatchFinished { batch: 1 },
         Event::Paused {
             duration_ms: 30_000,
@@ -143,6 +149,7 @@ fn variant(event: &Event) -> usize {
         Event::LockLost { .. } => 15,
         Event::Reused { .. } => 16,
         Event::Paused { .. } => 17,
+        Event::LockTakenOver { .. } => 18,
     }
 }
 
@@ -151,7 +158,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=17).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=18).collect::<Vec<_>>());
 }
 
 #[test]

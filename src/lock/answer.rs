@@ -37,6 +37,8 @@ pub(super) fn marker(out: &str) -> Option<(&str, &str)> {
 pub(super) enum Answer {
     /// Taken by `run_id`; the output of `then` when it succeeded.
     Taken(Option<String>),
+    /// Taken over by `run_id` ([`script::take_over`]); as `Taken`.
+    TakenOver(Option<String>),
     Held(Holder),
     Free,
     Unrecognised,
@@ -46,11 +48,18 @@ pub(super) fn parse_answer(out: &str, run_id: &str) -> Answer {
     let Some((line, rest)) = marker(out) else {
         return Answer::Unrecognised;
     };
-    if line.strip_prefix(script::MARK_TAKEN) == Some(run_id) {
+    // What `then` left: its output, when it succeeded.
+    let then = || {
         let body = rest.trim_end_matches('\n');
         let (body, last) = body.rsplit_once('\n').unwrap_or(("", body));
         let ok = last.strip_prefix(script::MARK_THEN) == Some("0");
-        return Answer::Taken(ok.then(|| body.to_string()));
+        ok.then(|| body.to_string())
+    };
+    if line.strip_prefix(script::MARK_TAKEN) == Some(run_id) {
+        return Answer::Taken(then());
+    }
+    if line.strip_prefix(script::MARK_TAKEN_OVER) == Some(run_id) {
+        return Answer::TakenOver(then());
     }
     if line == script::MARK_FREE {
         return Answer::Free;
@@ -151,6 +160,15 @@ mod tests {
         assert!(matches!(
             parse_answer("@@taken run1\n", "run1"),
             Answer::Taken(None)
+        ));
+        let out = "@@taken-over run1\n@@current releases/r1\n@@then 0\n";
+        let Answer::TakenOver(Some(state)) = parse_answer(out, "run1") else {
+            panic!("taken over expected")
+        };
+        assert_eq!(state, "@@current releases/r1");
+        assert!(matches!(
+            parse_answer("@@taken-over run1\n", "run2"),
+            Answer::Unrecognised
         ));
     }
 

@@ -252,6 +252,45 @@ fn prune_takes_bad_releases_first() {
     assert_eq!(s.prune(3), vec![id("rx")]);
 }
 
+/// A lock taken over says nothing about any release: not bad, not good,
+/// not a switch, not an age (issue 12).
+#[test]
+fn a_lock_takeover_is_ignored_by_every_decision() {
+    use EventKind::*;
+    let history = vec![
+        event(Switched, "r1", None, "ok"),
+        event(Switched, "r2", Some("r1"), "ok"),
+        event(Failed, "r3", Some("r2"), "failed"),
+        event(Switched, "r4", Some("r2"), "ok"),
+    ];
+    let plain = state("r4", &["r0", "r1", "r2", "r3", "r4"], history.clone());
+    for taken_over in [
+        event(LockTakenOver, "r3", None, "ok"),
+        event(LockTakenOver, "r0", None, "failed"),
+        event(LockTakenOver, "r1", None, "ok"),
+    ] {
+        let mut with = plain.clone();
+        with.history.insert(0, taken_over.clone());
+        with.history.push(taken_over);
+        assert_eq!(with.bad(), plain.bad());
+        assert_eq!(with.previous(), plain.previous());
+        assert_eq!(with.last_good(), plain.last_good());
+        assert_eq!(with.prune(2), plain.prune(2));
+    }
+    // Nor the age of a release: the oldest still goes first.
+    let names = ["ra", "rb", "r4", "r5"];
+    let mut history: Vec<HistoryEvent> = names
+        .iter()
+        .map(|r| event(Switched, r, None, "ok"))
+        .collect();
+    history.insert(0, event(LockTakenOver, "rb", None, "ok"));
+    assert_eq!(state("r5", &names, history).prune(3), vec![id("ra")]);
+    assert_eq!(
+        serde_json::to_value(LockTakenOver).unwrap(),
+        "lock_taken_over"
+    );
+}
+
 /// The history's outcome field keeps its on-disk text; a value ferry
 /// never writes reads as failed, so it cannot make a release good.
 #[test]

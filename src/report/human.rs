@@ -137,6 +137,8 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
         | Event::Stopped { .. }
         | Event::BatchFinished { .. }
         | Event::Paused { .. }
+        // Said by the lock with the lease it found (a warning line).
+        | Event::LockTakenOver { .. }
         | Event::HostResult { .. }
         | Event::RunFinished { .. } => return None,
     };

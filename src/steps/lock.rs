@@ -7,12 +7,15 @@
 //! the host's own clock (`date +%s`), which is also the clock that judges it.
 
 use super::quote;
+use crate::layout::{CURRENT, HISTORY};
 
 /// First line of [`acquire`] once taken: `@@taken <run_id>`.
 pub const MARK_TAKEN: &str = "@@taken ";
 /// First line when someone holds the lock: `@@held <host now> <cksum of
 /// info.json>`, then the info.json line itself (data).
 pub const MARK_HELD: &str = "@@held ";
+/// First line of [`take_over`] once taken over: `@@taken-over <run_id>`.
+pub const MARK_TAKEN_OVER: &str = "@@taken-over ";
 /// [`show`]: no lock.
 pub const MARK_FREE: &str = "@@free";
 /// Last line of [`acquire`] with a `then` script: `@@then <exit status>`.
@@ -88,6 +91,55 @@ pub fn acquire(deploy_to: &str, run_id: &str, info: Info, then: Option<&str>) ->
         d = quote(deploy_to),
         set = set_info(info),
         taken = quote(&format!("{MARK_TAKEN}{run_id}")),
+    )
+}
+
+/// Take over a run's lock whose lease has expired by the host's clock:
+/// compare and swap on the host, in one script. `mkdir lock/.takeover`
+/// (atomic) lets one run at a time try; the info is replaced (written
+/// beside it, read back, renamed over it) only while its checksum is still
+/// `sum`, the one inspected, and its lease has still expired: a lock renewed,
+/// released, taken or taken over since is never replaced, and a manual lock
+/// (no lease) never. Answers `@@taken-over <run_id>` (then `then` as in
+/// [`acquire`]) or, changed, [`MARK_HELD`] with the lock found. A lock gone
+/// meanwhile is taken as [`acquire`] takes it. The takeover is appended to
+/// the host's history as `history` = (JSON up to the release, JSON after
+/// it), the release being the one `current` points at; a host with no
+/// release yet has no history to add it to. A takeover killed midway
+/// leaves `lock/.takeover`: that lock is then only reported (stale) until
+/// `ferry unlock --force` removes it, never taken by two runs.
+pub fn take_over(
+    deploy_to: &str,
+    run_id: &str,
+    info: Info,
+    sum: &str,
+    history: (&str, &str),
+    then: Option<&str>,
+) -> String {
+    let then_part = then
+        .map(|t| format!(" ( {t} ); s=$?; echo; echo \"{MARK_THEN}$s\";"))
+        .unwrap_or_default();
+    format!(
+        "d={d}; cd \"$d/.ferry\" 2>/dev/null || exit 1; \
+         if mkdir lock/.takeover 2>/dev/null; then \
+         c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; {READ_INFO}; {FIELDS}; n=$(date +%s) || n=; \
+         if [ \"$c\" = {sum} ] && [ -n \"$u\" ] && [ \"$u\" -lt \"$n\" ] 2>/dev/null; then {set}; \
+         if printf '%s\\n' \"$j\" > lock/.takeover/info.json && IFS= read -r w < lock/.takeover/info.json && [ \"$w\" = \"$j\" ] \
+         && mv -f lock/.takeover/info.json lock/info.json; then rmdir lock/.takeover; \
+         k=$(readlink \"$d\"/{CURRENT} 2>/dev/null) || k=; k=${{k%/}}; k=${{k##*/}}; \
+         case $k in ''|.*|*[!A-Za-z0-9._-]*) ;; *) [ ${{#k}} -gt 64 ] || {{ h=\"$d\"/{HISTORY}; \
+         {{ [ ! -s \"$h\" ] || [ -z \"$(tail -c 1 \"$h\")\" ] || echo; printf '%s%s%s\\n' {pre} \"$k\" {post}; }} >> \"$h\"; }} || :;; esac; \
+         echo {taken};{then_part} \
+         else rm -rf lock/.takeover; echo 'cannot write .ferry/lock/info.json (disk full?): the lock was not taken over' >&2; exit 1; fi; \
+         else rmdir lock/.takeover; {HELD}; fi; \
+         elif [ -d lock ]; then {HELD}; else {acquire}; fi",
+        d = quote(deploy_to),
+        sum = quote(sum),
+        set = set_info(info),
+        pre = quote(history.0),
+        post = quote(history.1),
+        taken = quote(&format!("{MARK_TAKEN_OVER}{run_id}")),
+        acquire = acquire(deploy_to, run_id, info, then),
     )
 }
 
@@ -254,6 +306,104 @@ mod tests {
                  else echo \"lost the lock: its lease expired (lease_until ${{u:-none}}, host clock $n); not changed\" >&2; exit 75; fi"
             )
         );
+    }
+
+    #[test]
+    fn take_over_by_exact_string() {
+        let info = Info::Leased("{\"lease_until\":");
+        assert_eq!(
+            take_over("/srv/app", "run2", info, "123 45", ("{\"release\":\"", "\"}"), None),
+            format!(
+                "d=/srv/app; cd \"$d/.ferry\" 2>/dev/null || exit 1; \
+                 if mkdir lock/.takeover 2>/dev/null; then \
+                 c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; i=; IFS= read -r i 2>/dev/null < lock/info.json; \
+                 {FIELDS_SH}; n=$(date +%s) || n=; \
+                 if [ \"$c\" = '123 45' ] && [ -n \"$u\" ] && [ \"$u\" -lt \"$n\" ] 2>/dev/null; then \
+                 l=$(( $(date +%s) + 60 )); j='{{\"lease_until\":'\"$l\"'}}'; \
+                 if printf '%s\\n' \"$j\" > lock/.takeover/info.json && IFS= read -r w < lock/.takeover/info.json && [ \"$w\" = \"$j\" ] \
+                 && mv -f lock/.takeover/info.json lock/info.json; then rmdir lock/.takeover; \
+                 k=$(readlink \"$d\"/current 2>/dev/null) || k=; k=${{k%/}}; k=${{k##*/}}; \
+                 case $k in ''|.*|*[!A-Za-z0-9._-]*) ;; *) [ ${{#k}} -gt 64 ] || {{ h=\"$d\"/.ferry/history.jsonl; \
+                 {{ [ ! -s \"$h\" ] || [ -z \"$(tail -c 1 \"$h\")\" ] || echo; printf '%s%s%s\\n' '{{\"release\":\"' \"$k\" '\"}}'; }} >> \"$h\"; }} || :;; esac; \
+                 echo '@@taken-over run2'; \
+                 else rm -rf lock/.takeover; echo 'cannot write .ferry/lock/info.json (disk full?): the lock was not taken over' >&2; exit 1; fi; \
+                 else rmdir lock/.takeover; {HELD_SH}; fi; \
+                 elif [ -d lock ]; then {HELD_SH}; else {}; fi",
+                acquire("/srv/app", "run2", info, None)
+            )
+        );
+    }
+
+    /// The takeover, run by the local `sh`: only the expired lease it
+    /// inspected is replaced, and the history says whose it was.
+    #[test]
+    fn take_over_replaces_only_the_expired_lease_inspected() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        let d = app.to_str().unwrap();
+        std::fs::create_dir_all(app.join(".ferry/lock")).unwrap();
+        std::fs::create_dir_all(app.join("releases/r1")).unwrap();
+        std::os::unix::fs::symlink("releases/r1", app.join("current")).unwrap();
+        let write = |json: &str| {
+            std::fs::write(app.join(".ferry/lock/info.json"), format!("{json}\n")).unwrap();
+        };
+        let info_now = || std::fs::read_to_string(app.join(".ferry/lock/info.json")).unwrap();
+        let sum = || {
+            let out = sh(dir.path(), &show(d)).1;
+            let first = out.lines().next().unwrap().to_string();
+            first.split(' ').skip(2).collect::<Vec<_>>().join(" ")
+        };
+        let prefix = "{\"run_id\":\"run2\",\"lease_until\":";
+        let history = (
+            "{\"event\":\"lock_taken_over\",\"release\":\"",
+            "\",\"detail\":\"old\"}",
+        );
+        let take = |sum: &str| {
+            sh(
+                dir.path(),
+                &take_over(
+                    d,
+                    "run2",
+                    Info::Leased(prefix),
+                    sum,
+                    history,
+                    Some("echo state"),
+                ),
+            )
+        };
+        // A live lease, a manual lock, a checksum other than the one seen:
+        // left as they are, and the holder is reported.
+        for (json, seen) in [
+            ("{\"run_id\":\"old\",\"lease_until\":99999999999}", None),
+            ("{\"run_id\":\"old\",\"lease_until\":null}", None),
+            ("{\"run_id\":\"old\",\"lease_until\":5}", Some("1 2")),
+        ] {
+            write(json);
+            let seen = seen.map_or_else(sum, str::to_string);
+            let (code, out, _) = take(&seen);
+            assert_eq!(code, 0);
+            assert!(out.starts_with("@@held "), "{json}: {out}");
+            assert_eq!(info_now(), format!("{json}\n"));
+            assert!(!app.join(".ferry/lock/.takeover").exists());
+        }
+        assert!(!app.join(".ferry/history.jsonl").exists());
+        // The expired lease inspected is taken over, and recorded.
+        write("{\"run_id\":\"old\",\"lease_until\":5}");
+        let (code, out, err) = take(&sum());
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[..2], ["@@taken-over run2", "state"], "{out}");
+        assert!(info_now().starts_with(prefix), "{}", info_now());
+        assert!(!app.join(".ferry/lock/.takeover").exists());
+        assert_eq!(
+            std::fs::read_to_string(app.join(".ferry/history.jsonl")).unwrap(),
+            "{\"event\":\"lock_taken_over\",\"release\":\"r1\",\"detail\":\"old\"}\n"
+        );
+        // Now run2's: a second takeover of what was seen finds it changed.
+        assert!(take("1 2").1.starts_with("@@held "));
+        // A lock gone meanwhile is simply taken.
+        std::fs::remove_dir_all(app.join(".ferry/lock")).unwrap();
+        assert!(take("1 2").1.starts_with("@@taken run2\n"));
     }
 
     /// The scripts, run by the local `sh` against a real `.ferry` folder.

@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::quote;
-use crate::layout::{self, ARTIFACTS, CURRENT, HISTORY, META, RELEASES, SHARED, STATE};
+use crate::layout::{self, ARTIFACTS, CURRENT, HISTORY, LOCK, META, RELEASES, SHARED, STATE};
 use crate::release::{HistoryEvent, HostState, ReleaseId};
 
 /// Markers in the output of [`inspect`].
@@ -104,7 +104,7 @@ pub fn receive(r: &Receive) -> String {
     let tag = quote(r.tag);
     let mut s = format!(
         "set -e; umask 022; d={d}; mkdir -p \"$d\"; cd \"$d\"; \
-         mkdir -p {RELEASES} {SHARED} {ARTIFACTS}; \
+         mkdir -p {RELEASES} {SHARED} {ARTIFACTS}; {clean}; \
          a={ARTIFACTS}/.{id}.{tag}.partial; t={RELEASES}/.{id}.{tag}.tmp; \
          trap 'rm -rf \"$a\" \"$t\"' EXIT; \
          {fetch}; \
@@ -117,6 +117,7 @@ pub fn receive(r: &Receive) -> String {
         sha_plain = r.sha256,
         meta = quote(r.meta_json),
         fetch = fetch(r.fetch_url),
+        clean = clean_stale(),
     );
     for dir in r.linked_dirs {
         let q = quote(dir);
@@ -146,6 +147,23 @@ pub fn receive(r: &Receive) -> String {
         release = layout::release(r.id),
     );
     s
+}
+
+/// Remove what runs that are gone left behind (cwd: `deploy_to`): a killed
+/// upload's `.<id>.<tag>.partial` artifact, a half-made `releases/.<id>.<tag>.tmp`
+/// or `.old` folder, when not newer than this run's lock (its info.json,
+/// written on the host's clock when the lock was taken and at each renewal
+/// since, so no later than this run's start there). Only a run that holds
+/// the host's lock receives, so no other run is live on the host: whatever
+/// carries these names and is older than our lock is stale, and this run's
+/// own temporary names are made only after this. No lock info (lost): left
+/// alone. A cleanup that fails never fails the deploy.
+pub fn clean_stale() -> String {
+    format!(
+        "if [ -f {LOCK}/info.json ]; then \
+         find {ARTIFACTS} -maxdepth 1 -name '.*.partial' ! -newer {LOCK}/info.json -exec rm -f {{}} + || :; \
+         find {RELEASES} -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer {LOCK}/info.json -exec rm -rf {{}} + || :; fi"
+    )
 }
 
 /// Exit status of [`receive`] when the release is the live one.
@@ -370,6 +388,73 @@ mod tests {
             prune("/srv/app", &[id("r1"), id("r2")]),
             "cd /srv/app && rm -rf releases/r1 .ferry/artifacts/r1.artifact releases/r2 .ferry/artifacts/r2.artifact"
         );
+    }
+
+    #[test]
+    fn clean_stale_by_exact_string() {
+        assert_eq!(
+            clean_stale(),
+            "if [ -f .ferry/lock/info.json ]; then \
+             find .ferry/artifacts -maxdepth 1 -name '.*.partial' ! -newer .ferry/lock/info.json -exec rm -f {} + || :; \
+             find releases -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer .ferry/lock/info.json -exec rm -rf {} + || :; fi"
+        );
+        let script = receive(&Receive {
+            deploy_to: "/srv/app",
+            id: &id("r1"),
+            sha256: "abc",
+            meta_json: "{}",
+            linked_dirs: &[],
+            linked_files: &[],
+            tag: "t1",
+            fetch_url: None,
+        });
+        // Before this run's own temporary names exist.
+        let clean = script.find(&clean_stale()).unwrap();
+        assert!(
+            clean < script.find("a=.ferry/artifacts/").unwrap(),
+            "{script}"
+        );
+    }
+
+    /// Run by the local `sh`: only stale names older than the lock go; a
+    /// newer one, a release and the kept artifact stay; no lock, no cleanup.
+    #[test]
+    fn clean_stale_removes_only_old_leftovers() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let run = |script: &str| {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(d)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        run(
+            "mkdir -p .ferry/artifacts releases/r1 releases/.r9.x.tmp/a releases/.r8.x.old \
+             && touch .ferry/artifacts/.r9.x.partial .ferry/artifacts/r1.artifact",
+        );
+        run(&clean_stale());
+        assert!(d.join("releases/.r9.x.tmp").exists(), "no lock: left alone");
+        run("touch -d '1 hour ago' releases/.r9.x.tmp releases/.r8.x.old .ferry/artifacts/.r9.x.partial \
+             && mkdir .ferry/lock && touch .ferry/lock/info.json \
+             && touch -d '1 hour' .ferry/artifacts/.r7.y.partial");
+        run(&clean_stale());
+        for gone in [
+            ".ferry/artifacts/.r9.x.partial",
+            "releases/.r9.x.tmp",
+            "releases/.r8.x.old",
+        ] {
+            assert!(!d.join(gone).exists(), "{gone}");
+        }
+        for kept in [
+            ".ferry/artifacts/.r7.y.partial",
+            ".ferry/artifacts/r1.artifact",
+            "releases/r1",
+        ] {
+            assert!(d.join(kept).exists(), "{kept}");
+        }
     }
 
     #[test]

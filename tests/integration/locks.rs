@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::fleet::Fleet;
-use crate::support::host::{current, history_text, lock_dir, on_host, signal, wait_until};
+use crate::support::host::{current, history, history_text, lock_dir, on_host, signal, wait_until};
 use crate::support::project::Project;
 
 /// What `ferry unlock test` without --force says first when it leaves the
@@ -55,26 +55,26 @@ fn a_failed_deploy_releases_its_lock() {
     assert!(!lock_dir(&fleet, 0).exists() && !lock_dir(&fleet, 1).exists());
 }
 
+/// What a killed controller leaves behind: its run's lock, the lease long
+/// expired by the host's clock.
+const GONE_HOLDER: &str = r#"{"holder":"ci@gone","run_id":"old-run","since":"2026-01-01T00:00:00Z","reason":"deploy r0","lease_until":1}"#;
+
+/// Issue 12, item 1 (was: a stale lock needs `unlock --force`): a lease
+/// expired by the host's clock is no longer an escalation; the next deploy
+/// takes the lock over, records whose it was in the host's history and on
+/// stderr, and goes on. `unlock` still leaves such a lock without --force.
 #[test]
-fn a_stale_lock_needs_unlock_force() {
-    let fleet = Fleet::start(1);
+fn an_expired_lease_is_taken_over_and_recorded() {
+    let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let r1 = project.release_tarball("r1");
-    // What a killed controller leaves behind: a lease long expired.
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
+    project.deploy(&r1, "r1").run();
     std::fs::create_dir_all(lock_dir(&fleet, 0)).unwrap();
     std::fs::write(
         lock_dir(&fleet, 0).join("info.json"),
-        r#"{"holder":"ci@gone","run_id":"old-run","since":"2026-01-01T00:00:00Z","reason":"deploy r0","lease_until":1}"#,
+        format!("{GONE_HOLDER}\n"),
     )
     .unwrap();
-    project
-        .deploy(&r1, "r1")
-        .code(4)
-        .stderr_lines(
-            "error: environment `test` is locked by ci@gone (run old-run) since 2026-01-01T00:00:00Z, \
-             reason: deploy r0 on h1; its lease has expired: the holder is gone (`ferry unlock --force` clears it)\n",
-        )
-        .run();
     project
         .unlock()
         .code(4)
@@ -82,9 +82,80 @@ fn a_stale_lock_needs_unlock_force() {
             "{UNLOCKED_NONE}  h1: held by ci@gone (run old-run), its lease has expired: needs --force\n"
         ))
         .run();
+    let taken_over = "took over the lock of ci@gone (run old-run) since 2026-01-01T00:00:00Z, \
+                      reason: deploy r0: its lease had expired (lease_until 1, host clock ";
+    let out = project
+        .deploy(&r2, "r2")
+        .env("FERRY_DEPLOYER", "alice")
+        .stderr_has(format!("[h1] warning: {taken_over}"))
+        .stderr_lacks("[h2] warning")
+        .run();
+    assert_eq!(current(&fleet, 0), "releases/r2");
+    assert_eq!(current(&fleet, 1), "releases/r2");
+    assert!(!lock_dir(&fleet, 0).exists() && !lock_dir(&fleet, 1).exists());
+    // In h1's history, before the switch: against the release it was on.
+    let h1 = history(&fleet, 0);
+    let at = h1
+        .iter()
+        .position(|e| e["event"] == "lock_taken_over")
+        .unwrap_or_else(|| panic!("no takeover in {h1:?}"));
+    let event = &h1[at];
+    assert_eq!(event["release"], "r1", "{event}");
+    assert_eq!(event["by"], "alice", "{event}");
+    assert!(
+        event["detail"].as_str().unwrap().starts_with(taken_over),
+        "{event}"
+    );
+    assert_eq!(h1[at + 1]["event"], "switched", "{h1:?}");
+    assert_eq!(h1[at + 1]["run_id"], event["run_id"], "{h1:?}");
+    assert!(
+        !history_text(&fleet, 1).contains("lock_taken_over"),
+        "{}",
+        out.stderr
+    );
+    // `ferry history` shows it; rollback is not fooled by it.
+    project
+        .history()
+        .stdout_has("lock_taken_over r1")
+        .stdout_has("run old-run")
+        .run();
+    // `unlock --force` still clears an expired lease by hand.
+    std::fs::create_dir_all(lock_dir(&fleet, 1)).unwrap();
+    std::fs::write(lock_dir(&fleet, 1).join("info.json"), GONE_HOLDER).unwrap();
     project.unlock().args(["--force"]).run();
-    assert!(!lock_dir(&fleet, 0).exists());
+    assert!(!lock_dir(&fleet, 1).exists());
+    project.rollback().run();
+    assert_eq!(current(&fleet, 0), "releases/r1");
+}
+
+/// A live lease is never taken over; nor is a manual lock (no lease), even
+/// one set long ago: exit 4, the host untouched.
+#[test]
+fn a_live_lease_or_a_manual_lock_is_never_taken_over() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let (r1, r2) = (project.release_tarball("r1"), project.release_tarball("r2"));
     project.deploy(&r1, "r1").run();
+    let before = history_text(&fleet, 0);
+    let manual = r#"{"holder":"ops@desk","run_id":"freeze-run","since":"2026-01-01T00:00:00Z","reason":"freeze","lease_until":null}"#;
+    std::fs::create_dir_all(lock_dir(&fleet, 0)).unwrap();
+    for (info, says) in [
+        (OTHER_HOLDER, "locked by bob@elsewhere (run other-run)"),
+        (manual, "locked by ops@desk (run freeze-run)"),
+    ] {
+        std::fs::write(lock_dir(&fleet, 0).join("info.json"), format!("{info}\n")).unwrap();
+        project
+            .deploy(&r2, "r2")
+            .code(4)
+            .stderr_has(says)
+            .stderr_lacks("took over")
+            .stderr_lacks("lease has expired")
+            .run();
+        project.rollback().code(4).stderr_lacks("took over").run();
+        assert_eq!(current(&fleet, 0), "releases/r1");
+        assert_eq!(info_json(&fleet, 0), format!("{info}\n"));
+        assert_eq!(history_text(&fleet, 0), before);
+    }
 }
 
 #[test]
@@ -330,4 +401,29 @@ fn a_renewal_that_finds_another_holder_marks_the_lock_lost() {
     gate.open();
     run.finish();
     assert!(!on_host(&fleet, 0, "current").exists());
+}
+
+/// Issue 12, item 1: a run that ends while it cannot release a host's lock
+/// (the host went down mid-run) names that host; the lock it leaves has a
+/// lease, so the next run takes it over.
+#[test]
+fn a_run_that_cannot_release_a_lock_names_the_host() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = project.release_tarball("r1");
+    let gate = Gate::install(&fleet, &project, 600);
+    let run = project
+        .deploy(&r1, "r1")
+        .code(1)
+        .stderr_has("could not release the lock on 1 host(s)")
+        .spawn();
+    gate.reached();
+    fleet.stop_host(0);
+    let stderr = run.finish().stderr;
+    let named = stderr
+        .split("could not release the lock on 1 host(s)")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(named.contains("\n  h1: "), "{stderr}");
+    assert!(lock_dir(&fleet, 0).exists(), "{stderr}");
 }

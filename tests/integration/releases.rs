@@ -664,3 +664,37 @@ fn hosts_fetch_an_artifact_url_themselves_and_verify_it() {
         format!("releases/shop-u1-{}", &sha[..8])
     );
 }
+
+/// Issue 12, item 4: what a killed run left (a `.partial` artifact, a
+/// temporary release folder), older than the next run's start, is removed
+/// by that run on every host it deploys to.
+#[test]
+fn a_deploy_removes_stale_partial_and_temporary_folders() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").run();
+    let left = [".ferry/artifacts/.x.t.partial", "releases/.r9.t.tmp"];
+    for i in 0..2 {
+        let partial = on_host(&fleet, i, left[0]);
+        std::fs::write(&partial, "half an upload").unwrap();
+        let tmp = on_host(&fleet, i, left[1]);
+        std::fs::create_dir_all(tmp.join("app")).unwrap();
+        let status = std::process::Command::new("touch")
+            .args(["-d", "1 hour ago"])
+            .arg(&partial)
+            .arg(&tmp)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let r2 = project.release_tarball("r2");
+    project.deploy(&r2, "r2").run();
+    for i in 0..2 {
+        assert_eq!(current(&fleet, i), "releases/r2");
+        for rel in left {
+            assert!(!on_host(&fleet, i, rel).exists(), "h{}: {rel} left", i + 1);
+        }
+        assert_eq!(names_in(&fleet, i, "releases"), set(&["r1", "r2"]));
+    }
+}
