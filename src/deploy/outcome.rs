@@ -40,9 +40,11 @@ pub(super) struct Ended {
 /// The host's outcome, and a warning to show when the way back met trouble.
 pub(super) fn outcome(e: Ended) -> (Outcome, Option<String>) {
     let trouble = (!e.trouble.is_empty()).then(|| e.trouble.join("; "));
-    let mut failure = e
-        .failure
-        .unwrap_or_else(|| TaskFailure::plain(&e.host, "deploy", "failed (no step reported why)"));
+    // Only a way back that never started has no failure of its own: a host
+    // with nothing to go back to.
+    let mut failure = e.failure.unwrap_or_else(|| {
+        TaskFailure::plain(&e.host, "roll back", "no previous release to go back to")
+    });
     let (new, back) = (e.new, e.back);
     let again = |back: &Option<ReleaseId>, t: &str| {
         let on = back.as_ref().map_or(String::new(), ToString::to_string);
@@ -102,8 +104,13 @@ pub(super) fn outcome(e: Ended) -> (Outcome, Option<String>) {
             (outcome, warning)
         }
         (End::Stranded, kind) => {
-            // Putting a done host back: the failed switch back is the cause.
-            if kind != RunKind::Revert {
+            if kind == RunKind::Revert {
+                // Putting a done host back: the failed switch back is the
+                // cause, or there was nothing to go back to.
+                if back.is_none() {
+                    failure.reason = format!("{}; left on {new}", failure.reason);
+                }
+            } else {
                 let why = if !e.roll_back {
                     format!("left on {new} (--rollback none)")
                 } else if back.is_none() {
@@ -151,6 +158,7 @@ mod tests {
 
     /// (end, kind) → (the outcome's kind, where the host is, its reason).
     #[test]
+    #[allow(clippy::too_many_lines)] // a table: one row per end, not logic
     fn each_end_is_reported_by_table() {
         use RunKind::{Deploy, Revert, Rollback};
         let cases: Vec<(Ended, &str, Option<&str>, &str)> = vec![
@@ -206,6 +214,15 @@ mod tests {
                 "rolled_back",
                 Some("r1"),
                 "",
+            ),
+            (
+                Ended {
+                    back: None,
+                    ..ended(End::Stranded, Revert, false, &[])
+                },
+                "failed",
+                Some("r2"),
+                "no previous release to go back to; left on r2",
             ),
             (
                 ended(End::Stranded, Deploy, true, &["switch failed: gone"]),

@@ -173,6 +173,27 @@ fn rollback_none_leaves_a_failed_host_on_the_new_release_and_exits_3() {
     }
 }
 
+/// A first deploy stops on h2's failure; h1, already switched, has nothing
+/// to go back to: it stays on r1, and the report says why (exit 3: the
+/// fleet is mixed).
+#[test]
+fn a_stopped_first_deploy_names_the_hosts_with_nothing_to_go_back_to() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "rollout: { batch: 1 }\n");
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: start, run: 'exit 3', when: \"host.name == 'h2'\" }\n",
+    );
+    project
+        .deploy(project.release_tarball("r1"), "r1")
+        .code(3)
+        .stderr_has("rollout stopped: 1 host(s) failed")
+        .stderr_has("no previous release to go back to; left on r1")
+        .stderr_lacks("no step reported why")
+        .run();
+    assert_eq!(current(&fleet, 0), "releases/r1");
+}
+
 #[test]
 fn stop_after_canary_stops_after_one_batch_even_when_a_host_already_runs_the_release() {
     let fleet = Fleet::start(3);
