@@ -7,6 +7,7 @@ mod deploy;
 mod history;
 mod lock;
 mod promote;
+mod results;
 mod rollback;
 mod run;
 mod status;
@@ -160,97 +161,17 @@ fn release_context(
     Ok((ctx, hosts))
 }
 
-/// Per-host lines and the summary of a deploy or rollback; the exit code.
-/// A host whose pipeline ended stranded is still on a release that failed
-/// there: the fleet is on mixed releases (exit 3).
+/// Print the per-host lines and the summary of a deploy or rollback; the
+/// exit status they mean (see [`results::summarize`]).
 fn report_results(
     printer: &Printer,
     results: &[crate::deploy::HostResult],
     what: &str,
     started: std::time::Instant,
 ) -> ExitStatus {
-    use crate::deploy::Outcome;
-    let (mut done, mut skipped, mut failed, mut unreachable, mut stranded) = (0, 0, 0, 0, 0);
-    let mut not_started = 0;
-    for r in results {
-        let line = match &r.outcome {
-            Outcome::Deployed {
-                release,
-                previous,
-                pruned,
-            } => {
-                done += 1;
-                let was = previous
-                    .as_ref()
-                    .map(|p| format!(" (was {p})"))
-                    .unwrap_or_default();
-                let pruned = if pruned.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; pruned {}",
-                        pruned
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                };
-                format!("deployed {release}{was}{pruned}")
-            }
-            Outcome::RolledBack { to, from } => {
-                done += 1;
-                let from = from
-                    .as_ref()
-                    .map(|f| format!(" from {f}"))
-                    .unwrap_or_default();
-                format!("rolled back to {to}{from}")
-            }
-            Outcome::Skipped { release } => {
-                skipped += 1;
-                format!("skipped: already on {release}")
-            }
-            Outcome::Failed {
-                failure,
-                current,
-                end,
-            } => {
-                failed += 1;
-                let on = current
-                    .as_ref()
-                    .map_or("nothing".to_string(), ToString::to_string);
-                if *end == crate::machine::End::Stranded {
-                    stranded += 1;
-                }
-                format!(
-                    "FAILED, current: {on}\n    {}",
-                    failure.to_string().replace('\n', "\n    ")
-                )
-            }
-            Outcome::NotStarted => {
-                not_started += 1;
-                "not started".to_string()
-            }
-            Outcome::Unreachable(reason) => {
-                unreachable += 1;
-                format!("UNREACHABLE: {reason}")
-            }
-        };
-        printer.note(&format!("  {}: {line}", r.host));
+    let summary = results::summarize(results, what, started.elapsed());
+    for line in &summary.lines {
+        printer.note(line);
     }
-    printer.note(&format!(
-        "{what}: done {done}  skipped {skipped}  failed {failed}  unreachable {unreachable}  not started {not_started}  ({} hosts in {:.2}s)",
-        results.len(),
-        started.elapsed().as_secs_f64()
-    ));
-    if stranded > 0 {
-        printer.note(&format!(
-            "{stranded} host(s) are still on the failed release: the fleet is on mixed releases"
-        ));
-        ExitStatus::RollbackFailed
-    } else if failed + unreachable > 0 {
-        ExitStatus::Failed
-    } else {
-        ExitStatus::Success
-    }
+    summary.status
 }

@@ -14,6 +14,15 @@ pub enum UploadSource<'a> {
 }
 
 impl Session {
+    /// An SFTP session on a new channel of this host's connection.
+    async fn sftp(&self) -> Result<SftpSession, SshError> {
+        let channel = self.handle.channel_open_session().await?;
+        channel.request_subsystem(true, "sftp").await?;
+        SftpSession::new(channel.into_stream())
+            .await
+            .map_err(|e| SshError::Upload(format!("cannot start SFTP: {e}")))
+    }
+
     /// Write `source` to `remote_path`, a new file only its owner can read
     /// (see [`create_private`]). The caller moves it into place and gives it
     /// its final mode afterwards: SFTP rename cannot replace an existing file.
@@ -22,11 +31,7 @@ impl Session {
         source: UploadSource<'_>,
         remote_path: &str,
     ) -> Result<u64, SshError> {
-        let channel = self.handle.channel_open_session().await?;
-        channel.request_subsystem(true, "sftp").await?;
-        let sftp = SftpSession::new(channel.into_stream())
-            .await
-            .map_err(|e| SshError::Upload(format!("cannot start SFTP: {e}")))?;
+        let sftp = self.sftp().await?;
         let result = write_file(&sftp, source, remote_path).await;
         let _ = sftp.close().await;
         result
@@ -92,11 +97,7 @@ impl Session {
         remote_path: &str,
         file: &mut tokio::fs::File,
     ) -> Result<u64, SshError> {
-        let channel = self.handle.channel_open_session().await?;
-        channel.request_subsystem(true, "sftp").await?;
-        let sftp = SftpSession::new(channel.into_stream())
-            .await
-            .map_err(|e| SshError::Upload(format!("cannot start SFTP: {e}")))?;
+        let sftp = self.sftp().await?;
         let result = async {
             let mut remote = sftp
                 .open(remote_path)
