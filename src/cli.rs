@@ -163,6 +163,10 @@ pub struct RolloutArgs {
     /// Same as --rollback none.
     #[arg(long)]
     pub no_rollback: bool,
+    /// Deploy the reachable hosts even when some cannot be reached (they
+    /// count as failures otherwise); the fleet is then mixed (exit 1).
+    #[arg(long)]
+    pub skip_unreachable: bool,
     /// End after one healthy batch, a canary (1 host unless --canary or the
     /// inventory says), with exit 5; the same deploy without this flag goes on.
     #[arg(long)]

@@ -146,11 +146,11 @@ pub enum Decision {
     },
 }
 
-/// The rollout's memory: who switched, how many failed.
+/// The rollout's memory: who switched, who failed (each host once).
 #[derive(Debug, Default)]
 pub struct Rollout {
     max_failures: usize,
-    failures: usize,
+    failed: std::collections::BTreeSet<String>,
     /// Hosts on the new release because of this run, in switch order.
     switched: Vec<String>,
 }
@@ -164,7 +164,25 @@ impl Rollout {
     }
 
     pub fn failures(&self) -> usize {
-        self.failures
+        self.failed.len()
+    }
+
+    /// Hosts known to have failed before batch 1 (unreachable, staging
+    /// failed): they count like any failed host, once.
+    pub fn failed_before(&mut self, hosts: &[String]) -> Decision {
+        self.failed.extend(hosts.iter().cloned());
+        if self.failed.len() <= self.max_failures {
+            return Decision::Continue;
+        }
+        Decision::Stop {
+            reason: format!(
+                "{} host(s) failed before batch 1, more than max_failures {} ({}); nothing was switched",
+                self.failed.len(),
+                self.max_failures,
+                hosts.join(", ")
+            ),
+            roll_back: Vec::new(),
+        }
     }
 
     /// Feed the end of each host of a finished batch; decide what comes next.
@@ -179,10 +197,12 @@ impl Rollout {
                 End::Done => self.switched.push(host.clone()),
                 // Never started: neither switched nor failed.
                 End::NotStarted => {}
-                _ => self.failures += 1,
+                _ => {
+                    self.failed.insert(host.clone());
+                }
             }
         }
-        if self.failures <= self.max_failures {
+        if self.failed.len() <= self.max_failures {
             return Decision::Continue;
         }
         let failed: Vec<&str> = ends
@@ -192,7 +212,7 @@ impl Rollout {
             .collect();
         let reason = format!(
             "{} host(s) failed, more than max_failures {} (batch {}{}: {})",
-            self.failures,
+            self.failed.len(),
             self.max_failures,
             batch.number,
             if batch.canary { ", the canary" } else { "" },
@@ -253,8 +273,12 @@ impl Driver {
         &self.plan
     }
 
-    /// The first batch.
-    pub fn start(&mut self, interrupted: bool) -> Next {
+    /// The first batch, unless the hosts that already failed (unreachable,
+    /// staging failed) are more than the rollout allows.
+    pub fn start(&mut self, failed_before: &[String], interrupted: bool) -> Next {
+        if let Decision::Stop { reason, roll_back } = self.rollout.failed_before(failed_before) {
+            return Next::Stop { reason, roll_back };
+        }
         self.go_on(interrupted)
     }
 

@@ -169,6 +169,8 @@ pub struct ShipSettings {
     pub rollout: RolloutSettings,
     pub rollback: RollbackScope,
     pub canary: CanaryGate,
+    /// Hosts unreachable at the start do not count towards `max_failures`.
+    pub skip_unreachable: bool,
     pub lock_wait: Option<Duration>,
     pub log_dir: PathBuf,
 }
@@ -323,6 +325,7 @@ impl ShipSettings {
                 args.rollback.into()
             },
             canary,
+            skip_unreachable: args.skip_unreachable,
             lock_wait: args.lock_wait,
             log_dir: args.log_dir,
         })

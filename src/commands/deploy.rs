@@ -112,6 +112,7 @@ pub(super) async fn ship(
         settings: settings.clone(),
         scope: args.rollback,
         stop_after_canary,
+        skip_unreachable: args.skip_unreachable,
         stop: stop.clone(),
     };
     let run_once =

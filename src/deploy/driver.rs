@@ -30,6 +30,9 @@ pub struct RolloutOptions {
     pub settings: RolloutSettings,
     pub scope: RollbackScope,
     pub stop_after_canary: bool,
+    /// Hosts unreachable at the start do not count as failures
+    /// (`--skip-unreachable`); the fleet ends mixed.
+    pub skip_unreachable: bool,
     /// Set by Ctrl-C / SIGTERM: no new host starts.
     pub stop: Arc<AtomicBool>,
 }
@@ -98,13 +101,39 @@ pub async fn deploy(
     });
     let live = |s: &crate::release::HostState| jobs::is_live(s, &d);
     let jobs = Arc::new(jobs::prepare(&ctx, &todo, Stages::Deploy, &live)?);
-    let staged = Arc::new(if plan.batches.len() > 1 {
-        stage_everywhere(&ctx, &plan, &jobs, &d, &opts.stop).await
-    } else {
-        HashMap::new()
-    });
+    // Hosts that could not be reached (or locked) count as failures before
+    // batch 1, unless skipped on purpose: with max_failures 0 nothing starts.
+    let mut failed_early: Vec<String> = results
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Unreachable(_) | Outcome::Failed { .. }))
+        .map(|r| r.host.clone())
+        .collect();
+    if opts.skip_unreachable && !failed_early.is_empty() {
+        ctx.reporter.printer().note(&format!(
+            "skipping {} host(s) that cannot be reached (--skip-unreachable): {}; the fleet will be mixed",
+            failed_early.len(),
+            failed_early.join(", ")
+        ));
+        failed_early.clear();
+    }
+    // Staging is skipped when the rollout cannot start anyway.
+    let staged = Arc::new(
+        if plan.batches.len() > 1 && failed_early.len() <= plan.max_failures {
+            stage_everywhere(&ctx, &plan, &jobs, &d, &opts.stop).await
+        } else {
+            HashMap::new()
+        },
+    );
+    // A host whose staging failed is known to fail before batch 1.
+    let mut staging_failed: Vec<String> = staged
+        .iter()
+        .filter(|(_, failure)| failure.is_some())
+        .map(|(host, _)| host.clone())
+        .collect();
+    staging_failed.sort();
+    failed_early.extend(staging_failed);
     let driver = Driver::new(plan, opts.scope, opts.stop_after_canary);
-    let mut report = drive(&ctx, &jobs, &staged, &d, &opts, driver).await;
+    let mut report = drive(&ctx, &jobs, &staged, &d, &opts, driver, &failed_early).await;
     report.results.splice(0..0, results);
     Ok(report)
 }
@@ -117,6 +146,7 @@ async fn drive(
     d: &Arc<Deployment>,
     opts: &RolloutOptions,
     mut driver: Driver,
+    failed_early: &[String],
 ) -> DeployReport {
     let stop = || opts.stop.load(Ordering::SeqCst);
     let mut report = DeployReport {
@@ -126,7 +156,7 @@ async fn drive(
         interrupted: false,
         paused_after_canary: false,
     };
-    let mut next = driver.start(stop());
+    let mut next = driver.start(failed_early, stop());
     loop {
         next = match next {
             Next::Batch(i) => {
@@ -172,11 +202,17 @@ async fn drive(
     ctx.reporter.rollout_finished();
     // A signal during the last batch is an interrupt too (exit 130).
     report.interrupted |= stop();
+    // A host whose staging failed did not just "not start": it failed.
     report
         .results
-        .extend(driver.not_started().into_iter().map(|host| HostResult {
-            host,
-            outcome: Outcome::NotStarted,
+        .extend(driver.not_started().into_iter().map(|host| {
+            let outcome = match staged.get(&host) {
+                Some(Some(failure)) => {
+                    failed_before(failure.clone(), jobs[&host].state.current.clone())
+                }
+                _ => Outcome::NotStarted,
+            };
+            HostResult { host, outcome }
         }));
     report
 }

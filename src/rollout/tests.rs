@@ -144,7 +144,7 @@ fn the_driver_decides_every_step_of_a_run() {
     };
     // A plain run: every batch, then done; nobody left out.
     let mut d = Driver::new(plan(), RollbackScope::All, false);
-    assert_eq!(d.start(false), Next::Batch(0));
+    assert_eq!(d.start(&[], false), Next::Batch(0));
     assert_eq!(d.batch_done(&ok(&["h1"]), false), Next::Batch(1));
     assert_eq!(d.batch_done(&ok(&["h2", "h3"]), false), Next::Batch(2));
     assert_eq!(d.batch_done(&ok(&["h4"]), false), Next::Done);
@@ -152,7 +152,7 @@ fn the_driver_decides_every_step_of_a_run() {
 
     // The canary gate: stop after the first healthy batch.
     let mut d = Driver::new(plan(), RollbackScope::All, true);
-    assert_eq!(d.start(false), Next::Batch(0));
+    assert_eq!(d.start(&[], false), Next::Batch(0));
     assert_eq!(d.batch_done(&ok(&["h1"]), false), Next::PausedAfterCanary);
     assert_eq!(d.not_started(), ["h2", "h3", "h4"]);
 
@@ -160,7 +160,7 @@ fn the_driver_decides_every_step_of_a_run() {
     let mut p = plan();
     p.pause = Duration::from_secs(30);
     let mut d = Driver::new(p, RollbackScope::All, false);
-    assert_eq!(d.start(false), Next::Batch(0));
+    assert_eq!(d.start(&[], false), Next::Batch(0));
     assert_eq!(
         d.batch_done(&ok(&["h1"]), false),
         Next::Pause(Duration::from_secs(30))
@@ -170,11 +170,11 @@ fn the_driver_decides_every_step_of_a_run() {
 
     // Interrupted during a batch: that batch finishes, no new one starts.
     let mut d = Driver::new(plan(), RollbackScope::All, false);
-    d.start(false);
+    d.start(&[], false);
     assert_eq!(d.batch_done(&ok(&["h1"]), true), Next::Interrupted);
     // ... but an interrupt in the last batch is simply the end.
     let mut d = Driver::new(plan(), RollbackScope::All, false);
-    d.start(false);
+    d.start(&[], false);
     d.batch_done(&ok(&["h1"]), false);
     d.batch_done(&ok(&["h2", "h3"]), false);
     assert_eq!(d.batch_done(&ok(&["h4"]), true), Next::Done);
@@ -183,7 +183,7 @@ fn the_driver_decides_every_step_of_a_run() {
     // the hosts never started are named; a host that never started is not
     // a failure.
     let mut d = Driver::new(plan(), RollbackScope::All, false);
-    d.start(false);
+    d.start(&[], false);
     d.batch_done(&ok(&["h1"]), false);
     let ends = [
         ("h2".to_string(), End::Restored),
@@ -200,6 +200,36 @@ fn the_driver_decides_every_step_of_a_run() {
 
     // Interrupted before the first batch: nothing starts.
     let mut d = Driver::new(plan(), RollbackScope::All, false);
-    assert_eq!(d.start(true), Next::Interrupted);
+    assert_eq!(d.start(&[], true), Next::Interrupted);
     assert_eq!(d.not_started(), ["h1", "h2", "h3", "h4"]);
+}
+
+/// Hosts that failed before batch 1 count like any failure, once each.
+#[test]
+fn failures_before_batch_1_count_once() {
+    let p = plan(
+        &names(3),
+        4,
+        &settings(Some(BatchSpec::Fixed(Amount::Count(1))), None, None),
+        true,
+    );
+    let mut d = Driver::new(p.clone(), RollbackScope::All, false);
+    match d.start(&["h4".to_string()], false) {
+        Next::Stop { reason, roll_back } => {
+            assert!(roll_back.is_empty());
+            assert!(reason.contains("failed before batch 1"), "{reason}");
+            assert!(reason.contains("(h4)"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(d.not_started(), ["h1", "h2", "h3"]);
+    // With one failure allowed, a host that failed staging and fails
+    // again in its batch is still one failure.
+    let mut p = p;
+    p.max_failures = 1;
+    p.pause = Duration::ZERO;
+    let mut d = Driver::new(p, RollbackScope::All, false);
+    assert_eq!(d.start(&["h1".to_string()], false), Next::Batch(0));
+    let ends = [("h1".to_string(), End::FailedBeforeSwitch)];
+    assert_eq!(d.batch_done(&ends, false), Next::Batch(1));
 }

@@ -343,3 +343,38 @@ fn after_ctrl_c_hosts_queued_behind_forks_never_start() {
         );
     }
 }
+
+/// A host that cannot be reached is a failure like any other: with the
+/// default `max_failures: 0` nothing starts; `--skip-unreachable` deploys
+/// the others and says the fleet is mixed.
+#[test]
+fn an_unreachable_host_counts_as_a_failure_unless_skipped() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "rollout: { batch: 1 }\n");
+    let r1 = project.release_tarball("r1");
+    fleet.stop_host(2);
+    project
+        .deploy(&r1, "r1")
+        .code(1)
+        .stderr_has(
+            "rollout stopped: 1 host(s) failed before batch 1, more than max_failures 0 (h3)",
+        )
+        .stderr_has("  h1: not started")
+        .run();
+    for i in 0..2 {
+        assert!(
+            std::fs::symlink_metadata(on_host(&fleet, i, "current")).is_err(),
+            "h{} was deployed",
+            i + 1
+        );
+    }
+    project
+        .deploy(&r1, "r1")
+        .args(["--skip-unreachable"])
+        .code(1)
+        .stderr_has("skipping 1 host(s) that cannot be reached (--skip-unreachable): h3; the fleet will be mixed")
+        .stderr_has("  h1: deployed r1")
+        .run();
+    assert_eq!(current(&fleet, 0), "releases/r1");
+    assert_eq!(current(&fleet, 1), "releases/r1");
+}
