@@ -186,6 +186,12 @@ impl Machine {
             (P::New, _) if !ok => self.fail_before_switch(Stage::Receive, false),
             (P::Received, _) if !ok => self.fail_before_switch(Stage::BeforeSwitch, false),
             (P::BeforeSwitchDone, _) if !ok => self.fail_before_switch(Stage::Drain, true),
+            // The host belongs to another run now: touch nothing more on it
+            // (no undrain, no history line marking the release bad).
+            (P::Drained, R::LostLock) => {
+                self.failed_at = Some(Stage::Switch);
+                self.finish(End::FailedBeforeSwitch)
+            }
             (P::Drained, _) if !ok => self.fail_before_switch(Stage::Switch, true),
             (P::Switched, _) if !ok => {
                 self.failed_at = Some(Stage::AfterSwitch);

@@ -121,10 +121,10 @@ fn every_failure_point_by_table() {
             [&forward[..4], &early_end[..]].concat(),
         ),
         (
-            "lost lock at the switch: current never moved",
+            "lost lock at the switch: current never moved, nothing more touched",
             DEPLOY,
             vec![(Run(Switch, New), LostLock)],
-            [&forward[..4], &early_end[..]].concat(),
+            [&forward[..4], &[Finish(End::FailedBeforeSwitch)]].concat(),
         ),
         (
             "after_switch fails: recorded, then back",
