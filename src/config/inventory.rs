@@ -349,7 +349,9 @@ fn resolve_ssh(file: &SshFile) -> SshSettings {
         connect_timeout: file
             .connect_timeout
             .map_or(Duration::from_secs(10), |s| s.0),
-        keepalive: file.keepalive.map_or(Duration::from_secs(15), |s| s.0),
+        // A peer that stops answering is given up after 3 unanswered
+        // keepalives: 15 s by default (issue 12: well under a minute).
+        keepalive: file.keepalive.map_or(Duration::from_secs(5), |s| s.0),
         host_key_policy: file.host_key_policy.unwrap_or_default(),
         passphrase_env: file
             .passphrase_env
@@ -381,6 +383,14 @@ mod tests {
 
     fn inventory(text: &str) -> Result<Inventory, ConfigError> {
         Inventory::load_from_str(Path::new("inventories/test.yml"), text)
+    }
+
+    /// A host that stops answering is given up after 3 unanswered
+    /// keepalives: 15 s by default, well under a minute (README, SSH).
+    #[test]
+    fn a_silent_host_is_given_up_within_15_s_by_default() {
+        let inv = inventory("hosts:\n  web1: {}\n").unwrap();
+        assert_eq!(inv.ssh.keepalive * 3, Duration::from_secs(15));
     }
 
     #[test]

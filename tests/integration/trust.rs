@@ -4,9 +4,10 @@
 //! writes, and Ctrl-C in the last batch exits 130.
 
 use std::os::unix::fs::MetadataExt;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::fleet::Fleet;
 use crate::support::host::{
@@ -377,4 +378,76 @@ fn an_unreachable_host_counts_as_a_failure_unless_skipped() {
         .run();
     assert_eq!(current(&fleet, 0), "releases/r1");
     assert_eq!(current(&fleet, 1), "releases/r1");
+}
+
+/// Every process of a host's sshd (the listener, its sessions and what
+/// they run), stopped with SIGSTOP until dropped: a host frozen mid-run.
+struct FrozenTree(Vec<u32>);
+
+impl FrozenTree {
+    fn new(root: u32) -> FrozenTree {
+        let mut pids = vec![root];
+        let mut i = 0;
+        while i < pids.len() {
+            let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pids[i]))
+                .unwrap_or_default();
+            pids.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+            i += 1;
+        }
+        for pid in &pids {
+            let _ = Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status();
+        }
+        FrozenTree(pids)
+    }
+}
+
+impl Drop for FrozenTree {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A host that stops answering in the middle of its pipeline is given up
+/// after three unanswered keepalives (1 s each here), not after minutes:
+/// it fails alone, and the run ends within that bound.
+#[test]
+fn a_host_frozen_mid_run_is_given_up_after_its_keepalives() {
+    let fleet = Fleet::start(1);
+    let (project, r1) = slow_project(&fleet);
+    let inventory = project.read("inventories/test.yml");
+    project.write(
+        "inventories/test.yml",
+        &inventory.replace("ssh:\n", "ssh:\n  keepalive: 1s\n"),
+    );
+    let run = project
+        .deploy(&r1, "r1")
+        .code(1)
+        .stderr_has("h1: FAILED")
+        .spawn();
+    wait_started(&fleet, 0);
+    let frozen_at = Instant::now();
+    let frozen = FrozenTree::new(fleet.hosts()[0].pid);
+    let stderr = run.finish().stderr;
+    let given_up_after = frozen_at.elapsed();
+    drop(frozen);
+    // A bound from the documented timeouts (3 keepalives of 1 s, plus the
+    // 15 s bound on a lease renewal), not a benchmark.
+    assert!(
+        given_up_after < Duration::from_secs(30),
+        "given up after {given_up_after:?}\n{stderr}"
+    );
+    assert!(
+        std::fs::symlink_metadata(on_host(&fleet, 0, "current")).is_err(),
+        "{stderr}"
+    );
 }
