@@ -55,6 +55,8 @@ pub mod lock;
 pub mod machine;
 pub mod notify;
 pub mod probe;
+#[cfg(test)]
+mod prop_support;
 pub mod release;
 pub mod render;
 pub mod report;

@@ -3,6 +3,8 @@
 pub mod inventory;
 pub mod playbook;
 pub mod probe;
+#[cfg(test)]
+mod prop_tests;
 pub mod source;
 pub mod values;
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_saphyr::Spanned;
 
 use super::probe::{HealthFile, HealthSpec, WaitFile, WaitSpec};
-use super::source::{load_yaml, ConfigError};
+use super::source::{load_yaml, parse_yaml, ConfigError};
 use super::values::Span;
 use super::Vars;
 
@@ -143,6 +143,11 @@ impl Playbook {
     pub fn load(path: &Path) -> Result<Playbook, ConfigError> {
         let file: PlaybookFile = load_yaml(path)?;
         from_file(path, file)
+    }
+
+    /// Parse playbook text that came from `path` (used in errors only).
+    pub fn load_from_str(path: &Path, text: &str) -> Result<Playbook, ConfigError> {
+        from_file(path, parse_yaml(path, text)?)
     }
 
     /// No tasks: what `ferry check` uses to validate an inventory alone.

@@ -13,6 +13,9 @@ use crate::config::{Host, Inventory, Vars};
 pub use crate::secrets::Secrets;
 pub use tasks::{render_health, render_plan, render_probe, Action, HostPlan, RenderedTask, Step};
 
+mod limits;
+#[cfg(test)]
+mod prop_tests;
 mod tasks;
 #[cfg(test)]
 mod tests;
@@ -80,6 +83,7 @@ impl Renderer {
         if !looks_like_template(source) {
             return Ok(source.to_string());
         }
+        limits::check_template(source).map_err(|m| too_big(place, &m))?;
         self.env
             .render_named_str(place, source, ctx)
             .map_err(|e| render_error(place, &e))
@@ -87,6 +91,7 @@ impl Renderer {
 
     /// Evaluate a `when` expression to a boolean.
     pub fn truth(&self, place: &str, expr: &str, ctx: &Value) -> Result<bool, RenderError> {
+        limits::check_expression(expr).map_err(|m| too_big(place, &m))?;
         let compiled = self
             .env
             .compile_expression(expr)
@@ -195,6 +200,7 @@ impl Renderer {
         use serde_json::Value as J;
         match value {
             J::String(s) if looks_like_template(s) => {
+                limits::check_template(s).map_err(|m| too_big(place, &m))?;
                 let template = self
                     .env
                     .template_from_named_str(place, s)
@@ -358,6 +364,15 @@ fn read_env(
 
 /// A user-facing message: what went wrong, which variable, which line of the
 /// template. The `{:#}` form is avoided: it dumps the whole context, secrets included.
+/// Template code over the bounds of [`limits`], refused before minijinja
+/// could overflow the stack on it.
+fn too_big(place: &str, message: &str) -> RenderError {
+    RenderError {
+        place: place.into(),
+        message: format!("template too complex: {message}"),
+    }
+}
+
 fn render_error(place: &str, err: &minijinja::Error) -> RenderError {
     let what = match err.kind() {
         ErrorKind::UndefinedError => "undefined variable".to_string(),

@@ -196,6 +196,12 @@ fn parse_line(file: &Path, line_no: usize, line: &str) -> Option<Entry> {
     })
 }
 
+/// Longest host pattern (or name looked up) matched. Matching is
+/// O(pattern × name) in the worst case, so without a bound one hostile
+/// line costs seconds per host (found by the property tests). Real names
+/// are at most 1025 bytes (`NI_MAXHOST`), plus `[…]:port`.
+const MAX_PATTERN: usize = 1100;
+
 fn parse_names(field: &str) -> Option<Names> {
     if let Some(hashed) = field.strip_prefix("|1|") {
         let (salt, hash) = hashed.split_once('|')?;
@@ -204,6 +210,11 @@ fn parse_names(field: &str) -> Option<Names> {
             salt: b64.decode(salt).ok()?,
             hash: b64.decode(hash).ok()?,
         });
+    }
+    // A line with an over-long pattern is skipped like any unreadable line:
+    // dropping just that pattern could drop a negation.
+    if field.split(',').any(|p| p.len() > MAX_PATTERN) {
+        return None;
     }
     Some(Names::Patterns(
         field.split(',').map(str::to_lowercase).collect(),
@@ -219,6 +230,8 @@ impl Names {
                 mac.update(name.as_bytes());
                 mac.verify_slice(hash).is_ok()
             }
+            // No pattern can name a host this long; see MAX_PATTERN.
+            Names::Patterns(_) if name.len() > MAX_PATTERN => false,
             Names::Patterns(patterns) => {
                 let name = name.to_lowercase();
                 let mut hit = false;
@@ -258,6 +271,9 @@ fn wildcard(pattern: &str, text: &str) -> bool {
     }
     p[pi..].iter().all(|c| *c == '*')
 }
+
+#[cfg(test)]
+mod prop_tests;
 
 #[cfg(test)]
 mod tests {
@@ -323,6 +339,17 @@ mod tests {
                 line: 2
             }
         );
+    }
+
+    #[test]
+    fn overlong_patterns_and_names_are_bounded() {
+        // `*a*a…` against a long near-miss took O(n²) steps per check.
+        let long = "*a".repeat(20_000);
+        assert!(parse(Path::new("kh"), &format!("{long} ssh-ed25519 AAA\n")).is_empty());
+        let kh = hosts(&format!("*,{} ssh-ed25519 AAA\n", "a".repeat(MAX_PATTERN)));
+        assert_eq!(kh.check("web1", 22, &key("AAA")), Verdict::Trusted);
+        let name = "a".repeat(MAX_PATTERN + 1);
+        assert_eq!(kh.check(&name, 22, &key("AAA")), Verdict::Unknown);
     }
 
     #[test]
