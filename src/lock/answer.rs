@@ -101,16 +101,7 @@ pub(super) fn renewal_lost(out: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn info(reason: &str) -> LockInfo {
-        LockInfo {
-            holder: "ci@runner".into(),
-            run_id: "run1".into(),
-            since: "t".into(),
-            reason: reason.into(),
-            lease_until: None,
-        }
-    }
+    use crate::lock::tests::info;
 
     fn info_json(info: &LockInfo) -> String {
         serde_json::to_string(info).unwrap()

@@ -17,7 +17,7 @@ fn a_lease_goes_stale_a_manual_lock_never() {
     assert!(!info.is_stale(u64::MAX));
 }
 
-fn info(reason: &str) -> LockInfo {
+pub(super) fn info(reason: &str) -> LockInfo {
     LockInfo {
         holder: "ci@runner".into(),
         run_id: "run1".into(),

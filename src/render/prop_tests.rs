@@ -25,7 +25,7 @@ fn renderer() -> Arc<Renderer> {
 
 fn context() -> minijinja::Value {
     minijinja::Value::from(minijinja::value::Serde(serde_json::json!({
-        "host": { "name": "web1", "address": "10.0.0.1", "vars": { "x": [1, 2, { "y": "z" }] } },
+        "host": { "name": "web1", "address": "127.0.0.1", "vars": { "x": [1, 2, { "y": "z" }] } },
         "env_name": "fuzz",
         "app": "shop",
         "x": "{{ x }}",
