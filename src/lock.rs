@@ -339,6 +339,14 @@ pub struct Released {
     pub kept: Vec<(String, String)>,
 }
 
+impl Released {
+    /// Add what another lock of the same run left.
+    pub fn extend(&mut self, other: Released) {
+        self.lost.extend(other.lost);
+        self.kept.extend(other.kept);
+    }
+}
+
 impl LockGuard {
     /// The hosts that were not locked, and why: never changed by this run.
     pub fn not_locked(&self) -> &[(String, HostStatus)] {

@@ -1,38 +1,136 @@
 //! `ferry rollback`: the emergency button. Every selected host at once goes
 //! back to its previous good release (from its own history), or to --to ID.
+//!
+//! Hosts are never held up by a host that does not answer: the hosts
+//! connected within [`PATIENCE`] are locked and rolled back at once (all or
+//! nothing among them, as any run's lock); a host slow to answer is locked
+//! and rolled back when it answers (if another live run holds it by then, it
+//! fails alone, unchanged); a host still silent at its connect timeout is
+//! reported unreachable, once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use crate::deploy::{self, RunInfo};
+use crate::config::Host;
+use crate::deploy::{self, Context, HostResult, Known, RunInfo};
+use crate::executor::{HostStatus, TaskFailure};
 use crate::exit::ExitStatus;
 use crate::failure::Failure;
+use crate::lock::{LockError, LockGuard, Released};
 use crate::settings::RollbackSettings;
 
 use super::{release_context, report_results};
 
+/// How long the rollback waits for every host's connection before it rolls
+/// back the hosts that have answered.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(2);
+
 pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
-    // `--to` was parsed by the settings stage, before anything was read.
-    let to = args.to;
     let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let printer = ctx.executor.printer().clone();
     let mut run = RunInfo::new(&ctx.inventory.env_name);
+    if args.force_unlock {
+        run.note = Some("--force-unlock".into());
+    }
     let started = Instant::now();
     let ctx = Arc::new(ctx);
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
-    if args.force_unlock {
-        super::lock::break_locks(&ctx, &hosts, &dirs).await;
-        run.note = Some("--force-unlock".into());
-    }
-    let lock_info = super::lock::run_lock(&run, "rollback");
-    // A host not locked (unreachable then) is reported, never changed.
-    let (guard, host_states) =
-        deploy::lock_and_read_state(&ctx, &hosts, &dirs, lock_info, args.lock_wait).await?;
-    let results =
-        deploy::rollback(ctx.clone(), &hosts, &dirs, to, Arc::new(run), &host_states).await;
-    let lost = guard.release(&ctx).await;
+    let wave = Wave {
+        ctx: &ctx,
+        dirs: &dirs,
+        run: Arc::new(run),
+        args: &args,
+    };
+    let (ready, connecting) = ctx.executor.connect_all(&hosts, Some(PATIENCE)).await;
+    // A live holder among the hosts that answered stops the whole rollback
+    // before anything changes (exit 4).
+    let first = wave.lock(ready).await?;
+    let late = async {
+        let late = connecting.rest().await;
+        if late.is_empty() {
+            return Ok((Vec::new(), Released::default()));
+        }
+        match wave.lock(late.clone()).await {
+            Ok(held) => wave.run(held).await,
+            Err(held) => Ok((not_locked(&late, &held), Released::default())),
+        }
+    };
+    let (first, late) = tokio::join!(wave.run(first), late);
     ctx.executor.close_all().await;
-    let results = results?;
+    let (mut results, mut released) = first?;
+    let (late_results, late_released) = late?;
+    results.extend(late_results);
+    released.extend(late_released);
+    let order: HashMap<&str, usize> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.name.as_str(), i))
+        .collect();
+    results.sort_by_key(|r| order.get(r.host.as_str()).copied());
     let status = report_results(&printer, &results, "rollback", started);
-    Ok(super::lock::report_lost(&printer, &lost, status))
+    Ok(super::lock::report_lost(&printer, &released, status))
+}
+
+/// A set of hosts locked and rolled back together.
+struct Wave<'a> {
+    ctx: &'a Arc<Context>,
+    dirs: &'a HashMap<String, String>,
+    run: Arc<RunInfo>,
+    args: &'a RollbackSettings,
+}
+
+/// A wave's hosts under its lock, with their states read with it.
+struct Held {
+    hosts: Vec<Host>,
+    guard: LockGuard,
+    known: Known,
+}
+
+impl Wave<'_> {
+    async fn lock(&self, hosts: Vec<Host>) -> Result<Held, LockError> {
+        if self.args.force_unlock {
+            super::lock::break_locks(self.ctx, &hosts, self.dirs).await;
+        }
+        let info = super::lock::run_lock(&self.run, "rollback");
+        // A host not locked (unreachable then) is reported, never changed.
+        let (guard, known) =
+            deploy::lock_and_read_state(self.ctx, &hosts, self.dirs, info, self.args.lock_wait)
+                .await?;
+        Ok(Held {
+            hosts,
+            guard,
+            known,
+        })
+    }
+
+    async fn run(&self, held: Held) -> Result<(Vec<HostResult>, Released), Failure> {
+        let Held {
+            hosts,
+            guard,
+            known,
+        } = held;
+        let results = deploy::rollback(
+            self.ctx.clone(),
+            &hosts,
+            self.dirs,
+            self.args.to.clone(),
+            self.run.clone(),
+            &known,
+        )
+        .await;
+        let released = guard.release(self.ctx).await;
+        Ok((results?, released))
+    }
+}
+
+/// Late hosts another run holds: each failed, unchanged.
+fn not_locked(hosts: &[Host], held: &LockError) -> Vec<HostResult> {
+    hosts
+        .iter()
+        .map(|h| {
+            let failure = TaskFailure::plain(&h.name, "lock", &held.to_string());
+            deploy::status_result(&h.name, HostStatus::Failed(Box::new(failure)))
+        })
+        .collect()
 }

@@ -207,7 +207,7 @@ fn failed_before(failure: TaskFailure, current: Option<ReleaseId>) -> Outcome {
 }
 
 /// A host that could not be reached, or failed, before its pipeline began.
-fn status_result(host: &str, status: crate::executor::HostStatus) -> HostResult {
+pub fn status_result(host: &str, status: crate::executor::HostStatus) -> HostResult {
     use crate::executor::HostStatus;
     let outcome = match status {
         HostStatus::Unreachable(reason) => Outcome::Unreachable(reason),

@@ -42,6 +42,9 @@ pub async fn lock_and_read_state(
     info: crate::lock::LockInfo,
     wait: Option<std::time::Duration>,
 ) -> Result<(crate::lock::LockGuard, Known), crate::lock::LockError> {
+    // Every host's connection at once: a host that does not answer costs
+    // one connect timeout, alongside the others.
+    ctx.executor.connect_all(hosts, None).await;
     let scripts = inspect_scripts(hosts, dirs);
     let hold = crate::lock::Hold::Leased;
     let (guard, reads) =

@@ -18,11 +18,13 @@ use crate::report::Printer;
 use crate::ssh::{Connector, ExitKind, Keep, Session, SshError, Stream, Target};
 use crate::steps::{RemoteCommand, TIMEOUT_EXIT};
 
+mod connect;
 mod failure;
 mod probes;
 mod tasks;
 mod upload;
 
+pub use connect::Connecting;
 pub use failure::{HostReport, HostStatus, TaskFailure};
 pub use upload::sha256_file;
 
@@ -46,6 +48,10 @@ pub struct Executor {
     checksums: Mutex<HashMap<PathBuf, String>>,
     /// One open session per host, reused by every step of the run.
     sessions: Mutex<HashMap<String, Session>>,
+    /// Hosts whose connection failed in this run, and why: asked again, they
+    /// answer at once, so a host costs one connect timeout per run and is
+    /// reported once.
+    failed: Mutex<HashMap<String, HostStatus>>,
 }
 
 impl Executor {
@@ -55,6 +61,7 @@ impl Executor {
             printer,
             checksums: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
+            failed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -183,7 +190,15 @@ impl Executor {
                 return Ok(session.clone());
             }
         }
-        let session = self.open(host).await?;
+        if let Some(status) = self.failed.lock().expect("failed lock").get(&host.name) {
+            return Err(status.clone());
+        }
+        let session = self.open(host).await.inspect_err(|status| {
+            self.failed
+                .lock()
+                .expect("failed lock")
+                .insert(host.name.clone(), status.clone());
+        })?;
         self.sessions
             .lock()
             .expect("sessions lock")

@@ -12,6 +12,7 @@ mod fleet_selftest;
 mod host_keys;
 mod hostile;
 mod locks;
+mod patience;
 mod promote;
 mod releases;
 mod rolling;

@@ -226,6 +226,12 @@ impl Running {
         self.child.as_ref().expect("running").id()
     }
 
+    /// Whether the run has not ended yet.
+    pub(crate) fn is_running(&mut self) -> bool {
+        let child = self.child.as_mut().expect("running");
+        child.try_wait().expect("try_wait").is_none()
+    }
+
     /// Send `kill SIG` (e.g. "-INT") to the run.
     pub(crate) fn signal(&self, sig: &str) {
         super::host::signal(self.pid(), sig);
