@@ -153,7 +153,8 @@ pub fn receive(r: &Receive) -> String {
 /// upload's `.<id>.<tag>.partial` artifact, a half-made `releases/.<id>.<tag>.tmp`
 /// or `.old` folder, when not newer than this run's lock (its info.json,
 /// written on the host's clock when the lock was taken and at each renewal
-/// since, so no later than this run's start there). Only a run that holds
+/// since, so no later than this run's start there), and a `current` link
+/// a killed switch left before its rename. Only a run that holds
 /// the host's lock receives, so no other run is live on the host: whatever
 /// carries these names and is older than our lock is stale, and this run's
 /// own temporary names are made only after this. No lock info (lost): left
@@ -162,7 +163,8 @@ pub fn clean_stale() -> String {
     format!(
         "if [ -f {LOCK}/info.json ]; then \
          find {ARTIFACTS} -maxdepth 1 -name '.*.partial' ! -newer {LOCK}/info.json -exec rm -f {{}} + || :; \
-         find {RELEASES} -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer {LOCK}/info.json -exec rm -rf {{}} + || :; fi"
+         find {RELEASES} -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer {LOCK}/info.json -exec rm -rf {{}} + || :; \
+         find . -maxdepth 1 -name '.{CURRENT}.*' -type l ! -newer {LOCK}/info.json -exec rm -f {{}} + || :; fi"
     )
 }
 
@@ -396,7 +398,8 @@ mod tests {
             clean_stale(),
             "if [ -f .ferry/lock/info.json ]; then \
              find .ferry/artifacts -maxdepth 1 -name '.*.partial' ! -newer .ferry/lock/info.json -exec rm -f {} + || :; \
-             find releases -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer .ferry/lock/info.json -exec rm -rf {} + || :; fi"
+             find releases -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer .ferry/lock/info.json -exec rm -rf {} + || :; \
+             find . -maxdepth 1 -name '.current.*' -type l ! -newer .ferry/lock/info.json -exec rm -f {} + || :; fi"
         );
         let script = receive(&Receive {
             deploy_to: "/srv/app",

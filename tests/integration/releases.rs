@@ -666,7 +666,8 @@ fn hosts_fetch_an_artifact_url_themselves_and_verify_it() {
 }
 
 /// Issue 12, item 4: what a killed run left (a `.partial` artifact, a
-/// temporary release folder), older than the next run's start, is removed
+/// temporary release folder, the new `current` link of a switch killed
+/// before its rename), older than the next run's start, is removed
 /// by that run on every host it deploys to.
 #[test]
 fn a_deploy_removes_stale_partial_and_temporary_folders() {
@@ -674,16 +675,23 @@ fn a_deploy_removes_stale_partial_and_temporary_folders() {
     let project = Project::new(&fleet, "");
     let r1 = project.release_tarball("r1");
     project.deploy(&r1, "r1").run();
-    let left = [".ferry/artifacts/.x.t.partial", "releases/.r9.t.tmp"];
+    let left = [
+        ".ferry/artifacts/.x.t.partial",
+        "releases/.r9.t.tmp",
+        ".current.20261201T000000Z-dead1",
+    ];
     for i in 0..2 {
         let partial = on_host(&fleet, i, left[0]);
         std::fs::write(&partial, "half an upload").unwrap();
         let tmp = on_host(&fleet, i, left[1]);
         std::fs::create_dir_all(tmp.join("app")).unwrap();
+        let link = on_host(&fleet, i, left[2]);
+        std::os::unix::fs::symlink("releases/r1", &link).unwrap();
         let status = std::process::Command::new("touch")
-            .args(["-d", "1 hour ago"])
+            .args(["-h", "-d", "1 hour ago"])
             .arg(&partial)
             .arg(&tmp)
+            .arg(&link)
             .status()
             .unwrap();
         assert!(status.success());
@@ -693,7 +701,12 @@ fn a_deploy_removes_stale_partial_and_temporary_folders() {
     for i in 0..2 {
         assert_eq!(current(&fleet, i), "releases/r2");
         for rel in left {
-            assert!(!on_host(&fleet, i, rel).exists(), "h{}: {rel} left", i + 1);
+            let path = on_host(&fleet, i, rel);
+            assert!(
+                std::fs::symlink_metadata(path).is_err(),
+                "h{}: {rel} left",
+                i + 1
+            );
         }
         assert_eq!(names_in(&fleet, i, "releases"), set(&["r1", "r2"]));
     }
