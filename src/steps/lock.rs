@@ -105,9 +105,12 @@ pub fn acquire(deploy_to: &str, run_id: &str, info: Info, then: Option<&str>) ->
 /// meanwhile is taken as [`acquire`] takes it. The takeover is appended to
 /// the host's history as `history` = (JSON up to the release, JSON after
 /// it), the release being the one `current` points at; a host with no
-/// release yet has no history to add it to. A takeover killed midway
-/// leaves `lock/.takeover`: that lock is then only reported (stale) until
-/// `ferry unlock --force` removes it, never taken by two runs.
+/// release yet has no history to add it to (the report still names it). A
+/// takeover killed midway leaves `lock/.takeover`; one older than a minute
+/// (a takeover takes milliseconds) is cleared, so a later run takes the lock
+/// over with no human; a younger one leaves the lock to its taker. Should two
+/// runs ever both replace the info, the fence of every switch lets only the
+/// one named in it change the host.
 pub fn take_over(
     deploy_to: &str,
     run_id: &str,
@@ -121,6 +124,7 @@ pub fn take_over(
         .unwrap_or_default();
     format!(
         "d={d}; cd \"$d/.ferry\" 2>/dev/null || exit 1; \
+         find lock -maxdepth 1 -name .takeover -type d -mmin +1 -exec rm -rf {{}} + 2>/dev/null || :; \
          if mkdir lock/.takeover 2>/dev/null; then \
          c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; {READ_INFO}; {FIELDS}; n=$(date +%s) || n=; \
          if [ \"$c\" = {sum} ] && [ -n \"$u\" ] && [ \"$u\" -lt \"$n\" ] 2>/dev/null; then {set}; \

@@ -111,6 +111,7 @@ fn take_over_by_exact_string() {
         take_over("/srv/app", "run2", info, "123 45", ("{\"release\":\"", "\"}"), None),
         format!(
             "d=/srv/app; cd \"$d/.ferry\" 2>/dev/null || exit 1; \
+             find lock -maxdepth 1 -name .takeover -type d -mmin +1 -exec rm -rf {{}} + 2>/dev/null || :; \
              if mkdir lock/.takeover 2>/dev/null; then \
              c=$(cksum 2>/dev/null < lock/info.json) || c='- -'; i=; IFS= read -r i 2>/dev/null < lock/info.json; \
              {FIELDS_SH}; n=$(date +%s) || n=; \
@@ -183,8 +184,21 @@ fn take_over_replaces_only_the_expired_lease_inspected() {
         assert!(!app.join(".ferry/lock/.takeover").exists());
     }
     assert!(!app.join(".ferry/history.jsonl").exists());
-    // The expired lease inspected is taken over, and recorded.
+    // Another run is taking it over right now (its `.takeover` is young):
+    // left to it.
     write("{\"run_id\":\"old\",\"lease_until\":5}");
+    let taker = app.join(".ferry/lock/.takeover");
+    std::fs::create_dir(&taker).unwrap();
+    assert!(take(&sum()).1.starts_with("@@held "));
+    assert!(taker.exists());
+    // A takeover killed midway, minutes ago: cleared, and the expired lease
+    // inspected is taken over, and recorded.
+    let aged = std::process::Command::new("touch")
+        .args(["-d", "5 minutes ago"])
+        .arg(&taker)
+        .status()
+        .unwrap();
+    assert!(aged.success());
     let (code, out, err) = take(&sum());
     assert_eq!(code, 0, "{err}");
     let lines: Vec<&str> = out.lines().collect();
