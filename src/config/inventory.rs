@@ -126,6 +126,8 @@ pub struct Host {
     pub groups: Vec<String>,
     /// Inventory, group and host vars merged by precedence (not yet rendered).
     pub vars: Vars,
+    /// Its own SSH settings (ssh_config, host entry), over the inventory's.
+    pub ssh: super::HostSsh,
 }
 
 #[derive(Clone, Debug)]
@@ -198,6 +200,7 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
             user: entry.user.clone().unwrap_or_else(|| default_user.clone()),
             groups: member_of.iter().map(|g| g.name.clone()).collect(),
             vars,
+            ssh: super::HostSsh::default(),
         });
     }
     Ok(Inventory {

@@ -1,5 +1,6 @@
 //! LOAD: YAML files into typed, validated values. No network, no rendering.
 
+pub mod host_ssh;
 pub mod inventory;
 pub mod playbook;
 pub mod probe;
@@ -10,6 +11,7 @@ pub mod values;
 
 use std::path::{Path, PathBuf};
 
+pub use host_ssh::{HostSsh, Jump};
 pub use inventory::{Host, HostKeyPolicy, Inventory, RolloutSettings, SshSettings};
 pub use playbook::{FileSpec, Playbook, Task, TaskKind};
 pub use source::ConfigError;

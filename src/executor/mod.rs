@@ -211,6 +211,7 @@ impl Executor {
             address: host.address.clone(),
             port: host.port,
             user: host.user.clone(),
+            ssh: host.ssh.clone(),
         };
         self.connector.connect(&target).await.map_err(|err| {
             let status = connect_failure(&host.name, &err);

@@ -22,7 +22,7 @@ pub(crate) use exec::LineBuffer;
 pub use exec::{ExecOutput, ExitKind, Keep, Stream, KEEP_BYTES};
 pub use upload::UploadSource;
 
-use crate::config::{HostKeyPolicy, SshSettings};
+use crate::config::{HostKeyPolicy, HostSsh, SshSettings};
 use auth::KeyRing;
 use known_hosts::{HostKey, KnownHosts, Verdict};
 
@@ -89,12 +89,14 @@ impl SshError {
     }
 }
 
-/// Where and as whom to connect.
+/// Where and as whom to connect, and the host's own settings (keys,
+/// known_hosts, timeouts, ProxyJump hops) over the inventory's.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub address: String,
     pub port: u16,
     pub user: String,
+    pub ssh: HostSsh,
 }
 
 impl Target {
