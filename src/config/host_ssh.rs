@@ -1,4 +1,4 @@
-//! A host's own SSH settings: what its inventory entry or its ssh_config
+//! A host's own SSH settings: what its inventory entry or its `ssh_config`
 //! says where they differ from the inventory's `ssh:` block. The connector
 //! (`ssh/`) applies them; empty or `None` means the inventory's value.
 
@@ -13,19 +13,19 @@ pub struct HostSsh {
     pub identity_files: Vec<PathBuf>,
     /// Only these identity files, never the agent's other keys.
     pub identities_only: bool,
-    /// known_hosts files for this host (empty: the inventory's).
+    /// `known_hosts` files for this host (empty: the inventory's).
     pub known_hosts: Vec<PathBuf>,
     pub connect_timeout: Option<Duration>,
     /// Keepalive interval and how many unanswered ones give the host up.
     pub keepalive: Option<Duration>,
     pub keepalive_count: Option<u32>,
     pub host_key_policy: Option<HostKeyPolicy>,
-    /// ProxyJump: the hops to go through first, outermost first. Empty:
+    /// `ProxyJump`: the hops to go through first, outermost first. Empty:
     /// straight to the host.
     pub jumps: Vec<Jump>,
 }
 
-/// One hop of a ProxyJump chain, resolved: where, as whom, with what keys.
+/// One hop of a `ProxyJump` chain, resolved: where, as whom, with what keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Jump {
     /// As written (`bastion`, `ops@bastion:2222`): for messages.

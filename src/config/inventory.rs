@@ -126,7 +126,7 @@ pub struct Host {
     pub groups: Vec<String>,
     /// Inventory, group and host vars merged by precedence (not yet rendered).
     pub vars: Vars,
-    /// Its own SSH settings (ssh_config, host entry), over the inventory's.
+    /// Its own SSH settings (`ssh_config`, host entry), over the inventory's.
     pub ssh: super::HostSsh,
 }
 

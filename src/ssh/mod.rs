@@ -90,7 +90,7 @@ impl SshError {
 }
 
 /// Where and as whom to connect, and the host's own settings (keys,
-/// known_hosts, timeouts, ProxyJump hops) over the inventory's.
+/// `known_hosts`, timeouts, `ProxyJump` hops) over the inventory's.
 #[derive(Clone, Debug)]
 pub struct Target {
     pub address: String,
