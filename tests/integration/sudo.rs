@@ -187,7 +187,7 @@ fn become_password_goes_on_stdin_and_into_no_process_list_or_file() {
     );
     // Sample every process's arguments while the tasks run on the host.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let sampler = {
+    let ps_thread = {
         let stop = stop.clone();
         std::thread::spawn(move || {
             let mut samples = Vec::new();
@@ -207,7 +207,7 @@ fn become_password_goes_on_stdin_and_into_no_process_list_or_file() {
         .stderr_has("ok: 1  failed: 0")
         .run();
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    let samples = sampler.join().unwrap();
+    let samples = ps_thread.join().unwrap();
     assert!(
         samples
             .iter()
