@@ -65,12 +65,10 @@ pub enum SshError {
         file: String,
         reason: String,
     },
-    #[error("authentication as `{user}` failed (tried {tried}){}", if problems.is_empty() { String::new() } else { format!("; unusable keys: {problems}") })]
-    AuthFailed {
-        user: String,
-        tried: String,
-        problems: String,
-    },
+    /// `detail`: the keys tried (agent and files, with fingerprints), the
+    /// identity files that could not be used, and what to do.
+    #[error("authentication as `{user}` failed: {detail}")]
+    AuthFailed { user: String, detail: String },
     #[error("command timed out after {after:?}")]
     Timeout { after: Duration },
     #[error("upload failed: {0}")]
