@@ -10,6 +10,7 @@
 mod auth;
 mod exec;
 pub mod known_hosts;
+mod scan;
 mod upload;
 
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use russh::keys::{HashAlg, PublicKeyOrCertificate};
 
 pub(crate) use exec::LineBuffer;
 pub use exec::{ExecOutput, ExitKind, Keep, Stream, KEEP_BYTES};
+pub use scan::ScannedKey;
 pub use upload::UploadSource;
 
 use crate::config::{HostKeyPolicy, HostSsh, SshSettings};
