@@ -62,11 +62,7 @@ pub fn fingerprint(key: &HostKey) -> String {
 }
 
 /// The text of `file` with `edits` made; `None` lines are kept as they are.
-fn edit_text(
-    file: &Path,
-    text: &str,
-    edits: &[Edit],
-) -> Result<(String, Applied), UpdateError> {
+fn edit_text(file: &Path, text: &str, edits: &[Edit]) -> Result<(String, Applied), UpdateError> {
     let mut lines: Vec<Option<String>> = text
         .split_inclusive('\n')
         .map(|l| Some(l.to_string()))
