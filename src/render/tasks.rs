@@ -359,6 +359,13 @@ fn render_become(
         Some(p) => {
             let password = renderer.render(&place("become_password"), p, ctx)?;
             renderer.secrets().add(&password);
+            // sudo reads one line: the rest would reach the task's shell.
+            if password.contains(['\n', '\r']) || password.is_empty() {
+                return Err(RenderError {
+                    place: place("become_password"),
+                    message: "is empty or spans lines: sudo reads one line".into(),
+                });
+            }
             Some(SudoPassword(password))
         }
         None => None,
