@@ -141,13 +141,16 @@ pub fn sudo_refusal(host: &str, exit: Option<u32>, stderr: &str) -> Option<Strin
     if let Some(line) = said("incorrect password").or_else(|| said("no password was provided")) {
         return Some(format!("sudo refused the password on {host}: {line}"));
     }
+    // These come with or without the `sudo: ` prefix ("Sorry, user app is
+    // not allowed to execute ...").
     [
-        "not in the sudoers file",
-        "is not allowed to",
+        "is not in the sudoers file",
+        "is not allowed to execute",
         "may not run sudo",
+        "you must have a tty to run sudo",
     ]
     .into_iter()
-    .find_map(said)
+    .find_map(|needle| stderr.lines().find(|l| l.contains(needle)).map(str::trim))
     .map(|line| format!("sudo refused on {host}: {line}"))
 }
 
@@ -266,6 +269,11 @@ mod tests {
         assert_eq!(
             sudo_refusal("h", Some(127), "sh: 1: sudo: not found\n").as_deref(),
             Some("sudo is not installed on h")
+        );
+        assert_eq!(
+            sudo_refusal("h", Some(1), "Sorry, user app is not allowed to execute '/bin/sh -c id' as nobody on h.\n")
+                .as_deref(),
+            Some("sudo refused on h: Sorry, user app is not allowed to execute '/bin/sh -c id' as nobody on h.")
         );
         // The command's own failure, even one that mentions a password.
         assert_eq!(
