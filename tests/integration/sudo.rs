@@ -38,10 +38,17 @@ fn ensure_users() {
          mv -f /etc/sudoers.d/.ferry-test.new /etc/sudoers.d/ferry-test\n\
          mkdir -p {KEYS_DIR} && chmod 0755 {KEYS_DIR}\n"
     );
-    let out = Command::new("flock")
-        .args(["/tmp/ferry-sudo-test.lock", "sh", "-c", &script])
-        .output()
+    // The script (it holds the password) goes on stdin, not in an argv
+    // that another test's `ps` sample would see; `echo` is a builtin.
+    let mut child = Command::new("flock")
+        .args(["/tmp/ferry-sudo-test.lock", "sh", "-s"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("flock");
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "test user setup: {}",
@@ -244,4 +251,47 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
         }
     }
     found
+}
+
+#[test]
+fn become_password_in_a_deploy_is_in_no_journal_log_history_or_event() {
+    let Some((fleet, project)) = fleet_as(PW, 1) else {
+        return;
+    };
+    // ferry's own release steps run as the login user: deploy_to is its.
+    let deploy_to = on_host(&fleet, 0, "");
+    std::fs::create_dir_all(&deploy_to).unwrap();
+    let chown = Command::new("chown")
+        .arg(format!("{PW}:{PW}"))
+        .arg(&deploy_to)
+        .status()
+        .unwrap();
+    assert!(chown.success());
+    project.write(
+        "playbooks/deploy.yml",
+        "become_password: \"{{ env('SUDO_PASS') }}\"\n\
+         after_switch:\n\
+         \x20 - { name: restart, run: 'echo restarted as $(id -un)', sudo: true }\n",
+    );
+    let artifact = project.release_tarball("r1");
+    project
+        .deploy(&artifact, "r1")
+        .args(["--output", "json", "--report", "junit.xml"])
+        .env("SUDO_PASS", PASSWORD)
+        .stderr_has("h1 | restarted as root")
+        .stdout_lacks(PASSWORD)
+        .stderr_lacks(PASSWORD)
+        .run();
+    // The sinks searched below were written: the host's run log (which
+    // records the task), the run's journal, the host's history, the JUnit
+    // report.
+    let logged = files_holding(&project.path().join(".ferry/runs"), "restarted as root");
+    assert!(logged.iter().any(|f| f.ends_with("h1.log")), "{logged:?}");
+    let run_dir = std::path::Path::new(&logged[0]).parent().unwrap();
+    assert!(run_dir.join("journal.jsonl").exists());
+    assert!(deploy_to.join(".ferry/history.jsonl").exists());
+    assert!(project.path().join("junit.xml").exists());
+    for dir in [project.path(), fleet.dir(), &deploy_to] {
+        assert_eq!(files_holding(dir, PASSWORD), Vec::<String>::new());
+    }
 }
