@@ -36,7 +36,8 @@ pub enum SshError {
     ConnectTimeout { address: String, after: Duration },
     #[error(
         "host key of {address} is unknown: {fingerprint} is in no known_hosts file ({file}); \
-         verify it and add it, or set `ssh.host_key_policy: accept-new` to trust new hosts on first use"
+         verify it and add it (`ferry known-hosts ENV --update` shows it and asks), or set \
+         `ssh.host_key_policy: accept-new` to trust new hosts on first use"
     )]
     UnknownHostKey {
         address: String,
@@ -46,7 +47,8 @@ pub enum SshError {
     #[error(
         "HOST KEY CHANGED for {address}: it now presents {fingerprint}, which does not match \
          {file}:{line}. Someone may be intercepting the connection, or the host was rebuilt. \
-         Refusing to connect; if the change is expected, remove the old entry from {file}"
+         Refusing to connect; if the change is expected (check the new key with the host's \
+         administrator), record it with `ferry known-hosts ENV --update`"
     )]
     HostKeyChanged {
         address: String,

@@ -165,6 +165,7 @@ fn a_rotated_host_key_is_refused_until_known_hosts_update_records_it() {
         .run_cmd("true")
         .code(1)
         .stderr_has(format!("HOST KEY CHANGED for {h2}"))
+        .stderr_has("record it with `ferry known-hosts ENV --update`")
         .run();
     project
         .ferry(["known-hosts", "test", "--scan"])
@@ -203,5 +204,49 @@ fn a_rotated_host_key_is_refused_until_known_hosts_update_records_it() {
     project
         .ferry(["known-hosts", "test"])
         .stdout_has(format!("h2  {h2}  {new}  match"))
+        .run();
+}
+
+#[test]
+fn known_hosts_update_adds_unknown_hosts_and_reports_unreachable_ones() {
+    let fleet = Fleet::start(3);
+    let hosts = fleet.hosts();
+    let kh = fleet.known_hosts();
+    std::fs::write(&kh, "# empty\n").unwrap();
+    fleet.stop_host(2);
+    let project = Project::new(&fleet, "");
+    project
+        .ferry(["known-hosts", "test", "--scan"])
+        .code(1)
+        .stdout_has(format!(
+            "h1  {}:{}  {}  unknown (in no known_hosts file)",
+            hosts[0].address,
+            hosts[0].port,
+            fingerprint_of(&hosts[0].host_key_line)
+        ))
+        .stdout_has(format!(
+            "h3  {}:{}  unreachable: ",
+            hosts[2].address, hosts[2].port
+        ))
+        .run();
+    project
+        .ferry(["known-hosts", "test", "--update", "--yes"])
+        .code(1)
+        .stderr_has(format!(
+            "h2: add {} ({})",
+            fingerprint_of(&hosts[1].host_key_line),
+            kh.display()
+        ))
+        .stderr_has(format!("updated {}: 0 replaced, 2 added", kh.display()))
+        .run();
+    let mut want = String::from("# empty\n");
+    for h in &hosts[..2] {
+        let _ = writeln!(want, "[{}]:{} {}", h.address, h.port, h.host_key_line);
+    }
+    assert_eq!(std::fs::read_to_string(&kh).unwrap(), want);
+    project
+        .run_cmd("true")
+        .args(["-l", "h1,h2"])
+        .stderr_has("ok: 2  failed: 0")
         .run();
 }
