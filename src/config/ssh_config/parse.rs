@@ -58,9 +58,11 @@ pub enum Item {
     /// including block's state leak out (OpenSSH restores it after).
     Enter,
     Leave,
-    /// Any other keyword, lowercased, with its arguments.
+    /// Any other keyword, lowercased (`name`: as written), with its
+    /// arguments.
     Setting {
         keyword: String,
+        name: String,
         args: Vec<String>,
         at: Place,
     },
@@ -189,6 +191,7 @@ fn parse_line(raw: &str, at: &Place) -> Result<Option<Line>, SshConfigError> {
             "a line starts with `=`: write `Keyword value`",
         ));
     }
+    let name = keyword.to_string();
     let keyword = keyword.to_ascii_lowercase();
     let args = split_args(rest).map_err(|e| SshConfigError::at(at, e))?;
     if args.is_empty() {
@@ -205,7 +208,12 @@ fn parse_line(raw: &str, at: &Place) -> Result<Option<Line>, SshConfigError> {
             at,
         }),
         "include" => Line::Include(args),
-        _ => Line::Item(Item::Setting { keyword, args, at }),
+        _ => Line::Item(Item::Setting {
+            keyword,
+            name,
+            args,
+            at,
+        }),
     }))
 }
 

@@ -103,7 +103,12 @@ impl Walk<'_> {
                     let matched = self.match_line(criteria, at)?;
                     active = !never && matched;
                 }
-                Item::Setting { keyword, args, at } => self.setting(keyword, args, at, active)?,
+                Item::Setting {
+                    keyword,
+                    name,
+                    args,
+                    at,
+                } => self.setting(keyword, name, args, at, active)?,
             }
         }
         Ok(())
@@ -141,6 +146,7 @@ impl Walk<'_> {
     fn setting(
         &mut self,
         keyword: &str,
+        name: &str,
         args: &[String],
         at: &Place,
         active: bool,
@@ -156,7 +162,7 @@ impl Walk<'_> {
             return Err(SshConfigError::at(
                 at,
                 format!(
-                    "unknown keyword `{keyword}` (OpenSSH would stop here too; \
+                    "unknown keyword `{name}` (OpenSSH would stop here too; \
                      list it in `IgnoreUnknown` if another ssh knows it)"
                 ),
             ));
@@ -166,7 +172,7 @@ impl Walk<'_> {
             Kind::Harmless => {
                 if active {
                     self.out.ignored.push(Set {
-                        value: keyword.to_string(),
+                        value: name.to_string(),
                         at: at.clone(),
                     });
                 }
@@ -181,9 +187,9 @@ impl Walk<'_> {
             Kind::Refused | Kind::RefusedUnless(_) => Err(SshConfigError::at(
                 at,
                 format!(
-                    "`{keyword} {}` applies to `{}` but ferry does not support it: {}. \
-                     Remove it for this host (e.g. a `Host !{}` exception), or set \
-                     `ssh: {{ config: none }}` in the inventory",
+                    "`{name} {}` applies to `{}` but ferry does not support it: {}. \
+                     Remove it, or keep it under a `Host` pattern that does not match \
+                     `{}`, or set `ssh: {{ config: none }}` in the inventory",
                     args.join(" "),
                     self.name,
                     keywords::why_refused(keyword),

@@ -63,7 +63,7 @@ fn first_value_wins_and_identity_files_add_up() {
     assert_eq!(r.keepalive_count.as_ref().unwrap().value, 4);
     assert_eq!(r.strict.as_ref().unwrap().value, Strict::AcceptNew);
     let ignored: Vec<&str> = r.ignored.iter().map(|s| s.value.as_str()).collect();
-    assert_eq!(ignored, ["sendenv"]);
+    assert_eq!(ignored, ["SendEnv"]);
 }
 
 #[test]
@@ -106,11 +106,11 @@ fn lexing_follows_openssh() {
 #[test]
 fn errors_name_file_and_line() {
     let table = [
-        ("Host a\n  Bogus 1\n", "x", "cfg:2: unknown keyword `bogus`"),
+        ("Host a\n  Bogus 1\n", "x", "cfg:2: unknown keyword `Bogus`"),
         (
             "Host a\n  ProxyCommand nc %h %p\n",
             "a",
-            "cfg:2: `proxycommand nc %h %p` applies to `a`",
+            "cfg:2: `ProxyCommand nc %h %p` applies to `a`",
         ),
         (
             "Match exec \"true\"\n  User x\n",
@@ -191,7 +191,7 @@ fn ignore_unknown_lets_other_ssh_keywords_pass() {
         "Host *\n  UseKeychain yes\nIgnoreUnknown UseKeychain\n",
         "a"
     )
-    .contains("unknown keyword `usekeychain`"));
+    .contains("unknown keyword `UseKeychain`"));
 }
 
 #[test]
