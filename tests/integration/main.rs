@@ -18,5 +18,6 @@ mod releases;
 mod rolling;
 mod run;
 mod security;
+mod ssh_config;
 mod trust;
 mod windows;
