@@ -144,3 +144,93 @@ fn a_missing_ssh_config_named_by_the_inventory_is_an_error() {
         .stderr_has("nope/config: no such file (named by the inventory's `ssh: { config: ... }`)")
         .run();
 }
+
+/// Kills the test's ssh-agent when dropped, also on panic.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn identities_only_keeps_the_agent_out() {
+    let fleet = Fleet::start(1);
+    let project = Project::empty();
+    let socket = project.path().join("agent.sock");
+    let agent = std::process::Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .spawn()
+        .unwrap();
+    let _agent = Kill(agent);
+    for _ in 0..100 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let added = std::process::Command::new("ssh-add")
+        .arg(fleet.client_key())
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    // The agent holds the only key that works; the identity file is missing.
+    let with_agent = alias_config(&fleet).replace(
+        &fleet.client_key().display().to_string(),
+        "/nonexistent/id_ed25519",
+    );
+    let project = alias_project(&fleet, &with_agent.replace("  IdentitiesOnly yes\n", ""));
+    project.run_cmd("true").env("SSH_AUTH_SOCK", &socket).run();
+    let project = alias_project(&fleet, &with_agent);
+    project
+        .run_cmd("true")
+        .env("SSH_AUTH_SOCK", &socket)
+        .code(1)
+        .stderr_has("tried no key")
+        .run();
+}
+
+#[test]
+fn strict_host_key_checking_accept_new_from_ssh_config_records_the_key_in_its_file() {
+    let fleet = Fleet::start(1);
+    let h = &fleet.hosts()[0];
+    let project = alias_project(&fleet, "");
+    let known = project.write("fresh_known_hosts", "");
+    let config = alias_config(&fleet).replace(
+        &fleet.known_hosts().display().to_string(),
+        &known.display().to_string(),
+    );
+    // Strict by default: the fresh file does not know the host.
+    project.write("ssh_config", &config);
+    project
+        .run_cmd("true")
+        .code(1)
+        .stderr_has("is unknown")
+        .run();
+    project.write(
+        "ssh_config",
+        &format!("{config}  StrictHostKeyChecking accept-new\n"),
+    );
+    project.run_cmd("true").run();
+    let recorded = std::fs::read_to_string(&known).unwrap();
+    let key = h.host_key_line.split_whitespace().nth(1).unwrap();
+    assert!(
+        recorded.contains(&format!("[{}]:{}", h.address, h.port)) && recorded.contains(key),
+        "{recorded}"
+    );
+    // `no` is refused unless the inventory allows it.
+    project.write(
+        "ssh_config",
+        &format!("{config}  StrictHostKeyChecking no\n"),
+    );
+    project
+        .run_cmd("true")
+        .failure()
+        .stderr_has("ssh_config:10: `StrictHostKeyChecking no` applies to `web-alias`")
+        .run();
+}

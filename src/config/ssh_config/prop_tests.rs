@@ -74,7 +74,13 @@ fn ssh_configish() -> impl Strategy<Value = String> {
         Just("#".to_string()),
         "[A-Za-z]{0,12}",
     ];
-    let sep = prop_oneof![Just(" ".to_string()), Just("=".to_string()), Just(" = ".to_string()), Just("\t".to_string()), Just("".to_string())];
+    let sep = prop_oneof![
+        Just(" ".to_string()),
+        Just("=".to_string()),
+        Just(" = ".to_string()),
+        Just("\t".to_string()),
+        Just(String::new())
+    ];
     let value = prop_oneof![
         "[a-z0-9.*?!,-]{0,20}",
         "(all|host|originalhost|exec|!host|canonical) [a-z*,!]{0,10}",
