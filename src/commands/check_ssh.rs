@@ -29,10 +29,13 @@ pub(super) fn check_ssh(args: &CheckSettings) -> Result<ExitStatus, Failure> {
             host.name, host.user, host.address, host.port, host.ssh_origin.lookup
         ));
         for (key, value, from) in rows(&inventory, host) {
-            printer.out(&format!("  {key:<16} {value:<40} from {from}"));
+            printer.out(&format!("  {key:<16} {value:<40} from {}", short(from)));
         }
         for (keyword, at) in &host.ssh_origin.ignored {
-            printer.out(&format!("  ignored          {keyword:<40} at {at}"));
+            printer.out(&format!(
+                "  ignored          {keyword:<40} at {}",
+                short(at)
+            ));
         }
     }
     printer.note(&format!(
@@ -43,21 +46,28 @@ pub(super) fn check_ssh(args: &CheckSettings) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Success)
 }
 
+/// A place as the user writes it: `~/.ssh/config:12` for files under
+/// the home directory `ssh_config` was read from.
+fn short(place: &impl std::fmt::Display) -> String {
+    let text = place.to_string();
+    let (home, _) = crate::config::ssh_config::local_account();
+    let home = format!("{}/", home.display().to_string().trim_end_matches('/'));
+    match text.strip_prefix(&home) {
+        Some(rest) if home != "/" => format!("~/{rest}"),
+        _ => text,
+    }
+}
+
 fn to_json(inv: &Inventory, h: &Host) -> Value {
     let settings: serde_json::Map<String, Value> = rows(inv, h)
         .into_iter()
-        .map(|(k, v, from)| {
-            (
-                k.to_string(),
-                json!({ "value": v, "from": from.to_string() }),
-            )
-        })
+        .map(|(k, v, from)| (k.to_string(), json!({ "value": v, "from": short(from) })))
         .collect();
     let ignored: Vec<Value> = h
         .ssh_origin
         .ignored
         .iter()
-        .map(|(k, at)| json!({ "keyword": k, "at": at.to_string() }))
+        .map(|(k, at)| json!({ "keyword": k, "at": short(at) }))
         .collect();
     json!({
         "host": h.name,

@@ -326,8 +326,10 @@ fn chain(
             return Err(SshConfigError::at(
                 at,
                 format!(
-                    "ProxyJump loop: {} -> {} (or more than {MAX_JUMP_DEPTH} hops)",
+                    "ProxyJump loop: {} -> {} (or more than {MAX_JUMP_DEPTH} hops); a jump \
+                     host must not match its own `ProxyJump`: write e.g. `Host * !{}`",
                     seen.join(" -> "),
+                    spec.host,
                     spec.host
                 ),
             ));
