@@ -10,7 +10,10 @@ pub mod parse;
 mod prop_tests;
 pub mod resolve;
 #[cfg(test)]
+mod ssh_g_tests;
+#[cfg(test)]
 mod tests;
+mod values;
 
 use std::path::{Path, PathBuf};
 
