@@ -54,7 +54,9 @@ const REFUSED: &[&str] = &[
     "revokedhostkeys",
     "pkcs11provider",
     "securitykeyprovider",
+    "smartcarddevice",
     "identityagent",
+    "refuseconnection",
     // Which algorithms may be used.
     "ciphers",
     "macs",
@@ -115,6 +117,18 @@ const HARMLESS: &[&str] = &[
     "tcpkeepalive",
     "updatehostkeys",
     "useprivilegedport",
+    "enablesshkeysign",
+    "gssapikexalgorithms",
+    "gssapikeyexchange",
+    "gssapirenewalforcesrekey",
+    "gssapitrustdns",
+    "gssapiclientidentity",
+    "gssapiserveridentity",
+    "syslogfacility",
+    "hostbasedkeytypes",
+    "dsaauthentication",
+    "channeltimeout",
+    "warnweakcrypto",
     "useroaming",
     "verifyhostkeydns",
     "visualhostkey",
@@ -153,14 +167,14 @@ pub(super) fn why_refused(keyword: &str) -> &'static str {
         "proxycommand" | "proxyusefdpass" => {
             "ferry does not run proxy commands; use `ProxyJump` (or the inventory's `proxy_jump:`)"
         }
-        "certificatefile" | "pkcs11provider" | "securitykeyprovider" | "identityagent" => {
+        "certificatefile"
+        | "pkcs11provider"
+        | "securitykeyprovider"
+        | "smartcarddevice"
+        | "identityagent" => {
             "ferry authenticates with plain key files and the agent at SSH_AUTH_SOCK only"
         }
-        "hostkeyalias"
-        | "globalknownhostsfile"
-        | "knownhostscommand"
-        | "revokedhostkeys"
-        | "nohostauthenticationforlocalhost" => {
+        "hostkeyalias" | "globalknownhostsfile" | "knownhostscommand" | "revokedhostkeys" => {
             "ferry checks host keys only against known_hosts files under the host's own name"
         }
         "ciphers"
@@ -178,6 +192,7 @@ pub(super) fn why_refused(keyword: &str) -> &'static str {
         "remotecommand" | "setenv" | "localcommand" | "permitlocalcommand" | "sessiontype" => {
             "ferry runs its own commands with its own environment"
         }
+        "refuseconnection" => "ssh would refuse to connect to this host",
         _ => "ferry connects straight to the name it resolves, without this",
     }
 }

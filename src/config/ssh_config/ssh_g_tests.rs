@@ -179,3 +179,21 @@ fn resolution_matches_ssh_dash_g() {
         }
     }
 }
+
+/// Every option the installed OpenSSH knows is applied, refused or
+/// harmless for ferry: none reads as an unknown keyword.
+#[test]
+fn every_openssh_keyword_has_a_treatment() {
+    let out = Command::new("ssh")
+        .args(["-G", "-F", "/dev/null", "x"])
+        .output()
+        .expect("run ssh -G (install openssh-client)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let unknown: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_ascii_lowercase)
+        .filter(|k| k != "host" && super::keywords::kind(k).is_none())
+        .collect();
+    assert!(unknown.is_empty(), "no treatment for {unknown:?}");
+}
