@@ -182,7 +182,7 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
     validate_rollout(path, "rollout", &file.rollout)?;
     let default_user = controller_user();
     let groups = resolve_groups(path, &file)?;
-    let ssh_config = super::ssh_config::for_inventory(file.ssh.config.as_ref())?;
+    let ssh_config = super::ssh_config::for_inventory(path, file.ssh.config.as_ref())?;
     let inv_ssh = inventory_ssh(path, &file.ssh);
 
     let mut hosts = Vec::with_capacity(file.hosts.len());

@@ -141,7 +141,7 @@ fn a_missing_ssh_config_named_by_the_inventory_is_an_error() {
     project
         .ferry(["check", "test", "--ssh"])
         .failure()
-        .stderr_has("nope/config: no such file (named by the inventory's `ssh: { config: ... }`)")
+        .stderr_has("inventories/test.yml: ssh.config names nope/config, which does not exist")
         .run();
 }
 

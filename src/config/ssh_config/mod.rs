@@ -32,6 +32,9 @@ pub enum SshConfigError {
     At { place: Place, message: String },
     #[error("{}: {reason}", file.display())]
     Read { file: PathBuf, reason: String },
+    /// A file the inventory names does not exist.
+    #[error("{}: no such ssh_config file", .0.display())]
+    Missing(PathBuf),
 }
 
 impl SshConfigError {
@@ -51,6 +54,7 @@ impl From<SshConfigError> for ConfigError {
                 ..ConfigError::new(&place.file, message)
             },
             SshConfigError::Read { file, reason } => ConfigError::new(&file, reason),
+            SshConfigError::Missing(file) => ConfigError::new(&file, "no such ssh_config file"),
         }
     }
 }
@@ -98,12 +102,7 @@ impl SshConfig {
                 for file in files {
                     let file = expand_tilde(file, home);
                     if !file.exists() {
-                        return Err(SshConfigError::Read {
-                            file,
-                            reason:
-                                "no such file (named by the inventory's `ssh: { config: ... }`)"
-                                    .into(),
-                        });
+                        return Err(SshConfigError::Missing(file));
                     }
                     config.read(&file, &user)?;
                 }
@@ -177,11 +176,36 @@ pub fn local_account() -> (PathBuf, String) {
 
 /// The inventory's `ssh: { config: ... }`: a path, a list of paths, or
 /// `none`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConfigFiles {
     One(String),
     Many(Vec<String>),
+}
+
+impl<'de> serde::Deserialize<'de> for ConfigFiles {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ConfigFiles, D::Error> {
+        struct Files;
+        impl<'de> serde::de::Visitor<'de> for Files {
+            type Value = ConfigFiles;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an ssh_config path, a list of paths, or `none`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ConfigFiles, E> {
+                Ok(ConfigFiles::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<ConfigFiles, A::Error> {
+                let mut files = Vec::new();
+                while let Some(file) = seq.next_element::<String>()? {
+                    files.push(file);
+                }
+                Ok(ConfigFiles::Many(files))
+            }
+        }
+        d.deserialize_any(Files)
+    }
 }
 
 impl ConfigFiles {
@@ -205,10 +229,22 @@ pub struct ForInventory {
     login: String,
 }
 
-/// Read the files the inventory asks for.
-pub fn for_inventory(files: Option<&ConfigFiles>) -> Result<ForInventory, ConfigError> {
+/// Read the files the inventory at `path` asks for.
+pub fn for_inventory(
+    path: &Path,
+    files: Option<&ConfigFiles>,
+) -> Result<ForInventory, ConfigError> {
     let (home, login) = local_account();
-    let config = SshConfig::load(&ConfigFiles::source(files), &home)?;
+    let config = SshConfig::load(&ConfigFiles::source(files), &home).map_err(|e| match e {
+        SshConfigError::Missing(file) => ConfigError::new(
+            path,
+            format!(
+                "ssh.config names {}, which does not exist (write an existing file, or `none`)",
+                file.display()
+            ),
+        ),
+        other => other.into(),
+    })?;
     Ok(ForInventory {
         config,
         home,
