@@ -150,6 +150,14 @@ fn resolution_matches_ssh_dash_g() {
         "Host=q\n\tUser\t=\tq1\nHost \"p q\" r\n  Port = 44\n  ConnectTimeout 2h3m4\nhost Q\n  USER upper\n\
          Match all\n  IdentityFile %d/x\n  ProxyJump u@[::1]:7,h2:\n  StrictHostKeyChecking no\n"
             .to_string(),
+        format!(
+            "IgnoreUnknown UseKeychain,Foo*\nHost !q\n  User never\nHost nomatch\n  Include {}/*.conf\n\
+             Host q r # a comment\n  UseKeychain yes\n  Port=2022 # trailing\n\tFooBar 1\n\
+             Match !all\n  User never2\nMatch originalhost a.b,!y.b host *.b\n  Port 5\n\
+             Host a.b\n  HostName real.b\nMatch host real.b\n  User via-hostname\n\
+             Host *\n  IdentitiesOnly=no\n  ServerAliveCountMax 1\n  ConnectTimeout 1w\n",
+            inc.display()
+        ),
     ];
     let names = [
         "web-1", "web-bad", "db1", "db2", "DB2", "Web-1", "x.b", "y.b", "a.c", "a.b", "other",
