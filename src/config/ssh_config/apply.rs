@@ -311,6 +311,24 @@ fn from_config<T: Copy>(
     }
 }
 
+/// A `ProxyJump` value written elsewhere (the inventory's `proxy_jump:`,
+/// `from` names it in errors) as hops resolved through `ssh_config` like
+/// the ones `ssh_config` gives; for `name` (to catch loops).
+pub fn jumps(
+    local: &Local<'_>,
+    inv: &InventorySsh,
+    name: &str,
+    text: &str,
+    from: &Path,
+) -> Result<Vec<Jump>, SshConfigError> {
+    let at = Place {
+        file: std::sync::Arc::new(from.to_path_buf()),
+        line: 0,
+    };
+    let specs = super::values::jumps(text, &at)?;
+    chain(local, inv, &specs, &at, &mut vec![name.to_string()])
+}
+
 /// A `ProxyJump` list as hops, outermost first; the first hop's own
 /// `ProxyJump` comes before it, as `ssh -J a,b` connects to `a` as `ssh a`.
 fn chain(

@@ -50,7 +50,7 @@ impl From<SshConfigError> for ConfigError {
     fn from(err: SshConfigError) -> ConfigError {
         match err {
             SshConfigError::At { place, message } => ConfigError {
-                line: Some(u64::from(place.line)),
+                line: Some(u64::from(place.line)).filter(|l| *l > 0),
                 ..ConfigError::new(&place.file, message)
             },
             SshConfigError::Read { file, reason } => ConfigError::new(&file, reason),
@@ -253,6 +253,25 @@ pub fn for_inventory(
 }
 
 impl ForInventory {
+    /// The hops of a `ProxyJump` value written in the inventory (e.g. its
+    /// `proxy_jump:`), each resolved through `ssh_config` (see
+    /// [`apply::jumps`]); the inventory's path names it in errors.
+    pub fn jumps(
+        &self,
+        inv: &apply::InventorySsh,
+        host: &str,
+        text: &str,
+        default_user: &str,
+    ) -> Result<Vec<crate::config::Jump>, ConfigError> {
+        let local = apply::Local {
+            config: &self.config,
+            home: &self.home,
+            login: &self.login,
+            default_user,
+        };
+        Ok(apply::jumps(&local, inv, host, text, &inv.path)?)
+    }
+
     /// One host's effective settings (see [`apply::apply`]).
     pub fn apply(
         &self,

@@ -395,3 +395,39 @@ fn a_missing_default_file_is_fine_a_named_one_is_not() {
         SshConfig::load_with_system(&Source::Off, home.path(), Path::new("/etc/ssh/ssh_config"));
     assert!(off.unwrap().read.is_empty());
 }
+
+#[test]
+fn an_inventory_proxy_jump_is_resolved_through_ssh_config() {
+    let c = config("Host bastion\n  HostName 10.0.0.1\n  User ops\n  Port 2200\n");
+    let hops = apply::jumps(
+        &local(&c),
+        &inv(),
+        "web1",
+        "bastion,me@inner:22",
+        Path::new("inv.yml"),
+    )
+    .unwrap();
+    let got: Vec<(&str, &str, u16, &str)> = hops
+        .iter()
+        .map(|j| (j.name.as_str(), j.address.as_str(), j.port, j.user.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("bastion", "10.0.0.1", 2200, "ops"),
+            ("me@inner:22", "inner", 22, "me")
+        ]
+    );
+    let err = apply::jumps(
+        &local(&c),
+        &inv(),
+        "web1",
+        "bastion,,x",
+        Path::new("inv.yml"),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with("inv.yml: ProxyJump hop"),
+        "{err}"
+    );
+}
