@@ -12,7 +12,7 @@
 #   FUZZ_MINUTES=2 fuzz/run.sh template known_hosts
 #
 # Targets: inventory, playbook, config_file (any bytes as a file),
-# template, known_hosts. A property that fails prints its minimal input and
+# template, known_hosts, ssh_config. A property that fails prints its minimal input and
 # the script exits 1; a case that takes over 20 s counts as a hang and fails
 # (src/prop_support.rs).
 set -euo pipefail
@@ -26,9 +26,10 @@ declare -A filters=(
   [config_file]="config::prop_tests::prop_config_file_"
   [template]="render::prop_tests::prop_template_ render::prop_tests::prop_corpus_template"
   [known_hosts]="known_hosts::prop_tests::prop_known_hosts_ known_hosts::prop_tests::prop_corpus_known_hosts"
+  [ssh_config]="ssh_config::prop_tests::prop_ssh_config_ ssh_config::prop_tests::prop_corpus_ssh_config"
 )
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(inventory playbook config_file template known_hosts)
+[ ${#targets[@]} -gt 0 ] || targets=(inventory playbook config_file template known_hosts ssh_config)
 for t in "${targets[@]}"; do
   [ -n "${filters[$t]:-}" ] || { echo "unknown target: $t (${!filters[*]})" >&2; exit 2; }
 done

@@ -327,6 +327,13 @@ pub struct CheckArgs {
     pub common: Common,
     /// The playbook to check (a name in playbooks/ or a file); default: site.
     pub playbook: Option<String>,
+    /// Print each host's effective SSH settings and where each came from
+    /// (host entry, inventory `ssh:`, an `ssh_config` line, default).
+    #[arg(long, conflicts_with = "playbook")]
+    pub ssh: bool,
+    /// With --ssh: `json` prints one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, requires = "ssh")]
+    pub output: OutputArg,
 }
 
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {

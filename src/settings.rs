@@ -94,6 +94,9 @@ pub struct RunSettings {
 pub struct CheckSettings {
     pub common: CommonSettings,
     pub playbook: Option<String>,
+    /// `--ssh`: the SSH settings report instead of the plan.
+    pub ssh: bool,
+    pub json: bool,
 }
 
 /// Where the artifact a deploy ships comes from.
@@ -247,6 +250,8 @@ impl Settings {
             cli::Command::Check(args) => Settings::Check(CheckSettings {
                 common: args.common.into(),
                 playbook: args.playbook,
+                ssh: args.ssh,
+                json: args.output == cli::OutputArg::Json,
             }),
             cli::Command::Deploy(args) => {
                 let release = args.release.as_deref().map(ReleaseId::parse).transpose()?;

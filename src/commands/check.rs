@@ -12,6 +12,9 @@ use crate::settings::CheckSettings;
 use super::{load_playbook, prepare, Prepared};
 
 pub(super) fn check(args: CheckSettings) -> Result<ExitStatus, Failure> {
+    if args.ssh {
+        return super::check_ssh::check_ssh(&args);
+    }
     let names: Vec<String> = args.playbook.into_iter().collect();
     // Without a playbook named and no site.yml, check the inventory alone.
     let inventory_only = names.is_empty() && !config::playbook_path("site").exists();

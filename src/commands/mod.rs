@@ -3,6 +3,7 @@
 //! with a [`Failure`], whose kind is the exit code.
 
 mod check;
+mod check_ssh;
 mod deploy;
 mod history;
 mod known_hosts;

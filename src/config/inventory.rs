@@ -60,6 +60,11 @@ struct SshFile {
     keepalive: Option<Span>,
     host_key_policy: Option<HostKeyPolicy>,
     passphrase_env: Option<String>,
+    /// `ssh_config` files to read instead of `~/.ssh/config`, or `none`.
+    config: Option<super::ssh_config::ConfigFiles>,
+    /// Read `StrictHostKeyChecking no` in `ssh_config` as accept-new.
+    #[serde(default)]
+    allow_strict_host_key_checking_no: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -128,6 +133,8 @@ pub struct Host {
     pub vars: Vars,
     /// Its own SSH settings (`ssh_config`, host entry), over the inventory's.
     pub ssh: super::HostSsh,
+    /// Where address, port, user and each SSH setting came from.
+    pub ssh_origin: super::ssh_config::SshOrigin,
 }
 
 #[derive(Clone, Debug)]
@@ -173,15 +180,15 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
         return Err(ConfigError::new(path, "the inventory has no hosts"));
     }
     validate_rollout(path, "rollout", &file.rollout)?;
-    let default_user = file.ssh.user.clone().unwrap_or_else(controller_user);
-    let default_port = file.ssh.port.unwrap_or(22);
+    let default_user = controller_user();
     let groups = resolve_groups(path, &file)?;
+    let ssh_config = super::ssh_config::for_inventory(path, file.ssh.config.as_ref())?;
+    let inv_ssh = inventory_ssh(path, &file.ssh);
 
     let mut hosts = Vec::with_capacity(file.hosts.len());
     for (name, entry) in &file.hosts {
         validate_name(path, "host", name)?;
-        let port = entry.port.unwrap_or(default_port);
-        if port == 0 {
+        if entry.port.or(file.ssh.port) == Some(0) {
             return Err(ConfigError::new(
                 path,
                 format!("host `{name}`: invalid port 0"),
@@ -193,14 +200,22 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
             vars.extend(file.groups[&group.name].vars.clone());
         }
         vars.extend(entry.vars.clone());
+        let host_entry = super::ssh_config::apply::HostEntry {
+            name,
+            address: entry.address.as_deref(),
+            port: entry.port,
+            user: entry.user.as_deref(),
+        };
+        let effective = ssh_config.apply(&inv_ssh, &host_entry, &default_user)?;
         hosts.push(Host {
             name: name.clone(),
-            address: entry.address.clone().unwrap_or_else(|| name.clone()),
-            port,
-            user: entry.user.clone().unwrap_or_else(|| default_user.clone()),
+            address: effective.address,
+            port: effective.port,
+            user: effective.user,
             groups: member_of.iter().map(|g| g.name.clone()).collect(),
             vars,
-            ssh: super::HostSsh::default(),
+            ssh: effective.ssh,
+            ssh_origin: effective.origin,
         });
     }
     Ok(Inventory {
@@ -360,6 +375,21 @@ fn resolve_ssh(file: &SshFile) -> SshSettings {
             .passphrase_env
             .clone()
             .unwrap_or_else(|| "FERRY_KEY_PASSPHRASE".into()),
+    }
+}
+
+/// What the inventory's `ssh:` sets, for precedence over `ssh_config`.
+fn inventory_ssh(path: &Path, file: &SshFile) -> super::ssh_config::apply::InventorySsh {
+    super::ssh_config::apply::InventorySsh {
+        path: path.to_path_buf(),
+        user: file.user.clone(),
+        port: file.port,
+        identity_files: !file.identity_files.is_empty(),
+        known_hosts: file.known_hosts.is_some(),
+        connect_timeout: file.connect_timeout.is_some(),
+        keepalive: file.keepalive.is_some(),
+        host_key_policy: file.host_key_policy.is_some(),
+        allow_no_check: file.allow_strict_host_key_checking_no,
     }
 }
 

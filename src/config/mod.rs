@@ -7,6 +7,7 @@ pub mod probe;
 #[cfg(test)]
 mod prop_tests;
 pub mod source;
+pub mod ssh_config;
 pub mod values;
 
 use std::path::{Path, PathBuf};

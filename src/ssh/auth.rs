@@ -1,9 +1,12 @@
-//! Client authentication: ssh-agent first, then identity files. Keys are read
-//! (and decrypted, which costs ~200 ms each) once per run and shared by all hosts.
+//! Client authentication: ssh-agent first (unless `IdentitiesOnly`), then
+//! identity files: the host's own, else the inventory's. Each key file is
+//! read (and decrypted, which costs ~200 ms) once per run and shared by all
+//! hosts that name it.
 
+use std::collections::HashMap;
 use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use russh::client::Handle;
 use russh::keys::agent::client::AgentClient;
@@ -16,15 +19,23 @@ use super::{ClientHandler, SshError};
 const MAX_AGENT_KEYS: usize = 3;
 
 pub(super) struct KeyRing {
+    /// The inventory's identity files: for hosts without their own.
     files: Vec<PathBuf>,
     passphrase_env: String,
-    loaded: OnceCell<LoadedKeys>,
+    /// Each file read (and decrypted) once per run, whichever hosts name
+    /// it; the cell makes concurrent first uses wait for one load.
+    loaded: Mutex<HashMap<PathBuf, Arc<OnceCell<Loaded>>>>,
 }
 
-struct LoadedKeys {
-    keys: Vec<(PathBuf, Arc<PrivateKey>)>,
-    /// Why configured files could not be used, shown when auth fails.
-    problems: Vec<String>,
+/// One identity file: its key, or why it cannot be used.
+type Loaded = Result<Arc<PrivateKey>, String>;
+
+/// Which keys one connection offers: a host's own settings.
+pub(super) struct Offer<'a> {
+    /// The host's own identity files; empty: the inventory's.
+    pub(super) files: &'a [PathBuf],
+    /// No ssh-agent keys, only the files (`IdentitiesOnly yes`).
+    pub(super) identities_only: bool,
 }
 
 impl KeyRing {
@@ -32,57 +43,84 @@ impl KeyRing {
         KeyRing {
             files,
             passphrase_env,
-            loaded: OnceCell::new(),
+            loaded: Mutex::new(HashMap::new()),
         }
     }
 
-    async fn keys(&self) -> &LoadedKeys {
-        self.loaded
-            .get_or_init(|| async {
-                let files = self.files.clone();
-                let env = self.passphrase_env.clone();
-                tokio::task::spawn_blocking(move || load_keys(&files, &env))
-                    .await
-                    .unwrap_or_else(|e| LoadedKeys {
-                        keys: Vec::new(),
-                        problems: vec![format!("key loading panicked: {e}")],
-                    })
-            })
-            .await
+    async fn key(&self, file: &Path) -> Loaded {
+        let cell = self
+            .loaded
+            .lock()
+            .expect("key cache lock")
+            .entry(file.to_path_buf())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async {
+            let path = file.to_path_buf();
+            let env = self.passphrase_env.clone();
+            tokio::task::spawn_blocking(move || load_key(&path, &env).map(Arc::new))
+                .await
+                .unwrap_or_else(|e| Err(format!("key loading panicked: {e}")))
+        })
+        .await
+        .clone()
     }
 
     pub(super) async fn authenticate(
         &self,
         handle: &mut Handle<ClientHandler>,
         user: &str,
+        offer: &Offer<'_>,
     ) -> Result<(), SshError> {
         let rsa_hash = handle.best_supported_rsa_hash().await?.flatten();
         let mut report = Report::default();
-        match AgentClient::connect_env().await {
-            Err(e) => report.agent = AgentState::Unusable(agent_problem(&e)),
-            Ok(mut agent) => {
-                let identities = agent.request_identities().await.unwrap_or_default();
-                report.agent = AgentState::Keys(
-                    identities
-                        .iter()
-                        .map(|id| describe_key(&id.public_key(), id.comment()))
-                        .collect(),
-                );
-                for id in identities.iter().take(MAX_AGENT_KEYS) {
-                    let key = id.public_key().into_owned();
-                    let result = handle
-                        .authenticate_publickey_with(user, key, rsa_hash, &mut agent)
-                        .await;
-                    // After a success, never call authenticate again: it hangs.
-                    if matches!(result, Ok(ref r) if r.success()) {
-                        return Ok(());
-                    }
-                    report.agent_tried += 1;
+        let agent = if offer.identities_only {
+            report.agent = AgentState::LeftOut;
+            None
+        } else {
+            match AgentClient::connect_env().await {
+                Err(e) => {
+                    report.agent = AgentState::Unusable(agent_problem(&e));
+                    None
                 }
+                Ok(agent) => Some(agent),
+            }
+        };
+        if let Some(mut agent) = agent {
+            let identities = agent.request_identities().await.unwrap_or_default();
+            report.agent = AgentState::Keys(
+                identities
+                    .iter()
+                    .map(|id| describe_key(&id.public_key(), id.comment()))
+                    .collect(),
+            );
+            for id in identities.iter().take(MAX_AGENT_KEYS) {
+                let key = id.public_key().into_owned();
+                let result = handle
+                    .authenticate_publickey_with(user, key, rsa_hash, &mut agent)
+                    .await;
+                // After a success, never call authenticate again: it hangs.
+                if matches!(result, Ok(ref r) if r.success()) {
+                    return Ok(());
+                }
+                report.agent_tried += 1;
             }
         }
-        let loaded = self.keys().await;
-        for (file, key) in &loaded.keys {
+        let files = if offer.files.is_empty() {
+            &self.files
+        } else {
+            offer.files
+        };
+        for file in files {
+            let key = match self.key(file).await {
+                Ok(key) => key,
+                Err(problem) => {
+                    report
+                        .problems
+                        .push(format!("{}: {problem}", file.display()));
+                    continue;
+                }
+            };
             let with_hash = PrivateKeyWithHashAlg::new(key.clone(), rsa_hash);
             if handle
                 .authenticate_publickey(user, with_hash)
@@ -97,7 +135,6 @@ impl KeyRing {
                 describe_key(key.public_key(), "")
             ));
         }
-        report.problems.clone_from(&loaded.problems);
         Err(SshError::AuthFailed {
             user: user.into(),
             detail: report.message(user),
@@ -121,6 +158,8 @@ struct Report {
 enum AgentState {
     #[default]
     NotAsked,
+    /// Not used: `IdentitiesOnly yes`.
+    LeftOut,
     /// No agent, or one that did not answer: why.
     Unusable(String),
     /// The agent's keys (fingerprint, type, comment).
@@ -132,6 +171,7 @@ impl Report {
         let mut parts = Vec::new();
         match &self.agent {
             AgentState::NotAsked => {}
+            AgentState::LeftOut => parts.push("ssh-agent: not used (IdentitiesOnly)".into()),
             AgentState::Unusable(why) => parts.push(format!("ssh-agent: {why}")),
             AgentState::Keys(keys) if keys.is_empty() => {
                 parts.push("ssh-agent: holds no keys".into());
@@ -189,32 +229,14 @@ fn agent_problem(err: &russh::keys::Error) -> String {
     }
 }
 
-fn load_keys(files: &[PathBuf], passphrase_env: &str) -> LoadedKeys {
-    let mut keys = Vec::new();
-    let mut problems = Vec::new();
-    for file in files {
-        // Named when auth fails: "no such file" is the usual cause of
-        // "no key tried" (a typo, a key on another machine).
-        match std::fs::metadata(file) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                problems.push(format!("{}: no such file", file.display()));
-                continue;
-            }
-            Err(e) => {
-                problems.push(format!("{}: {e}", file.display()));
-                continue;
-            }
-            Ok(_) => {}
-        }
-        match load_key(file, passphrase_env) {
-            Ok(key) => keys.push((file.clone(), Arc::new(key))),
-            Err(problem) => problems.push(format!("{}: {problem}", file.display())),
-        }
-    }
-    LoadedKeys { keys, problems }
-}
-
 fn load_key(file: &std::path::Path, passphrase_env: &str) -> Result<PrivateKey, String> {
+    // Named when auth fails: "no such file" is the usual cause of "no key
+    // tried" (a typo, a key on another machine).
+    match std::fs::metadata(file) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err("no such file".into()),
+        Err(e) => return Err(e.to_string()),
+        Ok(_) => {}
+    }
     match load_secret_key(file, None) {
         Err(russh::keys::Error::KeyIsEncrypted) => {
             let passphrase = passphrase(file, passphrase_env)?;

@@ -10,6 +10,7 @@
 mod auth;
 mod exec;
 pub mod known_hosts;
+mod options;
 mod scan;
 mod upload;
 
@@ -114,6 +115,8 @@ pub struct Connector {
     policy: HostKeyPolicy,
     keys: KeyRing,
     connect_timeout: Duration,
+    /// Per-host configs and `known_hosts` sets (a host's own `ssh` settings).
+    shared: options::Shared,
 }
 
 impl Connector {
@@ -127,35 +130,43 @@ impl Connector {
                 settings.passphrase_env.clone(),
             ),
             connect_timeout: settings.connect_timeout,
+            shared: options::Shared::new(settings),
         })
     }
 
     /// Connect, verify the host key, authenticate: all within the connect timeout.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
+        let opts = self.host_options(&target.ssh, &target.display())?;
         let verdict = Arc::new(Mutex::new(None));
         let handler = ClientHandler {
             target: target.clone(),
-            known_hosts: self.known_hosts.clone(),
-            policy: self.policy,
+            known_hosts: opts.known_hosts.clone(),
+            policy: opts.policy,
             refusal: verdict.clone(),
         };
         let attempt = async {
             let addr = (target.address.as_str(), target.port);
-            let mut handle = match client::connect(self.config.clone(), addr, handler).await {
+            let mut handle = match client::connect(opts.config.clone(), addr, handler).await {
                 Ok(handle) => handle,
                 Err(err) => {
                     let refusal = verdict.lock().expect("refusal lock").take();
                     return Err(refusal.unwrap_or_else(|| connect_error(target, err)));
                 }
             };
-            self.keys.authenticate(&mut handle, &target.user).await?;
+            let offer = auth::Offer {
+                files: &target.ssh.identity_files,
+                identities_only: target.ssh.identities_only,
+            };
+            self.keys
+                .authenticate(&mut handle, &target.user, &offer)
+                .await?;
             Ok(handle)
         };
-        let handle = tokio::time::timeout(self.connect_timeout, attempt)
+        let handle = tokio::time::timeout(opts.connect_timeout, attempt)
             .await
             .map_err(|_| SshError::ConnectTimeout {
                 address: target.display(),
-                after: self.connect_timeout,
+                after: opts.connect_timeout,
             })??;
         Ok(Session {
             handle: Arc::new(handle),
@@ -189,7 +200,7 @@ fn client_config(settings: &SshSettings) -> client::Config {
     client::Config {
         preferred,
         keepalive_interval: Some(settings.keepalive),
-        keepalive_max: 3,
+        keepalive_max: options::KEEPALIVE_COUNT,
         // Never an inactivity timeout: it drops quiet long commands.
         inactivity_timeout: None,
         nodelay: true,

@@ -18,6 +18,7 @@ mod releases;
 mod rolling;
 mod run;
 mod security;
+mod ssh_config;
 mod sudo;
 mod trust;
 mod windows;
