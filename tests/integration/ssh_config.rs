@@ -191,7 +191,7 @@ fn identities_only_keeps_the_agent_out() {
         .run_cmd("true")
         .env("SSH_AUTH_SOCK", &socket)
         .code(1)
-        .stderr_has("tried no key")
+        .stderr_has("ssh-agent: not used (IdentitiesOnly); identity files tried: none")
         .run();
 }
 
