@@ -11,6 +11,7 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::proxy_jump;
 use super::source::{load_yaml, nearest, parse_yaml, ConfigError};
 use super::values::{Amount, BatchSpec, Span};
 use super::Vars;
@@ -60,6 +61,8 @@ struct SshFile {
     keepalive: Option<Span>,
     host_key_policy: Option<HostKeyPolicy>,
     passphrase_env: Option<String>,
+    /// `ProxyJump` for every host (see `proxy_jump.rs`).
+    proxy_jump: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -68,6 +71,8 @@ struct HostFile {
     address: Option<String>,
     port: Option<u16>,
     user: Option<String>,
+    /// Over the `ssh:` block's; `none`: straight to the host.
+    proxy_jump: Option<Spanned<String>>,
     #[serde(default)]
     vars: Vars,
 }
@@ -176,6 +181,18 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
     let default_user = file.ssh.user.clone().unwrap_or_else(controller_user);
     let default_port = file.ssh.port.unwrap_or(22);
     let groups = resolve_groups(path, &file)?;
+    let known = file.hosts.iter().map(|(name, e)| proxy_jump::Known {
+        name,
+        address: e.address.as_deref().unwrap_or(name),
+        port: e.port.unwrap_or(default_port),
+        user: e.user.as_deref().unwrap_or(&default_user),
+    });
+    let jumps = proxy_jump::Chains::new(
+        path,
+        file.ssh.proxy_jump.as_ref(),
+        known.collect(),
+        &default_user,
+    )?;
 
     let mut hosts = Vec::with_capacity(file.hosts.len());
     for (name, entry) in &file.hosts {
@@ -200,7 +217,12 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
             user: entry.user.clone().unwrap_or_else(|| default_user.clone()),
             groups: member_of.iter().map(|g| g.name.clone()).collect(),
             vars,
-            ssh: super::HostSsh::default(),
+            ssh: super::HostSsh {
+                jumps: jumps
+                    .for_host(name, entry.proxy_jump.as_ref())?
+                    .unwrap_or_default(),
+                ..super::HostSsh::default()
+            },
         });
     }
     Ok(Inventory {
@@ -478,5 +500,48 @@ mod tests {
         );
         assert_eq!(inv.rollout.pause, Some(Span(Duration::from_secs(30))));
         assert!(inventory("rollout: { canary: 0 }\nhosts:\n  web1: {}\n").is_err());
+    }
+
+    #[test]
+    fn proxy_jump_host_entry_overrides_the_ssh_block() {
+        let inv = inventory(
+            "ssh: { user: deploy, proxy_jump: \"ops@bastion:2222, inner\" }\n\
+             hosts:\n  web1: {}\n  web2: { proxy_jump: none }\n  web3: { proxy_jump: bastion }\n\
+             \x20 bastion: { address: 127.0.0.9, port: 2200 }\n  inner: { user: app }\n",
+        )
+        .unwrap();
+        let hops = |name: &str| -> Vec<String> {
+            inv.host(name)
+                .unwrap()
+                .ssh
+                .jumps
+                .iter()
+                .map(|j| format!("{}@{}:{}", j.user, j.address, j.port))
+                .collect()
+        };
+        assert_eq!(hops("web1"), ["ops@127.0.0.9:2222", "app@inner:22"]);
+        assert!(hops("web2").is_empty());
+        assert_eq!(hops("web3"), ["deploy@127.0.0.9:2200"]);
+        // The bastion itself is reached directly; `inner` through the bastion.
+        assert!(hops("bastion").is_empty());
+        assert_eq!(hops("inner"), ["ops@127.0.0.9:2222"]);
+    }
+
+    #[test]
+    fn a_bad_proxy_jump_names_the_host_and_the_place() {
+        let err = inventory("hosts:\n  web1: { proxy_jump: \"ops@\" }\n").unwrap_err();
+        assert_eq!(err.line, Some(2));
+        assert!(
+            err.to_string().starts_with(
+                "inventories/test.yml:2:23: host `web1`: proxy_jump hop `ops@`: the host name is empty; write `[user@]host[:port]`"
+            ),
+            "{err}"
+        );
+        let err = inventory("ssh: { proxy_jump: \"a,,b\" }\nhosts:\n  web1: {}\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("ssh: proxy_jump hop ``: empty hop"),
+            "{err}"
+        );
     }
 }
