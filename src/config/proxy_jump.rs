@@ -52,7 +52,7 @@ fn parse_hop(written: &str) -> Result<HopSpec, String> {
     }
     let rest = written.strip_prefix("ssh://").unwrap_or(written);
     let (user, hostport) = match rest.rsplit_once('@') {
-        Some((user, _)) if user.is_empty() => return bad("the user before `@` is empty"),
+        Some(("", _)) => return bad("the user before `@` is empty"),
         Some((user, hostport)) => (Some(user.to_string()), hostport),
         None => (None, rest),
     };

@@ -9,6 +9,7 @@
 
 mod auth;
 mod exec;
+mod jump;
 pub mod known_hosts;
 mod upload;
 
@@ -71,6 +72,13 @@ pub enum SshError {
         tried: String,
         problems: String,
     },
+    /// A `ProxyJump` hop could not be reached or refused us.
+    #[error("via bastion {bastion}: {reason}")]
+    ViaBastion {
+        bastion: String,
+        reason: String,
+        unreachable: bool,
+    },
     #[error("command timed out after {after:?}")]
     Timeout { after: Duration },
     #[error("upload failed: {0}")]
@@ -84,7 +92,12 @@ impl SshError {
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
-            SshError::Connect { .. } | SshError::ConnectTimeout { .. }
+            SshError::Connect { .. }
+                | SshError::ConnectTimeout { .. }
+                | SshError::ViaBastion {
+                    unreachable: true,
+                    ..
+                }
         )
     }
 }
@@ -112,6 +125,7 @@ pub struct Connector {
     policy: HostKeyPolicy,
     keys: KeyRing,
     connect_timeout: Duration,
+    bastions: jump::Bastions,
 }
 
 impl Connector {
@@ -125,11 +139,15 @@ impl Connector {
                 settings.passphrase_env.clone(),
             ),
             connect_timeout: settings.connect_timeout,
+            bastions: jump::Bastions::default(),
         })
     }
 
     /// Connect, verify the host key, authenticate: all within the connect timeout.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
+        if !target.ssh.jumps.is_empty() {
+            return self.connect_via(target).await;
+        }
         let verdict = Arc::new(Mutex::new(None));
         let handler = ClientHandler {
             target: target.clone(),
