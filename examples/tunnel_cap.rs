@@ -1,11 +1,13 @@
 //! How many direct-tcpip channels one SSH connection to an OpenSSH sshd
 //! carries at once (the measurement behind `ssh::jump`'s channel cap).
 //!
-//!   cargo run --example fleet -- up --hosts 1 --dir /tmp/cap
-//!   cargo run --example tunnel_cap -- /tmp/cap [CHANNELS]
+//! ```text
+//! cargo run --example fleet -- up --hosts 1 --dir /tmp/cap
+//! cargo run --example tunnel_cap -- /tmp/cap [COUNT]
+//! ```
 //!
 //! Logs in to the fleet's first host with its key (host key checked against
-//! the fleet's `known_hosts`), then opens CHANNELS (default 2000) tunnels to
+//! the fleet's `known_hosts`), then opens COUNT (default 2000) tunnels to
 //! a TCP listener of its own on 127.0.0.1, one after the other, all kept
 //! open; prints how many opened, how many the listener accepted, and the
 //! first refusal.
@@ -41,10 +43,7 @@ impl client::Handler for Checked {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(
-        args.next()
-            .ok_or("usage: tunnel_cap FLEET_DIR [CHANNELS]")?,
-    );
+    let dir = PathBuf::from(args.next().ok_or("usage: tunnel_cap FLEET_DIR [COUNT]")?);
     let want: usize = args.next().map_or(Ok(2000), |n| n.parse())?;
     let inventory = std::fs::read_to_string(dir.join("inventory.yaml"))?;
     let address = inventory
