@@ -39,9 +39,24 @@ use crate::config::Jump;
 pub(super) const CHANNELS_PER_CONNECTION: usize = 64;
 
 /// The bastion connections of a run, by chain prefix.
-#[derive(Default)]
 pub(super) struct Bastions {
     pools: Mutex<HashMap<String, Arc<Pool>>>,
+    /// [`CHANNELS_PER_CONNECTION`]; tests lower it to see more logins.
+    channels: usize,
+}
+
+impl Default for Bastions {
+    fn default() -> Bastions {
+        let channels = std::env::var("FERRY_TEST_BASTION_CHANNELS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(CHANNELS_PER_CONNECTION);
+        Bastions {
+            pools: Mutex::default(),
+            channels,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -189,7 +204,7 @@ impl Connector {
                 };
             let link = Arc::new(Link {
                 handle,
-                slots: Arc::new(Semaphore::new(CHANNELS_PER_CONNECTION)),
+                slots: Arc::new(Semaphore::new(self.bastions.channels)),
             });
             let slot = link
                 .slots
@@ -215,22 +230,10 @@ impl Connector {
             user: hop.user.clone(),
             ssh: hop.ssh.clone(),
         };
-        let hop_failure = |err: SshError| match err {
-            // Already the failure of a hop further out.
-            SshError::ViaBastion {
-                bastion,
-                reason,
-                unreachable,
-            } => Failure {
-                bastion,
-                reason,
-                unreachable,
-            },
-            other => Failure {
-                bastion: hop_name(hop),
-                unreachable: other.is_unreachable(),
-                reason: other.to_string(),
-            },
+        let hop_failure = |err: SshError| Failure {
+            bastion: hop_name(hop),
+            unreachable: err.is_unreachable(),
+            reason: err.to_string(),
         };
         let handshake = if before.is_empty() {
             let addr = (hop.address.as_str(), hop.port);

@@ -86,6 +86,28 @@ fn twenty_hosts_behind_one_bastion_deploy_over_one_bastion_login() {
 }
 
 #[test]
+fn past_the_channel_cap_more_bastion_logins_are_made_and_every_host_is_reached() {
+    let fleet = bastion_fleet(13);
+    let hosts = fleet.hosts();
+    let bastion = &hosts[0];
+    let project = Project::empty();
+    project.write(
+        "inventories/test.yml",
+        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
+    );
+    project
+        .run_cmd("true")
+        .env("FERRY_TEST_BASTION_CHANNELS", "5")
+        .stderr_has("ok: 12  failed: 0  unreachable: 0")
+        .run();
+    // 12 hosts, 5 to a connection, opened one at a time: 3 logins.
+    assert_eq!(logins(bastion), 3, "{}", bastion.log_text());
+    for h in &hosts[1..] {
+        assert_eq!(tunnels_to(bastion, h), 1, "{}", h.name);
+    }
+}
+
+#[test]
 fn a_two_hop_chain_runs_a_command_and_deploys() {
     let fleet = bastion_fleet(4);
     let hosts = fleet.hosts();
