@@ -177,6 +177,55 @@ fn a_bastion_with_a_wrong_host_key_is_refused_by_name() {
         "no login to a bastion that failed its key"
     );
     assert_eq!(logins(&hosts[1]) + logins(&hosts[2]), 0);
+
+    // Behind a good bastion, each host's key is checked under its own
+    // address: h3's entry holds h2's key.
+    let mut known = String::new();
+    for (i, h) in hosts.iter().enumerate() {
+        let key = if i == 2 {
+            &hosts[1].host_key_line
+        } else {
+            &h.host_key_line
+        };
+        let _ = writeln!(known, "[{}]:{} {key}", h.address, h.port);
+    }
+    std::fs::write(fleet.known_hosts(), known).unwrap();
+    project
+        .run_cmd("true")
+        .code(1)
+        .stderr_has("ok: 1  failed: 1  unreachable: 0")
+        .stderr_has(format!(
+            "[h3] FAILED: task `connect` failed on h3: HOST KEY CHANGED for {}:{}",
+            hosts[2].address, hosts[2].port
+        ))
+        .stderr_lacks("via bastion")
+        .run();
+    assert_eq!(logins(&hosts[2]), 0);
+}
+
+#[test]
+fn a_host_down_behind_a_good_bastion_is_unreachable_alone() {
+    let fleet = bastion_fleet(3);
+    let hosts = fleet.hosts();
+    let bastion = &hosts[0];
+    fleet.stop_host(2);
+    let project = Project::empty();
+    project.write(
+        "inventories/test.yml",
+        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
+    );
+    project
+        .run_cmd("true")
+        .code(1)
+        .stderr_has("ok: 1  failed: 0  unreachable: 1")
+        .stderr_has(format!(
+            "[h3] UNREACHABLE: via bastion {}: cannot connect to {}:{} through it: the bastion refused the tunnel",
+            hop(&fleet, bastion),
+            hosts[2].address,
+            hosts[2].port
+        ))
+        .run();
+    assert_eq!(logins(bastion), 1);
 }
 
 #[test]
@@ -228,6 +277,13 @@ fn an_unreachable_bastion_makes_every_host_behind_it_unreachable_once() {
             out.stderr.matches(&line).count(),
             1,
             "{line}\n{}",
+            out.stderr
+        );
+        let event = format!("[{}] UNREACHABLE", h.name);
+        assert_eq!(
+            out.stderr.matches(&event).count(),
+            1,
+            "{event}\n{}",
             out.stderr
         );
     }
