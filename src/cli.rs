@@ -46,6 +46,23 @@ pub enum Command {
     Lock(LockArgs),
     /// Remove a lock set with `ferry lock`, or with --force a stale run lock.
     Unlock(UnlockArgs),
+    /// Each host's SSH key against the known hosts files (--scan); record rotated keys (--update).
+    KnownHosts(KnownHostsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KnownHostsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Show each host's key fingerprint and whether the known hosts files agree (the default).
+    #[arg(long, conflicts_with = "update")]
+    pub scan: bool,
+    /// Replace changed keys and add unknown ones, after confirmation.
+    #[arg(long)]
+    pub update: bool,
+    /// With --update: do not ask.
+    #[arg(long, short = 'y', requires = "update")]
+    pub yes: bool,
 }
 
 /// Options every command that reads an inventory takes.

@@ -75,6 +75,8 @@ pub enum Invalid {
     ReleaseId(InvalidReleaseId),
     #[error("--pause-after-canary needs a terminal to ask on: use --stop-after-canary (exit 5, re-run to go on) or --yes")]
     PromptWithoutTerminal,
+    #[error("known-hosts --update asks before it changes known_hosts, and stdin is not a terminal: pass --yes to update without asking")]
+    ConfirmWithoutTerminal,
     #[error("artifact {} is not a file", .0.display())]
     ArtifactNotFile(PathBuf),
     #[error("--sha256 `{0}` is not 64 hex digits")]

@@ -30,6 +30,7 @@ pub enum Settings {
     Promote(PromoteSettings),
     Lock(LockSettings),
     Unlock(UnlockSettings),
+    KnownHosts(KnownHostsSettings),
 }
 
 /// Where the hosts come from: the environment, its inventory and the selection.
@@ -213,6 +214,15 @@ pub struct UnlockSettings {
     pub force: bool,
 }
 
+#[derive(Debug)]
+pub struct KnownHostsSettings {
+    pub common: CommonSettings,
+    /// `--update`: record changed and unknown keys.
+    pub update: bool,
+    /// Without asking (`--yes`); otherwise asked on the terminal.
+    pub yes: bool,
+}
+
 impl Settings {
     /// Settle the command line. `terminal`: whether stdin is one (a question
     /// can be asked). Checked in the order the commands always did: the
@@ -296,6 +306,16 @@ impl Settings {
                 common: args.common.into(),
                 force: args.force,
             }),
+            cli::Command::KnownHosts(args) => {
+                if args.update && !args.yes && !terminal {
+                    return Err(Invalid::ConfirmWithoutTerminal);
+                }
+                Settings::KnownHosts(KnownHostsSettings {
+                    common: args.common.into(),
+                    update: args.update,
+                    yes: args.yes,
+                })
+            }
         })
     }
 }

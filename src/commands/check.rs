@@ -120,7 +120,11 @@ pub(super) fn describe(step: &Step) -> String {
         Step::Skip { name, reason } => return format!("skip     {name} ({reason})"),
         Step::Run(task) => task,
     };
-    let sudo = if task.sudo { " [sudo]" } else { "" };
+    let sudo = match (&task.sudo, &task.become_user) {
+        (true, Some(user)) => format!(" [sudo -u {user}]"),
+        (true, None) => " [sudo]".to_string(),
+        (false, _) => String::new(),
+    };
     let on = task
         .delegate
         .as_ref()

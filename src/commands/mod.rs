@@ -5,6 +5,7 @@
 mod check;
 mod deploy;
 mod history;
+mod known_hosts;
 mod lock;
 mod promote;
 mod results;
@@ -38,6 +39,7 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Lock(s) => lock::lock(s).await,
         Settings::Promote(s) => promote::promote(s).await,
         Settings::Unlock(s) => lock::unlock(s).await,
+        Settings::KnownHosts(s) => known_hosts::known_hosts(s).await,
     }
 }
 

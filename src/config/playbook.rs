@@ -34,6 +34,8 @@ struct PlaybookFile {
     #[serde(default)]
     linked_files: Vec<String>,
     keep_releases: Option<usize>,
+    /// Default `become_password` of every task that runs through sudo.
+    become_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +56,8 @@ struct TaskFile {
     retry_delay: Option<Span>,
     #[serde(default)]
     sudo: bool,
+    become_user: Option<String>,
+    become_password: Option<String>,
     hosts: Option<String>,
     #[serde(default)]
     run_once: bool,
@@ -67,6 +71,9 @@ pub struct FileSpec {
     pub src: String,
     pub dest: String,
     pub mode: Option<String>,
+    /// Who owns the installed file (`chown`): usually with `sudo`.
+    pub owner: Option<String>,
+    pub group: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,7 +111,12 @@ pub struct Task {
     pub timeout: Option<Duration>,
     pub retries: u32,
     pub retry_delay: Duration,
+    /// Through sudo (`sudo: true`, or implied by `become_user`).
     pub sudo: bool,
+    /// Whom sudo runs the task as (root when not given).
+    pub become_user: Option<String>,
+    /// A template giving sudo's password (fed on stdin, never in argv).
+    pub become_password: Option<String>,
     /// A host pattern narrowing the hosts this task runs on.
     pub hosts: Option<String>,
     /// Run on the first matching host only.
@@ -179,6 +191,8 @@ impl Playbook {
                 retries: 0,
                 retry_delay: Duration::from_secs(1),
                 sudo,
+                become_user: None,
+                become_password: None,
                 hosts: None,
                 run_once: false,
                 delegate_to: None,
@@ -221,7 +235,7 @@ fn from_file(path: &Path, file: PlaybookFile) -> Result<Playbook, ConfigError> {
     let stage = |list: Vec<Spanned<TaskFile>>| -> Result<Vec<Task>, ConfigError> {
         let tasks = list
             .into_iter()
-            .map(|t| task(path, t))
+            .map(|t| task(path, t, file.become_password.as_deref()))
             .collect::<Result<Vec<_>, _>>()?;
         reject_duplicate_names(path, &tasks)?;
         Ok(tasks)
@@ -262,10 +276,37 @@ fn from_file(path: &Path, file: PlaybookFile) -> Result<Playbook, ConfigError> {
     })
 }
 
-fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
+fn task(
+    path: &Path,
+    spanned: Spanned<TaskFile>,
+    default_password: Option<&str>,
+) -> Result<Task, ConfigError> {
     let line = spanned.referenced.line();
     let column = spanned.referenced.column();
     let t = spanned.value;
+    let sudo = t.sudo || t.become_user.is_some();
+    if !sudo && t.become_password.is_some() {
+        return Err(ConfigError::at(
+            path,
+            line,
+            column,
+            format!(
+                "task `{}`: become_password needs `sudo: true` or `become_user: USER`",
+                t.name
+            ),
+        ));
+    }
+    if sudo && t.local.is_some() {
+        return Err(ConfigError::at(
+            path,
+            line,
+            column,
+            format!(
+                "task `{}`: a local task runs on the controller: remove sudo/become_user",
+                t.name
+            ),
+        ));
+    }
     let mut kinds = Vec::new();
     if let Some(cmd) = t.run {
         kinds.push(TaskKind::Run(cmd));
@@ -314,7 +355,11 @@ fn task(path: &Path, spanned: Spanned<TaskFile>) -> Result<Task, ConfigError> {
         timeout: t.timeout.map(|s| s.0),
         retries: t.retries,
         retry_delay: t.retry_delay.map_or(Duration::from_secs(1), |s| s.0),
-        sudo: t.sudo,
+        sudo,
+        become_password: t
+            .become_password
+            .or_else(|| default_password.filter(|_| sudo).map(str::to_string)),
+        become_user: t.become_user,
         hosts: t.hosts,
         run_once: t.run_once,
         delegate_to: t.delegate_to,
@@ -393,6 +438,25 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn become_user_implies_sudo_and_the_playbook_password_is_a_default() {
+        let pb = playbook(
+            "become_password: \"{{ env('P') }}\"\ntasks:\n  - { name: a, run: x, become_user: app }\n  \
+             - { name: b, run: y }\n  - { name: c, run: z, sudo: true, become_password: own }\n",
+        )
+        .unwrap();
+        let t = &pb.tasks;
+        assert!(t[0].sudo);
+        assert_eq!(t[0].become_user.as_deref(), Some("app"));
+        assert_eq!(t[0].become_password.as_deref(), Some("{{ env('P') }}"));
+        assert_eq!((t[1].sudo, t[1].become_password.as_deref()), (false, None));
+        assert_eq!(t[2].become_password.as_deref(), Some("own"));
+        let err = playbook("tasks:\n  - { name: a, run: x, become_password: p }\n").unwrap_err();
+        assert!(err.message.contains("needs `sudo: true`"), "{err}");
+        let err = playbook("tasks:\n  - { name: a, local: x, sudo: true }\n").unwrap_err();
+        assert!(err.message.contains("runs on the controller"), "{err}");
     }
 
     #[test]

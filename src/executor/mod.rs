@@ -16,7 +16,7 @@ use crate::config::Host;
 use crate::render::{Action, Step};
 use crate::report::Printer;
 use crate::ssh::{Connector, ExitKind, Keep, Session, SshError, Stream, Target};
-use crate::steps::{RemoteCommand, TIMEOUT_EXIT};
+use crate::steps::{self, RemoteCommand, TIMEOUT_EXIT};
 
 mod connect;
 mod failure;
@@ -275,9 +275,16 @@ impl Executor {
             Ok(out) => {
                 let timed_out = cmd.timeout.is_some()
                     && matches!(out.exit, ExitKind::Code(c) if c == TIMEOUT_EXIT || c == 128 + 9);
-                let reason = match cmd.timeout {
-                    Some(t) if timed_out => format!("timed out after {t:?} (killed on the host)"),
-                    _ => out.exit.to_string(),
+                let refused = cmd
+                    .sudo
+                    .as_ref()
+                    .and_then(|_| steps::sudo_refusal(host, out.exit.code(), &out.stderr));
+                let reason = match (refused, cmd.timeout) {
+                    (Some(refused), _) => refused,
+                    (None, Some(t)) if timed_out => {
+                        format!("timed out after {t:?} (killed on the host)")
+                    }
+                    (None, _) => out.exit.to_string(),
                 };
                 Err(failure(Some(out.exit), reason, &out.stderr))
             }

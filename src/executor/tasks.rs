@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{is_remote, status_reason, Echo, Executor, HostReport, HostStatus, TaskFailure};
 use crate::config::Host;
-use crate::render::{Action, HostPlan, RenderedTask, Step};
+use crate::render::{Action, HostPlan, RenderedTask, Step, SudoPassword};
 use crate::ssh::{ExitKind, Keep, LineBuffer, Session, UploadSource, KEEP_BYTES};
 use crate::steps::RemoteCommand;
 
@@ -154,7 +154,7 @@ impl Executor {
             }
             (Action::Run(script), Some(session)) => {
                 let cmd = RemoteCommand::new(script.clone())
-                    .sudo(task.sudo)
+                    .sudo(task.run_as())
                     .timeout(task.timeout);
                 self.run_remote(
                     host,
@@ -162,7 +162,7 @@ impl Executor {
                     &task.name,
                     &cmd,
                     Echo::Lines,
-                    None,
+                    task.become_password.as_ref().map(SudoPassword::stdin_line),
                     Keep::Tail(KEEP_BYTES),
                 )
                 .await

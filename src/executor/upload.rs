@@ -7,9 +7,9 @@ use std::time::Duration;
 use sha2::{Digest as _, Sha256};
 
 use super::{Echo, Executor, TaskFailure};
-use crate::render::RenderedTask;
+use crate::render::{RenderedTask, SudoPassword};
 use crate::ssh::{Keep, Session, UploadSource, KEEP_BYTES};
-use crate::steps::{self, RemoteCommand};
+use crate::steps::{self, Become, RemoteCommand};
 
 impl Executor {
     /// Upload to a new private file (0600, see `Session::upload`), then
@@ -53,11 +53,11 @@ impl Executor {
         };
         let (tmp, install, cleanup) = if let Some(dir) = &private_dir {
             let tmp = format!("{dir}/upload");
-            let install = steps::install_file_as_root(dir, &tmp, dest, mode);
+            let install = steps::install_file_as_root(dir, &tmp, dest, mode, task.owner.as_deref());
             (tmp, install, steps::remove_dir(dir))
         } else {
             let tmp = temp_path(dest);
-            let install = steps::install_file(&tmp, dest, mode);
+            let install = steps::install_file(&tmp, dest, mode, task.owner.as_deref());
             let cleanup = steps::remove_file(&tmp);
             (tmp, install, cleanup)
         };
@@ -81,8 +81,13 @@ impl Executor {
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
+        // Installed by root (the private folder is the login user's; root
+        // reads it), then given to the owner asked for or the become user.
         let install = RemoteCommand::new(install)
-            .sudo(task.sudo)
+            .sudo(task.sudo.then(|| Become {
+                user: "root".into(),
+                password: task.become_password.is_some(),
+            }))
             .timeout(task.timeout);
         let stdout = match self
             .run_remote(
@@ -91,7 +96,7 @@ impl Executor {
                 &task.name,
                 &install,
                 Echo::Quiet,
-                None,
+                task.become_password.as_ref().map(SudoPassword::stdin_line),
                 Keep::Tail(KEEP_BYTES),
             )
             .await

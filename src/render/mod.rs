@@ -11,7 +11,9 @@ use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use crate::config::{Host, Inventory, Vars};
 
 pub use crate::secrets::Secrets;
-pub use tasks::{render_health, render_plan, render_probe, Action, HostPlan, RenderedTask, Step};
+pub use tasks::{
+    render_health, render_plan, render_probe, Action, HostPlan, RenderedTask, Step, SudoPassword,
+};
 
 mod limits;
 #[cfg(test)]

@@ -41,8 +41,41 @@ pub struct RenderedTask {
     pub retries: u32,
     pub retry_delay: Duration,
     pub sudo: bool,
+    /// Whom sudo runs the task as (root when not given).
+    pub become_user: Option<String>,
+    /// Fed to `sudo -S` on stdin; a secret, masked in every sink.
+    pub become_password: Option<SudoPassword>,
+    /// `chown` argument for an installed file (`user`, `user:group`, `:group`).
+    pub owner: Option<String>,
     /// The inventory host that runs this task instead (`delegate_to`).
     pub delegate: Option<Host>,
+}
+
+/// sudo's password for a task. Its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SudoPassword(String);
+
+impl SudoPassword {
+    /// What goes on sudo's stdin: the password and a newline.
+    pub fn stdin_line(&self) -> bytes::Bytes {
+        bytes::Bytes::from(format!("{}\n", self.0))
+    }
+}
+
+impl std::fmt::Debug for SudoPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SudoPassword(****)")
+    }
+}
+
+impl RenderedTask {
+    /// How the task's commands go through sudo, if they do.
+    pub fn run_as(&self) -> Option<crate::steps::Become> {
+        self.sudo.then(|| crate::steps::Become {
+            user: self.become_user.clone().unwrap_or_else(|| "root".into()),
+            password: self.become_password.is_some(),
+        })
+    }
 }
 
 /// A task on a host: to run, or skipped and why.
@@ -231,6 +264,15 @@ fn render_step(
             }
         }
     };
+    let (become_user, become_password) = render_become(renderer, &place, task, ctx)?;
+    let spec = match &task.kind {
+        TaskKind::Upload(spec) | TaskKind::Template(spec) => Some(spec),
+        _ => None,
+    };
+    let owner = match spec {
+        Some(spec) => owner(renderer, &place("owner"), spec, become_user.as_deref(), ctx)?,
+        None => None,
+    };
     Ok(Step::Run(RenderedTask {
         name: task.name.clone(),
         action,
@@ -238,6 +280,9 @@ fn render_step(
         retries: task.retries,
         retry_delay: task.retry_delay,
         sudo: task.sudo,
+        become_user,
+        become_password,
+        owner,
         delegate,
     }))
 }
@@ -295,6 +340,68 @@ pub fn render_health(
             })
         })
         .collect()
+}
+
+/// Whom the task becomes, and sudo's password: a secret however it was
+/// written (with `env()` or not), so it is masked in every sink.
+fn render_become(
+    renderer: &Renderer,
+    place: &dyn Fn(&str) -> String,
+    task: &Task,
+    ctx: &Value,
+) -> Result<(Option<String>, Option<SudoPassword>), RenderError> {
+    let user = task
+        .become_user
+        .as_ref()
+        .map(|u| renderer.render(&place("become_user"), u, ctx))
+        .transpose()?;
+    let password = match &task.become_password {
+        Some(p) => {
+            let password = renderer.render(&place("become_password"), p, ctx)?;
+            renderer.secrets().add(&password);
+            // sudo reads one line: the rest would reach the task's shell.
+            if password.contains(['\n', '\r']) || password.is_empty() {
+                return Err(RenderError {
+                    place: place("become_password"),
+                    message: "is empty or spans lines: sudo reads one line".into(),
+                });
+            }
+            Some(SudoPassword(password))
+        }
+        None => None,
+    };
+    Ok((user, password))
+}
+
+/// The `chown` argument of a file task: its owner and group, or the
+/// become user when it names neither.
+fn owner(
+    renderer: &Renderer,
+    place: &str,
+    spec: &crate::config::FileSpec,
+    become_user: Option<&str>,
+    ctx: &Value,
+) -> Result<Option<String>, RenderError> {
+    let render = |v: &Option<String>| {
+        v.as_ref()
+            .map(|v| renderer.render(place, v, ctx))
+            .transpose()
+    };
+    let (user, group) = (render(&spec.owner)?, render(&spec.group)?);
+    for name in user.iter().chain(&group) {
+        if name.is_empty() || name.contains([':', '/', ' ', '\n']) {
+            return Err(RenderError {
+                place: place.to_string(),
+                message: format!("`{name}` is not a user or group name"),
+            });
+        }
+    }
+    Ok(match (user, group) {
+        (Some(u), Some(g)) => Some(format!("{u}:{g}")),
+        (Some(u), None) => Some(u),
+        (None, Some(g)) => Some(format!(":{g}")),
+        (None, None) => become_user.map(str::to_string),
+    })
 }
 
 fn render_mode(

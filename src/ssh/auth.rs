@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use russh::client::Handle;
 use russh::keys::agent::client::AgentClient;
-use russh::keys::{load_secret_key, PrivateKey, PrivateKeyWithHashAlg};
+use russh::keys::{load_secret_key, HashAlg, PrivateKey, PrivateKeyWithHashAlg};
 use tokio::sync::OnceCell;
 
 use super::{ClientHandler, SshError};
@@ -57,19 +57,28 @@ impl KeyRing {
         user: &str,
     ) -> Result<(), SshError> {
         let rsa_hash = handle.best_supported_rsa_hash().await?.flatten();
-        let mut tried = Vec::new();
-        if let Ok(mut agent) = AgentClient::connect_env().await {
-            let identities = agent.request_identities().await.unwrap_or_default();
-            for id in identities.iter().take(MAX_AGENT_KEYS) {
-                let key = id.public_key().into_owned();
-                let result = handle
-                    .authenticate_publickey_with(user, key, rsa_hash, &mut agent)
-                    .await;
-                // After a success, never call authenticate again: it hangs.
-                if matches!(result, Ok(ref r) if r.success()) {
-                    return Ok(());
+        let mut report = Report::default();
+        match AgentClient::connect_env().await {
+            Err(e) => report.agent = AgentState::Unusable(agent_problem(&e)),
+            Ok(mut agent) => {
+                let identities = agent.request_identities().await.unwrap_or_default();
+                report.agent = AgentState::Keys(
+                    identities
+                        .iter()
+                        .map(|id| describe_key(&id.public_key(), id.comment()))
+                        .collect(),
+                );
+                for id in identities.iter().take(MAX_AGENT_KEYS) {
+                    let key = id.public_key().into_owned();
+                    let result = handle
+                        .authenticate_publickey_with(user, key, rsa_hash, &mut agent)
+                        .await;
+                    // After a success, never call authenticate again: it hangs.
+                    if matches!(result, Ok(ref r) if r.success()) {
+                        return Ok(());
+                    }
+                    report.agent_tried += 1;
                 }
-                tried.push("an ssh-agent key".to_string());
             }
         }
         let loaded = self.keys().await;
@@ -82,24 +91,121 @@ impl KeyRing {
             {
                 return Ok(());
             }
-            tried.push(file.display().to_string());
+            report.files_tried.push(format!(
+                "{} ({})",
+                file.display(),
+                describe_key(key.public_key(), "")
+            ));
         }
+        report.problems.clone_from(&loaded.problems);
         Err(SshError::AuthFailed {
             user: user.into(),
-            tried: if tried.is_empty() {
-                "no key".into()
-            } else {
-                tried.join(", ")
-            },
-            problems: loaded.problems.join("; "),
+            detail: report.message(user),
         })
+    }
+}
+
+/// What was tried and why it did not do: the body of an auth failure.
+#[derive(Debug, Default)]
+struct Report {
+    agent: AgentState,
+    /// How many of the agent's keys were offered.
+    agent_tried: usize,
+    /// Identity files offered, with their fingerprints.
+    files_tried: Vec<String>,
+    /// Identity files that could not be used: missing, unreadable, encrypted.
+    problems: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+enum AgentState {
+    #[default]
+    NotAsked,
+    /// No agent, or one that did not answer: why.
+    Unusable(String),
+    /// The agent's keys (fingerprint, type, comment).
+    Keys(Vec<String>),
+}
+
+impl Report {
+    fn message(&self, user: &str) -> String {
+        let mut parts = Vec::new();
+        match &self.agent {
+            AgentState::NotAsked => {}
+            AgentState::Unusable(why) => parts.push(format!("ssh-agent: {why}")),
+            AgentState::Keys(keys) if keys.is_empty() => {
+                parts.push("ssh-agent: holds no keys".into());
+            }
+            AgentState::Keys(keys) => {
+                let skipped = keys.len().saturating_sub(self.agent_tried);
+                let note = if skipped > 0 {
+                    format!(
+                        " (the first {} tried, to stay under sshd's MaxAuthTries)",
+                        self.agent_tried
+                    )
+                } else {
+                    String::new()
+                };
+                parts.push(format!("ssh-agent keys{note}: {}", keys.join(", ")));
+            }
+        }
+        parts.push(if self.files_tried.is_empty() {
+            "identity files tried: none".into()
+        } else {
+            format!("identity files tried: {}", self.files_tried.join(", "))
+        });
+        if !self.problems.is_empty() {
+            parts.push(format!(
+                "identity files not usable: {}",
+                self.problems.join("; ")
+            ));
+        }
+        format!(
+            "{}. The host accepted none of these keys for `{user}`: add one of them to \
+             ~{user}/.ssh/authorized_keys on the host, or name the right key in the \
+             inventory's `ssh.identity_files` (or load it with `ssh-add`)",
+            parts.join("; ")
+        )
+    }
+}
+
+fn describe_key(key: &russh::keys::PublicKey, comment: &str) -> String {
+    let fingerprint = key.fingerprint(HashAlg::Sha256);
+    let algorithm = key.algorithm();
+    if comment.is_empty() {
+        format!("{fingerprint} {}", algorithm.as_str())
+    } else {
+        format!("{fingerprint} {} {comment}", algorithm.as_str())
+    }
+}
+
+fn agent_problem(err: &russh::keys::Error) -> String {
+    match std::env::var_os("SSH_AUTH_SOCK") {
+        None => "not running (SSH_AUTH_SOCK is not set)".into(),
+        Some(sock) => format!(
+            "cannot reach it at {} ({err})",
+            std::path::Path::new(&sock).display()
+        ),
     }
 }
 
 fn load_keys(files: &[PathBuf], passphrase_env: &str) -> LoadedKeys {
     let mut keys = Vec::new();
     let mut problems = Vec::new();
-    for file in files.iter().filter(|f| f.exists()) {
+    for file in files {
+        // Named when auth fails: "no such file" is the usual cause of
+        // "no key tried" (a typo, a key on another machine).
+        match std::fs::metadata(file) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                problems.push(format!("{}: no such file", file.display()));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("{}: {e}", file.display()));
+                continue;
+            }
+            Ok(_) => {}
+        }
         match load_key(file, passphrase_env) {
             Ok(key) => keys.push((file.clone(), Arc::new(key))),
             Err(problem) => problems.push(format!("{}: {problem}", file.display())),
@@ -130,4 +236,39 @@ fn passphrase(file: &std::path::Path, env: &str) -> Result<String, String> {
     Err(format!(
         "the key is encrypted: set {env} (no terminal to ask on)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_names_every_key_and_file_and_says_what_to_do() {
+        let report = Report {
+            agent: AgentState::Keys(vec![
+                "SHA256:aaa ssh-ed25519 me@laptop".into(),
+                "SHA256:bbb ssh-rsa".into(),
+            ]),
+            agent_tried: 1,
+            files_tried: vec!["/k/id_ed25519 (SHA256:ccc ssh-ed25519)".into()],
+            problems: vec!["/k/id_rsa: no such file".into()],
+        };
+        assert_eq!(
+            report.message("deploy"),
+            "ssh-agent keys (the first 1 tried, to stay under sshd's MaxAuthTries): \
+             SHA256:aaa ssh-ed25519 me@laptop, SHA256:bbb ssh-rsa; \
+             identity files tried: /k/id_ed25519 (SHA256:ccc ssh-ed25519); \
+             identity files not usable: /k/id_rsa: no such file. \
+             The host accepted none of these keys for `deploy`: add one of them to \
+             ~deploy/.ssh/authorized_keys on the host, or name the right key in the \
+             inventory's `ssh.identity_files` (or load it with `ssh-add`)"
+        );
+        let nothing = Report {
+            agent: AgentState::Unusable("not running (SSH_AUTH_SOCK is not set)".into()),
+            ..Report::default()
+        };
+        assert!(nothing.message("u").starts_with(
+            "ssh-agent: not running (SSH_AUTH_SOCK is not set); identity files tried: none. "
+        ));
+    }
 }

@@ -49,6 +49,14 @@ impl ExitKind {
     pub fn success(&self) -> bool {
         *self == ExitKind::Code(0)
     }
+
+    /// The exit status, when the command exited (not killed, not lost).
+    pub fn code(&self) -> Option<u32> {
+        match self {
+            ExitKind::Code(code) => Some(*code),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Display for ExitKind {

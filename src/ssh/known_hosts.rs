@@ -9,6 +9,9 @@ use std::sync::Mutex;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 
+mod update;
+pub use update::{apply, fingerprint, Applied, Edit, UpdateError};
+
 /// A host key as written in `known_hosts`: algorithm and base64 blob.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostKey {
@@ -120,6 +123,17 @@ impl KnownHosts {
             },
             None => Verdict::Unknown,
         }
+    }
+
+    /// The keys recorded for a host (plain entries, every file), with where.
+    pub fn recorded(&self, host: &str, port: u16) -> Vec<(PathBuf, usize, HostKey)> {
+        let name = lookup_name(host, port);
+        let entries = self.entries.lock().expect("known_hosts lock");
+        entries
+            .iter()
+            .filter(|e| e.marker == Marker::None && e.names.matches(&name))
+            .map(|e| (e.file.clone(), e.line, e.key.clone()))
+            .collect()
     }
 
     /// Record a newly accepted key (policy accept-new) in the primary file.

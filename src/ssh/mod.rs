@@ -11,6 +11,7 @@ mod auth;
 mod exec;
 mod jump;
 pub mod known_hosts;
+mod scan;
 mod upload;
 
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use russh::keys::{HashAlg, PublicKeyOrCertificate};
 
 pub(crate) use exec::LineBuffer;
 pub use exec::{ExecOutput, ExitKind, Keep, Stream, KEEP_BYTES};
+pub use scan::ScannedKey;
 pub use upload::UploadSource;
 
 use crate::config::{HostKeyPolicy, HostSsh, SshSettings};
@@ -35,7 +37,8 @@ pub enum SshError {
     ConnectTimeout { address: String, after: Duration },
     #[error(
         "host key of {address} is unknown: {fingerprint} is in no known_hosts file ({file}); \
-         verify it and add it, or set `ssh.host_key_policy: accept-new` to trust new hosts on first use"
+         verify it and add it (`ferry known-hosts ENV --update` shows it and asks), or set \
+         `ssh.host_key_policy: accept-new` to trust new hosts on first use"
     )]
     UnknownHostKey {
         address: String,
@@ -45,7 +48,8 @@ pub enum SshError {
     #[error(
         "HOST KEY CHANGED for {address}: it now presents {fingerprint}, which does not match \
          {file}:{line}. Someone may be intercepting the connection, or the host was rebuilt. \
-         Refusing to connect; if the change is expected, remove the old entry from {file}"
+         Refusing to connect; if the change is expected (check the new key with the host's \
+         administrator), record it with `ferry known-hosts ENV --update`"
     )]
     HostKeyChanged {
         address: String,
@@ -66,12 +70,10 @@ pub enum SshError {
         file: String,
         reason: String,
     },
-    #[error("authentication as `{user}` failed (tried {tried}){}", if problems.is_empty() { String::new() } else { format!("; unusable keys: {problems}") })]
-    AuthFailed {
-        user: String,
-        tried: String,
-        problems: String,
-    },
+    /// `detail`: the keys tried (agent and files, with fingerprints), the
+    /// identity files that could not be used, and what to do.
+    #[error("authentication as `{user}` failed: {detail}")]
+    AuthFailed { user: String, detail: String },
     /// A `ProxyJump` hop could not be reached or refused us.
     #[error("via bastion {bastion}: {reason}")]
     ViaBastion {

@@ -86,3 +86,103 @@ fn the_ssh_agent_is_tried_first() {
         .run();
     project.run_cmd("true").env("SSH_AUTH_SOCK", &socket).run();
 }
+
+/// `ssh-keygen -lf`'s `SHA256:...` for a key file.
+fn fingerprint(key: &std::path::Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
+}
+
+fn new_key(project: &Project, name: &str) -> std::path::PathBuf {
+    let key = project.path().join(name);
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    key
+}
+
+#[test]
+fn a_missing_or_broken_identity_file_is_named_with_what_to_do() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let broken = project.write("not-a-key", "hello\n");
+    // Paths without quotes or backslashes: the inventory quotes them as is.
+    let inventory = fleet.inventory_yaml("").replace(
+        &format!("\"{}\"", fleet.client_key().display()),
+        &format!("/nonexistent/id_ed25519, \"{}\"", broken.display()),
+    );
+    project.write("inventories/test.yml", &inventory);
+    project
+        .run_cmd("true")
+        .code(1)
+        .stderr_has("ssh-agent: not running (SSH_AUTH_SOCK is not set)")
+        .stderr_has("identity files tried: none")
+        .stderr_has("/nonexistent/id_ed25519: no such file")
+        .stderr_has(format!("{}: ", broken.display()))
+        .stderr_has("authorized_keys")
+        .stderr_lacks("tried no key")
+        .run();
+}
+
+#[test]
+fn a_refused_login_lists_the_agents_keys_and_the_files_tried_by_fingerprint() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let socket = project.path().join("agent.sock");
+    let agent = Command::new("ssh-agent")
+        .arg("-D")
+        .arg("-a")
+        .arg(&socket)
+        .spawn()
+        .unwrap();
+    let _agent = Kill(agent);
+    for _ in 0..50 {
+        if socket.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let in_agent = new_key(&project, "agent-key");
+    let in_file = new_key(&project, "file-key");
+    let added = Command::new("ssh-add")
+        .arg(&in_agent)
+        .env("SSH_AUTH_SOCK", &socket)
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{added:?}");
+    let inventory = fleet.inventory_yaml("").replace(
+        &fleet.client_key().display().to_string(),
+        &in_file.display().to_string(),
+    );
+    project.write("inventories/test.yml", &inventory);
+    project
+        .run_cmd("true")
+        .env("SSH_AUTH_SOCK", &socket)
+        .code(1)
+        .stderr_has(format!(
+            "ssh-agent keys: {} ssh-ed25519 agent-key",
+            fingerprint(&in_agent)
+        ))
+        .stderr_has(format!(
+            "identity files tried: {} ({} ssh-ed25519)",
+            in_file.display(),
+            fingerprint(&in_file)
+        ))
+        .stderr_has(format!(
+            "add one of them to ~{}/.ssh/authorized_keys",
+            fleet.user()
+        ))
+        .run();
+}

@@ -19,5 +19,6 @@ mod releases;
 mod rolling;
 mod run;
 mod security;
+mod sudo;
 mod trust;
 mod windows;

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::support::fleet::Fleet;
-use crate::support::host::{current, signal, wait_until};
+use crate::support::host::{current, lock_dir, signal, wait_until};
 use crate::support::project::Project;
 
 /// A fleet of four on r2 (r1 before it) whose connect timeout is long
@@ -89,6 +89,35 @@ fn a_host_that_answers_late_joins_the_rollback() {
     drop(frozen);
     let stderr = run.finish().stderr;
     assert!(on_r1(&fleet, 0..4), "{stderr}");
+}
+
+/// A late host that another live run holds by the time it answers fails
+/// alone, unchanged, and its holder's lock stays; the hosts that answered in
+/// time are rolled back.
+#[test]
+fn a_late_host_held_by_another_run_fails_alone_unchanged() {
+    let (fleet, project) = fleet_on_r2();
+    let holder = r#"{"holder":"bob@elsewhere","run_id":"other-run","since":"2026-01-01T00:00:00Z","reason":"deploy rB","lease_until":99999999999}"#;
+    let lock = lock_dir(&fleet, 3);
+    std::fs::create_dir_all(&lock).unwrap();
+    std::fs::write(lock.join("info.json"), format!("{holder}\n")).unwrap();
+    let frozen = Frozen::new(&fleet, 3);
+    let run = project
+        .rollback()
+        .code(1)
+        .stderr_has("  h4: FAILED")
+        .stderr_has("bob@elsewhere (run other-run)")
+        .spawn();
+    wait_until(Duration::from_secs(25), "h1-h3 rolled back", || {
+        on_r1(&fleet, 0..3)
+    });
+    drop(frozen);
+    let stderr = run.finish().stderr;
+    assert_eq!(current(&fleet, 3), "releases/r2", "{stderr}");
+    assert_eq!(
+        std::fs::read_to_string(lock.join("info.json")).unwrap(),
+        format!("{holder}\n")
+    );
 }
 
 #[test]
