@@ -19,6 +19,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use russh::client::{self, Handle};
 use russh::ChannelStream;
@@ -99,23 +100,53 @@ impl From<Failure> for SshError {
     }
 }
 
+/// When a host's whole connect (hops and host) must be done, and the
+/// connect timeout that set it (for messages).
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    after: Duration,
+}
+
+impl Deadline {
+    fn new(after: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + after,
+            after,
+        }
+    }
+}
+
 impl Connector {
     /// Connect to a host through its `ProxyJump` hops.
     pub(super) async fn connect_via(&self, target: &Target) -> Result<Session, SshError> {
-        let deadline = Instant::now() + self.connect_timeout;
+        let timeout = target.ssh.connect_timeout.unwrap_or(self.connect_timeout);
+        let deadline = Deadline::new(timeout);
         let tunnel = self
             .tunnel(&target.ssh.jumps, target, deadline)
             .await
             .map_err(SshError::from)?;
-        let handle = tokio::time::timeout_at(deadline, self.handshake(target, tunnel))
+        let handle = tokio::time::timeout_at(deadline.at, self.handshake(target, tunnel))
             .await
             .map_err(|_| SshError::ConnectTimeout {
                 address: target.display(),
-                after: self.connect_timeout,
+                after: timeout,
             })??;
         Ok(Session {
             handle: Arc::new(handle),
         })
+    }
+
+    /// A tunnel to `target` through its hops, within `timeout` (`ferry
+    /// known-hosts` fetches keys through it).
+    pub(super) async fn tunnel_to(
+        &self,
+        target: &Target,
+        timeout: Duration,
+    ) -> Result<Tunnel, SshError> {
+        self.tunnel(&target.ssh.jumps, target, Deadline::new(timeout))
+            .await
+            .map_err(SshError::from)
     }
 
     /// A channel through the last of `hops` to `to`, holding a slot of the
@@ -124,7 +155,7 @@ impl Connector {
         &self,
         hops: &[Jump],
         to: &Target,
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<Tunnel, Failure> {
         let (link, slot) = self.link(hops, deadline).await?;
         let hop = hops.last().expect("a tunnel has a hop");
@@ -139,7 +170,7 @@ impl Connector {
             reason,
             unreachable: true,
         };
-        let channel = match tokio::time::timeout_at(deadline, open).await {
+        let channel = match tokio::time::timeout_at(deadline.at, open).await {
             Ok(Ok(channel)) => channel,
             Ok(Err(err)) => {
                 return Err(failure(format!(
@@ -152,7 +183,7 @@ impl Connector {
                 return Err(failure(format!(
                     "no tunnel to {} within {:?} (connect timeout)",
                     to.display(),
-                    self.connect_timeout
+                    deadline.after
                 )))
             }
         };
@@ -165,7 +196,7 @@ impl Connector {
 
     /// A connection to the last of `hops` with a free slot: an open one, or
     /// a new one made now (one login at a time per hop).
-    fn link<'a>(&'a self, hops: &'a [Jump], deadline: Instant) -> LinkFuture<'a> {
+    fn link<'a>(&'a self, hops: &'a [Jump], deadline: Deadline) -> LinkFuture<'a> {
         Box::pin(async move {
             let hop = hops.last().expect("a link has a hop");
             let pool = self.bastions.pool(hops);
@@ -173,11 +204,11 @@ impl Connector {
                 bastion: hop_name(hop),
                 reason: format!(
                     "no SSH answer from {}:{} within {:?} (connect timeout)",
-                    hop.address, hop.port, self.connect_timeout
+                    hop.address, hop.port, deadline.after
                 ),
                 unreachable: true,
             };
-            let mut links = tokio::time::timeout_at(deadline, pool.links.lock())
+            let mut links = tokio::time::timeout_at(deadline.at, pool.links.lock())
                 .await
                 .map_err(|_| timed_out())?;
             if let Some(failure) = pool.failed() {
@@ -191,13 +222,13 @@ impl Connector {
             }
             let started = Instant::now();
             let handle =
-                match tokio::time::timeout_at(deadline, self.open_link(hops, deadline)).await {
+                match tokio::time::timeout_at(deadline.at, self.open_link(hops, deadline)).await {
                     Ok(Ok(handle)) => handle,
                     Ok(Err(failure)) => return Err(pool.fail(failure)),
                     // Given most of a connect timeout, the hop counts as
                     // unreachable for the run; a host that queued behind others
                     // for most of its own gives up alone.
-                    Err(_) if started.elapsed() * 2 >= self.connect_timeout => {
+                    Err(_) if started.elapsed() * 2 >= deadline.after => {
                         return Err(pool.fail(timed_out()))
                     }
                     Err(_) => return Err(timed_out()),
@@ -221,7 +252,7 @@ impl Connector {
     async fn open_link(
         &self,
         hops: &[Jump],
-        deadline: Instant,
+        deadline: Deadline,
     ) -> Result<Handle<ClientHandler>, Failure> {
         let (hop, before) = hops.split_last().expect("a link has a hop");
         let target = Target {
@@ -323,7 +354,7 @@ fn channel_error(err: &russh::Error) -> String {
 /// A direct-tcpip channel as the byte stream an SSH connection runs on. It
 /// holds its slot on the bastion connection (and that connection) until
 /// the connection inside it ends.
-struct Tunnel {
+pub(super) struct Tunnel {
     stream: ChannelStream<client::Msg>,
     _slot: OwnedSemaphorePermit,
     _link: Arc<Link>,

@@ -8,6 +8,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+use base64::Engine as _;
+use sha2::{Digest as _, Sha256};
+
 use crate::support::fleet::{Fleet, FleetOptions, TestHost};
 use crate::support::project::Project;
 
@@ -298,4 +302,35 @@ fn an_unreachable_bastion_makes_every_host_behind_it_unreachable_once() {
         .stderr_has("more than max_failures 0")
         .run();
     assert_eq!(current(&fleet, 3), "releases/r1");
+}
+
+#[test]
+fn known_hosts_scan_fetches_the_keys_of_hosts_behind_a_bastion_through_it() {
+    let fleet = bastion_fleet(3);
+    let hosts = fleet.hosts();
+    let bastion = &hosts[0];
+    let project = Project::empty();
+    project.write(
+        "inventories/test.yml",
+        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
+    );
+    let scan = project.ferry(["known-hosts", "test", "--scan"]);
+    hosts[1..]
+        .iter()
+        .fold(scan, |scan, h| {
+            let key = h.host_key_line.split(' ').nth(1).unwrap();
+            let sha = Sha256::digest(STANDARD.decode(key).unwrap());
+            scan.stdout_has(format!(
+                "{}  {}:{}  SHA256:{}  match",
+                h.name,
+                h.address,
+                h.port,
+                STANDARD_NO_PAD.encode(sha)
+            ))
+        })
+        .run();
+    for h in &hosts[1..] {
+        assert_eq!(tunnels_to(bastion, h), 1, "{}: through the bastion", h.name);
+        assert_eq!(logins(h), 0, "{}: a key exchange only", h.name);
+    }
 }
