@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -333,4 +334,81 @@ fn known_hosts_scan_fetches_the_keys_of_hosts_behind_a_bastion_through_it() {
         assert_eq!(tunnels_to(bastion, h), 1, "{}: through the bastion", h.name);
         assert_eq!(logins(h), 0, "{}: a key exchange only", h.name);
     }
+}
+
+/// Every process of a host's sshd (the listener, its sessions and what
+/// they run), stopped with SIGSTOP until dropped.
+struct FrozenTree(Vec<u32>);
+
+impl FrozenTree {
+    fn new(root: u32) -> FrozenTree {
+        let mut pids = vec![root];
+        let mut i = 0;
+        while i < pids.len() {
+            let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pids[i]))
+                .unwrap_or_default();
+            pids.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+            i += 1;
+        }
+        for pid in &pids {
+            let _ = Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status();
+        }
+        FrozenTree(pids)
+    }
+}
+
+impl Drop for FrozenTree {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+/// A bastion that stops answering mid-run (its sshd frozen) takes the
+/// hosts behind it down within the keepalives (1 s × 3 here), never a hang
+/// until their commands end.
+#[test]
+fn a_bastion_frozen_mid_run_fails_its_hosts_within_the_keepalives() {
+    let fleet = bastion_fleet(3);
+    let hosts = fleet.hosts();
+    let bastion = &hosts[0];
+    let project = Project::empty();
+    project.write(
+        "inventories/test.yml",
+        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s")
+            .replace("ssh:\n", "ssh:\n  keepalive: 1s\n"),
+    );
+    let mut run = project
+        .run_cmd("sleep 120")
+        .code(1)
+        .stderr_has("ok: 0  failed: 2  unreachable: 0")
+        .stderr_has("h2: task `cmd` failed on h2: no exit status (connection lost?)")
+        .spawn();
+    let mut started = 0;
+    assert!(run.stderr_until(|line| {
+        started += usize::from(line.contains("task `cmd`"));
+        started == 2
+    }));
+    // Both commands asked for; let them reach the hosts.
+    std::thread::sleep(Duration::from_secs(1));
+    let frozen_at = Instant::now();
+    let frozen = FrozenTree::new(bastion.pid);
+    let stderr = run.finish().stderr;
+    let given_up_after = frozen_at.elapsed();
+    drop(frozen);
+    // A bound from the documented timeouts (3 keepalives of 1 s), far
+    // below the commands' 120 s.
+    assert!(
+        given_up_after < Duration::from_secs(60),
+        "given up after {given_up_after:?}\n{stderr}"
+    );
 }
