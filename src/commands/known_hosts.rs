@@ -84,11 +84,8 @@ async fn scan(connector: &Connector, host: Host, default_files: Vec<PathBuf>) ->
     } else {
         host.ssh.known_hosts.clone()
     };
-    let result = if host.ssh.jumps.is_empty() {
-        check(connector, &host, &files).await
-    } else {
-        Err("behind a ProxyJump: not scanned (scan it from the jump host)".into())
-    };
+    // Hosts behind bastions are scanned through them (`Connector::scan`).
+    let result = check(connector, &host, &files).await;
     Scan {
         host,
         files,

@@ -11,7 +11,9 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::proxy_jump;
 use super::source::{load_yaml, nearest, parse_yaml, ConfigError};
+use super::ssh_config::apply::Origin;
 use super::values::{Amount, BatchSpec, Span};
 use super::Vars;
 use crate::window::{Freeze, Window};
@@ -65,6 +67,8 @@ struct SshFile {
     /// Read `StrictHostKeyChecking no` in `ssh_config` as accept-new.
     #[serde(default)]
     allow_strict_host_key_checking_no: bool,
+    /// `ProxyJump` for every host (see `proxy_jump.rs`).
+    proxy_jump: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -73,6 +77,8 @@ struct HostFile {
     address: Option<String>,
     port: Option<u16>,
     user: Option<String>,
+    /// Over the `ssh:` block's; `none`: straight to the host.
+    proxy_jump: Option<Spanned<String>>,
     #[serde(default)]
     vars: Vars,
 }
@@ -184,8 +190,9 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
     let groups = resolve_groups(path, &file)?;
     let ssh_config = super::ssh_config::for_inventory(path, file.ssh.config.as_ref())?;
     let inv_ssh = inventory_ssh(path, &file.ssh);
-
-    let mut hosts = Vec::with_capacity(file.hosts.len());
+    // Each host as ssh_config and the inventory resolve it, before the
+    // inventory's `proxy_jump:` chains, whose hops may name these hosts.
+    let mut effective = Vec::with_capacity(file.hosts.len());
     for (name, entry) in &file.hosts {
         validate_name(path, "host", name)?;
         if entry.port.or(file.ssh.port) == Some(0) {
@@ -194,19 +201,27 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
                 format!("host `{name}`: invalid port 0"),
             ));
         }
-        let member_of: Vec<&Group> = groups.iter().filter(|g| g.hosts.contains(name)).collect();
-        let mut vars = file.vars.clone();
-        for group in &member_of {
-            vars.extend(file.groups[&group.name].vars.clone());
-        }
-        vars.extend(entry.vars.clone());
         let host_entry = super::ssh_config::apply::HostEntry {
             name,
             address: entry.address.as_deref(),
             port: entry.port,
             user: entry.user.as_deref(),
         };
-        let effective = ssh_config.apply(&inv_ssh, &host_entry, &default_user)?;
+        effective.push(ssh_config.apply(&inv_ssh, &host_entry, &default_user)?);
+    }
+    let chains = jump_chains(path, &file, &effective, &default_user)?;
+    let mut hosts = Vec::with_capacity(file.hosts.len());
+    for (((name, entry), mut effective), chain) in file.hosts.iter().zip(effective).zip(chains) {
+        if let Some((chain, origin)) = chain {
+            effective.ssh.jumps = chain;
+            effective.origin.jumps = origin;
+        }
+        let member_of: Vec<&Group> = groups.iter().filter(|g| g.hosts.contains(name)).collect();
+        let mut vars = file.vars.clone();
+        for group in &member_of {
+            vars.extend(file.groups[&group.name].vars.clone());
+        }
+        vars.extend(entry.vars.clone());
         hosts.push(Host {
             name: name.clone(),
             address: effective.address,
@@ -400,6 +415,49 @@ fn expand_home(path: &str, home: &Path) -> PathBuf {
     }
 }
 
+/// A host's `ProxyJump` hops and where they were written.
+type Chain = (Vec<super::Jump>, Origin);
+
+/// Each host's chain from the inventory's `proxy_jump:` (host entry, else
+/// the `ssh:` block), with where it came from; `None`: the inventory says
+/// nothing (`ssh_config`'s then stands). A hop naming an inventory host
+/// goes where that host does, with its settings.
+fn jump_chains(
+    path: &Path,
+    file: &InventoryFile,
+    effective: &[super::ssh_config::apply::Effective],
+    default_user: &str,
+) -> Result<Vec<Option<Chain>>, ConfigError> {
+    let known = file
+        .hosts
+        .keys()
+        .zip(effective)
+        .map(|(name, e)| proxy_jump::Known {
+            name,
+            address: &e.address,
+            port: e.port,
+            user: &e.user,
+            ssh: Some(&e.ssh),
+        });
+    let jumps = proxy_jump::Chains::new(
+        path,
+        file.ssh.proxy_jump.as_ref(),
+        known.collect(),
+        default_user,
+    )?;
+    let mut chains = Vec::with_capacity(file.hosts.len());
+    for (name, entry) in &file.hosts {
+        let chain = jumps.for_host(name, entry.proxy_jump.as_ref())?;
+        let origin = if entry.proxy_jump.is_some() {
+            Origin::HostEntry
+        } else {
+            Origin::Inventory(path.to_path_buf())
+        };
+        chains.push(chain.map(|c| (c, origin)));
+    }
+    Ok(chains)
+}
+
 fn controller_user() -> String {
     std::env::var("USER").unwrap_or_else(|_| "root".into())
 }
@@ -411,102 +469,4 @@ fn env_name(path: &Path) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inventory(text: &str) -> Result<Inventory, ConfigError> {
-        Inventory::load_from_str(Path::new("inventories/test.yml"), text)
-    }
-
-    /// A host that stops answering is given up after 3 unanswered
-    /// keepalives: 15 s by default, well under a minute (README, SSH).
-    #[test]
-    fn a_silent_host_is_given_up_within_15_s_by_default() {
-        let inv = inventory("hosts:\n  web1: {}\n").unwrap();
-        assert_eq!(inv.ssh.keepalive * 3, Duration::from_secs(15));
-    }
-
-    #[test]
-    fn vars_follow_precedence_host_over_group_over_inventory() {
-        let inv = inventory(
-            "vars: { a: inv, b: inv, c: inv }\n\
-             hosts:\n  web1: { vars: { c: host } }\n  web2: {}\n\
-             groups:\n  web: { hosts: [web1, web2], vars: { b: group, c: group } }\n",
-        )
-        .unwrap();
-        let web1 = inv.host("web1").unwrap();
-        assert_eq!(web1.vars["a"], "inv");
-        assert_eq!(web1.vars["b"], "group");
-        assert_eq!(web1.vars["c"], "host");
-        assert_eq!(inv.host("web2").unwrap().vars["c"], "group");
-        assert_eq!(web1.groups, vec!["web"]);
-    }
-
-    #[test]
-    fn merge_keys_work() {
-        let inv = inventory(
-            "hosts:\n  web1: &web { port: 2222, user: app }\n  web2: { <<: *web, address: 127.0.9.2 }\n",
-        )
-        .unwrap();
-        let web2 = inv.host("web2").unwrap();
-        assert_eq!(
-            (web2.port, web2.user.as_str(), web2.address.as_str()),
-            (2222, "app", "127.0.9.2")
-        );
-    }
-
-    #[test]
-    fn duplicate_host_names_are_rejected() {
-        let err = inventory("hosts:\n  web1: {}\n  web1: {}\n").unwrap_err();
-        assert!(err.to_string().contains("duplicate"), "{err}");
-        assert_eq!(err.line, Some(3));
-    }
-
-    #[test]
-    fn unknown_group_member_points_at_it() {
-        let err = inventory("hosts:\n  web1: {}\ngroups:\n  web:\n    hosts: [web1, wbe2]\n")
-            .unwrap_err();
-        assert_eq!(
-            err.message,
-            "group `web` lists unknown host `wbe2`, did you mean `web1`?"
-        );
-        assert_eq!(err.line, Some(5));
-    }
-
-    #[test]
-    fn rollout_typo_suggests_the_key() {
-        let err = inventory("rollout:\n  batchsize: 3\nhosts:\n  web1: {}\n").unwrap_err();
-        assert!(
-            err.to_string().starts_with(
-                "unknown key `batchsize` in inventories/test.yml:2:3, did you mean `batch`?"
-            ),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn invalid_port_is_an_error() {
-        assert!(inventory("hosts:\n  web1: { port: 70000 }\n").is_err());
-        let err = inventory("hosts:\n  web1: { port: 0 }\n").unwrap_err();
-        assert_eq!(err.message, "host `web1`: invalid port 0");
-    }
-
-    #[test]
-    fn rollout_settings_parse() {
-        let inv = inventory(
-            "rollout: { batch: [1, 10%, 50%], canary: 1, max_failures: 10%, pause: 30s }\n\
-             hosts:\n  web1: {}\n",
-        )
-        .unwrap();
-        assert_eq!(
-            inv.rollout.batch,
-            Some(BatchSpec::Ramp(vec![
-                Amount::Count(1),
-                Amount::Percent(10.0),
-                Amount::Percent(50.0)
-            ]))
-        );
-        assert_eq!(inv.rollout.pause, Some(Span(Duration::from_secs(30))));
-        assert!(inventory("rollout: { canary: 0 }\nhosts:\n  web1: {}\n").is_err());
-    }
-}
+mod tests;

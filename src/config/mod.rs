@@ -6,6 +6,7 @@ pub mod playbook;
 pub mod probe;
 #[cfg(test)]
 mod prop_tests;
+mod proxy_jump;
 pub mod source;
 pub mod ssh_config;
 pub mod values;

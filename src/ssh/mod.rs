@@ -9,6 +9,7 @@
 
 mod auth;
 mod exec;
+mod jump;
 pub mod known_hosts;
 mod options;
 mod scan;
@@ -74,6 +75,13 @@ pub enum SshError {
     /// identity files that could not be used, and what to do.
     #[error("authentication as `{user}` failed: {detail}")]
     AuthFailed { user: String, detail: String },
+    /// A `ProxyJump` hop could not be reached or refused us.
+    #[error("via bastion {bastion}: {reason}")]
+    ViaBastion {
+        bastion: String,
+        reason: String,
+        unreachable: bool,
+    },
     #[error("command timed out after {after:?}")]
     Timeout { after: Duration },
     #[error("upload failed: {0}")]
@@ -87,7 +95,12 @@ impl SshError {
     pub fn is_unreachable(&self) -> bool {
         matches!(
             self,
-            SshError::Connect { .. } | SshError::ConnectTimeout { .. }
+            SshError::Connect { .. }
+                | SshError::ConnectTimeout { .. }
+                | SshError::ViaBastion {
+                    unreachable: true,
+                    ..
+                }
         )
     }
 }
@@ -115,6 +128,7 @@ pub struct Connector {
     policy: HostKeyPolicy,
     keys: KeyRing,
     connect_timeout: Duration,
+    bastions: jump::Bastions,
     /// Per-host configs and `known_hosts` sets (a host's own `ssh` settings).
     shared: options::Shared,
 }
@@ -130,12 +144,16 @@ impl Connector {
                 settings.passphrase_env.clone(),
             ),
             connect_timeout: settings.connect_timeout,
+            bastions: jump::Bastions::default(),
             shared: options::Shared::new(settings),
         })
     }
 
     /// Connect, verify the host key, authenticate: all within the connect timeout.
     pub async fn connect(&self, target: &Target) -> Result<Session, SshError> {
+        if !target.ssh.jumps.is_empty() {
+            return self.connect_via(target).await;
+        }
         let opts = self.host_options(&target.ssh, &target.display())?;
         let verdict = Arc::new(Mutex::new(None));
         let handler = ClientHandler {

@@ -56,9 +56,17 @@ impl Connector {
         let handler = KeyCatcher { seen: seen.clone() };
         let addr = (target.address.as_str(), target.port);
         let timeout = target.ssh.connect_timeout.unwrap_or(self.connect_timeout);
-        let attempt =
-            tokio::time::timeout(timeout, client::connect(self.config.clone(), addr, handler))
-                .await;
+        let exchange = async {
+            let handle = if target.ssh.jumps.is_empty() {
+                client::connect(self.config.clone(), addr, handler).await
+            } else {
+                // Behind bastions: through them, like a connect.
+                let tunnel = self.tunnel_to(target, timeout).await?;
+                client::connect_stream(self.config.clone(), tunnel, handler).await
+            };
+            handle.map_err(|e| connect_error(target, e))
+        };
+        let attempt = tokio::time::timeout(timeout, exchange).await;
         let result = seen.lock().expect("scan lock").take();
         match (result, attempt) {
             (Some(Ok(key)), _) => Ok(key),
@@ -70,7 +78,7 @@ impl Connector {
                 address: target.display(),
                 after: timeout,
             }),
-            (None, Ok(Err(err))) => Err(connect_error(target, err)),
+            (None, Ok(Err(err))) => Err(err),
             (None, Ok(Ok(_))) => Err(SshError::Connect {
                 address: target.display(),
                 reason: "the host showed no key".into(),

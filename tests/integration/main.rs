@@ -5,6 +5,7 @@ mod support;
 
 mod apps_selftest;
 mod auth;
+mod bastion;
 mod ci_mode;
 mod config_errors;
 mod failures;

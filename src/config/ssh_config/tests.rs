@@ -22,13 +22,13 @@ fn resolve_err(text: &str, name: &str) -> String {
 pub(super) const TRICKY: &str = "\
 # web hosts, but not the bad one
 Host web-* !web-bad
-  HostName 10.0.0.%h
+  HostName 127.0.0.%h
   User=app
   IdentityFile ~/.ssh/id_%h_%r
 Host = db1 db2
   Port 2222
   User dba
-Match host 10.0.0.*
+Match host 127.0.0.*
   IdentitiesOnly yes
   ProxyJump ops@bastion:2200,b2
 Match originalhost DB2
@@ -46,7 +46,7 @@ Host *
 #[test]
 fn first_value_wins_and_identity_files_add_up() {
     let r = config(TRICKY).resolve("web-1").unwrap();
-    assert_eq!(r.hostname_for("web-1").unwrap(), "10.0.0.web-1");
+    assert_eq!(r.hostname_for("web-1").unwrap(), "127.0.0.web-1");
     assert_eq!(r.user.as_ref().unwrap().value, "app");
     assert_eq!(r.user.as_ref().unwrap().at.line, 4);
     let files: Vec<&str> = r.identity_files.iter().map(|f| f.value.as_str()).collect();
@@ -355,8 +355,8 @@ fn strict_host_key_checking_no_is_refused_unless_allowed() {
 #[test]
 fn proxy_jump_hops_are_resolved_and_chained() {
     let c = config(
-        "Host web*\n  ProxyJump inner\nHost inner\n  HostName 10.1.0.1\n  User jump\n  ProxyJump outer:2222\n\
-         Host outer\n  HostName 10.0.0.1\n  IdentityFile /k/outer\nHost direct\n  ProxyJump none\n",
+        "Host web*\n  ProxyJump inner\nHost inner\n  HostName 127.1.0.1\n  User jump\n  ProxyJump outer:2222\n\
+         Host outer\n  HostName 127.0.0.1\n  IdentityFile /k/outer\nHost direct\n  ProxyJump none\n",
     );
     let e = apply::apply(&local(&c), &inv(), &entry("web1")).unwrap();
     let hops: Vec<(&str, &str, u16, &str)> = e
@@ -368,8 +368,8 @@ fn proxy_jump_hops_are_resolved_and_chained() {
     assert_eq!(
         hops,
         [
-            ("outer:2222", "10.0.0.1", 2222, "me"),
-            ("inner", "10.1.0.1", 22, "jump")
+            ("outer:2222", "127.0.0.1", 2222, "me"),
+            ("inner", "127.1.0.1", 22, "jump")
         ]
     );
     assert_eq!(
@@ -398,7 +398,7 @@ fn a_missing_default_file_is_fine_a_named_one_is_not() {
 
 #[test]
 fn an_inventory_proxy_jump_is_resolved_through_ssh_config() {
-    let c = config("Host bastion\n  HostName 10.0.0.1\n  User ops\n  Port 2200\n");
+    let c = config("Host bastion\n  HostName 127.0.0.1\n  User ops\n  Port 2200\n");
     let hops = apply::jumps(
         &local(&c),
         &inv(),
@@ -414,7 +414,7 @@ fn an_inventory_proxy_jump_is_resolved_through_ssh_config() {
     assert_eq!(
         got,
         [
-            ("bastion", "10.0.0.1", 2200, "ops"),
+            ("bastion", "127.0.0.1", 2200, "ops"),
             ("me@inner:22", "inner", 22, "me")
         ]
     );

@@ -192,24 +192,24 @@ mod tests {
 
     #[test]
     fn a_changed_key_is_replaced_in_place_and_everything_else_kept() {
-        // `|1|...`: [10.0.0.9]:2222 hashed (salt "salt"), untouched.
-        let text = "# fleet\n[10.0.0.1]:2222 ssh-ed25519 OLD1 comment\n\
+        // `|1|...`: [127.0.0.9]:2222 hashed (salt "salt"), untouched.
+        let text = "# fleet\n[127.0.0.1]:2222 ssh-ed25519 OLD1 comment\n\
                     |1|c2FsdA==|0CWkrnF7AQ0n8WySjOa0jkpXndQ= ssh-ed25519 NINE\n\
-                    [10.0.0.1]:2222 ssh-rsa OLDRSA\n\
-                    @revoked [10.0.0.1]:2222 ssh-ed25519 BAD\n\
-                    [10.0.0.2]:2222 ssh-ed25519 TWO";
+                    [127.0.0.1]:2222 ssh-rsa OLDRSA\n\
+                    @revoked [127.0.0.1]:2222 ssh-ed25519 BAD\n\
+                    [127.0.0.2]:2222 ssh-ed25519 TWO";
         let (out, applied) = edit_text(
             Path::new("kh"),
             text,
-            &[edit("10.0.0.1", "NEW1"), edit("10.0.0.3", "THREE")],
+            &[edit("127.0.0.1", "NEW1"), edit("127.0.0.3", "THREE")],
         )
         .unwrap();
         assert_eq!(
             out,
-            "# fleet\n[10.0.0.1]:2222 ssh-ed25519 NEW1\n\
+            "# fleet\n[127.0.0.1]:2222 ssh-ed25519 NEW1\n\
              |1|c2FsdA==|0CWkrnF7AQ0n8WySjOa0jkpXndQ= ssh-ed25519 NINE\n\
-             @revoked [10.0.0.1]:2222 ssh-ed25519 BAD\n\
-             [10.0.0.2]:2222 ssh-ed25519 TWO\n[10.0.0.3]:2222 ssh-ed25519 THREE\n"
+             @revoked [127.0.0.1]:2222 ssh-ed25519 BAD\n\
+             [127.0.0.2]:2222 ssh-ed25519 TWO\n[127.0.0.3]:2222 ssh-ed25519 THREE\n"
         );
         assert_eq!(
             applied,
@@ -225,7 +225,7 @@ mod tests {
         use hmac::{Hmac, Mac};
         let b64 = base64::engine::general_purpose::STANDARD;
         let mut mac = Hmac::<sha1::Sha1>::new_from_slice(b"salt").unwrap();
-        mac.update(b"[10.0.0.1]:2222");
+        mac.update(b"[127.0.0.1]:2222");
         let hashed = format!(
             "|1|{}|{}",
             b64.encode("salt"),
@@ -234,21 +234,21 @@ mod tests {
         let (out, _) = edit_text(
             Path::new("kh"),
             &format!("{hashed} ssh-ed25519 OLD\n"),
-            &[edit("10.0.0.1", "NEW")],
+            &[edit("127.0.0.1", "NEW")],
         )
         .unwrap();
         assert_eq!(out, format!("{hashed} ssh-ed25519 NEW\n"));
 
         let err = edit_text(
             Path::new("kh"),
-            "# x\n[10.0.0.*]:2222 ssh-ed25519 OLD\n",
-            &[edit("10.0.0.1", "NEW")],
+            "# x\n[127.0.0.*]:2222 ssh-ed25519 OLD\n",
+            &[edit("127.0.0.1", "NEW")],
         )
         .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "kh:2 names other hosts too (`[10.0.0.*]:2222`), so ferry will not change it for \
-             [10.0.0.1]:2222: edit that line by hand"
+            "kh:2 names other hosts too (`[127.0.0.*]:2222`), so ferry will not change it for \
+             [127.0.0.1]:2222: edit that line by hand"
         );
     }
 
@@ -257,12 +257,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("known_hosts");
-        std::fs::write(&file, "[10.0.0.1]:2222 ssh-ed25519 OLD\n").unwrap();
+        std::fs::write(&file, "[127.0.0.1]:2222 ssh-ed25519 OLD\n").unwrap();
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
-        apply(&file, &[edit("10.0.0.1", "NEW")]).unwrap();
+        apply(&file, &[edit("127.0.0.1", "NEW")]).unwrap();
         assert_eq!(
             std::fs::read_to_string(&file).unwrap(),
-            "[10.0.0.1]:2222 ssh-ed25519 NEW\n"
+            "[127.0.0.1]:2222 ssh-ed25519 NEW\n"
         );
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o644);
@@ -273,7 +273,7 @@ mod tests {
         assert_eq!(names, ["known_hosts"]);
 
         let fresh = dir.path().join("sub/new_hosts");
-        apply(&fresh, &[edit("10.0.0.5", "FIVE")]).unwrap();
+        apply(&fresh, &[edit("127.0.0.5", "FIVE")]).unwrap();
         let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o600);
     }
