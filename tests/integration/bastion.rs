@@ -412,3 +412,69 @@ fn a_bastion_frozen_mid_run_fails_its_hosts_within_the_keepalives() {
         "given up after {given_up_after:?}\n{stderr}"
     );
 }
+
+/// The bastion and the hosts behind it known only from `ssh_config`
+/// (`Host web-*` with `ProxyJump jump-alias`, the bastion an alias with its
+/// own HostName, Port, User, IdentityFile and known_hosts file): the hosts
+/// are reached through the bastion, over one login, and deploy.
+#[test]
+fn hosts_behind_a_bastion_named_in_ssh_config_deploy_through_it() {
+    let fleet = bastion_fleet(4);
+    let hosts = fleet.hosts();
+    let bastion = &hosts[0];
+    let mut config = format!(
+        "Host jump-alias\n  HostName {}\n  Port {}\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile \"{}\"\n",
+        bastion.address,
+        bastion.port,
+        fleet.user(),
+        fleet.client_key().display(),
+        fleet.known_hosts().display(),
+    );
+    let mut inventory = "ssh:\n  config: ssh_config\n  connect_timeout: 10s\nhosts:\n".to_string();
+    for (i, h) in hosts.iter().enumerate().skip(1) {
+        let _ = write!(
+            config,
+            "Host web-{i}\n  HostName {}\n  Port {}\n",
+            h.address, h.port
+        );
+        let _ = writeln!(
+            inventory,
+            "  {}: {{ address: web-{i}, vars: {{ deploy_to: '{}' }} }}",
+            h.name, h.deploy_to
+        );
+    }
+    let _ = write!(
+        config,
+        "Host web-*\n  ProxyJump jump-alias\n  User {}\n  IdentityFile {}\n  UserKnownHostsFile \"{}\"\n",
+        fleet.user(),
+        fleet.client_key().display(),
+        fleet.known_hosts().display(),
+    );
+    let project = Project::empty();
+    project.write("ssh_config", &config);
+    project.write("inventories/test.yml", &inventory);
+    let via = format!("{}@{}:{}", fleet.user(), bastion.address, bastion.port);
+    let check = project.ferry(["check", "test", "--ssh"]).run().stdout;
+    let jump_lines: Vec<&str> = check.lines().filter(|l| l.contains("proxy_jump")).collect();
+    assert_eq!(jump_lines.len(), 3, "{check}");
+    assert!(
+        jump_lines
+            .iter()
+            .all(|l| l.contains(&via) && l.contains("from ssh_config:")),
+        "{check}"
+    );
+    let r1 = project.release_tarball("r1");
+    project
+        .deploy(&r1, "r1")
+        .stderr_has("release r1: done 3  skipped 0  failed 0  unreachable 0")
+        .run();
+    for (i, h) in hosts.iter().enumerate().skip(1) {
+        assert_eq!(current(&fleet, i), "releases/r1");
+        assert!(
+            tunnels_to(bastion, h) >= 1,
+            "{} not reached through the bastion",
+            h.name
+        );
+    }
+    assert_eq!(logins(bastion), 1, "{}", bastion.log_text());
+}
