@@ -415,7 +415,7 @@ fn a_bastion_frozen_mid_run_fails_its_hosts_within_the_keepalives() {
 
 /// The bastion and the hosts behind it known only from `ssh_config`
 /// (`Host web-*` with `ProxyJump jump-alias`, the bastion an alias with its
-/// own HostName, Port, User, IdentityFile and known_hosts file): the hosts
+/// own `HostName`, `Port`, `User`, `IdentityFile` and `known_hosts` file): the hosts
 /// are reached through the bastion, over one login, and deploy.
 #[test]
 fn hosts_behind_a_bastion_named_in_ssh_config_deploy_through_it() {
