@@ -7,6 +7,15 @@ use std::time::Duration;
 
 use super::inventory::HostKeyPolicy;
 
+/// Tunnels (hosts, or the next hop) one bastion connection carries at once.
+/// OpenSSH's `MaxSessions` (10 by default) counts session channels only:
+/// direct-tcpip channels are not limited by it (measured: see README, SSH).
+/// What does bound them is the bastion's sshd process, single-threaded,
+/// which relays every byte of every host behind it, and its file
+/// descriptors (one socket per tunnel): 64 keeps a large fleet on a few
+/// logins while spreading the relaying over a few bastion processes.
+pub const BASTION_CHANNELS: usize = 64;
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HostSsh {
     /// Identity files for this host, tried in order (empty: the inventory's).

@@ -62,6 +62,8 @@ struct SshFile {
     keepalive: Option<Span>,
     host_key_policy: Option<HostKeyPolicy>,
     passphrase_env: Option<String>,
+    /// Hosts tunnelled over one login to a bastion before another is made.
+    bastion_channels: Option<std::num::NonZeroU32>,
     /// `ssh_config` files to read instead of `~/.ssh/config`, or `none`.
     config: Option<super::ssh_config::ConfigFiles>,
     /// Read `StrictHostKeyChecking no` in `ssh_config` as accept-new.
@@ -125,6 +127,8 @@ pub struct SshSettings {
     pub host_key_policy: HostKeyPolicy,
     /// Environment variable holding the passphrase of encrypted keys.
     pub passphrase_env: String,
+    /// Hosts tunnelled over one login to a bastion before another is made.
+    pub bastion_channels: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -390,6 +394,10 @@ fn resolve_ssh(file: &SshFile) -> SshSettings {
             .passphrase_env
             .clone()
             .unwrap_or_else(|| "FERRY_KEY_PASSPHRASE".into()),
+        bastion_channels: file
+            .bastion_channels
+            .and_then(|n| usize::try_from(n.get()).ok())
+            .unwrap_or(super::BASTION_CHANNELS),
     }
 }
 

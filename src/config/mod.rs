@@ -13,7 +13,7 @@ pub mod values;
 
 use std::path::{Path, PathBuf};
 
-pub use host_ssh::{HostSsh, Jump};
+pub use host_ssh::{HostSsh, Jump, BASTION_CHANNELS};
 pub use inventory::{Host, HostKeyPolicy, Inventory, RolloutSettings, SshSettings};
 pub use playbook::{FileSpec, Playbook, Task, TaskKind};
 pub use source::ConfigError;

@@ -3,7 +3,8 @@
 //! Every chain prefix (`[b1]`, `[b1, b2]`, ...) has a pool of authenticated
 //! connections to its last hop, opened on first use and kept for the run:
 //! 100 hosts behind one bastion make one bastion login, not 100. Each
-//! connection carries at most [`CHANNELS_PER_CONNECTION`] tunnels at once;
+//! connection carries at most `ssh.bastion_channels` tunnels at once (64,
+//! [`crate::config::BASTION_CHANNELS`]);
 //! past that a second one is opened. Logins to one hop are made one at a
 //! time under the pool's lock, so hosts starting together never race into
 //! several. A hop that cannot be reached is remembered for the run: every
@@ -30,32 +31,19 @@ use tokio::time::Instant;
 use super::{connect_error, ClientHandler, Connector, Session, SshError, Target};
 use crate::config::Jump;
 
-/// Tunnels (hosts, or the next hop) one bastion connection carries at once.
-/// OpenSSH's `MaxSessions` (10 by default) counts session channels only:
-/// direct-tcpip channels are not limited by it (measured: see README, SSH).
-/// What does bound them is the bastion's sshd process, single-threaded,
-/// which relays every byte of every host behind it, and its file
-/// descriptors (one socket per tunnel): 64 keeps a large fleet on a few
-/// logins while spreading the relaying over a few bastion processes.
-pub(super) const CHANNELS_PER_CONNECTION: usize = 64;
-
 /// The bastion connections of a run, by chain prefix.
 pub(super) struct Bastions {
     pools: Mutex<HashMap<String, Arc<Pool>>>,
-    /// [`CHANNELS_PER_CONNECTION`]; tests lower it to see more logins.
+    /// `ssh.bastion_channels`.
     channels: usize,
 }
 
-impl Default for Bastions {
-    fn default() -> Bastions {
-        let channels = std::env::var("FERRY_TEST_BASTION_CHANNELS")
-            .ok()
-            .and_then(|n| n.parse().ok())
-            .filter(|n| *n > 0)
-            .unwrap_or(CHANNELS_PER_CONNECTION);
+impl Bastions {
+    /// `channels`: the inventory's `ssh.bastion_channels`.
+    pub(super) fn new(channels: usize) -> Bastions {
         Bastions {
             pools: Mutex::default(),
-            channels,
+            channels: channels.max(1),
         }
     }
 }

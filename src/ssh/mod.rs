@@ -144,7 +144,7 @@ impl Connector {
                 settings.passphrase_env.clone(),
             ),
             connect_timeout: settings.connect_timeout,
-            bastions: jump::Bastions::default(),
+            bastions: jump::Bastions::new(settings.bastion_channels),
             shared: options::Shared::new(settings),
         })
     }

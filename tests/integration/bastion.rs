@@ -98,11 +98,11 @@ fn past_the_channel_cap_more_bastion_logins_are_made_and_every_host_is_reached()
     let project = Project::empty();
     project.write(
         "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
+        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s")
+            .replace("ssh:\n", "ssh:\n  bastion_channels: 5\n"),
     );
     project
         .run_cmd("true")
-        .env("FERRY_TEST_BASTION_CHANNELS", "5")
         .stderr_has("ok: 12  failed: 0  unreachable: 0")
         .run();
     // 12 hosts, 5 to a connection, opened one at a time: 3 logins.
