@@ -50,3 +50,64 @@ fn sshd_killed_mid_batch() {
     );
     let _ = events;
 }
+
+/// Host `i`'s leftovers of killed uploads: `.ferry/artifacts/.*.partial`.
+fn partials(lab: &Lab, i: usize) -> Vec<String> {
+    std::fs::read_dir(lab.path(i, ".ferry/artifacts"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".partial"))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A host's SSH connection is killed while the artifact streams in (the
+/// `.partial` file is there): the host fails alone, nothing half-made is
+/// ever named by `current`, and the same deploy run again converges and
+/// removes the killed upload's `.partial`.
+#[test]
+fn sshd_killed_mid_upload() {
+    let lab = Lab::start(10, "", "");
+    let r1 = lab.release("r1", 0);
+    // Big enough that streaming, checking and extracting it takes far
+    // longer than the few milliseconds between seeing `.partial` and the kill.
+    let r2 = lab.release("r2", 24 << 20);
+    let invariant = Invariant::start(&lab);
+    lab.deploy(&r1, "r1").ferry.run();
+    let before = snapshot(&lab);
+    let victim = 3;
+    let started = Instant::now();
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let run = ferry.args(["--max-failures", "1"]).code(1).spawn();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while partials(&lab, victim).is_empty() {
+        assert!(Instant::now() < deadline, "h4's upload never started");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    lab.kill_sessions(victim);
+    let out = run.finish();
+    let took = started.elapsed();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h4"), "failed", "{}", shown(&out));
+    assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
+    check_final(&lab, &reported, &before, Some("r2"), &[]);
+    assert_eq!(
+        partials(&lab, victim).len(),
+        1,
+        "the killed upload's leftover"
+    );
+    assert_within("sshd killed mid-upload", took, GIVE_UP + SLACK);
+
+    // The same deploy again: h4 gets r2, the others are skipped, and the
+    // leftover (older than this run's lock) is gone.
+    let before = snapshot(&lab);
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let out = ferry.run();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h4"), "deployed", "{}", shown(&out));
+    check_final(&lab, &reported, &before, Some("r2"), &[]);
+    assert_eq!(partials(&lab, victim), Vec::<String>::new());
+    invariant.assert_held(50);
+}

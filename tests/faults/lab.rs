@@ -155,6 +155,23 @@ impl Lab {
         self.fleet.stop_host(i);
     }
 
+    /// SIGKILL every SSH connection of host `i` (the per-connection sshd
+    /// processes and all they run, frozen first), leaving its listener:
+    /// the host is reachable again at once, as after a restarted sshd.
+    pub(crate) fn kill_sessions(&self, i: usize) {
+        let pid = self.fleet.hosts()[i].pid;
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let trees: Vec<FrozenTree> = children
+            .split_whitespace()
+            .filter_map(|p| p.parse::<u32>().ok())
+            .map(FrozenTree::new)
+            .collect();
+        for tree in trees {
+            tree.kill();
+        }
+    }
+
     /// Move host `i`'s clock (`date +%s`, the clock its lock leases are
     /// judged by) `secs` seconds ahead, in its namespace only: a stand-in
     /// for the time a lease needs to expire. The real `date` is kept under
