@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::invariant::Invariant;
-use crate::lab::{assert_within, events, shown, Lab, Run, GIVE_UP, SLACK};
+use crate::lab::{assert_within, shown, Lab, Run, CONNECT_TIMEOUT, GIVE_UP, RENEWAL_BOUND, SLACK};
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::wait_until;
 
@@ -109,5 +109,91 @@ fn sshd_killed_mid_upload() {
     assert_eq!(reported.outcome("h4"), "deployed", "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[]);
     assert_eq!(partials(&lab, victim), Vec::<String>::new());
+    invariant.assert_held(50);
+}
+
+/// A host frozen (SIGSTOP) before the deploy cannot be reached: it counts
+/// towards `max_failures` (default 0), so the rollout does not start and
+/// nothing is switched; it costs one connect timeout for the whole run.
+/// `--skip-unreachable` then deploys the others, and says the fleet is mixed.
+#[test]
+fn host_frozen_before_deploy() {
+    let lab = Lab::start(10, "", "");
+    let (r1, r2) = (lab.release("r1", 0), lab.release("r2", 0));
+    let invariant = Invariant::start(&lab);
+    lab.deploy(&r1, "r1").ferry.run();
+    let victim = 2;
+    let frozen = lab.freeze(victim);
+    let before = snapshot(&lab);
+    let started = Instant::now();
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let out = ferry.code(1).run();
+    let took = started.elapsed();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h3"), "unreachable", "{}", shown(&out));
+    assert_eq!(
+        reported.with("deployed"),
+        Vec::<String>::new(),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(snapshot(&lab), before, "nothing is switched");
+    check_final(&lab, &reported, &before, Some("r2"), &[victim]);
+    assert_within(
+        "deploy, 1 of 10 hosts frozen before it",
+        took,
+        CONNECT_TIMEOUT + SLACK,
+    );
+
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let out = ferry
+        .arg("--skip-unreachable")
+        .code(1)
+        .stderr_has("the fleet will be mixed")
+        .run();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h3"), "unreachable", "{}", shown(&out));
+    assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
+    check_final(&lab, &reported, &before, Some("r2"), &[victim]);
+    drop(frozen);
+    invariant.assert_held(50);
+}
+
+/// A host frozen in the middle of its pipeline (in `before_switch`) is
+/// given up after its keepalives, fails alone (`max_failures: 1`), stays
+/// on its release; the others are deployed.
+#[test]
+fn host_frozen_during_deploy() {
+    let lab = Lab::start(10, "", SLOW_BEFORE_SWITCH);
+    let (r1, r2) = (lab.release("r1", 0), lab.release("r2", 0));
+    let invariant = Invariant::start(&lab);
+    lab.deploy(&r1, "r1").ferry.run();
+    let before = snapshot(&lab);
+    let victim = 7;
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let run = ferry
+        .args(["--batch", "5", "--max-failures", "1"])
+        .code(1)
+        .spawn();
+    let marker = lab.path(victim, "in-batch-r2");
+    wait_until(Duration::from_secs(60), "h8's batch never started", || {
+        marker.exists()
+    });
+    let frozen_at = Instant::now();
+    let frozen = lab.freeze(victim);
+    let out = run.finish();
+    let took = frozen_at.elapsed();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h8"), "failed", "{}", shown(&out));
+    assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
+    check_final(&lab, &reported, &before, Some("r2"), &[victim]);
+    drop(frozen);
+    // Three keepalives, plus the 15 s bound of a lease renewal that may be
+    // under way when the host freezes (README, Locks).
+    assert_within(
+        "a host frozen mid-deploy, freeze to the end of the run",
+        took,
+        GIVE_UP + RENEWAL_BOUND + SLACK,
+    );
     invariant.assert_held(50);
 }

@@ -18,6 +18,8 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) const KEEPALIVE: Duration = Duration::from_secs(1);
 /// How long a silent host costs at most: three keepalives.
 pub(crate) const GIVE_UP: Duration = Duration::from_secs(3);
+/// A lease renewal is bounded to this (README, Locks).
+pub(crate) const RENEWAL_BOUND: Duration = Duration::from_secs(15);
 /// Slack for everything that is not a timeout (starting ferry, the real
 /// work of a small deploy, a slow CI machine shared by parallel tests).
 /// Generous on purpose: the bounds are bounds, not benchmarks.
