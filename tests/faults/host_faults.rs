@@ -6,11 +6,11 @@ use std::time::{Duration, Instant};
 use crate::invariant::Invariant;
 use crate::lab::{assert_within, shown, Lab, Run, CONNECT_TIMEOUT, GIVE_UP, RENEWAL_BOUND, SLACK};
 use crate::state::{check_final, snapshot, Reported};
-use crate::support::host::wait_until;
+use crate::support::host::{shell_ok, wait_until};
 
 /// Every host stops in `before_switch` for a second; the batch a host is
 /// in is known from the marker it leaves.
-const SLOW_BEFORE_SWITCH: &str = "before_switch:\n  - { name: slow, run: 'touch {{ deploy_to }}/in-batch-{{ release_id }}; sleep 1' }\n";
+pub(crate) const SLOW_BEFORE_SWITCH: &str = "before_switch:\n  - { name: slow, run: 'touch {{ deploy_to }}/in-batch-{{ release_id }}; sleep 1' }\n";
 
 /// A host's sshd (with its sessions) is killed while its batch runs: the
 /// host fails alone (within `max_failures: 1`), stays on its release, the
@@ -196,4 +196,69 @@ fn host_frozen_during_deploy() {
         GIVE_UP + RENEWAL_BOUND + SLACK,
     );
     invariant.assert_held(50);
+}
+
+/// A host whose disk fills up while the release is extracted (a 1 MiB
+/// tmpfs over its `releases/`, in its namespace only; the release carries
+/// 4 MiB): its staging fails and nothing of it is left, and it counts
+/// before batch 1: with `max_failures: 0` nothing is switched anywhere;
+/// with `--max-failures 1` the others are deployed and it stays on its release.
+#[test]
+fn disk_full_during_extraction() {
+    let lab = Lab::start(10, "", "");
+    let victim = 6;
+    shell_ok(
+        &lab.fleet,
+        victim,
+        "mkdir -p /srv/app/releases && mount -t tmpfs -o size=1m tmpfs /srv/app/releases",
+    );
+    let (r1, r2) = (lab.release("r1", 0), lab.release("r2", 4 << 20));
+    let invariant = Invariant::start(&lab);
+    lab.deploy(&r1, "r1").ferry.run();
+    let before = snapshot(&lab);
+    let started = Instant::now();
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let out = ferry
+        .args(["--batch", "3"])
+        .code(1)
+        .stderr_has("task `receive artifact` failed on h7")
+        .stderr_has("failed before batch 1")
+        .run();
+    let took = started.elapsed();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h7"), "failed", "{}", shown(&out));
+    assert_eq!(
+        reported.with("deployed"),
+        Vec::<String>::new(),
+        "{}",
+        shown(&out)
+    );
+    assert_eq!(snapshot(&lab), before, "nothing is switched");
+    check_final(&lab, &reported, &before, Some("r2"), &[]);
+    assert_eq!(releases(&lab, victim), ["r1"], "nothing half-made is left");
+    assert_within("disk full during extraction", took, SLACK);
+
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
+    let out = ferry
+        .args(["--batch", "3", "--max-failures", "1"])
+        .code(1)
+        .run();
+    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    assert_eq!(reported.outcome("h7"), "failed", "{}", shown(&out));
+    assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
+    check_final(&lab, &reported, &before, Some("r2"), &[]);
+    assert_eq!(releases(&lab, victim), ["r1"], "nothing half-made is left");
+    invariant.assert_held(50);
+}
+
+/// Everything in host `i`'s `releases/` (hidden temporary folders too).
+fn releases(lab: &Lab, i: usize) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(lab.path(i, "releases"))
+        .expect("releases/")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "lost+found")
+        .collect();
+    names.sort();
+    names
 }
