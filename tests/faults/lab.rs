@@ -126,15 +126,10 @@ impl Lab {
         Run { ferry, dir }
     }
 
-    /// `ferry rollback test --output json` (journal kept as for `deploy`).
-    pub(crate) fn rollback(&self) -> Run<'_> {
-        let dir = self.next_log_dir();
-        let ferry = self
-            .project
-            .rollback()
-            .args(["--output", "json", "--log-dir"])
-            .arg(&dir);
-        Run { ferry, dir }
+    /// `ferry rollback test` (it has no `--output json` and no journal:
+    /// its report is the summary on stderr, see `state::Reported::summary`).
+    pub(crate) fn rollback(&self) -> Ferry<'_> {
+        self.project.rollback()
     }
 
     /// Host `i`'s `deploy_to/rel` as the host sees it, read from the

@@ -57,6 +57,73 @@ impl Reported {
         }
     }
 
+    /// Read the report of a command without `--output json` (`ferry
+    /// rollback`) from its summary on stderr: one `  <host>: <line>` per
+    /// host (src/commands/results.rs), then the counts line.
+    #[track_caller]
+    pub(crate) fn summary(stderr: &str) -> Reported {
+        let mut hosts = BTreeMap::new();
+        let mut counts = BTreeMap::new();
+        for line in stderr.lines() {
+            if let Some(rest) = line
+                .split_once("  (")
+                .and_then(|(c, _)| c.split_once(": done "))
+            {
+                // "rollback: done 9  skipped 0  failed 1  unreachable 0  not started 0"
+                let text = format!("done {}", rest.1);
+                for (name, key) in [
+                    ("done", "done"),
+                    ("skipped", "skipped"),
+                    ("failed", "failed"),
+                    ("unreachable", "unreachable"),
+                    ("not started", "not_started"),
+                ] {
+                    let n = text
+                        .split("  ")
+                        .find_map(|part| part.strip_prefix(&format!("{name} ")))
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or_else(|| panic!("counts line {line:?}"));
+                    counts.insert(key.to_string(), n);
+                }
+                continue;
+            }
+            let Some(entry) = line.strip_prefix("  ") else {
+                continue;
+            };
+            let Some((host, what)) = entry.split_once(": ") else {
+                continue;
+            };
+            if host.contains(' ') || host.starts_with(' ') {
+                continue;
+            }
+            let parsed = if let Some(to) = what.strip_prefix("rolled back to ") {
+                ("rolled_back", Some(to.split(' ').next().unwrap_or(to)))
+            } else if let Some(on) = what.strip_prefix("FAILED, current: ") {
+                ("failed", (on != "nothing").then_some(on))
+            } else if let Some(on) = what.strip_prefix("skipped: already on ") {
+                ("skipped", Some(on))
+            } else if let Some(r) = what.strip_prefix("deployed ") {
+                ("deployed", Some(r.split(' ').next().unwrap_or(r)))
+            } else if what == "not started" {
+                ("not_started", None)
+            } else if what.starts_with("UNREACHABLE") {
+                ("unreachable", None)
+            } else {
+                continue;
+            };
+            hosts.insert(
+                host.to_string(),
+                (parsed.0.to_string(), parsed.1.map(str::to_string)),
+            );
+        }
+        assert!(!counts.is_empty(), "no summary on stderr\n{stderr}");
+        Reported {
+            hosts,
+            kept_locks: kept_locks(stderr),
+            counts,
+        }
+    }
+
     /// The outcome reported for `host`.
     #[track_caller]
     pub(crate) fn outcome(&self, host: &str) -> &str {
