@@ -115,7 +115,7 @@ fn rollback_switch_back_fails_on_one_host() {
         .code(3)
         .stderr_has("  h4: FAILED, current: r1\n")
         .stderr_has("the fleet is on mixed releases")
-        .stderr_has("No space left on device")
+        .stderr_has("putting the previous release back failed too: switch back failed")
         .run();
     let took = started.elapsed();
     let reported = Reported::summary(&out.stderr);
