@@ -40,6 +40,18 @@ impl Lab {
     /// `n` hosts, the lab inventory (`extra` appended) and `playbook` as
     /// `playbooks/deploy.yml`.
     pub(crate) fn start(n: usize, extra: &str, playbook: &str) -> Lab {
+        Lab::start_with_timeout(n, extra, playbook, CONNECT_TIMEOUT)
+    }
+
+    /// [`Lab::start`] with another `connect_timeout`: a fleet of 50 hosts
+    /// handshakes at once with a debug-build controller on 2 shared cores,
+    /// which can take longer than the lab's 2 s.
+    pub(crate) fn start_with_timeout(
+        n: usize,
+        extra: &str,
+        playbook: &str,
+        connect_timeout: Duration,
+    ) -> Lab {
         let fleet = Fleet::start_with(
             n,
             &FleetOptions {
@@ -54,7 +66,7 @@ impl Lab {
         let inventory = fleet.inventory_yaml(extra);
         let short = format!(
             "  connect_timeout: {}s\n  keepalive: {}s\n",
-            CONNECT_TIMEOUT.as_secs(),
+            connect_timeout.as_secs(),
             KEEPALIVE.as_secs()
         );
         assert!(inventory.contains("  connect_timeout: 5s\n"), "{inventory}");

@@ -203,6 +203,14 @@ pub(crate) fn check_final(
     silent: &[usize],
 ) {
     let mut problems = Vec::new();
+    let counted: u64 = reported.counts.values().sum();
+    if counted != lab.hosts() as u64 {
+        problems.push(format!(
+            "the counts name {counted} hosts of {}: {:?}",
+            lab.hosts(),
+            reported.counts
+        ));
+    }
     for (i, h) in lab.fleet.hosts().iter().enumerate() {
         let real = real_current(lab, i);
         let Some((outcome, current)) = reported.hosts.get(&h.name) else {
