@@ -6,10 +6,13 @@
 use std::time::{Duration, Instant};
 
 use crate::invariant::Invariant;
-use crate::lab::{assert_within, shown, Lab, Run, CONNECT_TIMEOUT, SLACK};
+use crate::lab::{assert_within, shown, Lab, Run, SLACK};
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::shell_ok;
 use crate::support::project::ENV;
+
+/// ferry's `ssh.connect_timeout` when the inventory sets none (README).
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The seed of the 50-host scenario: change it to explore, keep it fixed
 /// in the suite so a failure replays exactly.
@@ -69,7 +72,7 @@ fn fifty_hosts_one_in_ten_failing_under_a_fixed_seed() {
     // No host is silent here (a killed sshd refuses at once), so the
     // connect timeout is never paid: the default 10 s keeps 50 handshakes
     // on a loaded machine from looking unreachable.
-    let lab = Lab::start_with_timeout(50, "", FAILING_PLAYBOOK, Duration::from_secs(10));
+    let lab = Lab::start_with(50, "", FAILING_PLAYBOOK, Some(Duration::from_secs(10)));
     let mut rng = Rng(SEED);
     let mut chosen: Vec<(usize, Fault)> = Vec::new();
     while chosen.len() < 5 {
@@ -156,12 +159,13 @@ fn fifty_hosts_one_in_ten_failing_under_a_fixed_seed() {
 }
 
 /// Lab shape 1 (issue 12): 20 hosts, `ferry rollback` with 5 of them
-/// frozen. The 15 reachable hosts switch back without waiting for the
-/// frozen ones, each frozen host is reported once, unreachable; the whole
-/// run costs one connect timeout.
+/// frozen, with ferry's default SSH timeouts as in the issue's lab. The 15
+/// reachable hosts switch back without waiting for the frozen ones, each
+/// frozen host is reported once, unreachable; the whole run costs one
+/// connect timeout.
 #[test]
 fn lab_rollback_20_hosts_5_frozen() {
-    let lab = Lab::start(20, "", "");
+    let lab = Lab::start_with(20, "", "", None);
     let (r1, r2) = (lab.release("r1", 0), lab.release("r2", 0));
     let invariant = Invariant::start(&lab);
     lab.deploy(&r1, "r1").ferry.run();
@@ -194,17 +198,18 @@ fn lab_rollback_20_hosts_5_frozen() {
     assert_within(
         "lab: rollback, 20 hosts, 5 frozen",
         took,
-        CONNECT_TIMEOUT + SLACK,
+        DEFAULT_CONNECT_TIMEOUT + SLACK,
     );
     invariant.assert_held(50);
 }
 
 /// Lab shape 2 (issue 12): 20 hosts, a rolling deploy with one frozen host
-/// (`--skip-unreachable`, batches of 25%): the 19 others are deployed, the
-/// frozen one is reported unreachable, and it costs one connect timeout.
+/// (`--skip-unreachable`, batches of 25%), with ferry's default SSH
+/// timeouts: the 19 others are deployed, the frozen one is reported
+/// unreachable, and it costs one connect timeout.
 #[test]
 fn lab_deploy_20_hosts_1_frozen() {
-    let lab = Lab::start(20, "", "");
+    let lab = Lab::start_with(20, "", "", None);
     let (r1, r2) = (lab.release("r1", 0), lab.release("r2", 0));
     let invariant = Invariant::start(&lab);
     lab.deploy(&r1, "r1").ferry.run();
@@ -226,7 +231,7 @@ fn lab_deploy_20_hosts_1_frozen() {
     assert_within(
         "lab: deploy, 20 hosts, 1 frozen",
         took,
-        CONNECT_TIMEOUT + SLACK,
+        DEFAULT_CONNECT_TIMEOUT + SLACK,
     );
     invariant.assert_held(50);
 }
