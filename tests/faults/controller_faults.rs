@@ -1,4 +1,4 @@
-//! Faults of the controller: ferry SIGKILLed or SIGTERMed in the middle of
+//! Faults of the controller: ferry killed (`SIGKILL`) or stopped (`SIGTERM`) in the middle of
 //! a batch.
 
 use std::time::{Duration, Instant};
@@ -22,7 +22,7 @@ fn wait_in_batch(lab: &Lab, hosts: std::ops::Range<usize>, release: &str) {
     });
 }
 
-/// The controller is SIGKILLed in batch 2 of 4: every host keeps the
+/// The controller gets `SIGKILL` in batch 2 of 4: every host keeps the
 /// run's lock. A re-run at once is refused (exit 4: a live lease is never
 /// taken); once the lease has expired by the hosts' clocks (moved 61 s
 /// ahead) the same deploy takes the locks over, records it, and converges
@@ -83,7 +83,7 @@ fn controller_sigkilled_mid_batch_then_rerun_converges() {
     invariant.assert_held(50);
 }
 
-/// The controller is SIGTERMed in batch 2 of 4 (README: no new host
+/// The controller gets `SIGTERM` in batch 2 of 4 (README: no new host
 /// starts; hosts in flight finish their steps; exit 130; the lock is
 /// released): batches 1 and 2 end on the new release, batches 3 and 4 are
 /// not started and untouched, no host keeps a lock, and a re-run resumes.

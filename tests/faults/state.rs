@@ -181,11 +181,9 @@ pub(crate) fn snapshot(lab: &Lab) -> Vec<Option<String>> {
 fn history_current(lab: &Lab, i: usize) -> Option<String> {
     let text = std::fs::read_to_string(lab.path(i, ".ferry/history.jsonl")).unwrap_or_default();
     text.lines()
+        .rev()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| {
-            (e["event"] == "switched" || e["event"] == "rolled_back") && e["outcome"] == "ok"
-        })
-        .last()
+        .find(|e| (e["event"] == "switched" || e["event"] == "rolled_back") && e["outcome"] == "ok")
         .and_then(|e| e["release"].as_str().map(str::to_string))
 }
 
@@ -238,13 +236,11 @@ pub(crate) fn check_final(
                     }
                 }
             }
-            "unreachable" | "not_started" => {
-                if real != before[i] {
-                    problems.push(format!(
-                        "{}: {outcome}, but `current` moved from {:?} to {real:?}",
-                        h.name, before[i]
-                    ));
-                }
+            "unreachable" | "not_started" if real != before[i] => {
+                problems.push(format!(
+                    "{}: {outcome}, but `current` moved from {:?} to {real:?}",
+                    h.name, before[i]
+                ));
             }
             _ => {}
         }

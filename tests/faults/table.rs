@@ -36,7 +36,7 @@ fn scenarios(dir: &Path) -> BTreeSet<String> {
     for entry in std::fs::read_dir(dir).expect("tests/faults") {
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if !name.ends_with(".rs") || NOT_SCENARIOS.contains(&name.as_str()) {
+        if path.extension().is_none_or(|e| e != "rs") || NOT_SCENARIOS.contains(&name.as_str()) {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("read");
