@@ -55,14 +55,8 @@ impl Invariant {
     /// Stop sampling; fail on any violation, or when fewer than
     /// `min_samples` rounds were taken (a checker that never ran proves nothing).
     #[track_caller]
-    pub(crate) fn assert_held(mut self, min_samples: u64) -> u64 {
-        self.stop.store(true, Ordering::SeqCst);
-        let (samples, violations) = self
-            .thread
-            .take()
-            .expect("started")
-            .join()
-            .expect("the invariant checker panicked");
+    pub(crate) fn assert_held(self, min_samples: u64) -> u64 {
+        let (samples, violations) = self.stop();
         assert!(
             violations.is_empty(),
             "the switch was not atomic ({} violation(s) in {samples} samples):\n{}",
@@ -74,6 +68,18 @@ impl Invariant {
             "the invariant checker took {samples} samples, fewer than {min_samples}: it proves nothing"
         );
         samples
+    }
+}
+
+impl Invariant {
+    /// Stop sampling: how many rounds were taken, and the violations seen.
+    fn stop(mut self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.thread
+            .take()
+            .expect("started")
+            .join()
+            .expect("the invariant checker panicked")
     }
 }
 
@@ -194,5 +200,96 @@ fn check(t: &Target, seen: &mut bool) -> Result<(), String> {
         Err(_) if std::fs::read_link(&link).ok().as_ref() != Some(&target) => Ok(()),
         Err(_) if t.base() != base => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// The checker can fail: each thing it looks for, made by hand on a host
+/// (no ferry run), is reported with the host and what was seen.
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::Invariant;
+    use crate::lab::{Lab, LAST, PAYLOAD_FILES};
+
+    /// A release folder `releases/<id>` on host 0, with every file of the
+    /// known set when `complete`, else without `LAST`.
+    fn release(lab: &Lab, id: &str, complete: bool) {
+        let dir = lab.path(0, &format!("releases/{id}"));
+        std::fs::create_dir_all(dir.join("payload")).unwrap();
+        for k in 0..PAYLOAD_FILES {
+            std::fs::write(dir.join(format!("payload/{k:03}")), "x").unwrap();
+        }
+        for file in ["index.html", super::META] {
+            std::fs::write(dir.join(file), "x").unwrap();
+        }
+        if complete {
+            std::fs::write(dir.join(LAST), "x").unwrap();
+        }
+    }
+
+    /// Point host 0's `current` at `target` atomically (as ferry does).
+    fn point(lab: &Lab, target: &str) {
+        let tmp = lab.path(0, ".current.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        std::os::unix::fs::symlink(target, &tmp).unwrap();
+        std::fs::rename(&tmp, lab.path(0, "current")).unwrap();
+    }
+
+    /// Run the checker while `fault` is done to host 0, then return what
+    /// it saw (after at least 20 more samples).
+    fn seen(lab: &Lab, fault: impl FnOnce()) -> Vec<String> {
+        release(lab, "good", true);
+        point(lab, "releases/good");
+        let invariant = Invariant::start(lab);
+        std::thread::sleep(Duration::from_millis(100));
+        fault();
+        std::thread::sleep(Duration::from_millis(300));
+        let (samples, violations) = invariant.stop();
+        assert!(samples >= 20, "{samples} samples");
+        violations
+    }
+
+    #[test]
+    fn the_checker_sees_a_half_made_release_missing_and_dangling_current() {
+        let lab = Lab::start(1, "", "");
+        let violations = seen(&lab, || {
+            release(&lab, "half", false);
+            point(&lab, "releases/half");
+        });
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.starts_with("h1 at ") && v.contains("lacks LAST (half-made)")),
+            "{violations:?}"
+        );
+
+        let violations = seen(&lab, || {
+            std::fs::remove_file(lab.path(0, "current")).unwrap()
+        });
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.contains("`current` is missing after it existed")),
+            "{violations:?}"
+        );
+
+        let violations = seen(&lab, || point(&lab, "releases/gone"));
+        assert!(
+            violations.iter().any(|v| v.contains("dangling")),
+            "{violations:?}"
+        );
+
+        let violations = seen(&lab, || {
+            std::fs::create_dir_all(lab.path(0, "releases/.r2.x.tmp")).unwrap();
+            point(&lab, "releases/.r2.x.tmp");
+        });
+        assert!(
+            violations
+                .iter()
+                .any(|v| v.contains("not a release folder")),
+            "{violations:?}"
+        );
+        wait_until(Duration::from_secs(1), "", || Path::new("/").exists());
     }
 }
