@@ -9,7 +9,7 @@
 //! `index.html`, `LAST`, the release metadata): a half-extracted release.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ struct Target {
 
 pub(crate) struct Invariant {
     stop: Arc<AtomicBool>,
+    /// Rounds taken so far.
+    taken: Arc<AtomicU64>,
     thread: Option<JoinHandle<(u64, Vec<String>)>>,
 }
 
@@ -41,13 +43,15 @@ impl Invariant {
     pub(crate) fn start(lab: &Lab) -> Invariant {
         let targets = targets(&lab.fleet);
         let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let taken = Arc::new(AtomicU64::new(0));
+        let (flag, count) = (stop.clone(), taken.clone());
         let thread = std::thread::Builder::new()
             .name("invariant".into())
-            .spawn(move || sample(&targets, &flag))
+            .spawn(move || sample(&targets, &flag, &count))
             .expect("spawn the invariant checker");
         Invariant {
             stop,
+            taken,
             thread: Some(thread),
         }
     }
@@ -72,6 +76,15 @@ impl Invariant {
 }
 
 impl Invariant {
+    /// Wait until `n` more rounds have been taken (at most 30 s).
+    #[cfg(test)]
+    fn wait_rounds(&self, n: u64) {
+        let until = self.taken.load(Ordering::SeqCst) + n;
+        crate::support::host::wait_until(Duration::from_secs(30), "the checker stalled", || {
+            self.taken.load(Ordering::SeqCst) >= until
+        });
+    }
+
     /// Stop sampling: how many rounds were taken, and the violations seen.
     fn stop(mut self) -> (u64, Vec<String>) {
         self.stop.store(true, Ordering::SeqCst);
@@ -118,7 +131,7 @@ impl Target {
     }
 }
 
-fn sample(targets: &[Target], stop: &AtomicBool) -> (u64, Vec<String>) {
+fn sample(targets: &[Target], stop: &AtomicBool, taken: &AtomicU64) -> (u64, Vec<String>) {
     let started = Instant::now();
     let mut seen = vec![false; targets.len()];
     let mut violations = Vec::new();
@@ -137,6 +150,7 @@ fn sample(targets: &[Target], stop: &AtomicBool) -> (u64, Vec<String>) {
             }
         }
         samples += 1;
+        taken.store(samples, Ordering::SeqCst);
         std::thread::sleep(EVERY);
     }
     (samples, violations)
@@ -207,8 +221,6 @@ fn check(t: &Target, seen: &mut bool) -> Result<(), String> {
 /// (no ferry run), is reported with the host and what was seen.
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::Invariant;
     use crate::lab::{Lab, LAST, PAYLOAD_FILES};
 
@@ -237,17 +249,15 @@ mod tests {
     }
 
     /// Run the checker while `fault` is done to host 0, then return what
-    /// it saw (after at least 20 more samples).
+    /// it saw (5 rounds before the fault, 5 after).
     fn seen(lab: &Lab, fault: impl FnOnce()) -> Vec<String> {
         release(lab, "good", true);
         point(lab, "releases/good");
         let invariant = Invariant::start(lab);
-        std::thread::sleep(Duration::from_millis(100));
+        invariant.wait_rounds(5);
         fault();
-        std::thread::sleep(Duration::from_millis(300));
-        let (samples, violations) = invariant.stop();
-        assert!(samples >= 20, "{samples} samples");
-        violations
+        invariant.wait_rounds(5);
+        invariant.stop().1
     }
 
     #[test]
@@ -265,7 +275,7 @@ mod tests {
         );
 
         let violations = seen(&lab, || {
-            std::fs::remove_file(lab.path(0, "current")).unwrap()
+            std::fs::remove_file(lab.path(0, "current")).unwrap();
         });
         assert!(
             violations
