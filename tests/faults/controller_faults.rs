@@ -33,7 +33,7 @@ fn controller_sigkilled_mid_batch_then_rerun_converges() {
     let (r1, r2) = (lab.release("r1", 0), lab.release("r2", 0));
     let invariant = Invariant::start(&lab);
     lab.deploy(&r1, "r1").ferry.run();
-    let Run { ferry, dir: _ } = lab.deploy(&r2, "r2");
+    let Run { ferry, dir } = lab.deploy(&r2, "r2");
     // Killed by a signal: no exit code.
     let run = ferry.args(["--batch", "3"]).code(-1).spawn();
     wait_in_batch(&lab, 3..6, "r2");
@@ -44,8 +44,20 @@ fn controller_sigkilled_mid_batch_then_rerun_converges() {
         .count();
     assert_eq!(locked, 10, "a killed run leaves its lock on every host");
 
-    let refused = lab.deploy(&r2, "r2").ferry.code(4).run();
-    assert!(refused.stderr.contains("h1"), "{}", shown(&refused));
+    // The killed run's journal got as far as its start: its run id.
+    let killed = Run::journal(&dir);
+    let killed_run = events(&killed, "run_started")[0]["run_id"]
+        .as_str()
+        .expect("run_id")
+        .to_string();
+    let refused = lab
+        .deploy(&r2, "r2")
+        .ferry
+        .code(4)
+        .stderr_has("is locked by ")
+        .stderr_has(format!("(run {killed_run})"))
+        .run();
+    drop(refused);
 
     for i in 0..lab.hosts() {
         lab.advance_clock(i, LEASE_SECS + 1);

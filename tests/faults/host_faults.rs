@@ -4,7 +4,9 @@
 use std::time::{Duration, Instant};
 
 use crate::invariant::Invariant;
-use crate::lab::{assert_within, shown, Lab, Run, CONNECT_TIMEOUT, GIVE_UP, RENEWAL_BOUND, SLACK};
+use crate::lab::{
+    assert_within, events, shown, Lab, Run, CONNECT_TIMEOUT, GIVE_UP, RENEWAL_BOUND, SLACK,
+};
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::{shell_ok, wait_until};
 
@@ -98,7 +100,12 @@ fn sshd_killed_mid_upload() {
         1,
         "the killed upload's leftover"
     );
-    assert_within("sshd killed mid-upload", took, GIVE_UP + SLACK);
+    // Plus the transfer: 10 hosts receive 24 MiB each from one controller.
+    assert_within(
+        "sshd killed mid-upload",
+        took,
+        GIVE_UP + SLACK + Duration::from_secs(20),
+    );
 
     // The same deploy again: h4 gets r2, the others are skipped, and the
     // leftover (older than this run's lock) is gone.
@@ -180,10 +187,29 @@ fn host_frozen_during_deploy() {
         marker.exists()
     });
     let frozen_at = Instant::now();
+    let frozen_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     let frozen = lab.freeze(victim);
     let out = run.finish();
     let took = frozen_at.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let journal = Run::journal(&dir);
+    let reported = Reported::of(&journal, &out.stderr);
+    // When ferry gave the host up: its step's failure in the journal.
+    let given_up = events(&journal, "step_finished")
+        .into_iter()
+        .find(|e| e["host"] == "h8" && e["ok"] == false)
+        .and_then(|e| e["at_ms"].as_u64())
+        .map_or_else(
+            || panic!("no failed step of h8 in the journal\n{}", shown(&out)),
+            |at| Duration::from_millis(at.saturating_sub(u64::try_from(frozen_at_ms).unwrap())),
+        );
+    assert_within(
+        "a host frozen mid-deploy, freeze to given up",
+        given_up,
+        GIVE_UP + Duration::from_secs(5),
+    );
     assert_eq!(reported.outcome("h8"), "failed", "{}", shown(&out));
     assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[victim]);
