@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use crate::host_faults::SLOW_BEFORE_SWITCH;
 use crate::invariant::Invariant;
-use crate::lab::{assert_within, events, shown, Lab, Run, SLACK};
+use crate::lab::{assert_within, events, shown, Lab, Run, Watchdog, HANG, SLACK};
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::wait_until;
 
@@ -110,8 +110,10 @@ fn controller_sigtermed_mid_batch() {
     let run = ferry.args(["--batch", "3"]).code(130).spawn();
     wait_in_batch(&lab, 3..6, "r2");
     let signalled = Instant::now();
+    let dog = Watchdog::new(run.pid(), HANG);
     run.signal("-TERM");
     let out = run.finish();
+    drop(dog);
     let took = signalled.elapsed();
     let reported = Reported::of(&Run::journal(&dir), &out.stderr);
     let names = |r: std::ops::Range<usize>| -> Vec<String> {

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use crate::invariant::Invariant;
 use crate::lab::{
-    assert_within, events, shown, Lab, Run, CONNECT_TIMEOUT, GIVE_UP, RENEWAL_BOUND, SLACK,
+    assert_within, events, shown, Lab, Run, Watchdog, CONNECT_TIMEOUT, GIVE_UP, HANG,
+    RENEWAL_BOUND, SLACK,
 };
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::{shell_ok, wait_until};
@@ -35,8 +36,10 @@ fn sshd_killed_mid_batch() {
     wait_until(Duration::from_secs(60), "h6's batch never started", || {
         marker.exists()
     });
+    let dog = Watchdog::new(run.pid(), HANG);
     lab.kill_sshd(victim);
     let out = run.finish();
+    drop(dog);
     let took = started.elapsed();
     let events = Run::journal(&dir);
     let reported = Reported::of(&events, &out.stderr);
@@ -88,8 +91,17 @@ fn sshd_killed_mid_upload() {
         assert!(Instant::now() < deadline, "h4's upload never started");
         std::thread::sleep(Duration::from_millis(1));
     }
-    lab.kill_sessions(victim);
+    let dog = Watchdog::new(run.pid(), HANG);
+    let frozen = lab.freeze_sessions(victim);
+    // Let the controller use up the SSH window that the frozen host will
+    // never adjust (2 MiB: milliseconds on loopback), so that the kill finds
+    // it waiting for window space: ferry used to wait there forever.
+    std::thread::sleep(Duration::from_millis(500));
+    for tree in frozen {
+        tree.kill();
+    }
     let out = run.finish();
+    drop(dog);
     let took = started.elapsed();
     let reported = Reported::of(&Run::journal(&dir), &out.stderr);
     assert_eq!(reported.outcome("h4"), "failed", "{}", shown(&out));
@@ -99,6 +111,15 @@ fn sshd_killed_mid_upload() {
         partials(&lab, victim).len(),
         1,
         "the killed upload's leftover"
+    );
+    let partial = lab.path(
+        victim,
+        &format!(".ferry/artifacts/{}", partials(&lab, victim)[0]),
+    );
+    eprintln!(
+        "killed with {} of {} bytes streamed",
+        std::fs::metadata(&partial).map_or(0, |m| m.len()),
+        std::fs::metadata(&r2).map_or(0, |m| m.len())
     );
     // Plus the transfer: 10 hosts receive 24 MiB each from one controller.
     assert_within(
@@ -191,8 +212,10 @@ fn host_frozen_during_deploy() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis();
+    let dog = Watchdog::new(run.pid(), HANG);
     let frozen = lab.freeze(victim);
     let out = run.finish();
+    drop(dog);
     let took = frozen_at.elapsed();
     let journal = Run::journal(&dir);
     let reported = Reported::of(&journal, &out.stderr);

@@ -187,21 +187,17 @@ impl Lab {
         self.fleet.stop_host(i);
     }
 
-    /// SIGKILL every SSH connection of host `i` (the per-connection sshd
-    /// processes and all they run, frozen first), leaving its listener:
-    /// the host is reachable again at once, as after a restarted sshd.
-    pub(crate) fn kill_sessions(&self, i: usize) {
+    /// Freeze (SIGSTOP) every SSH connection of host `i`: the
+    /// per-connection sshd processes and all they run, not its listener.
+    pub(crate) fn freeze_sessions(&self, i: usize) -> Vec<FrozenTree> {
         let pid = self.fleet.hosts()[i].pid;
         let children =
             std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        let trees: Vec<FrozenTree> = children
+        children
             .split_whitespace()
             .filter_map(|p| p.parse::<u32>().ok())
             .map(FrozenTree::new)
-            .collect();
-        for tree in trees {
-            tree.kill();
-        }
+            .collect()
     }
 
     /// Move host `i`'s clock (`date +%s`, the clock its lock leases are
@@ -237,6 +233,50 @@ pub(crate) fn host_path(fleet: &Fleet, i: usize, rel: &str) -> PathBuf {
         fleet.on_host(i, &host)
     }
 }
+
+/// Kills a spawned ferry still running after `limit`: a hang fails the
+/// scenario (with a message) instead of blocking the suite forever.
+pub(crate) struct Watchdog {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watchdog {
+    pub(crate) fn new(pid: u32, limit: Duration) -> Watchdog {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + limit;
+            while !flag.load(Ordering::SeqCst) {
+                if std::time::Instant::now() > deadline {
+                    eprintln!("watchdog: ferry (pid {pid}) still running after {limit:?}: killed");
+                    let _ = std::process::Command::new("kill")
+                        .args(["-KILL", &pid.to_string()])
+                        .status();
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Watchdog {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How long a spawned scenario run may take before the watchdog kills it.
+pub(crate) const HANG: Duration = Duration::from_secs(120);
 
 /// A ferry run of the lab, with the folder its journal goes to.
 pub(crate) struct Run<'p> {
