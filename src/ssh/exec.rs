@@ -205,7 +205,18 @@ async fn send_all(
     Ok(())
 }
 
+/// How often a send watches for its connection to end.
+const CLOSED_POLL: Duration = Duration::from_millis(100);
+
 impl Session {
+    /// Resolves once the connection is gone (russh has no notification for
+    /// it, so it is polled).
+    async fn closed(&self) {
+        while !self.is_closed() {
+            tokio::time::sleep(CLOSED_POLL).await;
+        }
+    }
+
     /// Run `command` and wait for it, calling `on_line` for every output line.
     /// Past `deadline` the channel is closed and [`SshError::Timeout`] returned;
     /// stopping the remote process is the command's job (see `steps`).
@@ -240,9 +251,15 @@ impl Session {
             if let Some(input) = input {
                 // A failed send is judged after the exit status: a script that
                 // stopped reading (disk full) explains itself on stderr.
-                sent = match send_all(&channel, input).await {
-                    Ok(()) => channel.eof().await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                // russh never wakes a send that waits for window space when
+                // the connection ends (a host killed mid-upload): without
+                // this watch the run waited forever.
+                sent = tokio::select! {
+                    sent = send_all(&channel, input) => match sent {
+                        Ok(()) => channel.eof().await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e),
+                    },
+                    () = self.closed() => Err("the connection was lost".to_string()),
                 };
             }
             // Keep reading after the exit status: data may still follow it.

@@ -4,14 +4,13 @@
 //! writes, and Ctrl-C in the last batch exits 130.
 
 use std::os::unix::fs::MetadataExt;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::support::fleet::Fleet;
 use crate::support::host::{
-    current, events_of, history_text, next_second, on_host, wait_until, SetOnDrop,
+    current, events_of, history_text, next_second, on_host, wait_until, FrozenTree, SetOnDrop,
 };
 use crate::support::project::{page, Project};
 
@@ -378,43 +377,6 @@ fn an_unreachable_host_counts_as_a_failure_unless_skipped() {
         .run();
     assert_eq!(current(&fleet, 0), "releases/r1");
     assert_eq!(current(&fleet, 1), "releases/r1");
-}
-
-/// Every process of a host's sshd (the listener, its sessions and what
-/// they run), stopped with SIGSTOP until dropped: a host frozen mid-run.
-struct FrozenTree(Vec<u32>);
-
-impl FrozenTree {
-    fn new(root: u32) -> FrozenTree {
-        let mut pids = vec![root];
-        let mut i = 0;
-        while i < pids.len() {
-            let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pids[i]))
-                .unwrap_or_default();
-            pids.extend(
-                children
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-            i += 1;
-        }
-        for pid in &pids {
-            let _ = Command::new("kill")
-                .args(["-STOP", &pid.to_string()])
-                .status();
-        }
-        FrozenTree(pids)
-    }
-}
-
-impl Drop for FrozenTree {
-    fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-CONT", &pid.to_string()])
-                .status();
-        }
-    }
 }
 
 /// A host that stops answering in the middle of its pipeline is given up

@@ -141,3 +141,52 @@ impl Drop for SetOnDrop {
         self.0.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// Every process of a host's sshd (the listener, its sessions and what
+/// they run), stopped with SIGSTOP until dropped: a host frozen mid-run.
+pub(crate) struct FrozenTree(Vec<u32>);
+
+impl FrozenTree {
+    pub(crate) fn new(root: u32) -> FrozenTree {
+        let mut pids = vec![root];
+        let mut i = 0;
+        while i < pids.len() {
+            let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pids[i]))
+                .unwrap_or_default();
+            pids.extend(
+                children
+                    .split_whitespace()
+                    .filter_map(|p| p.parse::<u32>().ok()),
+            );
+            i += 1;
+        }
+        for pid in &pids {
+            let _ = Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status();
+        }
+        FrozenTree(pids)
+    }
+
+    /// SIGKILL every frozen process (a stopped process dies at once): the
+    /// host's sshd is killed at exactly the point where it was frozen.
+    /// (Used by the faults target only.)
+    #[allow(dead_code)]
+    pub(crate) fn kill(mut self) {
+        for pid in std::mem::take(&mut self.0) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+impl Drop for FrozenTree {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = Command::new("kill")
+                .args(["-CONT", &pid.to_string()])
+                .status();
+        }
+    }
+}
