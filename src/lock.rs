@@ -409,7 +409,22 @@ impl LockGuard {
     pub async fn release(self, ctx: &Context) -> Released {
         self.renewer.abort();
         let lost = self.lost();
-        let kept = release_on(ctx, &self.locked, &self.dirs, &self.run_id).await;
+        // A host whose connection was lost mid-run is not connected to
+        // again just to release: that would cost another connect timeout at
+        // the end of the run; its lease runs out instead.
+        let (gone, reachable): (Vec<Host>, Vec<Host>) = self
+            .locked
+            .iter()
+            .cloned()
+            .partition(|h| ctx.executor.connection_lost(&h.name));
+        let mut kept = release_on(ctx, &reachable, &self.dirs, &self.run_id).await;
+        kept.extend(gone.into_iter().map(|h| {
+            (
+                h.name,
+                "its connection was lost during the run: not asked again".to_string(),
+            )
+        }));
+        kept.sort();
         Released { lost, kept }
     }
 }

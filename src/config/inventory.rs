@@ -387,7 +387,8 @@ fn resolve_ssh(file: &SshFile) -> SshSettings {
             .connect_timeout
             .map_or(Duration::from_secs(10), |s| s.0),
         // A peer that stops answering is given up after 3 unanswered
-        // keepalives: 15 s by default (issue 12: well under a minute).
+        // keepalives, about 4 intervals after its last word: 20 s by default
+        // (issue 12: well under a minute).
         keepalive: file.keepalive.map_or(Duration::from_secs(5), |s| s.0),
         host_key_policy: file.host_key_policy.unwrap_or_default(),
         passphrase_env: file

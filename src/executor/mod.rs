@@ -121,6 +121,16 @@ impl Executor {
         results.into_iter().map(|(_, h, r)| (h, r)).collect()
     }
 
+    /// Whether the host's connection was open in this run and has been lost
+    /// since (the host stopped answering, or its sshd went away).
+    pub fn connection_lost(&self, host: &str) -> bool {
+        self.sessions
+            .lock()
+            .expect("sessions lock")
+            .get(host)
+            .is_some_and(Session::is_closed)
+    }
+
     pub fn printer(&self) -> &Arc<Printer> {
         &self.printer
     }

@@ -5,11 +5,13 @@ fn inventory(text: &str) -> Result<Inventory, ConfigError> {
 }
 
 /// A host that stops answering is given up after 3 unanswered
-/// keepalives: 15 s by default, well under a minute (README, SSH).
+/// keepalives, the first sent one quiet interval after the host's last
+/// word: about 4 intervals, 20 s by default, well under a minute (README,
+/// SSH; measured by the fault suite's `host_frozen_during_deploy`).
 #[test]
-fn a_silent_host_is_given_up_within_15_s_by_default() {
+fn a_silent_host_is_given_up_within_20_s_by_default() {
     let inv = inventory("hosts:\n  web1: {}\n").unwrap();
-    assert_eq!(inv.ssh.keepalive * 3, Duration::from_secs(15));
+    assert_eq!(inv.ssh.keepalive * 4, Duration::from_secs(20));
 }
 
 #[test]
