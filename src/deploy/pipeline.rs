@@ -113,9 +113,11 @@ impl Pipeline<'_> {
                         } else if trail.failure.is_none() {
                             trail.failure = Some(failure);
                         } else {
-                            trail
-                                .trouble
-                                .push(format!("{} failed: {}", failure.task, failure.reason));
+                            trail.trouble.push(format!(
+                                "{} failed: {}",
+                                failure.task,
+                                failure.brief()
+                            ));
                         }
                         if lost {
                             StepResult::LostLock

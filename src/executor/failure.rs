@@ -38,6 +38,22 @@ impl TaskFailure {
         TaskFailure::new(host, task, "", reason)
     }
 
+    /// The reason with the last line the command wrote to stderr, for a
+    /// one-line account (`exit status 1: ln: ... No space left on device`).
+    pub fn brief(&self) -> String {
+        match self
+            .stderr_tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+        {
+            Some(last) if !self.reason.contains(last.trim()) => {
+                format!("{}: {}", self.reason, last.trim())
+            }
+            _ => self.reason.clone(),
+        }
+    }
+
     pub(super) fn exit(mut self, exit: Option<ExitKind>) -> TaskFailure {
         self.exit = exit;
         self
@@ -106,5 +122,20 @@ mod tests {
             failure.to_string(),
             "task `migrate` failed on web1: exit status 3\n  command: ./migrate\n  stderr:\n    boom\n    bang"
         );
+    }
+
+    #[test]
+    fn brief_adds_the_last_stderr_line_once() {
+        let mut failure = TaskFailure::new("web1", "switch", "ln ...", "exit status 1");
+        assert_eq!(failure.brief(), "exit status 1");
+        failure.stderr_tail =
+            "ln: warning\nln: failed to create symbolic link: No space left on device\n\n".into();
+        assert_eq!(
+            failure.brief(),
+            "exit status 1: ln: failed to create symbolic link: No space left on device"
+        );
+        failure.reason = "lost the lock: not changed".into();
+        failure.stderr_tail = "lost the lock: not changed".into();
+        assert_eq!(failure.brief(), "lost the lock: not changed");
     }
 }

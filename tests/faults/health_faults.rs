@@ -115,8 +115,21 @@ fn rollback_switch_back_fails_on_one_host() {
         .code(3)
         .stderr_has("  h4: FAILED, current: r1\n")
         .stderr_has("the fleet is on mixed releases")
-        .stderr_has("putting the previous release back failed too: switch back failed")
         .run();
+    // The way back's failure in the host's own words, in the summary.
+    assert!(
+        out.stderr
+            .lines()
+            .any(|l| {
+                l.starts_with("    task `restart` failed on h4")
+            && l.contains(
+                "putting the previous release back failed too: switch back failed: exit status 1: "
+            )
+            && l.contains("No space left on device")
+            }),
+        "{}",
+        shown(&out)
+    );
     let took = started.elapsed();
     let reported = Reported::summary(&out.stderr);
     assert_eq!(reported.with("rolled_back").len(), 9, "{}", shown(&out));
