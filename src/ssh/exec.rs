@@ -211,7 +211,7 @@ const CLOSED_POLL: Duration = Duration::from_millis(100);
 impl Session {
     /// Resolves once the connection is gone (russh has no notification for
     /// it, so it is polled).
-    async fn closed(&self) {
+    pub(super) async fn closed(&self) {
         while !self.is_closed() {
             tokio::time::sleep(CLOSED_POLL).await;
         }

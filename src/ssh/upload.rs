@@ -32,8 +32,15 @@ impl Session {
         remote_path: &str,
     ) -> Result<u64, SshError> {
         let sftp = self.sftp().await?;
-        let result = write_file(&sftp, source, remote_path).await;
-        let _ = sftp.close().await;
+        // As for exec's input: a write waiting for window space is never
+        // woken when the connection ends, so the end is watched too.
+        let result = tokio::select! {
+            written = write_file(&sftp, source, remote_path) => written,
+            () = self.closed() => Err(SshError::Upload("the connection was lost".into())),
+        };
+        if !self.is_closed() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), sftp.close()).await;
+        }
         result
     }
 }

@@ -118,15 +118,13 @@ fn rollback_switch_back_fails_on_one_host() {
         .run();
     // The way back's failure in the host's own words, in the summary.
     assert!(
-        out.stderr
-            .lines()
-            .any(|l| {
-                l.starts_with("    task `restart` failed on h4")
+        out.stderr.lines().any(|l| {
+            l.starts_with("    task `restart` failed on h4")
             && l.contains(
                 "putting the previous release back failed too: switch back failed: exit status 1: "
             )
             && l.contains("No space left on device")
-            }),
+        }),
         "{}",
         shown(&out)
     );
