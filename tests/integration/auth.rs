@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use crate::support::fleet::Fleet;
+use crate::support::host::SshAgent;
 use crate::support::project::Project;
 
 fn encrypted_copy(fleet: &Fleet, project: &Project, passphrase: &str) -> std::path::PathBuf {
@@ -39,40 +40,13 @@ fn an_encrypted_key_takes_its_passphrase_from_the_environment() {
         .run();
 }
 
-/// Kills the child (the test's ssh-agent) when dropped, also on panic.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn the_ssh_agent_is_tried_first() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
-    let socket = project.path().join("agent.sock");
-    let agent = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .spawn()
-        .unwrap();
-    let _agent = Kill(agent);
-    for _ in 0..50 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let added = Command::new("ssh-add")
-        .arg(fleet.client_key())
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{added:?}");
+    let agent = SshAgent::start(project.path());
+    let socket = agent.socket();
+    agent.add(&fleet.client_key());
     // The only identity file is missing: success can only come from the agent.
     let inventory = fleet.inventory_yaml("").replace(
         &fleet.client_key().display().to_string(),
@@ -84,7 +58,7 @@ fn the_ssh_agent_is_tried_first() {
         .code(1)
         .stderr_has("authentication as")
         .run();
-    project.run_cmd("true").env("SSH_AUTH_SOCK", &socket).run();
+    project.run_cmd("true").env("SSH_AUTH_SOCK", socket).run();
 }
 
 /// `ssh-keygen -lf`'s `SHA256:...` for a key file.
@@ -140,28 +114,11 @@ fn a_missing_or_broken_identity_file_is_named_with_what_to_do() {
 fn a_refused_login_lists_the_agents_keys_and_the_files_tried_by_fingerprint() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
-    let socket = project.path().join("agent.sock");
-    let agent = Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .spawn()
-        .unwrap();
-    let _agent = Kill(agent);
-    for _ in 0..50 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    let agent = SshAgent::start(project.path());
+    let socket = agent.socket();
     let in_agent = new_key(&project, "agent-key");
     let in_file = new_key(&project, "file-key");
-    let added = Command::new("ssh-add")
-        .arg(&in_agent)
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{added:?}");
+    agent.add(&in_agent);
     let inventory = fleet.inventory_yaml("").replace(
         &fleet.client_key().display().to_string(),
         &in_file.display().to_string(),
@@ -169,7 +126,7 @@ fn a_refused_login_lists_the_agents_keys_and_the_files_tried_by_fingerprint() {
     project.write("inventories/test.yml", &inventory);
     project
         .run_cmd("true")
-        .env("SSH_AUTH_SOCK", &socket)
+        .env("SSH_AUTH_SOCK", socket)
         .code(1)
         .stderr_has(format!(
             "ssh-agent keys: {} ssh-ed25519 agent-key",

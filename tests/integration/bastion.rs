@@ -4,7 +4,6 @@
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +13,7 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::support::fleet::{Fleet, FleetOptions, TestHost};
+use crate::support::host::FrozenTree;
 use crate::support::project::Project;
 
 /// Forwarding on (the default, said anyway) and sshd's debug log, where
@@ -333,43 +333,6 @@ fn known_hosts_scan_fetches_the_keys_of_hosts_behind_a_bastion_through_it() {
     for h in &hosts[1..] {
         assert_eq!(tunnels_to(bastion, h), 1, "{}: through the bastion", h.name);
         assert_eq!(logins(h), 0, "{}: a key exchange only", h.name);
-    }
-}
-
-/// Every process of a host's sshd (the listener, its sessions and what
-/// they run), stopped with SIGSTOP until dropped.
-struct FrozenTree(Vec<u32>);
-
-impl FrozenTree {
-    fn new(root: u32) -> FrozenTree {
-        let mut pids = vec![root];
-        let mut i = 0;
-        while i < pids.len() {
-            let children = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", pids[i]))
-                .unwrap_or_default();
-            pids.extend(
-                children
-                    .split_whitespace()
-                    .filter_map(|p| p.parse::<u32>().ok()),
-            );
-            i += 1;
-        }
-        for pid in &pids {
-            let _ = Command::new("kill")
-                .args(["-STOP", &pid.to_string()])
-                .status();
-        }
-        FrozenTree(pids)
-    }
-}
-
-impl Drop for FrozenTree {
-    fn drop(&mut self) {
-        for pid in &self.0 {
-            let _ = Command::new("kill")
-                .args(["-CONT", &pid.to_string()])
-                .status();
-        }
     }
 }
 

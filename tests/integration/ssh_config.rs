@@ -3,7 +3,7 @@
 //! --ssh` showing where each setting came from.
 
 use crate::support::fleet::Fleet;
-use crate::support::host::current;
+use crate::support::host::{current, SshAgent};
 use crate::support::project::Project;
 
 /// An inventory whose only host is `web1` at `address: web-alias`, with no
@@ -145,51 +145,24 @@ fn a_missing_ssh_config_named_by_the_inventory_is_an_error() {
         .run();
 }
 
-/// Kills the test's ssh-agent when dropped, also on panic.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn identities_only_keeps_the_agent_out() {
     let fleet = Fleet::start(1);
     let project = Project::empty();
-    let socket = project.path().join("agent.sock");
-    let agent = std::process::Command::new("ssh-agent")
-        .arg("-D")
-        .arg("-a")
-        .arg(&socket)
-        .spawn()
-        .unwrap();
-    let _agent = Kill(agent);
-    for _ in 0..100 {
-        if socket.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let added = std::process::Command::new("ssh-add")
-        .arg(fleet.client_key())
-        .env("SSH_AUTH_SOCK", &socket)
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{added:?}");
+    let agent = SshAgent::start(project.path());
+    agent.add(&fleet.client_key());
+    let socket = agent.socket();
     // The agent holds the only key that works; the identity file is missing.
     let with_agent = alias_config(&fleet).replace(
         &fleet.client_key().display().to_string(),
         "/nonexistent/id_ed25519",
     );
     let project = alias_project(&fleet, &with_agent.replace("  IdentitiesOnly yes\n", ""));
-    project.run_cmd("true").env("SSH_AUTH_SOCK", &socket).run();
+    project.run_cmd("true").env("SSH_AUTH_SOCK", socket).run();
     let project = alias_project(&fleet, &with_agent);
     project
         .run_cmd("true")
-        .env("SSH_AUTH_SOCK", &socket)
+        .env("SSH_AUTH_SOCK", socket)
         .code(1)
         .stderr_has("ssh-agent: not used (IdentitiesOnly); identity files tried: none")
         .run();

@@ -190,3 +190,50 @@ impl Drop for FrozenTree {
         }
     }
 }
+
+/// A private ssh-agent for one test (`ssh-agent -D -a SOCKET`), killed when
+/// dropped, also on panic.
+pub(crate) struct SshAgent {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+}
+
+impl SshAgent {
+    /// Start one listening on `dir/agent.sock`.
+    pub(crate) fn start(dir: &Path) -> SshAgent {
+        let socket = dir.join("agent.sock");
+        let child = Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&socket)
+            .spawn()
+            .expect("start ssh-agent");
+        let agent = SshAgent { child, socket };
+        wait_until(Duration::from_secs(5), "ssh-agent never listened", || {
+            agent.socket.exists()
+        });
+        agent
+    }
+
+    /// `ssh-add KEY`; it must succeed.
+    pub(crate) fn add(&self, key: &Path) {
+        let added = Command::new("ssh-add")
+            .arg(key)
+            .env("SSH_AUTH_SOCK", &self.socket)
+            .output()
+            .expect("ssh-add");
+        assert!(added.status.success(), "{added:?}");
+    }
+
+    /// The value for `SSH_AUTH_SOCK`.
+    pub(crate) fn socket(&self) -> &Path {
+        &self.socket
+    }
+}
+
+impl Drop for SshAgent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
