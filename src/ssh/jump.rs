@@ -267,43 +267,6 @@ impl Connector {
         };
         handshake.map_err(hop_failure)
     }
-
-    /// SSH over `stream`: host key checked against `target`'s address and
-    /// port, then login as `target.user`.
-    async fn handshake<S>(
-        &self,
-        target: &Target,
-        stream: S,
-    ) -> Result<Handle<ClientHandler>, SshError>
-    where
-        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        // Each hop and the host with its own settings (keys, known_hosts,
-        // policy, keepalive), as a direct connection would.
-        let opts = self.host_options(&target.ssh, &target.display())?;
-        let refusal = Arc::new(Mutex::new(None));
-        let handler = ClientHandler {
-            target: target.clone(),
-            known_hosts: opts.known_hosts.clone(),
-            policy: opts.policy,
-            refusal: refusal.clone(),
-        };
-        let mut handle = match client::connect_stream(opts.config.clone(), stream, handler).await {
-            Ok(handle) => handle,
-            Err(err) => {
-                let refused = refusal.lock().expect("refusal lock").take();
-                return Err(refused.unwrap_or_else(|| connect_error(target, err)));
-            }
-        };
-        let offer = super::auth::Offer {
-            files: &target.ssh.identity_files,
-            identities_only: target.ssh.identities_only,
-        };
-        self.keys
-            .authenticate(&mut handle, &target.user, &offer)
-            .await?;
-        Ok(handle)
-    }
 }
 
 impl Bastions {

@@ -155,30 +155,13 @@ impl Connector {
             return self.connect_via(target).await;
         }
         let opts = self.host_options(&target.ssh, &target.display())?;
-        let verdict = Arc::new(Mutex::new(None));
-        let handler = ClientHandler {
-            target: target.clone(),
-            known_hosts: opts.known_hosts.clone(),
-            policy: opts.policy,
-            refusal: verdict.clone(),
-        };
         let attempt = async {
             let addr = (target.address.as_str(), target.port);
-            let mut handle = match client::connect(opts.config.clone(), addr, handler).await {
-                Ok(handle) => handle,
-                Err(err) => {
-                    let refusal = verdict.lock().expect("refusal lock").take();
-                    return Err(refusal.unwrap_or_else(|| connect_error(target, err)));
-                }
-            };
-            let offer = auth::Offer {
-                files: &target.ssh.identity_files,
-                identities_only: target.ssh.identities_only,
-            };
-            self.keys
-                .authenticate(&mut handle, &target.user, &offer)
-                .await?;
-            Ok(handle)
+            let socket = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| connect_error(target, russh::Error::IO(e)))?;
+            let _ = socket.set_nodelay(true);
+            self.handshake(target, socket).await
         };
         let handle = tokio::time::timeout(opts.connect_timeout, attempt)
             .await
@@ -189,6 +172,43 @@ impl Connector {
         Ok(Session {
             handle: Arc::new(handle),
         })
+    }
+
+    /// SSH over `stream`: host key checked against `target`'s address and
+    /// port, then login as `target.user`.
+    pub(super) async fn handshake<S>(
+        &self,
+        target: &Target,
+        stream: S,
+    ) -> Result<client::Handle<ClientHandler>, SshError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        // Each hop and the host with its own settings (keys, known_hosts,
+        // policy, keepalive), as a direct connection would.
+        let opts = self.host_options(&target.ssh, &target.display())?;
+        let refusal = Arc::new(Mutex::new(None));
+        let handler = ClientHandler {
+            target: target.clone(),
+            known_hosts: opts.known_hosts.clone(),
+            policy: opts.policy,
+            refusal: refusal.clone(),
+        };
+        let mut handle = match client::connect_stream(opts.config.clone(), stream, handler).await {
+            Ok(handle) => handle,
+            Err(err) => {
+                let refused = refusal.lock().expect("refusal lock").take();
+                return Err(refused.unwrap_or_else(|| connect_error(target, err)));
+            }
+        };
+        let offer = auth::Offer {
+            files: &target.ssh.identity_files,
+            identities_only: target.ssh.identities_only,
+        };
+        self.keys
+            .authenticate(&mut handle, &target.user, &offer)
+            .await?;
+        Ok(handle)
     }
 }
 
