@@ -119,7 +119,7 @@ pub(super) async fn ship(
         |opts, known| deploy::deploy(ctx.clone(), &hosts, &dirs, deployment.clone(), opts, known);
     let mut report = run_once(options(args.canary != CanaryGate::Go), &states).await;
     if matches!(&report, Ok(r) if pause && r.paused_after_canary)
-        && confirm(
+        && super::confirm(
             &printer,
             "The canary is healthy. Go on with the other batches? [y/N] ",
         )
@@ -336,17 +336,6 @@ pub(super) fn watch_signals(stop: Arc<AtomicBool>, printer: Arc<Printer>) {
             }
         }
     });
-}
-
-/// Ask on the terminal. The answer is read off the runtime's thread: while
-/// a person decides, lease renewals and every SSH session keep running.
-async fn confirm(printer: &Printer, question: &str) -> bool {
-    printer.prompt(question);
-    let read = tokio::task::spawn_blocking(|| {
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).map(|_| answer)
-    });
-    matches!(read.await, Ok(Ok(answer)) if matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
 /// `--plan`: batches and every rendered step, without connecting.

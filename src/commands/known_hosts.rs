@@ -196,7 +196,7 @@ async fn update(printer: &Printer, scans: &[Scan], yes: bool) -> Result<ExitStat
         return Ok(status(blocked));
     }
     printer.note(&format!("known_hosts changes:\n{}", lines.join("\n")));
-    if !yes && !confirm(printer, "record these keys? [y/N] ").await {
+    if !yes && !super::confirm(printer, "record these keys? [y/N] ").await {
         printer.note("known_hosts: not changed");
         return Ok(ExitStatus::Failed);
     }
@@ -218,14 +218,4 @@ fn status(blocked: bool) -> ExitStatus {
     } else {
         ExitStatus::Success
     }
-}
-
-/// Ask on the terminal (settings made sure there is one without `--yes`).
-async fn confirm(printer: &Printer, question: &str) -> bool {
-    printer.prompt(question);
-    let read = tokio::task::spawn_blocking(|| {
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).map(|_| answer)
-    });
-    matches!(read.await, Ok(Ok(answer)) if matches!(answer.trim(), "y" | "Y" | "yes"))
 }

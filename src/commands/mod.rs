@@ -178,3 +178,14 @@ fn report_results(
     }
     summary.status
 }
+
+/// Ask on the terminal. The answer is read off the runtime's thread: while
+/// a person decides, lease renewals and every SSH session keep running.
+pub(super) async fn confirm(printer: &Printer, question: &str) -> bool {
+    printer.prompt(question);
+    let read = tokio::task::spawn_blocking(|| {
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer).map(|_| answer)
+    });
+    matches!(read.await, Ok(Ok(answer)) if matches!(answer.trim(), "y" | "Y" | "yes"))
+}
