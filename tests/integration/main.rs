@@ -16,6 +16,7 @@ mod locks;
 mod patience;
 mod promote;
 mod releases;
+mod rollback_drain;
 mod rolling;
 mod run;
 mod security;
