@@ -24,3 +24,4 @@ mod ssh_config;
 mod sudo;
 mod trust;
 mod windows;
+mod zero_downtime;
