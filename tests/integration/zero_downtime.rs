@@ -170,7 +170,7 @@ impl Drop for Haproxy {
 /// Run `what` under load (after every server is UP); the counts.
 fn under_load(lb: &Haproxy, label: &str, what: impl FnOnce()) -> (Counts, Vec<String>) {
     lb.wait_all_up();
-    let load = Load::start(lb.front, 4, 2);
+    let load = Load::start(lb.front, 4, 2, 2);
     what();
     let (counts, wall, seen) = load.finish();
     eprintln!(

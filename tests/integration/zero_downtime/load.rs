@@ -1,8 +1,9 @@
 //! A bounded load generator for the zero-downtime test: threads sending
 //! `GET /` through the balancer (loopback only), some over one keep-alive
-//! connection, some with a new connection per request, counting every
-//! response. A request fails unless it gets a 200 whose body is a release
-//! page; a broken connection fails the request it carried.
+//! connection, some with a new connection per request, some slow (the app
+//! answers after [`SLOW`]), counting every response. A request fails
+//! unless it gets a 200 whose body is a release page; a broken connection
+//! fails the request it carried.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -17,6 +18,16 @@ const MAX_PER_THREAD: usize = 20_000;
 /// Between two requests of a thread.
 const GAP: Duration = Duration::from_millis(3);
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a slow request takes (the app's `?slow=`).
+const SLOW: Duration = Duration::from_millis(1500);
+
+/// How a thread sends its requests.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    KeepAlive,
+    Fresh,
+    Slow,
+}
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -36,24 +47,27 @@ pub(crate) struct Load {
 
 impl Load {
     /// `keep_alive` threads on one connection each, `fresh` threads with a
-    /// new connection per request, all to `addr`.
-    pub(crate) fn start(addr: SocketAddr, keep_alive: usize, fresh: usize) -> Load {
+    /// new connection per request, `slow` threads of slow requests (keep-alive
+    /// too), all to `addr`.
+    pub(crate) fn start(addr: SocketAddr, keep_alive: usize, fresh: usize, slow: usize) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let failed = Arc::new(AtomicUsize::new(0));
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let threads = (0..keep_alive + fresh)
-            .map(|i| {
+        let kinds = std::iter::repeat_n(Kind::KeepAlive, keep_alive)
+            .chain(std::iter::repeat_n(Kind::Fresh, fresh))
+            .chain(std::iter::repeat_n(Kind::Slow, slow));
+        let threads = kinds
+            .map(|kind| {
                 let (stop, requests, failed, seen) =
                     (stop.clone(), requests.clone(), failed.clone(), seen.clone());
-                let reuse = i < keep_alive;
                 std::thread::spawn(move || {
                     let mut conn: Option<BufReader<TcpStream>> = None;
                     for _ in 0..MAX_PER_THREAD {
                         if stop.load(Ordering::SeqCst) {
                             break;
                         }
-                        let result = request(addr, &mut conn, reuse);
+                        let result = request(addr, &mut conn, kind);
                         requests.fetch_add(1, Ordering::SeqCst);
                         if let Err(why) = result {
                             failed.fetch_add(1, Ordering::SeqCst);
@@ -97,8 +111,9 @@ impl Load {
 fn request(
     addr: SocketAddr,
     conn: &mut Option<BufReader<TcpStream>>,
-    reuse: bool,
+    kind: Kind,
 ) -> Result<(), String> {
+    let reuse = kind != Kind::Fresh;
     if conn.is_none() || !reuse {
         let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
@@ -107,7 +122,12 @@ fn request(
     }
     let r = conn.as_mut().unwrap();
     let close = if reuse { "keep-alive" } else { "close" };
-    let req = format!("GET / HTTP/1.1\r\nHost: app\r\nConnection: {close}\r\n\r\n");
+    let target = if kind == Kind::Slow {
+        format!("/?slow={}", SLOW.as_millis())
+    } else {
+        "/".to_string()
+    };
+    let req = format!("GET {target} HTTP/1.1\r\nHost: app\r\nConnection: {close}\r\n\r\n");
     r.get_mut()
         .write_all(req.as_bytes())
         .map_err(|e| format!("write: {e}"))?;
