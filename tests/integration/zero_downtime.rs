@@ -27,7 +27,13 @@ use crate::support::project::Project;
 
 use load::{Counts, Load};
 
-const HOSTS: usize = 6;
+/// Hosts in the fleet: 6, or `ZERO_DOWNTIME_HOSTS` (to measure 12).
+fn hosts() -> usize {
+    std::env::var("ZERO_DOWNTIME_HOSTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(6)
+}
 const PORT: u16 = 18280;
 /// The balancer's frontend, on the fleet's own 127.A.B.0/24 range.
 const FRONT_HOST: u8 = 250;
@@ -46,6 +52,11 @@ fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
 
 /// `drained`: drain and undrain over the admin socket at `sock`.
 fn playbook(sock: &Path, drained: bool) -> String {
+    playbook_for(sock, drained, "app")
+}
+
+/// The playbook, draining servers of `backend`.
+fn playbook_for(sock: &Path, drained: bool, backend: &str) -> String {
     let sock = sock.display();
     // One runtime API command; any answer but "" is HAProxy's error.
     let api = |cmd: &str| {
@@ -56,14 +67,14 @@ fn playbook(sock: &Path, drained: bool) -> String {
     // Sessions plus queue of this server; empty (an unknown server) is
     // never 0, so a typo times out and fails.
     let busy = format!(
-        "n=$(echo 'show stat' | socat stdio UNIX-CONNECT:{sock} | awk -F, '$1==\"app\" && $2==\"{{{{ host.name }}}}\" {{ print $3+$5 }}'); test \"$n\" = 0"
+        "n=$(echo 'show stat' | socat stdio UNIX-CONNECT:{sock} | awk -F, '$1==\"{backend}\" && $2==\"{{{{ host.name }}}}\" {{ print $3+$5 }}'); test \"$n\" = 0"
     );
     let stages = if drained {
         format!(
             "drain:\n  - name: lb drain\n    run: '{}'\n  - name: sessions gone\n    wait_for:\n      command: '{}'\n      timeout: 20s\n      interval: 100ms\n      on_timeout: fail\nundrain:\n  - name: lb ready\n    run: '{}'\n",
-            yaml_single(&api("set server app/{{ host.name }} state drain")),
+            yaml_single(&api(&format!("set server {backend}/{{{{ host.name }}}} state drain"))),
             yaml_single(&busy),
-            yaml_single(&api("set server app/{{ host.name }} state ready")),
+            yaml_single(&api(&format!("set server {backend}/{{{{ host.name }}}} state ready"))),
         )
     } else {
         String::new()
@@ -154,7 +165,7 @@ impl Haproxy {
             "haproxy servers never all UP",
             || {
                 let s = self.servers();
-                s.len() == HOSTS && s.iter().all(|(_, st)| st == "UP")
+                s.len() == hosts() && s.iter().all(|(_, st)| st == "UP")
             },
         );
     }
@@ -184,7 +195,8 @@ fn under_load(lb: &Haproxy, label: &str, what: impl FnOnce()) -> (Counts, Vec<St
 
 #[test]
 fn draining_drops_no_request_and_no_draining_does() {
-    let fleet = Fleet::start(HOSTS);
+    let fleet = Fleet::start(hosts());
+    let n = hosts();
     let project = Project::new(&fleet, "rollout: { canary: 1, batch: 2 }\n");
     let _apps: Vec<AppServer> = fleet.start_apps(PORT);
     let lb = Haproxy::start(&fleet);
@@ -204,9 +216,7 @@ fn draining_drops_no_request_and_no_draining_does() {
     let (deploy, seen) = under_load(&lb, "drained rolling deploy", || {
         project
             .deploy(&r2, "r2")
-            .stderr_has(format!(
-                "r2: done {HOSTS}  skipped 0  failed 0  unreachable 0"
-            ))
+            .stderr_has(format!("r2: done {n}  skipped 0  failed 0  unreachable 0"))
             .run();
     });
     all_on("r2");
@@ -222,7 +232,7 @@ fn draining_drops_no_request_and_no_draining_does() {
         project
             .rollback()
             .stderr_has(format!(
-                "rollback: done {HOSTS}  skipped 0  failed 0  unreachable 0"
+                "rollback: done {n}  skipped 0  failed 0  unreachable 0"
             ))
             .run();
     });
@@ -245,4 +255,24 @@ fn draining_drops_no_request_and_no_draining_does() {
         undrained.failed > 0,
         "the same deploy undrained must drop requests (else this test cannot fail): {undrained:?}"
     );
+}
+
+#[test]
+fn a_typo_in_the_drain_fails_the_host_before_its_switch() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let _apps: Vec<AppServer> = fleet.start_apps(PORT);
+    let lb = Haproxy::start(&fleet);
+    project.write("playbooks/deploy.yml", &playbook(&lb.sock, true));
+    project.deploy(release(&project, "r1", true), "r1").run();
+    project.write(
+        "playbooks/deploy.yml",
+        &playbook_for(&lb.sock, true, "apps"),
+    );
+    project
+        .deploy(release(&project, "r2", true), "r2")
+        .code(1)
+        .stderr_has("haproxy: No such backend.")
+        .run();
+    assert_eq!(currents(&fleet), ["releases/r1"]);
 }
