@@ -223,7 +223,13 @@ fn draining_drops_no_request_and_no_draining_does() {
     assert_eq!(deploy.failed, 0, "{seen:?}");
 
     let (canary, seen) = under_load(&lb, "bad canary, rolled back", || {
-        project.deploy(&r3, "r3").failure().stderr_has("h1").run();
+        project
+            .deploy(&r3, "r3")
+            .code(1)
+            .stderr_has("h1: FAILED, current: r2")
+            .stderr_has("h2: not started")
+            .stderr_has(format!("h{n}: not started"))
+            .run();
     });
     all_on("r2");
     assert_eq!(canary.failed, 0, "{seen:?}");
