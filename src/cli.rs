@@ -258,6 +258,11 @@ pub struct RollbackArgs {
     /// Wait this long for another run's lock instead of failing (exit 4).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub lock_wait: Option<std::time::Duration>,
+    /// Every host at once, without the playbook's drain and undrain (faster;
+    /// requests to the hosts may fail). Default: drained batches of the
+    /// rollout's batch size.
+    #[arg(long)]
+    pub now: bool,
 }
 
 #[derive(Debug, Args)]

@@ -122,6 +122,31 @@ fn floor_of(amount: Amount, total: usize) -> usize {
     }
 }
 
+/// `ferry rollback`'s batches: the rollout's batch size (`batch` of the
+/// `total` selected hosts), never a canary. Every batch runs, whatever the
+/// earlier ones ended with: an emergency rollback goes on for the other
+/// hosts (a host whose rollback fails goes back by its own pipeline). With
+/// `now` (`--now`), one batch of every host.
+pub fn rollback_batches(
+    hosts: &[String],
+    total: usize,
+    batch: Option<&BatchSpec>,
+    now: bool,
+) -> Vec<Vec<String>> {
+    if hosts.is_empty() {
+        return Vec::new();
+    }
+    let settings = RolloutSettings {
+        batch: if now { None } else { batch.cloned() },
+        ..RolloutSettings::default()
+    };
+    plan(hosts, total, &settings, false)
+        .batches
+        .into_iter()
+        .map(|b| b.hosts)
+        .collect()
+}
+
 /// Whom to roll back when a rollout stops.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum RollbackScope {

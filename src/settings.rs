@@ -187,6 +187,8 @@ pub struct RollbackSettings {
     pub to: Option<ReleaseId>,
     pub force_unlock: bool,
     pub lock_wait: Option<Duration>,
+    /// `--now`: every host at once, undrained.
+    pub now: bool,
 }
 
 #[derive(Debug)]
@@ -276,6 +278,7 @@ impl Settings {
                 playbook: args.playbook,
                 force_unlock: args.force_unlock,
                 lock_wait: args.lock_wait,
+                now: args.now,
             }),
             cli::Command::Status(args) => Settings::Status(StatusSettings {
                 common: args.common.into(),

@@ -1,5 +1,8 @@
-//! `ferry rollback`: the emergency button. Every selected host at once goes
-//! back to its previous good release (from its own history), or to --to ID.
+//! `ferry rollback`: the emergency button. Every selected host goes back to
+//! its previous good release (from its own history), or to --to ID: in
+//! batches of the rollout's batch size, each drained and undrained by the
+//! playbook, so no request is dropped; with `--now` every host at once,
+//! undrained.
 //!
 //! Hosts are never held up by a host that does not answer: the hosts
 //! connected within [`PATIENCE`] are locked and rolled back at once (all or
@@ -12,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Host;
+use crate::config::{Host, RolloutSettings};
 use crate::deploy::{self, Context, HostResult, Known, RunInfo};
 use crate::executor::{HostStatus, TaskFailure};
 use crate::exit::ExitStatus;
@@ -36,11 +39,24 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
     let started = Instant::now();
     let ctx = Arc::new(ctx);
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let settings =
+        crate::rollout::settings_for(&ctx.inventory, &names, &RolloutSettings::default());
+    let pace = deploy::Pace {
+        now: args.now,
+        batch: settings.batch,
+        total: hosts.len(),
+        turn: Arc::default(),
+    };
+    if args.now {
+        printer.note("rollback --now: every host at once, without drain or undrain (requests to them may fail)");
+    }
     let wave = Wave {
         ctx: &ctx,
         dirs: &dirs,
         run: Arc::new(run),
         args: &args,
+        pace: &pace,
     };
     let (ready, connecting) = ctx.executor.connect_all(&hosts, Some(PATIENCE)).await;
     // A live holder among the hosts that answered stops the whole rollback
@@ -72,12 +88,16 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
     Ok(super::lock::report_lost(&printer, &released, status))
 }
 
-/// A set of hosts locked and rolled back together.
+/// A set of hosts locked and rolled back together. The hosts connected
+/// within [`PATIENCE`] and the late ones are batched each on their own
+/// (percents of the whole selection); both waves take turns
+/// ([`deploy::Pace::turn`]), so one batch at a time is drained.
 struct Wave<'a> {
     ctx: &'a Arc<Context>,
     dirs: &'a HashMap<String, String>,
     run: Arc<RunInfo>,
     args: &'a RollbackSettings,
+    pace: &'a deploy::Pace,
 }
 
 /// A wave's hosts under its lock, with their states read with it.
@@ -117,6 +137,7 @@ impl Wave<'_> {
             self.args.to.clone(),
             self.run.clone(),
             &known,
+            self.pace,
         )
         .await;
         let released = guard.release(self.ctx).await;

@@ -87,9 +87,12 @@ pub(super) struct Move {
 pub(super) enum Stages {
     /// `before_switch`, drain and undrain too.
     Deploy,
-    /// Only `after_switch` and health (a rollback of every host at once must
-    /// not take them all out of the load balancer together).
+    /// Only `after_switch` and health (`ferry rollback --now`: every host at
+    /// once must not take them all out of the load balancer together).
     Rollback,
+    /// Drain, `after_switch`, health and undrain, no `before_switch`
+    /// (`ferry rollback` in batches).
+    DrainedRollback,
 }
 
 /// Render every host's job. Errors of every host are collected.
@@ -114,16 +117,12 @@ pub(super) fn prepare(
     let hosts: Vec<&Host> = moves.iter().map(|m| &m.host).collect();
     let pb = &ctx.playbook;
     let none: &[Task] = &[];
-    let around = |tasks| {
-        if stages == Stages::Deploy {
-            tasks
-        } else {
-            none
-        }
-    };
-    let mut before = render_stage(ctx, around(&pb.before_switch), &hosts, &forward)?;
-    let mut drain = render_stage(ctx, around(&pb.drain), &hosts, &forward)?;
-    let mut undrain = render_stage(ctx, around(&pb.undrain), &hosts, &forward)?;
+    let only = |tasks, when: bool| if when { tasks } else { none };
+    let drains = stages != Stages::Rollback;
+    let before_switch = only(&pb.before_switch, stages == Stages::Deploy);
+    let mut before = render_stage(ctx, before_switch, &hosts, &forward)?;
+    let mut drain = render_stage(ctx, only(&pb.drain, drains), &hosts, &forward)?;
+    let mut undrain = render_stage(ctx, only(&pb.undrain, drains), &hosts, &forward)?;
     let mut after = render_stage(ctx, &pb.after_switch, &hosts, &forward)?;
     let mut after_back = render_stage(ctx, &pb.after_switch, &hosts, &backward)?;
     let mut jobs = HashMap::new();

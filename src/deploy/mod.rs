@@ -34,7 +34,7 @@ mod state;
 
 pub use crate::context::Context;
 pub use driver::{deploy, DeployReport, RolloutOptions};
-pub use rollback::rollback;
+pub use rollback::{rollback, Pace};
 pub use state::{inspect, lock_and_read_state, Known};
 
 /// Who runs this, from where, under which id: recorded on every host.

@@ -1,5 +1,8 @@
-//! `ferry rollback`'s engine: every selected host at once to its rollback
-//! target, through the same pipeline as a deploy. A target that fails its
+//! `ferry rollback`'s engine: the selected hosts to their rollback target,
+//! through the same pipeline as a deploy: in batches of the rollout's size,
+//! each drained, switched, checked and undrained before the next starts
+//! (never a canary, never a pause), or with `--now` every host at once,
+//! undrained. A target that fails its
 //! `after_switch` or health checks is bad on that host (recorded, so no
 //! later rollback picks it) and the host goes back to the release it came
 //! from.
@@ -7,19 +10,37 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::config::values::BatchSpec;
 use crate::config::Host;
+use crate::events::Event;
 use crate::executor::TaskFailure;
 use crate::machine::Machine;
 use crate::release::{rollback_target, ReleaseId};
 use crate::render::RenderError;
+use crate::rollout::rollback_batches;
 
 use super::driver::{each_job, Owner};
 use super::jobs::{self, Move, Stages};
 use super::state::{inspect, Known};
 use super::{failed_before, status_result, Context, HostResult, RunInfo};
 
-/// Roll `hosts` (whose `deploy_to` are `dirs`) back at once: to `to`, or
-/// each host's previous good release.
+/// How a rollback goes: drained batches, or `--now`.
+#[derive(Clone, Debug, Default)]
+pub struct Pace {
+    /// `--now`: every host at once, without drain or undrain.
+    pub now: bool,
+    /// The rollout's batch size.
+    pub batch: Option<BatchSpec>,
+    /// The hosts selected (a batch's percent is of them).
+    pub total: usize,
+    /// Held by a drained batch from its drain to its undrain: the waves of
+    /// one rollback (hosts that answered at once, late hosts) take turns, so
+    /// never more than one batch is out of the load balancer.
+    pub turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Roll `hosts` (whose `deploy_to` are `dirs`) back, as `pace` says: to
+/// `to`, or each host's previous good release.
 pub async fn rollback(
     ctx: Arc<Context>,
     hosts: &[Host],
@@ -27,6 +48,7 @@ pub async fn rollback(
     to: Option<ReleaseId>,
     run: Arc<RunInfo>,
     known: &Known,
+    pace: &Pace,
 ) -> Result<Vec<HostResult>, Vec<RenderError>> {
     let mut results = Vec::new();
     let mut moves = Vec::new();
@@ -56,25 +78,52 @@ pub async fn rollback(
         }
     }
     let names: Vec<String> = moves.iter().map(|m| m.host.name.clone()).collect();
-    let jobs: Arc<HashMap<_, _>> =
-        Arc::new(jobs::prepare(&ctx, &moves, Stages::Rollback, &|_| false)?);
-    let done = each_job(
-        &ctx,
-        &jobs,
-        &names,
-        Owner::Rollback(run),
-        |run| async move {
-            let pipeline = run.pipeline(0);
-            let machine = Machine::new(pipeline.policy(None, true));
-            pipeline.run(machine, None, false).await
-        },
-    )
-    .await;
-    for (host, result) in done {
-        results.push(match result {
-            Ok(outcome) => HostResult { host, outcome },
-            Err(status) => status_result(&host, status),
-        });
+    let stages = if pace.now {
+        Stages::Rollback
+    } else {
+        Stages::DrainedRollback
+    };
+    let jobs: Arc<HashMap<_, _>> = Arc::new(jobs::prepare(&ctx, &moves, stages, &|_| false)?);
+    // Every batch runs whatever the earlier ones ended with: an emergency
+    // rollback goes on for the other hosts (see `rollback_batches`).
+    for (i, batch) in rollback_batches(&names, pace.total, pace.batch.as_ref(), pace.now)
+        .into_iter()
+        .enumerate()
+    {
+        let _turn = if pace.now {
+            None
+        } else {
+            Some(pace.turn.lock().await)
+        };
+        let number = if pace.now { 0 } else { i + 1 };
+        if !pace.now {
+            ctx.reporter.emit(&Event::BatchStarted {
+                batch: number,
+                canary: false,
+                hosts: batch.clone(),
+            });
+        }
+        let done = each_job(
+            &ctx,
+            &jobs,
+            &batch,
+            Owner::Rollback(run.clone()),
+            move |run| async move {
+                let pipeline = run.pipeline(number);
+                let machine = Machine::new(pipeline.policy(None, true));
+                pipeline.run(machine, None, false).await
+            },
+        )
+        .await;
+        if !pace.now {
+            ctx.reporter.emit(&Event::BatchFinished { batch: number });
+        }
+        for (host, result) in done {
+            results.push(match result {
+                Ok(outcome) => HostResult { host, outcome },
+                Err(status) => status_result(&host, status),
+            });
+        }
     }
     Ok(results)
 }

@@ -233,3 +233,47 @@ fn failures_before_batch_1_count_once() {
     let ends = [("h1".to_string(), End::FailedBeforeSwitch)];
     assert_eq!(d.batch_done(&ends, false), Next::Batch(1));
 }
+
+/// `ferry rollback`'s batches, by table: (what, hosts here, selected,
+/// batch, --now) → batch sizes. Never a canary; percents of the selection
+/// (a late wave keeps the size of the whole rollback's batches).
+#[test]
+fn rollback_batches_by_table() {
+    type Case<'a> = (
+        &'a str,
+        usize,
+        usize,
+        Option<&'a BatchSpec>,
+        bool,
+        Vec<usize>,
+    );
+    let two = BatchSpec::Fixed(Amount::Count(2));
+    let quarter = BatchSpec::Fixed(Amount::Percent(25.0));
+    let ramp = BatchSpec::Ramp(vec![Amount::Count(1), Amount::Count(3)]);
+    let cases: Vec<Case> = vec![
+        ("batch 2 of 5", 5, 5, Some(&two), false, vec![2, 2, 1]),
+        ("--now: all at once", 5, 5, Some(&two), true, vec![5]),
+        ("no batch size: one batch", 4, 4, None, false, vec![4]),
+        ("25% of 8", 8, 8, Some(&quarter), false, vec![2, 2, 2, 2]),
+        (
+            "a late wave of 3 of 8: 25% of 8",
+            3,
+            8,
+            Some(&quarter),
+            false,
+            vec![2, 1],
+        ),
+        ("a ramp", 6, 6, Some(&ramp), false, vec![1, 3, 2]),
+        ("no host", 0, 4, Some(&two), false, vec![]),
+    ];
+    for (what, here, total, batch, now, want) in cases {
+        let got = rollback_batches(&names(here), total, batch, now);
+        let got_sizes: Vec<usize> = got.iter().map(Vec::len).collect();
+        assert_eq!(got_sizes, want, "{what}");
+        assert_eq!(
+            got.concat(),
+            names(here),
+            "{what}: every host once, in order"
+        );
+    }
+}

@@ -1093,8 +1093,9 @@ impl Fleet {
     /// resolved as the host sees it on every request (a switch of `current`
     /// shows at once): GET/HEAD `/path` -> 200 with the file (`index.html` for
     /// "/" or a path ending in "/"), 404 when missing (also when `current` is
-    /// missing or dangling), always `Connection: close`. Idle connections are
-    /// never timed out (see [`HeldConnection`]); one thread per connection.
+    /// missing or dangling), always `Connection: close`; `?slow=MS` answers
+    /// after MS (at most 5 s). Idle connections are never timed out (see
+    /// [`HeldConnection`]); one thread per connection.
     pub(crate) fn start_apps(&self, port: u16) -> Vec<AppServer> {
         (0..self.hosts.len())
             .map(|i| {
@@ -1246,6 +1247,14 @@ fn app_respond(head: &[u8], view: &HostView, docroot: &str) -> (u16, Vec<u8>, &'
         return (405, b"method not allowed\n".to_vec(), "text/plain", false);
     }
     let not_found = (404, b"not found\n".to_vec(), "text/plain", head_only);
+    // `?slow=MS` (at most 5000): a long request, answered after MS from
+    // whatever `current` is then (drain tests wait for it).
+    if let Some(ms) = target
+        .split_once("?slow=")
+        .and_then(|(_, v)| v.parse::<u64>().ok())
+    {
+        std::thread::sleep(Duration::from_millis(ms.min(5000)));
+    }
     let path = target.split(['?', '#']).next().unwrap_or("");
     let Some(path) = percent_decode(path) else {
         return (400, b"bad path\n".to_vec(), "text/plain", head_only);
