@@ -158,7 +158,7 @@ impl ProviderFile {
                     sockets,
                     via,
                     backend,
-                    server: server.unwrap_or_else(|| "{{ inventory_hostname }}".into()),
+                    server: server.unwrap_or_else(|| "{{ host.name }}".into()),
                     wait: wait(timeout, interval, on_timeout),
                 }))
             }
@@ -215,7 +215,7 @@ mod tests {
                 sockets: vec!["/run/a.sock".into(), "127.0.0.1:9999".into()],
                 via: None,
                 backend: "app".into(),
-                server: "{{ inventory_hostname }}".into(),
+                server: "{{ host.name }}".into(),
                 wait: DrainWait {
                     timeout: Duration::from_secs(5),
                     interval: Duration::from_millis(500),
