@@ -1,6 +1,7 @@
-//! Drain providers against a real HAProxy (Debian's `haproxy`) on loopback,
+//! Drain providers against a real `HAProxy` (Debian's `haproxy`) on loopback,
 //! in front of the fleet's apps, its admin sockets in a temp dir.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use crate::support::project::Project;
 
 const PORT: u16 = 18090;
 
-/// A HAProxy process with a unix admin socket and a TCP one, killed on drop.
+/// A `HAProxy` process with a unix admin socket and a TCP one, killed on drop.
 struct Haproxy {
     child: Child,
     dir: tempfile::TempDir,
@@ -30,17 +31,15 @@ impl Haproxy {
         .unwrap();
         let ip = apps[0].addr().ip();
         let tcp = format!("{ip}:{}", PORT + 2);
-        let servers: String = apps
-            .iter()
-            .enumerate()
-            .map(|(i, app)| {
-                format!(
-                    "  server h{} {} check inter 200ms fall 2 rise 1\n",
-                    i + 1,
-                    app.addr()
-                )
-            })
-            .collect();
+        let mut servers = String::new();
+        for (i, app) in apps.iter().enumerate() {
+            let _ = writeln!(
+                servers,
+                "  server h{} {} check inter 200ms fall 2 rise 1",
+                i + 1,
+                app.addr()
+            );
+        }
         let cfg = format!(
             "global\n  stats socket {sock} mode 666 level admin\n  stats socket ipv4@{tcp} level admin\n\
              defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
@@ -113,7 +112,7 @@ struct Rig {
     r2: PathBuf,
 }
 
-/// Hosts on r1 behind HAProxy; `drain` gives the playbook's drain field.
+/// Hosts on r1 behind `HAProxy`; `drain` gives the playbook's drain field.
 fn rig(hosts: usize, drain: &dyn Fn(&Haproxy) -> String) -> Rig {
     let fleet = Fleet::start(hosts);
     let project = Project::new(&fleet, "");
@@ -143,7 +142,7 @@ fn rig(hosts: usize, drain: &dyn Fn(&Haproxy) -> String) -> Rig {
     }
 }
 
-/// An `after_switch` task recording what each HAProxy says about the host
+/// An `after_switch` task recording what each `HAProxy` says about the host
 /// while it is switched and not yet undrained.
 fn record_state(lb: &Haproxy) -> String {
     format!(
