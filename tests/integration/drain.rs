@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::support::fleet::{AppServer, Fleet};
+use crate::support::fleet::{AppServer, Fleet, HeldConnection};
 use crate::support::host::{currents, on_host, wait_until};
 use crate::support::project::Project;
 
@@ -42,9 +42,9 @@ impl Haproxy {
         }
         let cfg = format!(
             "global\n  stats socket {sock} mode 666 level admin\n  stats socket ipv4@{tcp} level admin\n\
-             defaults\n  mode http\n  timeout connect 2s\n  timeout client 10s\n  timeout server 10s\n\
+             defaults\n  mode tcp\n  timeout connect 2s\n  timeout client 60s\n  timeout server 60s\n\
              frontend web\n  bind {ip}:{front}\n  default_backend app\n\
-             backend app\n  option httpchk GET /health\n{servers}",
+             backend app\n{servers}",
             sock = dir.path().join("admin.sock").display(),
             front = PORT + 1,
         );
@@ -63,6 +63,11 @@ impl Haproxy {
             UnixStream::connect(h.socket()).is_ok()
         });
         h
+    }
+
+    /// The frontend (TCP mode: a held connection is a session on a server).
+    fn frontend(&self, apps: &[AppServer]) -> std::net::SocketAddr {
+        std::net::SocketAddr::new(apps[0].addr().ip(), PORT + 1)
     }
 
     fn socket(&self) -> PathBuf {
@@ -107,7 +112,7 @@ health:
 struct Rig {
     fleet: Fleet,
     project: Project,
-    _apps: Vec<AppServer>,
+    apps: Vec<AppServer>,
     lb: Haproxy,
     r2: PathBuf,
 }
@@ -136,7 +141,7 @@ fn rig(hosts: usize, drain: &dyn Fn(&Haproxy) -> String) -> Rig {
     Rig {
         fleet,
         project,
-        _apps: apps,
+        apps,
         lb,
         r2,
     }
@@ -225,4 +230,33 @@ fn health_file_provider_removes_the_file_until_the_host_is_healthy() {
         "absent\n"
     );
     assert!(healthy.exists(), "recreated after health");
+}
+
+#[test]
+fn haproxy_drain_waits_for_open_sessions_and_fails_at_its_timeout_then_undrains() {
+    let rig = rig(1, &|lb| {
+        format!(
+            "drain: {{ provider: haproxy, socket: '{}', backend: app, timeout: 2s, interval: 100ms }}\n",
+            lb.socket().display()
+        )
+    });
+    let held = HeldConnection::open(rig.lb.frontend(&rig.apps));
+    wait_until(
+        Duration::from_secs(10),
+        &format!("the held session on h1: {}", rig.lb.ask("show stat")),
+        || {
+            rig.lb
+                .ask("show stat")
+                .lines()
+                .any(|l| l.starts_with("app,h1,") && l.split(',').nth(4) == Some("1"))
+        },
+    );
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .failure()
+        .stderr_has("1 sessions still open after 2s")
+        .run();
+    held.close();
+    assert_eq!(currents(&rig.fleet), ["releases/r1"]);
+    assert_eq!(rig.lb.status("h1"), "UP", "put back after the failed drain");
 }
