@@ -19,6 +19,8 @@ struct Haproxy {
     child: Child,
     dir: tempfile::TempDir,
     tcp: String,
+    /// The frontend (TCP mode: a held connection is a session on a server).
+    frontend: std::net::SocketAddr,
 }
 
 impl Haproxy {
@@ -58,16 +60,17 @@ impl Haproxy {
             .stderr(Stdio::null())
             .spawn()
             .expect("haproxy installed (apt-get install haproxy)");
-        let h = Haproxy { child, dir, tcp };
+        let frontend = std::net::SocketAddr::new(ip, PORT + 1);
+        let h = Haproxy {
+            child,
+            dir,
+            tcp,
+            frontend,
+        };
         wait_until(Duration::from_secs(10), "haproxy's admin socket", || {
             UnixStream::connect(h.socket()).is_ok()
         });
         h
-    }
-
-    /// The frontend (TCP mode: a held connection is a session on a server).
-    fn frontend(&self, apps: &[AppServer]) -> std::net::SocketAddr {
-        std::net::SocketAddr::new(apps[0].addr().ip(), PORT + 1)
     }
 
     fn socket(&self) -> PathBuf {
@@ -112,7 +115,7 @@ health:
 struct Rig {
     fleet: Fleet,
     project: Project,
-    apps: Vec<AppServer>,
+    _apps: Vec<AppServer>,
     lb: Haproxy,
     r2: PathBuf,
 }
@@ -141,7 +144,7 @@ fn rig(hosts: usize, drain: &dyn Fn(&Haproxy) -> String) -> Rig {
     Rig {
         fleet,
         project,
-        apps,
+        _apps: apps,
         lb,
         r2,
     }
@@ -240,7 +243,7 @@ fn haproxy_drain_waits_for_open_sessions_and_fails_at_its_timeout_then_undrains(
             lb.socket().display()
         )
     });
-    let held = HeldConnection::open(rig.lb.frontend(&rig.apps));
+    let held = HeldConnection::open(rig.lb.frontend);
     wait_until(
         Duration::from_secs(10),
         &format!("the held session on h1: {}", rig.lb.ask("show stat")),
