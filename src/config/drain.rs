@@ -89,7 +89,7 @@ pub enum DrainProvider {
 pub struct HaproxySpec {
     /// Admin sockets: a path (unix socket) or `host:port`; all are drained together.
     pub sockets: Vec<String>,
-    /// An inventory host whose shell reaches the sockets (not supported yet: see README).
+    /// An inventory host (a template) that talks to the sockets, over SSH with socat.
     pub via: Option<String>,
     pub backend: String,
     pub server: String,
@@ -143,11 +143,10 @@ impl ProviderFile {
                 if sockets.iter().any(|s| s.trim().is_empty()) {
                     return Err("haproxy drain: a socket is empty".into());
                 }
-                if via.is_some() {
+                if via.is_some() && sockets.iter().any(|s| s.contains(',') || s.contains('!')) {
                     return Err(
-                        "haproxy drain: `via:` is not supported yet; expose the admin \
-                                socket to the controller as `socket: HOST:PORT` (HAProxy's \
-                                `stats socket ipv4@ADDR:PORT level admin`)"
+                        "haproxy drain: with `via`, a socket cannot contain `,` or `!` \
+                                (socat reads them as address syntax)"
                             .into(),
                     );
                 }
@@ -249,7 +248,7 @@ mod tests {
             ("drain: { provider: haproxy, backend: app }\n", "needs `socket:"),
             ("drain: { provider: haproxy, socket: /s, backend: app, sever: x }\n", "sever"),
             ("drain: { provider: haproxy, socket: /s }\n", "backend"),
-            ("drain: { provider: haproxy, socket: /s, backend: app, via: lb1 }\n", "`via:` is not supported"),
+            ("drain: { provider: haproxy, socket: '/a,b', backend: app, via: lb1 }\n", "cannot contain"),
             ("drain: { provider: haproxy, socket: /s, backend: app, timeout: soon }\n", "soon"),
             ("drain: { provider: health_file, path: /h }\n", "port"),
             ("drain: { provider: health_file, path: /h, port: 0 }\n", "`port` must be"),

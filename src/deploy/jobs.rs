@@ -81,7 +81,7 @@ fn render_drainer(ctx: &Context, host: &Host, vars: &Vars) -> Result<Option<Drai
         ctx.playbook.path.display(),
         host.name
     );
-    crate::drain::render(&ctx.renderer, &place, provider, &values).map(Some)
+    crate::drain::render(&ctx.renderer, &ctx.inventory, &place, provider, &values).map(Some)
 }
 
 fn render_checks(ctx: &Context, host: &Host, vars: &Vars) -> Result<Vec<HealthCheck>, RenderError> {

@@ -163,24 +163,6 @@ pub async fn ask(socket: &str, command: &str) -> Result<String, HaproxyError> {
     Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
-/// Set the server's state on one socket, the answer checked.
-pub async fn set(
-    socket: &str,
-    backend: &str,
-    server: &str,
-    state: &str,
-) -> Result<(), HaproxyError> {
-    let command = set_state(backend, server, state);
-    let answer = ask(socket, &command).await?;
-    check_set(socket, &command, backend, server, &answer)
-}
-
-/// The server's load on one socket.
-pub async fn load(socket: &str, backend: &str, server: &str) -> Result<Load, HaproxyError> {
-    let answer = ask(socket, "show stat").await?;
-    parse_stat(socket, backend, server, &answer)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

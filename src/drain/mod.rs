@@ -8,10 +8,12 @@ use crate::config::drain::{DrainProvider, DrainWait};
 use crate::render::{RenderError, Renderer};
 
 /// A provider with its templates rendered for one host.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum Drainer {
     Haproxy {
         sockets: Vec<String>,
+        /// The inventory host that talks to the sockets (over SSH), if not the controller.
+        via: Option<Box<crate::config::Host>>,
         backend: String,
         server: String,
         wait: DrainWait,
@@ -27,6 +29,7 @@ pub enum Drainer {
 /// Render the provider's strings with the host's values.
 pub fn render(
     renderer: &Renderer,
+    inv: &crate::config::Inventory,
     place: &str,
     provider: &DrainProvider,
     ctx: &minijinja::Value,
@@ -39,6 +42,18 @@ pub fn render(
                 .iter()
                 .map(|s| r("socket", s))
                 .collect::<Result<_, _>>()?,
+            via: match &h.via {
+                None => None,
+                Some(name) => {
+                    let name = r("via", name)?;
+                    Some(Box::new(inv.host(&name).cloned().ok_or_else(|| {
+                        RenderError {
+                            place: format!("{place} `via`"),
+                            message: format!("`{name}` is not a host of {}", inv.path.display()),
+                        }
+                    })?))
+                }
+            },
             backend: r("backend", &h.backend)?,
             server: r("server", &h.server)?,
             wait: h.wait,

@@ -2,6 +2,24 @@
 
 use super::quote;
 
+/// One command to `HAProxy`'s admin socket from a `via` host, with socat:
+/// `UNIX-CONNECT:` for a path (never creates a file when the socket is
+/// missing, unlike a bare path), `TCP:` for `host:port`. The answer is
+/// checked by the controller, like a direct one.
+pub fn haproxy_ask(socket: &str, command: &str) -> String {
+    let address = if socket.contains('/') {
+        format!("UNIX-CONNECT:{socket}")
+    } else {
+        format!("TCP:{socket}")
+    };
+    format!(
+        "command -v socat >/dev/null || {{ echo 'socat is not installed on this host' >&2; exit 127; }}\n\
+         printf '%s\\n' {} | socat -t 10 stdio {}",
+        quote(command),
+        quote(&address)
+    )
+}
+
 /// Take the host out: the balancer's health check stops finding the file.
 pub fn remove_health_file(path: &str) -> String {
     format!("rm -f -- {}", quote(path))
@@ -25,6 +43,20 @@ pub fn count_established(output: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn haproxy_commands_through_a_via_host() {
+        assert_eq!(
+            haproxy_ask("/run/haproxy/admin.sock", "set server app/h1 state drain"),
+            "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
+             printf '%s\\n' 'set server app/h1 state drain' | socat -t 10 stdio UNIX-CONNECT:/run/haproxy/admin.sock"
+        );
+        assert_eq!(
+            haproxy_ask("10.0.0.5:9999", "show stat"),
+            "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
+             printf '%s\\n' 'show stat' | socat -t 10 stdio TCP:10.0.0.5:9999"
+        );
+    }
 
     #[test]
     fn health_file_commands() {

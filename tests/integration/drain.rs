@@ -263,3 +263,42 @@ fn haproxy_drain_waits_for_open_sessions_and_fails_at_its_timeout_then_undrains(
     assert_eq!(currents(&rig.fleet), ["releases/r1"]);
     assert_eq!(rig.lb.status("h1"), "UP", "put back after the failed drain");
 }
+
+#[test]
+fn haproxy_via_a_host_drains_through_socat_there() {
+    let rig = rig(2, &|lb| {
+        format!("{}  via: h2\n", haproxy_drain(lb, "{{ host.name }}"))
+    });
+    rig.project.deploy(&rig.r2, "r2").run();
+    assert_eq!(currents(&rig.fleet), ["releases/r2", "releases/r2"]);
+    for (i, name) in ["h1", "h2"].iter().enumerate() {
+        let seen = std::fs::read_to_string(on_host(&rig.fleet, i, "lb-seen")).unwrap();
+        assert_eq!(seen, "DRAIN\nDRAIN\n", "{name} while switched");
+        assert_eq!(rig.lb.status(name), "UP", "{name} back in");
+    }
+}
+
+#[test]
+fn haproxy_via_a_host_checks_every_answer() {
+    let rig = rig(1, &|lb| format!("{}  via: h1\n", haproxy_drain(lb, "nope")));
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .failure()
+        .stderr_has("no server `nope` in backend `app`")
+        .run();
+    let gone = rig.lb.dir.path().join("gone.sock");
+    rig.project.write(
+        "playbooks/deploy.yml",
+        &format!(
+            "drain: {{ provider: haproxy, socket: '{}', backend: app, via: h1 }}\n{HEALTH}",
+            gone.display()
+        ),
+    );
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .failure()
+        .stderr_has("gone.sock via h1")
+        .run();
+    assert_eq!(currents(&rig.fleet), ["releases/r1"]);
+    assert!(!gone.exists());
+}

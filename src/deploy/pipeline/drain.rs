@@ -42,6 +42,7 @@ impl Pipeline<'_> {
     async fn haproxy(&self, drainer: &Drainer, out: bool) -> Result<(), TaskFailure> {
         let Drainer::Haproxy {
             sockets,
+            via,
             backend,
             server,
             wait,
@@ -52,31 +53,58 @@ impl Pipeline<'_> {
         let state = if out { "drain" } else { "ready" };
         let command = haproxy::set_state(backend, server, state);
         let label = if out { "drain" } else { "undrain" };
-        let set = sockets
-            .iter()
-            .map(|socket| haproxy::set(socket, backend, server, state));
+        let set = sockets.iter().map(|socket| async {
+            let answer = self.ask(via.as_deref(), socket, &command, label).await?;
+            haproxy::check_set(socket, &command, backend, server, &answer)
+                .map_err(|e| TaskFailure::new(self.name(), label, &command, e.to_string()))
+        });
         for result in futures::future::join_all(set).await {
-            result.map_err(|e| TaskFailure::new(self.name(), label, &command, e.to_string()))?;
+            result?;
         }
         if !out {
             return Ok(());
         }
         // Sessions and queue on every HAProxy, until all reach 0.
         self.until_idle(wait, "show stat", || async {
-            let loads = futures::future::join_all(
-                sockets
-                    .iter()
-                    .map(|socket| haproxy::load(socket, backend, server)),
-            )
+            let loads = futures::future::join_all(sockets.iter().map(|socket| async {
+                let answer = self
+                    .ask(via.as_deref(), socket, "show stat", "drain wait")
+                    .await
+                    .map_err(|f| f.reason)?;
+                haproxy::parse_stat(socket, backend, server, &answer).map_err(|e| e.to_string())
+            }))
             .await;
             let mut left = 0;
             for load in loads {
-                let load = load.map_err(|e| e.to_string())?;
+                let load = load?;
                 left += load.sessions + load.queued;
             }
             Ok(left)
         })
         .await
+    }
+
+    /// One command to one admin socket: from the controller, or on `via`.
+    async fn ask(
+        &self,
+        via: Option<&crate::config::Host>,
+        socket: &str,
+        command: &str,
+        label: &str,
+    ) -> Result<String, TaskFailure> {
+        match via {
+            None => haproxy::ask(socket, command)
+                .await
+                .map_err(|e| TaskFailure::new(self.name(), label, command, e.to_string())),
+            Some(via) => self
+                .exec
+                .script_via(self.name(), via, label, cmd::haproxy_ask(socket, command))
+                .await
+                .map_err(|mut f| {
+                    f.reason = format!("HAProxy at {socket} via {}: {}", via.name, f.reason);
+                    f
+                }),
+        }
     }
 
     async fn health_file_drain(&self, drainer: &Drainer) -> Result<(), TaskFailure> {
