@@ -49,12 +49,12 @@ mod tests {
         assert_eq!(
             haproxy_ask("/run/haproxy/admin.sock", "set server app/h1 state drain"),
             "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
-             printf '%s\\n' 'set server app/h1 state drain' | socat -t 10 stdio UNIX-CONNECT:/run/haproxy/admin.sock"
+             printf '%s\\n' 'set server app/h1 state drain' | socat -t 10 stdio 'UNIX-CONNECT:/run/haproxy/admin.sock'"
         );
         assert_eq!(
             haproxy_ask("10.0.0.5:9999", "show stat"),
             "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
-             printf '%s\\n' 'show stat' | socat -t 10 stdio TCP:10.0.0.5:9999"
+             printf '%s\\n' 'show stat' | socat -t 10 stdio 'TCP:10.0.0.5:9999'"
         );
     }
 
