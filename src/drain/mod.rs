@@ -66,3 +66,102 @@ pub fn render(
         },
     })
 }
+
+impl Drainer {
+    /// One line for plans (`ferry check`, `deploy --plan`): what drain
+    /// (`out`) or undrain does.
+    pub fn describe(&self, out: bool) -> String {
+        match self {
+            Drainer::Haproxy {
+                sockets,
+                via,
+                backend,
+                server,
+                wait,
+            } => {
+                let on = via
+                    .as_ref()
+                    .map(|h| format!(" via {}", h.name))
+                    .unwrap_or_default();
+                let state = if out { "drain" } else { "ready" };
+                let then = if out {
+                    format!(
+                        ", wait for 0 sessions and queue (at most {}, then {})",
+                        humantime::format_duration(wait.timeout),
+                        on_timeout(wait)
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "haproxy  set server {backend}/{server} state {state} on {}{on}{then}",
+                    sockets.join(", ")
+                )
+            }
+            Drainer::HealthFile {
+                path,
+                grace,
+                port,
+                wait,
+            } if out => format!(
+                "health_file remove {path}, wait {}, then for 0 connections to port {port} (at most {}, then {})",
+                humantime::format_duration(*grace),
+                humantime::format_duration(wait.timeout),
+                on_timeout(wait)
+            ),
+            Drainer::HealthFile { path, .. } => format!("health_file create {path}"),
+        }
+    }
+}
+
+fn on_timeout(wait: &DrainWait) -> &'static str {
+    match wait.on_timeout {
+        crate::config::probe::OnTimeout::Fail => "fail",
+        crate::config::probe::OnTimeout::Continue => "continue",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::probe::OnTimeout;
+
+    #[test]
+    fn plans_say_what_a_provider_does() {
+        let wait = DrainWait {
+            timeout: Duration::from_secs(30),
+            interval: Duration::from_millis(500),
+            on_timeout: OnTimeout::Fail,
+        };
+        let lb = Drainer::Haproxy {
+            sockets: vec!["/run/a.sock".into(), "10.0.0.5:9999".into()],
+            via: None,
+            backend: "app".into(),
+            server: "h1".into(),
+            wait,
+        };
+        assert_eq!(
+            lb.describe(true),
+            "haproxy  set server app/h1 state drain on /run/a.sock, 10.0.0.5:9999, wait for 0 \
+             sessions and queue (at most 30s, then fail)"
+        );
+        assert_eq!(
+            lb.describe(false),
+            "haproxy  set server app/h1 state ready on /run/a.sock, 10.0.0.5:9999"
+        );
+        let file = Drainer::HealthFile {
+            path: "/srv/healthy".into(),
+            grace: Duration::from_secs(6),
+            port: 8080,
+            wait,
+        };
+        assert_eq!(
+            file.describe(true),
+            "health_file remove /srv/healthy, wait 6s, then for 0 connections to port 8080 (at \
+             most 30s, then fail)"
+        );
+        assert_eq!(file.describe(false), "health_file create /srv/healthy");
+    }
+}

@@ -171,6 +171,17 @@ fn haproxy_drain(lb: &Haproxy, server: &str) -> String {
 #[test]
 fn haproxy_provider_drains_each_host_on_every_socket_and_puts_it_back() {
     let rig = rig(2, &|lb| haproxy_drain(lb, "{{ host.name }}"));
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .arg("--plan")
+        .stdout_has(format!(
+            "  [drain] haproxy  set server app/h2 state drain on {}, {}, wait for 0 sessions and queue (at most 10s, then fail)\n",
+            rig.lb.socket().display(),
+            rig.lb.tcp
+        ))
+        .stdout_has("  [undrain] haproxy  set server app/h1 state ready on ")
+        .run();
+    assert_eq!(rig.lb.status("h1"), "UP", "a plan touches nothing");
     rig.project.deploy(&rig.r2, "r2").run();
     assert_eq!(currents(&rig.fleet), ["releases/r2", "releases/r2"]);
     for (i, name) in ["h1", "h2"].iter().enumerate() {
