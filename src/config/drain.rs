@@ -244,7 +244,7 @@ mod tests {
     #[test]
     fn a_bad_provider_says_what_to_write() {
         let cases = [
-            ("drain: { provider: nginx }\n", "nginx"),
+            ("drain: { provider: nginx }\n", "unknown value `nginx` (valid values: haproxy, health_file)"),
             ("drain: { provider: haproxy, backend: app }\n", "needs `socket:"),
             ("drain: { provider: haproxy, socket: /s, backend: app, sever: x }\n", "sever"),
             ("drain: { provider: haproxy, socket: /s }\n", "backend"),
@@ -259,7 +259,7 @@ mod tests {
         ];
         for (text, want) in cases {
             let err = load(text).unwrap_err();
-            assert!(err.contains("pb.yml"), "{text}: {err}");
+            assert!(err.contains("pb.yml:1"), "{text}: {err}");
             assert!(err.contains(want), "{text}: {err}");
         }
     }

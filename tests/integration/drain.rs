@@ -270,9 +270,21 @@ fn haproxy_drain_waits_for_open_sessions_and_fails_at_its_timeout_then_undrains(
         .failure()
         .stderr_has("1 sessions still open after 2s")
         .run();
-    held.close();
     assert_eq!(currents(&rig.fleet), ["releases/r1"]);
     assert_eq!(rig.lb.status("h1"), "UP", "put back after the failed drain");
+    // A maximum drain time: the deploy goes on, and says so.
+    let playbook = rig.project.path().join("playbooks/deploy.yml");
+    let text = std::fs::read_to_string(&playbook)
+        .unwrap()
+        .replace("timeout: 2s,", "timeout: 1s, on_timeout: continue,");
+    std::fs::write(&playbook, text).unwrap();
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .stderr_has("1 sessions still open after 1s; going on (on_timeout: continue)")
+        .run();
+    held.close();
+    assert_eq!(currents(&rig.fleet), ["releases/r2"]);
+    assert_eq!(rig.lb.status("h1"), "UP");
 }
 
 #[test]
