@@ -115,7 +115,7 @@ health:
 struct Rig {
     fleet: Fleet,
     project: Project,
-    _apps: Vec<AppServer>,
+    apps: Vec<AppServer>,
     lb: Haproxy,
     r2: PathBuf,
 }
@@ -144,7 +144,7 @@ fn rig(hosts: usize, drain: &dyn Fn(&Haproxy) -> String) -> Rig {
     Rig {
         fleet,
         project,
-        _apps: apps,
+        apps,
         lb,
         r2,
     }
@@ -324,4 +324,25 @@ fn haproxy_via_a_host_checks_every_answer() {
         .run();
     assert_eq!(currents(&rig.fleet), ["releases/r1"]);
     assert!(!gone.exists());
+}
+
+#[test]
+fn health_file_drain_waits_for_established_connections_and_puts_the_file_back() {
+    let rig = rig(1, &|_| {
+        "drain: { provider: health_file, path: '{{ deploy_to }}/healthy', port: 18090, timeout: 1s, interval: 100ms }\n".into()
+    });
+    let healthy = on_host(&rig.fleet, 0, "healthy");
+    std::fs::write(&healthy, "").unwrap();
+    let held = HeldConnection::open(rig.apps[0].addr());
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .failure()
+        .stderr_has("sessions still open after 1s")
+        .run();
+    held.close();
+    assert_eq!(currents(&rig.fleet), ["releases/r1"]);
+    assert!(
+        healthy.exists(),
+        "the undrain is attempted after a failed drain"
+    );
 }
