@@ -143,10 +143,18 @@ impl Pipeline<'_> {
         Fut: std::future::Future<Output = Result<u64, String>>,
     {
         let deadline = Instant::now() + wait.timeout;
+        let mut shown = None;
         loop {
             let n = left().await.map_err(|e| self.drain_failure(what, e))?;
             if n == 0 {
                 return Ok(());
+            }
+            // Progress: one line each time the count changes.
+            if shown != Some(n) {
+                shown = Some(n);
+                self.exec
+                    .printer()
+                    .host_event(self.name(), &format!("drain: {n} sessions left"));
             }
             if Instant::now() >= deadline {
                 let reason = format!(
