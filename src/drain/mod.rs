@@ -54,8 +54,8 @@ pub fn render(
                     })?))
                 }
             },
-            backend: r("backend", &h.backend)?,
-            server: r("server", &h.server)?,
+            backend: name(place, "backend", r("backend", &h.backend)?)?,
+            server: name(place, "server", r("server", &h.server)?)?,
             wait: h.wait,
         },
         DrainProvider::HealthFile(f) => Drainer::HealthFile {
@@ -114,6 +114,25 @@ impl Drainer {
     }
 }
 
+/// A backend or server name as `HAProxy` allows it: anything else (a space,
+/// a `;` that would start another runtime command) is refused here.
+fn name(place: &str, field: &str, value: String) -> Result<String, RenderError> {
+    let ok = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if ok {
+        Ok(value)
+    } else {
+        Err(RenderError {
+            place: format!("{place} `{field}`"),
+            message: format!(
+                "`{value}` is not a HAProxy name: use letters, digits, `-`, `_`, `.` and `:`"
+            ),
+        })
+    }
+}
+
 fn on_timeout(wait: &DrainWait) -> &'static str {
     match wait.on_timeout {
         crate::config::probe::OnTimeout::Fail => "fail",
@@ -127,6 +146,24 @@ mod tests {
 
     use super::*;
     use crate::config::probe::OnTimeout;
+
+    #[test]
+    fn haproxy_names_cannot_carry_other_commands() {
+        for good in ["app", "h1", "web-1.example:x", "A_b"] {
+            assert_eq!(name("p", "server", good.into()).unwrap(), good);
+        }
+        for bad in [
+            "",
+            "h1; set server app/h2 state maint",
+            "h 1",
+            "h1\n",
+            "a/b",
+        ] {
+            let err = name("p", "server", bad.into()).unwrap_err();
+            assert_eq!(err.place, "p `server`");
+            assert!(err.message.contains("is not a HAProxy name"), "{bad:?}");
+        }
+    }
 
     #[test]
     fn plans_say_what_a_provider_does() {

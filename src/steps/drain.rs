@@ -14,7 +14,7 @@ pub fn haproxy_ask(socket: &str, command: &str) -> String {
     };
     format!(
         "command -v socat >/dev/null || {{ echo 'socat is not installed on this host' >&2; exit 127; }}\n\
-         printf '%s\\n' {} | socat -t 10 stdio {}",
+         printf '%s\\n' {} | timeout 15 socat -t 10 stdio {}",
         quote(command),
         quote(&address)
     )
@@ -49,12 +49,12 @@ mod tests {
         assert_eq!(
             haproxy_ask("/run/haproxy/admin.sock", "set server app/h1 state drain"),
             "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
-             printf '%s\\n' 'set server app/h1 state drain' | socat -t 10 stdio 'UNIX-CONNECT:/run/haproxy/admin.sock'"
+             printf '%s\\n' 'set server app/h1 state drain' | timeout 15 socat -t 10 stdio 'UNIX-CONNECT:/run/haproxy/admin.sock'"
         );
         assert_eq!(
             haproxy_ask("10.0.0.5:9999", "show stat"),
             "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
-             printf '%s\\n' 'show stat' | socat -t 10 stdio 'TCP:10.0.0.5:9999'"
+             printf '%s\\n' 'show stat' | timeout 15 socat -t 10 stdio 'TCP:10.0.0.5:9999'"
         );
     }
 
