@@ -206,6 +206,20 @@ fn an_unknown_haproxy_server_fails_the_host_before_its_switch() {
         .run();
     assert_eq!(currents(&rig.fleet), ["releases/r1"]);
     assert!(!on_host(&rig.fleet, 0, "lb-seen").exists());
+    // A template cannot smuggle a second runtime command (`;` separates them).
+    let playbook = rig.project.path().join("playbooks/deploy.yml");
+    let text = std::fs::read_to_string(&playbook).unwrap().replace(
+        "{{ host.name }}x",
+        "{{ host.name }}; set server app/h1 state maint",
+    );
+    std::fs::write(&playbook, text).unwrap();
+    rig.project
+        .deploy(&rig.r2, "r2")
+        .failure()
+        .stderr_has("is not a HAProxy name")
+        .run();
+    assert_eq!(rig.lb.status("h1"), "UP");
+    assert_eq!(currents(&rig.fleet), ["releases/r1"]);
 }
 
 #[test]
