@@ -44,6 +44,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod deploy;
+pub mod drain;
 pub mod events;
 pub mod executor;
 pub mod exit;

@@ -87,6 +87,21 @@ fn render_deploy_stages(
         ("undrain", &pb.undrain),
     ];
     for (name, tasks) in stages {
+        if let (Some(provider), "drain" | "undrain") = (&pb.drain_provider, name) {
+            let mut per_host = Vec::new();
+            for h in &hosts {
+                let ctx = renderer
+                    .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
+                    .map_err(|e| vec![e])?;
+                let place = format!("{}: drain on host `{}`", pb.path.display(), h.name);
+                let drainer =
+                    crate::drain::render(&renderer, &loaded.inventory, &place, provider, &ctx)
+                        .map_err(|e| vec![e])?;
+                per_host.push(vec![drainer.describe(name == "drain")]);
+            }
+            out.push((name, per_host));
+            continue;
+        }
         if tasks.is_empty() {
             continue;
         }

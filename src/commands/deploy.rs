@@ -399,6 +399,20 @@ fn print_plan(
             for step in &plans[i].steps {
                 printer.out(&format!("  [{label}] {}", super::check::describe(step)));
             }
+            if let (Some(provider), "drain" | "undrain") = (&pb.drain_provider, *label) {
+                let values = ctx
+                    .renderer
+                    .host_context(&ctx.inventory, host, &pb.vars, &vars(host))
+                    .map_err(|e| vec![e])?;
+                let place = format!("{}: drain on host `{}`", pb.path.display(), host.name);
+                let drainer =
+                    crate::drain::render(&ctx.renderer, &ctx.inventory, &place, provider, &values)
+                        .map_err(|e| vec![e])?;
+                printer.out(&format!(
+                    "  [{label}] {}",
+                    drainer.describe(*label == "drain")
+                ));
+            }
             if *label == "after_switch" {
                 for h in &pb.health {
                     printer.out(&format!("  [health] {}", h.name));

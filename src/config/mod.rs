@@ -1,5 +1,6 @@
 //! LOAD: YAML files into typed, validated values. No network, no rendering.
 
+pub mod drain;
 pub mod host_ssh;
 pub mod inventory;
 pub mod playbook;

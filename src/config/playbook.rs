@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::drain::{DrainField, DrainProvider};
 use super::probe::{HealthFile, HealthSpec, WaitFile, WaitSpec};
 use super::source::{load_yaml, parse_yaml, ConfigError};
 use super::values::Span;
@@ -23,8 +24,7 @@ struct PlaybookFile {
     before_switch: Vec<Spanned<TaskFile>>,
     #[serde(default)]
     after_switch: Vec<Spanned<TaskFile>>,
-    #[serde(default)]
-    drain: Vec<Spanned<TaskFile>>,
+    drain: Option<Spanned<DrainField<TaskFile>>>,
     #[serde(default)]
     undrain: Vec<Spanned<TaskFile>>,
     #[serde(default)]
@@ -140,6 +140,9 @@ pub struct Playbook {
     /// its sessions end) before its switch, put it back after it is healthy.
     pub drain: Vec<Task>,
     pub undrain: Vec<Task>,
+    /// A built-in provider (`drain: { provider: ... }`) instead of the
+    /// drain tasks; its undrain is implied.
+    pub drain_provider: Option<DrainProvider>,
     /// Checks that must pass after the switch, before undrain.
     pub health: Vec<HealthSpec>,
     /// Paths under `shared/` linked into every release (Capistrano's `linked_dirs`).
@@ -172,6 +175,7 @@ impl Playbook {
             after_switch: Vec::new(),
             drain: Vec::new(),
             undrain: Vec::new(),
+            drain_provider: None,
             health: Vec::new(),
             linked_dirs: Vec::new(),
             linked_files: Vec::new(),
@@ -251,13 +255,15 @@ fn from_file(path: &Path, file: PlaybookFile) -> Result<Playbook, ConfigError> {
     if file.keep_releases == Some(0) {
         return Err(ConfigError::new(path, "keep_releases must be at least 1"));
     }
+    let (drain, drain_provider) = drain_stage(path, file.drain, !file.undrain.is_empty())?;
     Ok(Playbook {
         path: path.to_path_buf(),
         vars: file.vars,
         tasks: stage(file.tasks)?,
         before_switch: stage(file.before_switch)?,
         after_switch: stage(file.after_switch)?,
-        drain: stage(file.drain)?,
+        drain: stage(drain)?,
+        drain_provider,
         undrain: stage(file.undrain)?,
         health: file
             .health
@@ -274,6 +280,36 @@ fn from_file(path: &Path, file: PlaybookFile) -> Result<Playbook, ConfigError> {
         linked_files: file.linked_files,
         keep_releases: file.keep_releases.unwrap_or(DEFAULT_KEEP_RELEASES),
     })
+}
+
+/// The drain tasks, or the provider (then `undrain:` must stay empty).
+fn drain_stage(
+    path: &Path,
+    field: Option<Spanned<DrainField<TaskFile>>>,
+    has_undrain: bool,
+) -> Result<(Vec<Spanned<TaskFile>>, Option<DrainProvider>), ConfigError> {
+    let Some(field) = field else {
+        return Ok((Vec::new(), None));
+    };
+    let (line, column) = (field.referenced.line(), field.referenced.column());
+    match field.value {
+        DrainField::Tasks(tasks) => Ok((tasks, None)),
+        DrainField::Provider(provider) => {
+            let provider = provider
+                .resolve()
+                .map_err(|e| ConfigError::at(path, line, column, e))?;
+            if has_undrain {
+                return Err(ConfigError::at(
+                    path,
+                    line,
+                    column,
+                    "a drain provider implies its undrain: remove `undrain:` (or write `drain:` \
+                     as a list of tasks)",
+                ));
+            }
+            Ok((Vec::new(), Some(provider)))
+        }
+    }
 }
 
 fn task(

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use crate::config::{Host, Task, Vars};
+use crate::drain::Drainer;
 use crate::layout;
 use crate::probe::HealthCheck;
 use crate::release::{EventKind, HostState, ReleaseId};
@@ -31,6 +32,8 @@ pub(super) struct HostJob {
     pub before: Vec<Step>,
     pub drain: Vec<Step>,
     pub undrain: Vec<Step>,
+    /// A built-in drain provider, in place of the drain/undrain steps.
+    pub drainer: Option<Drainer>,
     /// Where this run takes the host.
     pub new: Side,
     /// Where a failure after the switch takes it back to, if anywhere.
@@ -64,6 +67,21 @@ fn render_stage(
         vars_for,
     )?;
     Ok(plans.into_iter().map(|p| (p.host.name, p.steps)).collect())
+}
+
+fn render_drainer(ctx: &Context, host: &Host, vars: &Vars) -> Result<Option<Drainer>, RenderError> {
+    let Some(provider) = &ctx.playbook.drain_provider else {
+        return Ok(None);
+    };
+    let values = ctx
+        .renderer
+        .host_context(&ctx.inventory, host, &ctx.playbook.vars, vars)?;
+    let place = format!(
+        "{}: drain on host `{}`",
+        ctx.playbook.path.display(),
+        host.name
+    );
+    crate::drain::render(&ctx.renderer, &ctx.inventory, &place, provider, &values).map(Some)
 }
 
 fn render_checks(ctx: &Context, host: &Host, vars: &Vars) -> Result<Vec<HealthCheck>, RenderError> {
@@ -145,6 +163,11 @@ pub(super) fn prepare(
             before: before.remove(name).unwrap_or_default(),
             drain: drain.remove(name).unwrap_or_default(),
             undrain: undrain.remove(name).unwrap_or_default(),
+            drainer: if drains {
+                render_drainer(ctx, &m.host, &forward(&m.host)).map_err(|e| vec![e])?
+            } else {
+                None
+            },
             new: Side {
                 release: m.to.clone(),
                 after: after.remove(name).unwrap_or_default(),

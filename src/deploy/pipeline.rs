@@ -14,6 +14,8 @@ use crate::secrets::Secrets;
 use crate::ssh::Session;
 use crate::steps::release as script;
 
+mod drain;
+
 use super::jobs::{HostJob, Side};
 use super::outcome::{outcome, Ended, RunKind};
 use super::{now, Context, Deployment, Outcome, RunInfo};
@@ -154,8 +156,14 @@ impl Pipeline<'_> {
                 _ => self.receive().await,
             },
             Stage::BeforeSwitch => self.stage(stage, &job.before).await,
-            Stage::Drain => self.stage(stage, &job.drain).await,
-            Stage::Undrain => self.stage(stage, &job.undrain).await,
+            Stage::Drain => match &job.drainer {
+                Some(drainer) => self.provider(stage, drainer, true).await,
+                None => self.stage(stage, &job.drain).await,
+            },
+            Stage::Undrain => match &job.drainer {
+                Some(drainer) => self.provider(stage, drainer, false).await,
+                None => self.stage(stage, &job.undrain).await,
+            },
             Stage::AfterSwitch => {
                 self.stage(stage, &self.side(toward).ok_or_else(no_side)?.after)
                     .await

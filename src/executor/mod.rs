@@ -238,6 +238,26 @@ impl Executor {
         })
     }
 
+    /// One of ferry's scripts on another inventory host, for `host` (a drain
+    /// provider's `via`): its session is opened once and reused.
+    pub async fn script_via(
+        &self,
+        host: &str,
+        via: &Host,
+        step: &str,
+        script: String,
+    ) -> Result<String, TaskFailure> {
+        let session = self.connect(via).await.map_err(|status| {
+            TaskFailure::new(
+                host,
+                step,
+                "",
+                format!("`via` host `{}`: {}", via.name, status_reason(&status)),
+            )
+        })?;
+        self.script(host, &session, step, script, None).await
+    }
+
     /// Run one of ferry's own scripts (no retries; output shown only if asked).
     pub async fn script(
         &self,

@@ -11,6 +11,7 @@ const KILL_AFTER_SECS: u64 = 5;
 /// Exit status of GNU `timeout` when the command ran out of time.
 pub const TIMEOUT_EXIT: u32 = 124;
 
+pub mod drain;
 pub mod lock;
 pub mod release;
 

@@ -8,6 +8,7 @@ mod auth;
 mod bastion;
 mod ci_mode;
 mod config_errors;
+mod drain;
 mod failures;
 mod fleet_selftest;
 mod host_keys;
