@@ -196,6 +196,37 @@ fn haproxy_provider_drains_each_host_on_every_socket_and_puts_it_back() {
     }
 }
 
+/// `ferry rollback` drains through the provider too (its default, in
+/// batches); `--now` does not.
+#[test]
+fn a_rollback_drains_through_the_provider_unless_now() {
+    let rig = rig(2, &|lb| haproxy_drain(lb, "{{ host.name }}"));
+    rig.project.deploy(&rig.r2, "r2").run();
+    for i in 0..2 {
+        std::fs::remove_file(on_host(&rig.fleet, i, "lb-seen")).unwrap();
+    }
+    rig.project.rollback().run();
+    assert_eq!(currents(&rig.fleet), ["releases/r1", "releases/r1"]);
+    for (i, name) in ["h1", "h2"].iter().enumerate() {
+        let seen = std::fs::read_to_string(on_host(&rig.fleet, i, "lb-seen")).unwrap();
+        assert_eq!(seen, "DRAIN\nDRAIN\n", "{name} while rolled back");
+        let now = rig.lb.status(name);
+        assert!(
+            !now.contains("DRAIN") && !now.contains("MAINT"),
+            "{name}: {now}"
+        );
+    }
+    rig.project.rollback().args(["--to", "r2", "--now"]).run();
+    assert_eq!(currents(&rig.fleet), ["releases/r2", "releases/r2"]);
+    for (i, name) in ["h1", "h2"].iter().enumerate() {
+        let seen = std::fs::read_to_string(on_host(&rig.fleet, i, "lb-seen")).unwrap();
+        assert!(
+            !seen.contains("DRAIN"),
+            "{name} was drained by --now: {seen}"
+        );
+    }
+}
+
 #[test]
 fn an_unknown_haproxy_server_fails_the_host_before_its_switch() {
     let rig = rig(1, &|lb| haproxy_drain(lb, "{{ host.name }}x"));
