@@ -3,22 +3,22 @@
 //! host's session, emits its events, and turns the end into an [`Outcome`].
 //! A deploy, a stopped rollout's way back and `ferry rollback` all run here.
 
-use crate::artifact::ArtifactSource;
 use crate::events::Event;
 use crate::executor::{Executor, HostStatus, TaskFailure};
 use crate::machine::{Action, End, Machine, Policy, Stage, StepResult, Toward};
 use crate::probe::HealthCheck;
-use crate::release::{EventKind, EventOutcome, HistoryEvent, ReleaseId, ReleaseMeta};
+use crate::release::{EventKind, EventOutcome, HistoryEvent, ReleaseId};
 use crate::render::Step;
 use crate::secrets::Secrets;
 use crate::ssh::Session;
 use crate::steps::release as script;
 
 mod drain;
+mod receive;
 
 use super::jobs::{HostJob, Side};
 use super::outcome::{outcome, Ended, RunKind};
-use super::{now, Context, Deployment, Outcome, RunInfo};
+use super::{Context, Deployment, Outcome, RunInfo};
 
 /// What the run does to a host.
 #[derive(Clone, Copy)]
@@ -362,7 +362,8 @@ impl Pipeline<'_> {
         };
         // Its line names the run's artifact and release: `receiving a as r`.
         self.step_started(Stage::Receive, None);
-        let received = receive(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
+        let received =
+            receive::artifact(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
         self.step_finished(Stage::Receive, received.is_ok());
         received
     }
@@ -422,57 +423,6 @@ impl Pipeline<'_> {
         }
         outcome
     }
-}
-
-async fn receive(
-    exec: &Executor,
-    name: &str,
-    session: &Session,
-    deploy_to: &str,
-    d: &Deployment,
-) -> Result<(), TaskFailure> {
-    let meta = ReleaseMeta {
-        id: d.release.clone(),
-        artifact: d.artifact.name.clone(),
-        sha256: d.artifact.sha256.clone(),
-        deployed_by: d.run.deployer.clone(),
-        deployed_at: now(),
-        controller: d.run.controller.clone(),
-        ferry_version: env!("CARGO_PKG_VERSION").into(),
-        env: d.run.env.clone(),
-        run_id: d.run.run_id.clone(),
-        source_env: d.source_env.clone(),
-    };
-    let meta_json = serde_json::to_string(&meta).expect("plain data serializes");
-    let receive = script::receive(&script::Receive {
-        deploy_to,
-        id: &d.release,
-        sha256: &d.artifact.sha256,
-        meta_json: &meta_json,
-        linked_dirs: &d.linked_dirs,
-        linked_files: &d.linked_files,
-        tag: &d.run.run_id,
-        fetch_url: match &d.artifact.source {
-            ArtifactSource::Url(url) => Some(url),
-            ArtifactSource::File { .. } => None,
-        },
-    });
-    let mut input = match &d.artifact.source {
-        ArtifactSource::File { bytes, .. } => bytes.clone(),
-        ArtifactSource::Url(_) => {
-            return exec
-                .script(name, session, "fetch artifact", receive, None)
-                .await
-                .map(|_| ());
-        }
-    };
-    // Test hook: corrupt the bytes sent to one host, to prove the host-side check.
-    if std::env::var("FERRY_TEST_CORRUPT_UPLOAD").is_ok_and(|h| h == name) {
-        input = [&input[..], b"corruption"].concat().into();
-    }
-    exec.script(name, session, "receive artifact", receive, Some(input))
-        .await
-        .map(|_| ())
 }
 
 async fn run_stage(
