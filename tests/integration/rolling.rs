@@ -319,6 +319,54 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
 }
 
 #[test]
+fn a_deploy_false_load_balancer_is_reached_by_delegate_to_but_never_deployed() {
+    let playbook = format!(
+        "drain:\n  - name: lb disable\n    run: echo \"disable {{{{ host.name }}}}\" >> {{{{ deploy_to }}}}-lb.log\n    delegate_to: h1\n{PLAYBOOK}"
+    );
+    let rig = rig(
+        3,
+        "groups:\n  lb: { hosts: [h1], deploy: false }\n",
+        &playbook,
+    );
+    let r1 = release(&rig.project, "r1", true);
+    // No --limit: h1 is not a target, and a pattern naming it says so.
+    rig.project.deploy(&r1, "r1").run();
+    rig.project
+        .deploy(&r1, "r1")
+        .args(["--limit", "all"])
+        .stderr_has("warning: skipping h1 (`deploy: false` in the inventory)")
+        .run();
+    rig.project
+        .deploy(&r1, "r1")
+        .args(["--limit", "lb"])
+        .code(2)
+        .stderr_has("pattern `lb` selects only hosts marked `deploy: false` (h1)")
+        .run();
+    let h1 = &rig.fleet.hosts()[0];
+    assert!(
+        !on_host(&rig.fleet, 0, "current").exists(),
+        "h1 was deployed"
+    );
+    assert!(
+        !on_host(&rig.fleet, 0, "releases").exists(),
+        "h1 was touched"
+    );
+    assert_eq!(current(&rig.fleet, 1), "releases/r1");
+    assert_eq!(current(&rig.fleet, 2), "releases/r1");
+    // The delegate still ran the drain for the two targets (the second
+    // deploy of r1 had nothing to do).
+    let lb = rig.fleet.on_host(0, &format!("{}-lb.log", h1.deploy_to));
+    let text = std::fs::read_to_string(&lb).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["disable h2", "disable h3"]);
+    // Status never looks at it either.
+    let status = rig.project.status().run();
+    let out = &status.stdout;
+    assert!(out.contains("h2") && !out.contains("h1"), "{out}");
+}
+
+#[test]
 fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let slow = format!("before_switch:\n  - {{ name: build, run: 'sleep 1' }}\n{PLAYBOOK}");
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
