@@ -26,6 +26,7 @@ pub enum Settings {
     Deploy(DeploySettings),
     Rollback(RollbackSettings),
     Status(StatusSettings),
+    Verify(VerifySettings),
     History(HistorySettings),
     Promote(PromoteSettings),
     Lock(LockSettings),
@@ -190,6 +191,13 @@ pub struct RollbackSettings {
 }
 
 #[derive(Debug)]
+pub struct VerifySettings {
+    pub common: CommonSettings,
+    pub playbook: Option<String>,
+    pub lock_wait: Option<Duration>,
+}
+
+#[derive(Debug)]
 pub struct StatusSettings {
     pub common: CommonSettings,
     pub output: OutputFormat,
@@ -275,6 +283,11 @@ impl Settings {
                 common: args.common.into(),
                 playbook: args.playbook,
                 force_unlock: args.force_unlock,
+                lock_wait: args.lock_wait,
+            }),
+            cli::Command::Verify(args) => Settings::Verify(VerifySettings {
+                common: args.common.into(),
+                playbook: args.playbook,
                 lock_wait: args.lock_wait,
             }),
             cli::Command::Status(args) => Settings::Status(StatusSettings {

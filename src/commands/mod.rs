@@ -13,6 +13,7 @@ mod results;
 mod rollback;
 mod run;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,7 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Deploy(s) => deploy::deploy(s).await,
         Settings::Rollback(s) => rollback::rollback(s).await,
         Settings::Status(s) => status::status(s).await,
+        Settings::Verify(s) => verify::verify(s).await,
         Settings::History(s) => history::history(s).await,
         Settings::Lock(s) => lock::lock(s).await,
         Settings::Promote(s) => promote::promote(s).await,

@@ -31,11 +31,13 @@ mod outcome;
 mod pipeline;
 mod rollback;
 mod state;
+mod verify;
 
 pub use crate::context::Context;
 pub use driver::{deploy, DeployReport, RolloutOptions};
 pub use rollback::rollback;
 pub use state::{inspect, lock_and_read_state, Known};
+pub use verify::{verify, Verdict};
 
 /// Who runs this, from where, under which id: recorded on every host.
 #[derive(Clone, Debug)]
