@@ -96,7 +96,10 @@ mod tests {
         );
         let (lines, status) = summarize(&[ok, bad, none]);
         assert_eq!(status, ExitStatus::Failed);
-        assert_eq!(lines[1], "b: UNHEALTHY on r1: check `http` failed\\u000abody");
+        assert_eq!(
+            lines[1],
+            "b: UNHEALTHY on r1: check `http` failed\\u000abody"
+        );
         assert_eq!(lines[2], "c: failed: nothing deployed");
     }
 }
