@@ -79,43 +79,42 @@ fn render_deploy_stages(
             .unwrap_or_else(|| "<deploy_to>".into());
         crate::layout::release_vars(&loaded.extra, &deploy_to, "<release>", "<previous>")
     };
-    let mut out = Vec::new();
-    let stages = [
-        ("before_switch", &pb.before_switch),
-        ("drain", &pb.drain),
-        ("after_switch", &pb.after_switch),
-        ("undrain", &pb.undrain),
-    ];
-    for (name, tasks) in stages {
+    let tasks = |name: &'static str, tasks: &[crate::config::Task]| -> Result<_, Failure> {
         if tasks.is_empty() {
-            continue;
+            return Ok(None);
         }
         let plans = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)?;
-        out.push((
+        Ok(Some((
             name,
             plans
                 .iter()
                 .map(|p| p.steps.iter().map(describe).collect())
                 .collect(),
-        ));
+        )))
+    };
+    // In the order a deploy runs them on a host (the switch between drain
+    // and after_switch): health before undrain.
+    let mut out: Vec<Option<StageLines>> = vec![
+        tasks("before_switch", &pb.before_switch)?,
+        tasks("drain", &pb.drain)?,
+        tasks("after_switch", &pb.after_switch)?,
+    ];
+    let mut per_host = Vec::new();
+    for h in hosts.iter().filter(|_| !pb.health.is_empty()) {
+        let ctx = renderer
+            .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
+            .map_err(|e| vec![e])?;
+        let checks = render_health(&renderer, pb, h, &ctx).map_err(|e| vec![e])?;
+        per_host.push(
+            checks
+                .iter()
+                .map(|c| format!("{}: {}", c.name, c.probe.describe()))
+                .collect(),
+        );
     }
-    if !pb.health.is_empty() {
-        let mut per_host = Vec::new();
-        for h in &hosts {
-            let ctx = renderer
-                .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
-                .map_err(|e| vec![e])?;
-            let checks = render_health(&renderer, pb, h, &ctx).map_err(|e| vec![e])?;
-            per_host.push(
-                checks
-                    .iter()
-                    .map(|c| format!("{}: {}", c.name, c.probe.describe()))
-                    .collect(),
-            );
-        }
-        out.push(("health", per_host));
-    }
-    Ok(out)
+    out.push((!pb.health.is_empty()).then_some(("health", per_host)));
+    out.push(tasks("undrain", &pb.undrain)?);
+    Ok(out.into_iter().flatten().collect())
 }
 
 pub(super) fn describe(step: &Step) -> String {

@@ -168,7 +168,9 @@ fn check_renders_the_deploy_stages_and_health_checks_too() {
     project.write(
         "playbooks/deploy.yml",
         "after_switch:\n  - { name: restart, run: 'systemctl restart {{ service }}' }\n\
-         health:\n  - { name: up, http: { url: 'http://{{ host.address }}:8080/' } }\n",
+         health:\n  - { name: up, http: { url: 'http://{{ host.address }}:8080/' } }\n\
+         undrain:\n  - { name: lb on, run: 'lb on {{ host.name }}' }\n\
+         drain:\n  - { name: lb off, run: 'lb off {{ host.name }}' }\n",
     );
     project
         .ferry(["check", "prod", "deploy"])
@@ -184,8 +186,10 @@ playbooks/deploy.yml:2: task `restart` (run) on host `web2`: undefined variable:
     let host = |name: &str| {
         format!(
             "{name} ({user}@127.0.0.1:1)\n\
+             \x20 [drain] run      lb off: lb off {name}\n\
              \x20 [after_switch] run      restart: systemctl restart shop\n\
-             \x20 [health] up: http http://127.0.0.1:8080/ -> 200\n"
+             \x20 [health] up: http http://127.0.0.1:8080/ -> 200\n\
+             \x20 [undrain] run      lb on: lb on {name}\n"
         )
     };
     project
