@@ -245,3 +245,34 @@ For more information, try '--help'.
         )
         .run();
 }
+
+#[test]
+fn durations_from_vars_render_per_host_and_a_bad_one_names_file_and_task() {
+    let project = Project::empty();
+    project.write(
+        "inventories/prod.yml",
+        "vars: { drain_timeout: 7s }\nhosts:\n  web1: { address: 127.0.0.1, port: 1 }\n  web2: { address: 127.0.0.1, port: 1, vars: { drain_timeout: 2m } }\n",
+    );
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - name: drained\n    wait_for: { command: 'true', timeout: '{{ drain_timeout }}', interval: '{{ 1 }}s' }\n",
+    );
+    let out = project.ferry(["check", "prod"]).run().stdout;
+    assert!(
+        out.contains("wait_for drained: command `true` (up to 7s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wait_for drained: command `true` (up to 120s)"),
+        "{out}"
+    );
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - { name: slow, run: 'true', timeout: '{{ drain_timeout }}x' }\n",
+    );
+    project
+        .ferry(["check", "prod"])
+        .code(2)
+        .stderr_has("error: playbooks/site.yml:2: task `slow` (timeout) on host `web1`: `{{ drain_timeout }}x` must render to a duration: invalid duration `7sx`")
+        .run();
+}
