@@ -199,6 +199,18 @@ pub fn deploy_dirs(ctx: &Context, hosts: &[Host]) -> Result<HashMap<String, Stri
     Ok(dirs)
 }
 
+/// The executor's probe progress (`probe_retry`) goes to the run's reporter:
+/// the journal, `--output json` and the terminal. Weak: the executor lives
+/// in the context.
+fn report_progress(ctx: &std::sync::Arc<Context>) {
+    let weak = std::sync::Arc::downgrade(ctx);
+    ctx.executor.report_to(std::sync::Arc::new(move |event| {
+        if let Some(ctx) = weak.upgrade() {
+            ctx.reporter.emit(event);
+        }
+    }));
+}
+
 /// A host that failed before anything changed on it.
 fn failed_before(failure: TaskFailure, current: Option<ReleaseId>) -> Outcome {
     Outcome::Failed {

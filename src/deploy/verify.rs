@@ -45,6 +45,7 @@ pub async fn verify(
     run: Arc<RunInfo>,
     known: &Known,
 ) -> Result<Vec<(String, Verdict)>, Vec<RenderError>> {
+    super::report_progress(&ctx);
     let mut verdicts = HashMap::new();
     let mut moves = Vec::new();
     for (host, state) in inspect(&ctx, hosts, dirs, known).await {
