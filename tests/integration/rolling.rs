@@ -367,6 +367,31 @@ fn a_deploy_false_load_balancer_is_reached_by_delegate_to_but_never_deployed() {
 }
 
 #[test]
+fn a_health_retry_is_an_event_and_a_terminal_line() {
+    // Fails its first attempt on each host, passes the second.
+    let playbook = "health:\n  - name: warm\n    command: 'test -e {{ deploy_to }}/warm || { touch {{ deploy_to }}/warm; echo cold >&2; exit 1; }'\n    retries: 2\n    interval: 100ms\n";
+    let rig = rig(2, "", playbook);
+    let r1 = release(&rig.project, "r1", true);
+    rig.project
+        .deploy(&r1, "r1")
+        .stderr_has("health `warm`: attempt 1 of 3 not yet (cold); again in 100ms")
+        .run();
+    let j = journal(&rig.project);
+    let retries = events(&j, "probe_retry");
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    for e in retries {
+        assert_eq!(e["kind"], "health");
+        assert_eq!(e["probe"], "warm");
+        assert_eq!(
+            (e["attempt"].as_u64(), e["attempts"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(e["reason"], "cold");
+    }
+    assert_all_on(&rig, "r1");
+}
+
+#[test]
 fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let slow = format!("before_switch:\n  - {{ name: build, run: 'sleep 1' }}\n{PLAYBOOK}");
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", &slow);
