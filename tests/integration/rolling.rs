@@ -360,10 +360,14 @@ fn a_deploy_false_load_balancer_is_reached_by_delegate_to_but_never_deployed() {
     let mut lines: Vec<&str> = text.lines().collect();
     lines.sort_unstable();
     assert_eq!(lines, ["disable h2", "disable h3"]);
-    // Status never looks at it either.
+    // Status never looks at it either; `ferry run` still reaches it.
     let status = rig.project.status().run();
     let out = &status.stdout;
     assert!(out.contains("h2") && !out.contains("h1"), "{out}");
+    rig.project
+        .ferry(["run", "test", "--cmd", "echo on the lb", "--limit", "lb"])
+        .stdout_has("h1 | on the lb")
+        .run();
 }
 
 #[test]
