@@ -38,6 +38,9 @@ pub enum Command {
     Rollback(RollbackArgs),
     /// What runs where: current and previous release per host, and drift.
     Status(StatusArgs),
+    /// Run the playbook's health checks (nothing else) against each host's
+    /// current release and record the result in its history.
+    Verify(VerifyArgs),
     /// Deploys and rollbacks recorded on the hosts, newest first.
     History(HistoryArgs),
     /// Ship to one environment exactly the release that runs, healthy, in another.
@@ -263,6 +266,17 @@ pub struct RollbackArgs {
     /// rollout's batch size.
     #[arg(long)]
     pub now: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The playbook whose `health:` checks run; default: playbooks/deploy.yml.
+    pub playbook: Option<String>,
+    /// Wait this long for another run's lock instead of failing (exit 4).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub lock_wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -83,6 +83,8 @@ pub enum Invalid {
     BadSha256(String),
     #[error("give --artifact PATH, or --artifact-url URL with --sha256 HEX")]
     NoArtifact,
+    #[error("{} has no `health:` checks: nothing to verify (name the playbook that has them: `ferry verify ENV PLAYBOOK`)", .0.display())]
+    NoHealthChecks(PathBuf),
 }
 
 /// Why a safety check refused the run.

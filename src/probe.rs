@@ -76,9 +76,6 @@ pub struct HealthCheck {
     pub timeout: Duration,
 }
 
-/// Exit status of a host-side poll that ran out of time.
-pub const POLL_TIMEOUT_EXIT: u32 = 124;
-
 /// One host-side attempt of a probe, bounded by `timeout`; exits 0 when it holds.
 pub fn host_script(probe: &Probe, timeout: Duration) -> String {
     let secs = timeout.as_secs().max(1);
@@ -117,22 +114,6 @@ pub fn host_script(probe: &Probe, timeout: Duration) -> String {
             }
         }
     }
-}
-
-/// Poll on the host until the probe holds or `timeout` passes: one script.
-pub fn host_poll_script(probe: &Probe, timeout: Duration, interval: Duration) -> String {
-    let attempt = host_script(probe, interval.max(Duration::from_secs(1)).min(timeout));
-    format!(
-        "end=$(( $(date +%s) + {t} )); while :; do if {{ {attempt}; }} 2>/dev/null; then exit 0; fi; \
-         if [ \"$(date +%s)\" -ge \"$end\" ]; then exit {POLL_TIMEOUT_EXIT}; fi; sleep {i}; done",
-        t = timeout.as_secs().max(1),
-        i = format_secs(interval),
-    )
-}
-
-fn format_secs(d: Duration) -> String {
-    let ms = d.as_millis().max(100);
-    format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
 /// Why a controller-side probe does not hold (yet).
@@ -201,17 +182,13 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
-    fn command_poll_is_one_script() {
-        let script = host_poll_script(
+    fn a_command_attempt_is_bounded_on_the_host() {
+        // `wait_for` and health send one of these per attempt.
+        let script = host_script(
             &Probe::Command("test -f /tmp/ready".into()),
-            Duration::from_secs(30),
             Duration::from_millis(500),
         );
-        assert_eq!(
-            script,
-            "end=$(( $(date +%s) + 30 )); while :; do if { timeout -k 1 1 sh -c 'test -f /tmp/ready'; } 2>/dev/null; then exit 0; fi; \
-             if [ \"$(date +%s)\" -ge \"$end\" ]; then exit 124; fi; sleep 0.500; done"
-        );
+        assert_eq!(script, "timeout -k 1 1 sh -c 'test -f /tmp/ready'");
     }
 
     #[tokio::test]

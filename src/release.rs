@@ -232,6 +232,23 @@ impl HostState {
         })
     }
 
+    /// The newest health result of `current` since it last became current
+    /// (from a deploy, a rollback or `ferry verify`): `None` when unchecked.
+    pub fn current_health(&self) -> Option<EventOutcome> {
+        let current = self.current.as_ref()?;
+        let last_switch = self.history.iter().rposition(|e| {
+            &e.release == current && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
+        });
+        self.history
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|(i, e)| {
+                e.event == EventKind::Health && &e.release == current && Some(*i) > last_switch
+            })
+            .map(|(_, e)| e.outcome)
+    }
+
     /// The newest release whose last health check passed.
     pub fn last_good(&self) -> Option<ReleaseId> {
         let bad = self.bad();

@@ -27,6 +27,47 @@ pub enum SelectError {
         "empty host pattern `{pattern}`: name hosts or groups (`web1,db`), or `all` for every host"
     )]
     NoTerms { pattern: String },
+    #[error(
+        "pattern `{pattern}` selects only hosts marked `deploy: false` ({hosts}): releases never \
+         target them; use `ferry run` for ad-hoc commands on them"
+    )]
+    OnlyNotTargets { pattern: String, hosts: String },
+}
+
+/// What a release command (deploy, rollback, promote, verify, status,
+/// history, lock) works on.
+#[derive(Debug)]
+pub struct Targets<'a> {
+    pub hosts: Vec<&'a Host>,
+    /// Hosts a `--limit` pattern named that are `deploy: false`, dropped
+    /// (said in a warning). Empty without a pattern: no one asked for them.
+    pub dropped: Vec<&'a Host>,
+}
+
+/// [`select`] without the `deploy: false` hosts. A pattern that selects
+/// only such hosts is an error: running a release on nothing is never meant.
+pub fn select_targets<'a>(
+    inv: &'a Inventory,
+    pattern: Option<&str>,
+) -> Result<Targets<'a>, SelectError> {
+    let picked = select(inv, pattern)?;
+    let (hosts, dropped): (Vec<&Host>, Vec<&Host>) = picked.into_iter().partition(|h| h.deploy);
+    if hosts.is_empty() {
+        return Err(SelectError::OnlyNotTargets {
+            pattern: pattern.unwrap_or("all").into(),
+            hosts: dropped
+                .iter()
+                .map(|h| h.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let dropped = if pattern.is_some() {
+        dropped
+    } else {
+        Vec::new()
+    };
+    Ok(Targets { hosts, dropped })
 }
 
 /// The hosts a pattern selects (all hosts when there is no pattern).
@@ -158,6 +199,53 @@ mod tests {
             select(&inv, Some("web,!web")),
             Err(SelectError::Empty { .. })
         ));
+    }
+
+    /// Targets and dropped hosts, by name.
+    type Picked = Result<(Vec<String>, Vec<String>), SelectError>;
+
+    fn targets(pattern: Option<&str>) -> Picked {
+        let text = "hosts:\n  web1: {}\n  web2: { deploy: false }\n  lb1: {}\n  lb2: { deploy: true }\n\
+                    groups:\n  web: { hosts: [web1, web2] }\n  lb: { hosts: [lb1, lb2], deploy: false }\n";
+        let inv = Inventory::load_from_str(Path::new("inventories/t.yml"), text).unwrap();
+        let names = |hosts: &[&Host]| hosts.iter().map(|h| h.name.clone()).collect();
+        select_targets(&inv, pattern).map(|t| (names(&t.hosts), names(&t.dropped)))
+    }
+
+    #[test]
+    fn deploy_false_hosts_are_never_targets() {
+        let ok = |hosts: &[&str], dropped: &[&str]| {
+            let s = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+            Ok((s(hosts), s(dropped)))
+        };
+        // (pattern, targets, dropped and warned about)
+        let table: &[(Option<&str>, Picked)] = &[
+            // A group's `deploy: false` applies to lb1; lb2's own `true` wins.
+            (None, ok(&["web1", "lb2"], &[])),
+            (Some("all"), ok(&["web1", "lb2"], &["web2", "lb1"])),
+            (Some("web"), ok(&["web1"], &["web2"])),
+            (Some("web1,lb"), ok(&["web1", "lb2"], &["lb1"])),
+            (Some("!lb"), ok(&["web1"], &["web2"])),
+            (
+                Some("web2,lb1"),
+                Err(SelectError::OnlyNotTargets {
+                    pattern: "web2,lb1".into(),
+                    hosts: "web2, lb1".into(),
+                }),
+            ),
+        ];
+        for (pattern, want) in table {
+            assert_eq!(&targets(*pattern), want, "{pattern:?}");
+        }
+        // Plain selection (`ferry run`, `check`) still sees them all.
+        let text = "hosts:\n  lb1: { deploy: false }\n";
+        let inv = Inventory::load_from_str(Path::new("inventories/t.yml"), text).unwrap();
+        assert_eq!(select(&inv, None).unwrap().len(), 1);
+        assert_eq!(
+            select_targets(&inv, None).unwrap_err().to_string(),
+            "pattern `all` selects only hosts marked `deploy: false` (lb1): releases never \
+             target them; use `ferry run` for ad-hoc commands on them"
+        );
     }
 
     #[test]

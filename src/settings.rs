@@ -26,6 +26,7 @@ pub enum Settings {
     Deploy(DeploySettings),
     Rollback(RollbackSettings),
     Status(StatusSettings),
+    Verify(VerifySettings),
     History(HistorySettings),
     Promote(PromoteSettings),
     Lock(LockSettings),
@@ -192,6 +193,13 @@ pub struct RollbackSettings {
 }
 
 #[derive(Debug)]
+pub struct VerifySettings {
+    pub common: CommonSettings,
+    pub playbook: Option<String>,
+    pub lock_wait: Option<Duration>,
+}
+
+#[derive(Debug)]
 pub struct StatusSettings {
     pub common: CommonSettings,
     pub output: OutputFormat,
@@ -279,6 +287,11 @@ impl Settings {
                 force_unlock: args.force_unlock,
                 lock_wait: args.lock_wait,
                 now: args.now,
+            }),
+            cli::Command::Verify(args) => Settings::Verify(VerifySettings {
+                common: args.common.into(),
+                playbook: args.playbook,
+                lock_wait: args.lock_wait,
             }),
             cli::Command::Status(args) => Settings::Status(StatusSettings {
                 common: args.common.into(),

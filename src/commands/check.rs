@@ -79,58 +79,68 @@ fn render_deploy_stages(
             .unwrap_or_else(|| "<deploy_to>".into());
         crate::layout::release_vars(&loaded.extra, &deploy_to, "<release>", "<previous>")
     };
-    let mut out = Vec::new();
-    let stages = [
-        ("before_switch", &pb.before_switch),
-        ("drain", &pb.drain),
-        ("after_switch", &pb.after_switch),
-        ("undrain", &pb.undrain),
-    ];
-    for (name, tasks) in stages {
-        if let (Some(provider), "drain" | "undrain") = (&pb.drain_provider, name) {
-            let mut per_host = Vec::new();
-            for h in &hosts {
-                let ctx = renderer
-                    .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
-                    .map_err(|e| vec![e])?;
-                let place = format!("{}: drain on host `{}`", pb.path.display(), h.name);
-                let drainer =
-                    crate::drain::render(&renderer, &loaded.inventory, &place, provider, &ctx)
-                        .map_err(|e| vec![e])?;
-                per_host.push(vec![drainer.describe(name == "drain")]);
-            }
-            out.push((name, per_host));
-            continue;
-        }
-        if tasks.is_empty() {
-            continue;
-        }
-        let plans = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)?;
-        out.push((
-            name,
-            plans
-                .iter()
-                .map(|p| p.steps.iter().map(describe).collect())
-                .collect(),
-        ));
-    }
-    if !pb.health.is_empty() {
+    // A drain provider: one line per host saying what it will do.
+    let provided = |name: &'static str| -> Result<Option<StageLines>, Failure> {
+        let Some(provider) = &pb.drain_provider else {
+            return Ok(None);
+        };
         let mut per_host = Vec::new();
         for h in &hosts {
             let ctx = renderer
                 .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
                 .map_err(|e| vec![e])?;
-            let checks = render_health(&renderer, pb, h, &ctx).map_err(|e| vec![e])?;
-            per_host.push(
-                checks
-                    .iter()
-                    .map(|c| format!("{}: {}", c.name, c.probe.describe()))
-                    .collect(),
-            );
+            let place = format!("{}: drain on host `{}`", pb.path.display(), h.name);
+            let drainer =
+                crate::drain::render(&renderer, &loaded.inventory, &place, provider, &ctx)
+                    .map_err(|e| vec![e])?;
+            per_host.push(vec![drainer.describe(name == "drain")]);
         }
-        out.push(("health", per_host));
+        Ok(Some((name, per_host)))
+    };
+    let tasks = |name: &'static str, tasks: &[crate::config::Task]| -> Result<_, Failure> {
+        if tasks.is_empty() {
+            return Ok(None);
+        }
+        let plans = render_plan(&renderer, &loaded.inventory, &hosts, pb, tasks, &vars)?;
+        Ok(Some((
+            name,
+            plans
+                .iter()
+                .map(|p| p.steps.iter().map(describe).collect())
+                .collect(),
+        )))
+    };
+    // In the order a deploy runs them on a host (the switch between drain
+    // and after_switch): health before undrain.
+    let mut out: Vec<Option<StageLines>> = vec![
+        tasks("before_switch", &pb.before_switch)?,
+        if pb.drain_provider.is_some() {
+            provided("drain")?
+        } else {
+            tasks("drain", &pb.drain)?
+        },
+        tasks("after_switch", &pb.after_switch)?,
+    ];
+    let mut per_host = Vec::new();
+    for h in hosts.iter().filter(|_| !pb.health.is_empty()) {
+        let ctx = renderer
+            .host_context(&loaded.inventory, h, &pb.vars, &vars(h))
+            .map_err(|e| vec![e])?;
+        let checks = render_health(&renderer, pb, h, &ctx).map_err(|e| vec![e])?;
+        per_host.push(
+            checks
+                .iter()
+                .map(|c| format!("{}: {}", c.name, c.probe.describe()))
+                .collect(),
+        );
     }
-    Ok(out)
+    out.push((!pb.health.is_empty()).then_some(("health", per_host)));
+    out.push(if pb.drain_provider.is_some() {
+        provided("undrain")?
+    } else {
+        tasks("undrain", &pb.undrain)?
+    });
+    Ok(out.into_iter().flatten().collect())
 }
 
 pub(super) fn describe(step: &Step) -> String {

@@ -13,6 +13,7 @@ mod results;
 mod rollback;
 mod run;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,7 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Deploy(s) => deploy::deploy(s).await,
         Settings::Rollback(s) => rollback::rollback(s).await,
         Settings::Status(s) => status::status(s).await,
+        Settings::Verify(s) => verify::verify(s).await,
         Settings::History(s) => history::history(s).await,
         Settings::Lock(s) => lock::lock(s).await,
         Settings::Promote(s) => promote::promote(s).await,
@@ -141,13 +143,18 @@ fn release_context(
         }
         None => Ok(Playbook::empty()),
     })?;
-    let hosts: Vec<crate::config::Host> = select(&loaded.inventory, common.limit.as_deref())?
-        .into_iter()
-        .cloned()
-        .collect();
+    let targets = crate::select::select_targets(&loaded.inventory, common.limit.as_deref())?;
+    let hosts: Vec<crate::config::Host> = targets.hosts.into_iter().cloned().collect();
+    let dropped: Vec<&str> = targets.dropped.iter().map(|h| h.name.as_str()).collect();
     let secrets = Secrets::default();
     let renderer = Renderer::new(secrets.clone());
     let printer = std::sync::Arc::new(Printer::new(secrets));
+    if !dropped.is_empty() {
+        printer.note(&format!(
+            "warning: skipping {} (`deploy: false` in the inventory): releases never target them",
+            dropped.join(", ")
+        ));
+    }
     let connector = crate::ssh::Connector::new(&loaded.inventory.ssh)
         .map_err(|e| anyhow::anyhow!("cannot set up SSH: {e}"))?;
     let reporter = crate::report::Reporter::new(printer.clone());

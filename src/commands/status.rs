@@ -22,6 +22,8 @@ struct HostLine {
     sha256: Option<String>,
     deployed_by: Option<String>,
     deployed_at: Option<String>,
+    /// The newest health result of `current` (`ok`, `failed`; none: unchecked).
+    health: Option<String>,
     error: Option<String>,
 }
 
@@ -34,12 +36,14 @@ impl HostLine {
             sha256: None,
             deployed_by: None,
             deployed_at: None,
+            health: None,
             error: None,
         };
         match state {
             Ok(state) => {
                 line.current = state.current.as_ref().map(ToString::to_string);
                 line.previous = state.previous().map(|r| r.to_string());
+                line.health = state.current_health().map(|o| o.to_string());
                 if let Some(meta) = &state.current_meta {
                     line.sha256 = Some(meta.sha256.to_string());
                     line.deployed_by = Some(meta.deployed_by.clone());
@@ -79,8 +83,8 @@ pub(super) async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> 
         ),
         OutputFormat::Human => {
             printer.out(&format!(
-                "{:<14} {:<28} {:<28} {:<12} {}",
-                "HOST", "CURRENT", "PREVIOUS", "BY", "AT"
+                "{:<14} {:<28} {:<28} {:<8} {:<12} {}",
+                "HOST", "CURRENT", "PREVIOUS", "HEALTH", "BY", "AT"
             ));
             for l in &lines {
                 // Fields read from the host: one line each, escaped.
@@ -91,10 +95,11 @@ pub(super) async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> 
                 match &l.error {
                     Some(e) => printer.out(&format!("{:<14} {e}", l.host)),
                     None => printer.out(&format!(
-                        "{:<14} {:<28} {:<28} {:<12} {}",
+                        "{:<14} {:<28} {:<28} {:<8} {:<12} {}",
                         l.host,
                         dash(&l.current),
                         dash(&l.previous),
+                        dash(&l.health),
                         dash(&l.deployed_by),
                         dash(&l.deployed_at)
                     )),

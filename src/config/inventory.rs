@@ -83,6 +83,9 @@ struct HostFile {
     proxy_jump: Option<Spanned<String>>,
     #[serde(default)]
     vars: Vars,
+    /// `false`: reachable (`delegate_to`, `via:`, `ProxyJump`, `ferry run`)
+    /// but never a release target. Over its groups'.
+    deploy: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,6 +96,9 @@ struct GroupFile {
     #[serde(default)]
     vars: Vars,
     rollout: Option<RolloutSettings>,
+    /// Applies to its members (the last group in inventory order that says
+    /// it wins, as for vars); a host's own `deploy:` wins over any group's.
+    deploy: Option<bool>,
 }
 
 /// What to do with a host key that no `known_hosts` file mentions.
@@ -145,6 +151,9 @@ pub struct Host {
     pub ssh: super::HostSsh,
     /// Where address, port, user and each SSH setting came from.
     pub ssh_origin: super::ssh_config::SshOrigin,
+    /// `deploy: false` (host or group): deploy, rollback, promote, verify,
+    /// status and history never select it; it stays reachable.
+    pub deploy: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -226,6 +235,15 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
             vars.extend(file.groups[&group.name].vars.clone());
         }
         vars.extend(entry.vars.clone());
+        let deploy = entry
+            .deploy
+            .or_else(|| {
+                member_of
+                    .iter()
+                    .rev()
+                    .find_map(|g| file.groups[&g.name].deploy)
+            })
+            .unwrap_or(true);
         hosts.push(Host {
             name: name.clone(),
             address: effective.address,
@@ -235,6 +253,7 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
             vars,
             ssh: effective.ssh,
             ssh_origin: effective.origin,
+            deploy,
         });
     }
     Ok(Inventory {

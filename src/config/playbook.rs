@@ -10,7 +10,7 @@ use serde_saphyr::Spanned;
 use super::drain::{DrainField, DrainProvider};
 use super::probe::{HealthFile, HealthSpec, WaitFile, WaitSpec};
 use super::source::{load_yaml, parse_yaml, ConfigError};
-use super::values::Span;
+use super::values::DurationValue;
 use super::Vars;
 
 #[derive(Debug, Deserialize)]
@@ -50,10 +50,10 @@ struct TaskFile {
     /// Run on this inventory host instead (e.g. the load balancer).
     delegate_to: Option<String>,
     when: Option<String>,
-    timeout: Option<Span>,
+    timeout: Option<DurationValue>,
     #[serde(default)]
     retries: u32,
-    retry_delay: Option<Span>,
+    retry_delay: Option<DurationValue>,
     #[serde(default)]
     sudo: bool,
     become_user: Option<String>,
@@ -108,9 +108,10 @@ pub struct Task {
     pub kind: TaskKind,
     /// A template expression; the task is skipped on hosts where it is false.
     pub when: Option<String>,
-    pub timeout: Option<Duration>,
+    /// Fixed, or a template rendered per host (see [`DurationValue`]).
+    pub timeout: Option<DurationValue>,
     pub retries: u32,
-    pub retry_delay: Duration,
+    pub retry_delay: DurationValue,
     /// Through sudo (`sudo: true`, or implied by `become_user`).
     pub sudo: bool,
     /// Whom sudo runs the task as (root when not given).
@@ -191,9 +192,9 @@ impl Playbook {
                 name: "cmd".into(),
                 kind: TaskKind::Run(command.into()),
                 when: None,
-                timeout,
+                timeout: timeout.map(DurationValue::Fixed),
                 retries: 0,
-                retry_delay: Duration::from_secs(1),
+                retry_delay: Duration::from_secs(1).into(),
                 sudo,
                 become_user: None,
                 become_password: None,
@@ -388,9 +389,11 @@ fn task(
         name: t.name,
         kind: kinds.remove(0),
         when: t.when,
-        timeout: t.timeout.map(|s| s.0),
+        timeout: t.timeout,
         retries: t.retries,
-        retry_delay: t.retry_delay.map_or(Duration::from_secs(1), |s| s.0),
+        retry_delay: t
+            .retry_delay
+            .unwrap_or(DurationValue::Fixed(Duration::from_secs(1))),
         sudo,
         become_password: t
             .become_password

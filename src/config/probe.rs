@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::values::Span;
+use super::values::DurationValue;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -76,8 +76,8 @@ pub(super) struct WaitFile {
     command: Option<String>,
     tcp: Option<TcpSpec>,
     http: Option<HttpSpec>,
-    timeout: Option<Span>,
-    interval: Option<Span>,
+    timeout: Option<DurationValue>,
+    interval: Option<DurationValue>,
     #[serde(default)]
     on_timeout: OnTimeout,
 }
@@ -85,8 +85,8 @@ pub(super) struct WaitFile {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WaitSpec {
     pub probe: ProbeSpec,
-    pub timeout: Duration,
-    pub interval: Duration,
+    pub timeout: DurationValue,
+    pub interval: DurationValue,
     pub on_timeout: OnTimeout,
 }
 
@@ -98,8 +98,8 @@ pub(super) struct HealthFile {
     tcp: Option<TcpSpec>,
     http: Option<HttpSpec>,
     retries: Option<u32>,
-    interval: Option<Span>,
-    timeout: Option<Span>,
+    interval: Option<DurationValue>,
+    timeout: Option<DurationValue>,
 }
 
 /// A health check: passes when the probe holds within `retries` + 1 attempts.
@@ -108,9 +108,9 @@ pub struct HealthSpec {
     pub name: String,
     pub probe: ProbeSpec,
     pub retries: u32,
-    pub interval: Duration,
+    pub interval: DurationValue,
     /// Per attempt.
-    pub timeout: Duration,
+    pub timeout: DurationValue,
 }
 
 fn one_probe(
@@ -139,8 +139,8 @@ impl WaitFile {
     pub(super) fn resolve(self) -> Result<WaitSpec, String> {
         Ok(WaitSpec {
             probe: one_probe(self.command, self.tcp, self.http)?,
-            timeout: self.timeout.map_or(Duration::from_secs(60), |s| s.0),
-            interval: self.interval.map_or(Duration::from_secs(1), |s| s.0),
+            timeout: or(self.timeout, 60),
+            interval: or(self.interval, 1),
             on_timeout: self.on_timeout,
         })
     }
@@ -158,8 +158,13 @@ impl HealthFile {
             name,
             probe,
             retries: self.retries.unwrap_or(3),
-            interval: self.interval.map_or(Duration::from_secs(1), |s| s.0),
-            timeout: self.timeout.map_or(Duration::from_secs(5), |s| s.0),
+            interval: or(self.interval, 1),
+            timeout: or(self.timeout, 5),
         })
     }
+}
+
+/// The value written, else the default in seconds.
+fn or(value: Option<DurationValue>, secs: u64) -> DurationValue {
+    value.unwrap_or(DurationValue::Fixed(Duration::from_secs(secs)))
 }

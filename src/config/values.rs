@@ -37,6 +37,52 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// A playbook duration (`timeout:`, `interval:`, `retry_delay:`): fixed, or
+/// a template rendered per host that must render to a duration
+/// (`timeout: "{{ drain_timeout }}"`), checked when the host's plan renders.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DurationValue {
+    Fixed(Duration),
+    Template(String),
+}
+
+impl From<Duration> for DurationValue {
+    fn from(d: Duration) -> DurationValue {
+        DurationValue::Fixed(d)
+    }
+}
+
+impl<'de> Deserialize<'de> for DurationValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = DurationValue;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration such as 30s, 5m or 1h, or a template giving one")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DurationValue, E> {
+                in_range(Duration::from_secs(v), &v.to_string())
+                    .map(DurationValue::Fixed)
+                    .map_err(E::custom)
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DurationValue, E> {
+                let secs = u64::try_from(v)
+                    .map_err(|_| E::custom(format!("a duration cannot be negative: {v}")))?;
+                self.visit_u64(secs)
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DurationValue, E> {
+                if v.contains("{{") || v.contains("{%") {
+                    return Ok(DurationValue::Template(v.to_string()));
+                }
+                parse_duration(v)
+                    .map(DurationValue::Fixed)
+                    .map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// The longest duration ferry accepts anywhere (timeouts, pauses, lock
 /// waits, soak times): 30 days. Longer is a typo, and the bound keeps every
 /// deadline ferry computes from it far from overflowing.

@@ -58,6 +58,7 @@ pub async fn deploy(
     opts: RolloutOptions,
     known: &Known,
 ) -> Result<DeployReport, Vec<RenderError>> {
+    super::report_progress(&ctx);
     let mut results = Vec::new();
     let needs_health = !ctx.playbook.health.is_empty();
     let (mut done, mut todo) = (Vec::new(), Vec::new());

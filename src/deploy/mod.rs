@@ -31,11 +31,13 @@ mod outcome;
 mod pipeline;
 mod rollback;
 mod state;
+mod verify;
 
 pub use crate::context::Context;
 pub use driver::{deploy, DeployReport, RolloutOptions};
 pub use rollback::{rollback, Pace};
 pub use state::{inspect, lock_and_read_state, Known};
+pub use verify::{verify, Verdict};
 
 /// Who runs this, from where, under which id: recorded on every host.
 #[derive(Clone, Debug)]
@@ -195,6 +197,18 @@ pub fn deploy_dirs(ctx: &Context, hosts: &[Host]) -> Result<HashMap<String, Stri
         dirs.insert(host.name.clone(), dir);
     }
     Ok(dirs)
+}
+
+/// The executor's probe progress (`probe_retry`) goes to the run's reporter:
+/// the journal, `--output json` and the terminal. Weak: the executor lives
+/// in the context.
+fn report_progress(ctx: &std::sync::Arc<Context>) {
+    let weak = std::sync::Arc::downgrade(ctx);
+    ctx.executor.report_to(std::sync::Arc::new(move |event| {
+        if let Some(ctx) = weak.upgrade() {
+            ctx.reporter.emit(event);
+        }
+    }));
 }
 
 /// A host that failed before anything changed on it.

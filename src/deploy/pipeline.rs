@@ -311,6 +311,12 @@ impl Pipeline<'_> {
         result
     }
 
+    /// `ferry verify`: only the health checks of the job's release, recorded.
+    pub(super) async fn verify(&self) -> Result<(), TaskFailure> {
+        self.health(&self.job.new.release, &self.job.new.health)
+            .await
+    }
+
     /// A failure of the new release on this host, with its reason: it is
     /// bad here for every later rollback.
     async fn record_failure(&self, machine: &Machine, failure: Option<&TaskFailure>) {

@@ -50,6 +50,7 @@ pub async fn rollback(
     known: &Known,
     pace: &Pace,
 ) -> Result<Vec<HostResult>, Vec<RenderError>> {
+    super::report_progress(&ctx);
     let mut results = Vec::new();
     let mut moves = Vec::new();
     for (host, state) in inspect(&ctx, hosts, dirs, known).await {

@@ -107,6 +107,20 @@ pub enum Event {
         batch: usize,
         release: ReleaseId,
     },
+    /// A probe's attempt did not hold and the probe tries again after
+    /// `retry_in_ms`: a `wait_for` task (`probe` is the task) or a health
+    /// check (`probe` is the check). `attempt` of at most `attempts`. No
+    /// batch: the executor that polls does not know it (see `host`'s
+    /// `step_started`).
+    ProbeRetry {
+        host: String,
+        kind: ProbeKind,
+        probe: String,
+        attempt: u32,
+        attempts: u32,
+        retry_in_ms: u64,
+        reason: String,
+    },
     /// The rollout stopped; `roll_back` are the hosts it puts back.
     Stopped {
         reason: String,
@@ -148,6 +162,14 @@ pub enum Event {
         run_id: String,
         since: String,
     },
+}
+
+/// What kind of probe a `probe_retry` is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    WaitFor,
+    Health,
 }
 
 /// How a host ended, as `host_result` names it.

@@ -88,6 +88,15 @@ fn every_event() -> Vec<Event> {
             release: id("r0"),
             failed: None,
         },
+        Event::ProbeRetry {
+            host: host(),
+            kind: super::ProbeKind::WaitFor,
+            probe: "drained".into(),
+            attempt: 2,
+            attempts: 61,
+            retry_in_ms: 1000,
+            reason: "exit status 1".into(),
+        },
         Event::LockLost {
             host: host(),
             reason: "its renewal failed: connection reset".into(),
@@ -150,6 +159,7 @@ fn variant(event: &Event) -> usize {
         Event::Reused { .. } => 16,
         Event::Paused { .. } => 17,
         Event::LockTakenOver { .. } => 18,
+        Event::ProbeRetry { .. } => 19,
     }
 }
 
@@ -158,7 +168,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=18).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=19).collect::<Vec<_>>());
 }
 
 #[test]

@@ -52,7 +52,13 @@ pub struct Executor {
     /// answer at once, so a host costs one connect timeout per run and is
     /// reported once.
     failed: Mutex<HashMap<String, HostStatus>>,
+    /// Where probe progress goes as events (a release run's reporter);
+    /// without one (`ferry run`) it is printed as the terminal line.
+    progress: Mutex<Option<ProgressSink>>,
 }
+
+/// Receives the executor's progress events (see [`Executor::report_to`]).
+pub type ProgressSink = Arc<dyn Fn(&crate::events::Event) + Send + Sync>;
 
 impl Executor {
     pub fn new(connector: Connector, printer: Arc<Printer>) -> Executor {
@@ -62,6 +68,28 @@ impl Executor {
             checksums: Mutex::new(HashMap::new()),
             sessions: Mutex::new(HashMap::new()),
             failed: Mutex::new(HashMap::new()),
+            progress: Mutex::new(None),
+        }
+    }
+
+    /// Send probe progress (`probe_retry`) to `sink` from now on.
+    pub fn report_to(&self, sink: ProgressSink) {
+        *self.progress.lock().expect("progress lock") = Some(sink);
+    }
+
+    /// A progress event: to the run's reporter, else its terminal line.
+    fn progress(&self, event: &crate::events::Event) {
+        use crate::report::human::{human, HumanLine, Seen};
+        let sink = self.progress.lock().expect("progress lock").clone();
+        if let Some(sink) = sink {
+            sink(event);
+            return;
+        }
+        for line in human(event, &Seen::default()) {
+            match line {
+                HumanLine::Host { host, text } => self.printer.host_event(&host, &text),
+                HumanLine::Run(text) => self.printer.note(&text),
+            }
         }
     }
 

@@ -328,3 +328,53 @@ fn a_bad_sha256_from_a_host_is_never_kept() {
     let event: HistoryEvent = serde_json::from_str(&good).unwrap();
     assert_eq!(event.sha256.as_deref(), Some("0".repeat(64).as_str()));
 }
+
+#[test]
+fn current_health_is_the_newest_result_since_the_last_switch() {
+    use EventKind::{Health, RolledBack, Switched};
+    let ok = Some(EventOutcome::Ok);
+    let failed = Some(EventOutcome::Failed);
+    // (history, current_health of r2)
+    let table: Vec<(Vec<HistoryEvent>, Option<EventOutcome>)> = vec![
+        (vec![event(Switched, "r2", None, "ok")], None),
+        (
+            vec![
+                event(Switched, "r2", None, "ok"),
+                event(Health, "r2", None, "ok"),
+            ],
+            ok,
+        ),
+        // A later verify that failed wins over the deploy's pass, and back.
+        (
+            vec![
+                event(Switched, "r2", None, "ok"),
+                event(Health, "r2", None, "ok"),
+                event(Health, "r2", None, "failed"),
+            ],
+            failed,
+        ),
+        (
+            vec![
+                event(Switched, "r2", None, "ok"),
+                event(Health, "r2", None, "failed"),
+                event(Health, "r2", None, "ok"),
+            ],
+            ok,
+        ),
+        // Results from before r2 last became current, or of another release, do not count.
+        (
+            vec![
+                event(Switched, "r2", None, "ok"),
+                event(Health, "r2", None, "ok"),
+                event(Switched, "r1", Some("r2"), "ok"),
+                event(Health, "r1", None, "ok"),
+                event(RolledBack, "r2", Some("r1"), "ok"),
+            ],
+            None,
+        ),
+    ];
+    for (history, want) in table {
+        let s = state("r2", &["r1", "r2"], history.clone());
+        assert_eq!(s.current_health(), want, "{history:?}");
+    }
+}

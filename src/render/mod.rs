@@ -12,7 +12,8 @@ use crate::config::{Host, Inventory, Vars};
 
 pub use crate::secrets::Secrets;
 pub use tasks::{
-    render_health, render_plan, render_probe, Action, HostPlan, RenderedTask, Step, SudoPassword,
+    render_duration, render_health, render_plan, render_probe, Action, HostPlan, RenderedTask,
+    Step, SudoPassword,
 };
 
 mod limits;

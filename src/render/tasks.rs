@@ -7,6 +7,7 @@ use std::time::Duration;
 use minijinja::Value;
 
 use crate::config::probe::{OnTimeout, PortState, ProbeSpec, Vantage};
+use crate::config::values::{parse_duration, DurationValue};
 use crate::config::{Host, Inventory, Playbook, Task, TaskKind, Vars};
 use crate::probe::{HealthCheck, Probe, Wait};
 use crate::select::Pattern;
@@ -218,8 +219,8 @@ fn render_step(
         TaskKind::Local(cmd) => Action::Local(renderer.render(&place("local"), cmd, ctx)?),
         TaskKind::WaitFor(spec) => Action::WaitFor(Wait {
             probe: render_probe(renderer, &place("wait_for"), &spec.probe, ctx)?,
-            timeout: spec.timeout,
-            interval: spec.interval,
+            timeout: render_duration(renderer, &place("wait_for.timeout"), &spec.timeout, ctx)?,
+            interval: render_duration(renderer, &place("wait_for.interval"), &spec.interval, ctx)?,
             continue_on_timeout: spec.on_timeout == OnTimeout::Continue,
         }),
         TaskKind::Upload(spec) => {
@@ -276,15 +277,39 @@ fn render_step(
     Ok(Step::Run(RenderedTask {
         name: task.name.clone(),
         action,
-        timeout: task.timeout,
+        timeout: task
+            .timeout
+            .as_ref()
+            .map(|t| render_duration(renderer, &place("timeout"), t, ctx))
+            .transpose()?,
         retries: task.retries,
-        retry_delay: task.retry_delay,
+        retry_delay: render_duration(renderer, &place("retry_delay"), &task.retry_delay, ctx)?,
         sudo: task.sudo,
         become_user,
         become_password,
         owner,
         delegate,
     }))
+}
+
+/// A duration for one host: fixed, or its template rendered and parsed; what
+/// does not parse is an error at the template's place, saying what it gave.
+pub fn render_duration(
+    renderer: &Renderer,
+    place: &str,
+    value: &DurationValue,
+    ctx: &Value,
+) -> Result<Duration, RenderError> {
+    match value {
+        DurationValue::Fixed(d) => Ok(*d),
+        DurationValue::Template(text) => {
+            let gave = renderer.render(place, text, ctx)?;
+            parse_duration(&gave).map_err(|why| RenderError {
+                place: place.to_string(),
+                message: format!("`{text}` must render to a duration: {why}"),
+            })
+        }
+    }
 }
 
 /// Render a probe's strings for one host.
@@ -335,8 +360,13 @@ pub fn render_health(
                 name: h.name.clone(),
                 probe: render_probe(renderer, &place, &h.probe, ctx)?,
                 retries: h.retries,
-                interval: h.interval,
-                timeout: h.timeout,
+                interval: render_duration(
+                    renderer,
+                    &format!("{place} (interval)"),
+                    &h.interval,
+                    ctx,
+                )?,
+                timeout: render_duration(renderer, &format!("{place} (timeout)"), &h.timeout, ctx)?,
             })
         })
         .collect()

@@ -265,3 +265,38 @@ fn env_values_are_secrets_and_unset_needs_default() {
         "d"
     );
 }
+
+#[test]
+fn durations_from_templates_render_per_host_or_say_what_they_gave() {
+    use crate::config::values::DurationValue;
+    use std::time::Duration;
+    let r = Renderer::new(Secrets::default());
+    let ctx = host_vars(&r, "vars:\n  t: 90s\n  n: 7\n  bad: soon\n", &Vars::new()).unwrap();
+    let value = |text: &str| DurationValue::Template(text.into());
+    let ok = |text: &str| render_duration(&r, "here", &value(text), &ctx);
+    assert_eq!(ok("{{ t }}").unwrap(), Duration::from_secs(90));
+    assert_eq!(ok("{{ n }}s").unwrap(), Duration::from_secs(7));
+    assert_eq!(
+        render_duration(
+            &r,
+            "here",
+            &DurationValue::Fixed(Duration::from_secs(3)),
+            &ctx
+        )
+        .unwrap(),
+        Duration::from_secs(3)
+    );
+    let err = ok("{{ bad }}").unwrap_err();
+    assert_eq!(err.place, "here");
+    assert!(
+        err.message
+            .starts_with("`{{ bad }}` must render to a duration: invalid duration `soon`"),
+        "{}",
+        err.message
+    );
+    assert!(ok("{{ n * 1000000 }}h")
+        .unwrap_err()
+        .message
+        .contains("at most 30 days"));
+    assert!(ok("{{ nope }}").unwrap_err().message.contains("undefined"));
+}

@@ -124,6 +124,28 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
             (host, format!("current -> {release} ({why})"))
         }
         Event::LockLost { host, reason } => (host, format!("lost the lock: {reason}")),
+        Event::ProbeRetry {
+            host,
+            kind,
+            probe,
+            attempt,
+            attempts,
+            retry_in_ms,
+            reason,
+        } => {
+            let what = match kind {
+                crate::events::ProbeKind::WaitFor => "wait_for",
+                crate::events::ProbeKind::Health => "health",
+            };
+            (
+                host,
+                format!(
+                    "{what} `{probe}`: attempt {attempt} of {attempts} not yet ({}); again in {:?}",
+                    first_line(reason),
+                    std::time::Duration::from_millis(*retry_in_ms)
+                ),
+            )
+        }
         // Listed, so a new event decides whether it prints.
         Event::RunStarted { .. }
         | Event::Plan { .. }
@@ -146,6 +168,15 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
         host: host.clone(),
         text,
     })
+}
+
+/// A probe's reason on one line (a command's stderr may have many).
+fn first_line(reason: &str) -> &str {
+    reason
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
 }
 
 #[cfg(test)]
@@ -339,6 +370,21 @@ mod tests {
                     reason: "its renewal failed: reset".into(),
                 },
                 vec![on("h1", "lost the lock: its renewal failed: reset")],
+            ),
+            (
+                Event::ProbeRetry {
+                    host: h1(),
+                    kind: crate::events::ProbeKind::Health,
+                    probe: "http".into(),
+                    attempt: 2,
+                    attempts: 3,
+                    retry_in_ms: 200,
+                    reason: "\nHTTP status 503, expected 200\nmore".into(),
+                },
+                vec![on(
+                    "h1",
+                    "health `http`: attempt 2 of 3 not yet (HTTP status 503, expected 200); again in 200ms",
+                )],
             ),
             (
                 Event::HostResult {

@@ -168,7 +168,9 @@ fn check_renders_the_deploy_stages_and_health_checks_too() {
     project.write(
         "playbooks/deploy.yml",
         "after_switch:\n  - { name: restart, run: 'systemctl restart {{ service }}' }\n\
-         health:\n  - { name: up, http: { url: 'http://{{ host.address }}:8080/' } }\n",
+         health:\n  - { name: up, http: { url: 'http://{{ host.address }}:8080/' } }\n\
+         undrain:\n  - { name: lb on, run: 'lb on {{ host.name }}' }\n\
+         drain:\n  - { name: lb off, run: 'lb off {{ host.name }}' }\n",
     );
     project
         .ferry(["check", "prod", "deploy"])
@@ -184,8 +186,10 @@ playbooks/deploy.yml:2: task `restart` (run) on host `web2`: undefined variable:
     let host = |name: &str| {
         format!(
             "{name} ({user}@127.0.0.1:1)\n\
+             \x20 [drain] run      lb off: lb off {name}\n\
              \x20 [after_switch] run      restart: systemctl restart shop\n\
-             \x20 [health] up: http http://127.0.0.1:8080/ -> 200\n"
+             \x20 [health] up: http http://127.0.0.1:8080/ -> 200\n\
+             \x20 [undrain] run      lb on: lb on {name}\n"
         )
     };
     project
@@ -239,5 +243,36 @@ fn a_duration_past_30_days_is_refused_with_its_place() {
 For more information, try '--help'.
 ",
         )
+        .run();
+}
+
+#[test]
+fn durations_from_vars_render_per_host_and_a_bad_one_names_file_and_task() {
+    let project = Project::empty();
+    project.write(
+        "inventories/prod.yml",
+        "vars: { drain_timeout: 7s }\nhosts:\n  web1: { address: 127.0.0.1, port: 1 }\n  web2: { address: 127.0.0.1, port: 1, vars: { drain_timeout: 2m } }\n",
+    );
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - name: drained\n    wait_for: { command: 'true', timeout: '{{ drain_timeout }}', interval: '{{ 1 }}s' }\n",
+    );
+    let out = project.ferry(["check", "prod"]).run().stdout;
+    assert!(
+        out.contains("wait_for drained: command `true` (up to 7s)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("wait_for drained: command `true` (up to 120s)"),
+        "{out}"
+    );
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - { name: slow, run: 'true', timeout: '{{ drain_timeout }}x' }\n",
+    );
+    project
+        .ferry(["check", "prod"])
+        .code(2)
+        .stderr_has("error: playbooks/site.yml:2: task `slow` (timeout) on host `web1`: `{{ drain_timeout }}x` must render to a duration: invalid duration `7sx`")
         .run();
 }

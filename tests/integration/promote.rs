@@ -181,3 +181,62 @@ fn promote_refuses_a_source_sha256_that_is_not_64_hex_and_keeps_its_cache_privat
     assert_eq!(files, [cache.join(format!("{good}.artifact"))]);
     assert_eq!(mode(&files[0]), 0o600);
 }
+
+/// The health events recorded on staging host `i`, oldest first, as outcomes.
+fn health_outcomes(e: &Envs, i: usize) -> Vec<String> {
+    let text = std::fs::read_to_string(on_host(&e.staging, i, ".ferry/history.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["event"] == "health")
+        .map(|v| v["outcome"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn verify_records_each_hosts_health_and_promote_follows_the_newest_result() {
+    let e = envs();
+    e.deploy_staging("good", "ok v1\n").run();
+    let good = e.id("good");
+    e.ferry(&["verify", "staging"])
+        .stderr_has(format!("h1: healthy on {good}"))
+        .stderr_has("verify: 2 healthy, 0 not healthy, of 2 hosts")
+        .run();
+    assert_eq!(health_outcomes(&e, 0), ["ok", "ok"]);
+    // h2's page breaks after its deploy: verify fails (exit 1) and records it.
+    std::fs::write(on_host(&e.staging, 1, "current/index.html"), "fail\n").unwrap();
+    e.ferry(&["verify", "staging"])
+        .code(1)
+        .stderr_has(format!("h2: UNHEALTHY on {good}"))
+        .stderr_has("verify: 1 healthy, 1 not healthy, of 2 hosts")
+        .run();
+    assert_eq!(health_outcomes(&e, 1), ["ok", "ok", "failed"]);
+    assert_eq!(health_outcomes(&e, 0), ["ok", "ok", "ok"]);
+    let status = e.ferry(&["status", "staging", "--output", "json"]).run();
+    let json: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(json["hosts"][0]["health"], "ok");
+    assert_eq!(json["hosts"][1]["health"], "failed");
+    e.promote()
+        .code(6)
+        .stderr_has("h2 (last health check failed)")
+        .run();
+    assert!(!on_host(&e.production, 0, "current").exists());
+    // Repaired and verified again: the gate opens.
+    std::fs::write(on_host(&e.staging, 1, "current/index.html"), "ok v1\n").unwrap();
+    e.ferry(&["verify", "staging"]).run();
+    e.promote().stderr_has("done 3").run();
+}
+
+#[test]
+fn verify_without_health_checks_or_deployed_release_says_so() {
+    let e = envs();
+    e.project.write("playbooks/bare.yml", "vars: { a: 1 }\n");
+    e.ferry(&["verify", "staging", "bare"])
+        .code(2)
+        .stderr_has("has no `health:` checks: nothing to verify")
+        .run();
+    e.ferry(&["verify", "staging"])
+        .code(1)
+        .stderr_has("h1: failed: nothing deployed")
+        .run();
+    assert!(!on_host(&e.staging, 0, ".ferry/history.jsonl").exists());
+}

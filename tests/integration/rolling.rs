@@ -319,6 +319,83 @@ fn a_delegated_drain_task_runs_on_the_delegate_with_the_drained_hosts_vars() {
 }
 
 #[test]
+fn a_deploy_false_load_balancer_is_reached_by_delegate_to_but_never_deployed() {
+    let playbook = format!(
+        "drain:\n  - name: lb disable\n    run: echo \"disable {{{{ host.name }}}}\" >> {{{{ deploy_to }}}}-lb.log\n    delegate_to: h1\n{PLAYBOOK}"
+    );
+    let rig = rig(
+        3,
+        "groups:\n  lb: { hosts: [h1], deploy: false }\n",
+        &playbook,
+    );
+    let r1 = release(&rig.project, "r1", true);
+    // No --limit: h1 is not a target, and a pattern naming it says so.
+    rig.project.deploy(&r1, "r1").run();
+    rig.project
+        .deploy(&r1, "r1")
+        .args(["--limit", "all"])
+        .stderr_has("warning: skipping h1 (`deploy: false` in the inventory)")
+        .run();
+    rig.project
+        .deploy(&r1, "r1")
+        .args(["--limit", "lb"])
+        .code(2)
+        .stderr_has("pattern `lb` selects only hosts marked `deploy: false` (h1)")
+        .run();
+    let h1 = &rig.fleet.hosts()[0];
+    assert!(
+        !on_host(&rig.fleet, 0, "current").exists(),
+        "h1 was deployed"
+    );
+    assert!(
+        !on_host(&rig.fleet, 0, "releases").exists(),
+        "h1 was touched"
+    );
+    assert_eq!(current(&rig.fleet, 1), "releases/r1");
+    assert_eq!(current(&rig.fleet, 2), "releases/r1");
+    // The delegate still ran the drain for the two targets (the second
+    // deploy of r1 had nothing to do).
+    let lb = rig.fleet.on_host(0, &format!("{}-lb.log", h1.deploy_to));
+    let text = std::fs::read_to_string(&lb).unwrap();
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(lines, ["disable h2", "disable h3"]);
+    // Status never looks at it either; `ferry run` still reaches it.
+    let status = rig.project.status().run();
+    let out = &status.stdout;
+    assert!(out.contains("h2") && !out.contains("h1"), "{out}");
+    rig.project
+        .ferry(["run", "test", "--cmd", "echo on the lb", "--limit", "lb"])
+        .stdout_has("h1 | on the lb")
+        .run();
+}
+
+#[test]
+fn a_health_retry_is_an_event_and_a_terminal_line() {
+    // Fails its first attempt on each host, passes the second.
+    let playbook = "health:\n  - name: warm\n    command: 'test -e {{ deploy_to }}/warm || { touch {{ deploy_to }}/warm; echo cold >&2; exit 1; }'\n    retries: 2\n    interval: 100ms\n";
+    let rig = rig(2, "", playbook);
+    let r1 = release(&rig.project, "r1", true);
+    rig.project
+        .deploy(&r1, "r1")
+        .stderr_has("health `warm`: attempt 1 of 3 not yet (cold); again in 100ms")
+        .run();
+    let j = journal(&rig.project);
+    let retries = events(&j, "probe_retry");
+    assert_eq!(retries.len(), 2, "{retries:?}");
+    for e in retries {
+        assert_eq!(e["kind"], "health");
+        assert_eq!(e["probe"], "warm");
+        assert_eq!(
+            (e["attempt"].as_u64(), e["attempts"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(e["reason"], "cold");
+    }
+    assert_all_on(&rig, "r1");
+}
+
+#[test]
 fn sigterm_during_batch_two_then_a_second_deploy_finishes_the_fleet() {
     let slow = format!("before_switch:\n  - {{ name: build, run: 'sleep 1' }}\n{PLAYBOOK}");
     let (rig, r2) = rig_on_r1(5, "rollout: { canary: 1, batch: 2 }\n", &slow);

@@ -147,3 +147,27 @@ fn secrets_from_env_are_masked_in_output() {
         .stderr_lacks("hunter2")
         .run();
 }
+
+#[test]
+fn a_wait_for_says_each_attempt_until_it_holds() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    // Holds at the third attempt: each attempt counts itself in a file.
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n\
+         \x20 - { name: prepare, run: 'mkdir -p {{ deploy_to }}' }\n\
+         \x20 - name: ready\n    wait_for:\n      command: 'n=$(cat {{ deploy_to }}/n 2>/dev/null || echo 0); echo $((n+1)) > {{ deploy_to }}/n; [ $n -ge 2 ]'\n      timeout: 10s\n      interval: 200ms\n",
+    );
+    let out = project
+        .ferry(["run", "test"])
+        .stderr_has("wait_for `ready`: attempt 1 of 51 not yet")
+        .stderr_has("wait_for `ready`: attempt 2 of 51 not yet")
+        .stderr_has("again in 200ms")
+        .run();
+    assert!(!out.stderr.contains("attempt 3 of"), "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(on_host(&fleet, 0, "n")).unwrap(),
+        "3\n"
+    );
+}
