@@ -31,10 +31,6 @@ use answer::shown;
 use lease::Renewals;
 use round::Round;
 
-/// How long the end of a run waits for a host whose connection was lost
-/// to answer again, to release its lock.
-const RELEASE_AGAIN: Duration = Duration::from_secs(2);
-
 /// How long a lease lasts without renewal (on the host's clock).
 pub const LEASE: Duration = Duration::from_secs(script::LEASE_SECS);
 
@@ -413,33 +409,10 @@ impl LockGuard {
     pub async fn release(self, ctx: &Context) -> Released {
         self.renewer.abort();
         let lost = self.lost();
-        // A host whose connection was lost mid-run is asked again, but only
-        // for a moment: back already (its sessions were killed, not its
-        // sshd), its lock is released and a retry can start at once; still
-        // silent (frozen), it would cost a whole connect timeout at the end
-        // of the run, and its lease runs out instead.
-        let (gone, reachable): (Vec<Host>, Vec<Host>) = self
-            .locked
-            .iter()
-            .cloned()
-            .partition(|h| ctx.executor.connection_lost(&h.name));
-        let again = tokio::time::timeout(
-            RELEASE_AGAIN,
-            release_on(ctx, &gone, &self.dirs, &self.run_id),
-        );
-        let (kept, again) =
-            tokio::join!(release_on(ctx, &reachable, &self.dirs, &self.run_id), again);
-        let mut kept = kept;
-        match again {
-            Ok(gone_kept) => kept.extend(gone_kept),
-            Err(_) => kept.extend(gone.into_iter().map(|h| {
-                let why = format!(
-                    "its connection was lost during the run and it did not answer within {} s",
-                    RELEASE_AGAIN.as_secs()
-                );
-                (h.name, why)
-            })),
-        }
+        // A host whose connection was lost mid-run is given a short try only
+        // (the executor's): a frozen one costs 2 s here, and its lease ends
+        // the lock.
+        let mut kept = release_on(ctx, &self.locked, &self.dirs, &self.run_id).await;
         kept.sort();
         Released { lost, kept }
     }

@@ -28,6 +28,10 @@ pub use connect::Connecting;
 pub use failure::{HostReport, HostStatus, TaskFailure};
 pub use upload::sha256_file;
 
+/// How long a host whose connection was lost mid-run is given to answer
+/// again when a later step needs it.
+const AGAIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// What ferry's own scripts return of their stdout: all of it up to here.
 /// They print their status lines first and bound what follows (the
 /// history read by `inspect` is at most `steps::release::HISTORY_BYTES`),
@@ -149,16 +153,6 @@ impl Executor {
         results.into_iter().map(|(_, h, r)| (h, r)).collect()
     }
 
-    /// Whether the host's connection was open in this run and has been lost
-    /// since (the host stopped answering, or its sshd went away).
-    pub fn connection_lost(&self, host: &str) -> bool {
-        self.sessions
-            .lock()
-            .expect("sessions lock")
-            .get(host)
-            .is_some_and(Session::is_closed)
-    }
-
     pub fn printer(&self) -> &Arc<Printer> {
         &self.printer
     }
@@ -223,15 +217,36 @@ impl Executor {
     }
 
     async fn connect(&self, host: &Host) -> Result<Session, HostStatus> {
+        let mut lost = false;
         if let Some(session) = self.sessions.lock().expect("sessions lock").get(&host.name) {
             if !session.is_closed() {
                 return Ok(session.clone());
             }
+            lost = true;
         }
         if let Some(status) = self.failed.lock().expect("failed lock").get(&host.name) {
             return Err(status.clone());
         }
-        let session = self.open(host).await.inspect_err(|status| {
+        // A host whose connection was lost mid-run (it stopped answering its
+        // keepalives, or its sshd went away) is given one short try: back at
+        // once, it goes on; frozen, it costs [`AGAIN`], not a connect
+        // timeout, and is not tried again in this run.
+        let opened = if lost {
+            if let Ok(opened) = tokio::time::timeout(AGAIN, self.open(host)).await {
+                opened
+            } else {
+                let reason = format!(
+                    "its connection was lost during the run and it did not answer again within {} s",
+                    AGAIN.as_secs()
+                );
+                self.printer
+                    .host_event(&host.name, &format!("UNREACHABLE: {reason}"));
+                Err(HostStatus::Unreachable(reason))
+            }
+        } else {
+            self.open(host).await
+        };
+        let session = opened.inspect_err(|status| {
             self.failed
                 .lock()
                 .expect("failed lock")
@@ -244,6 +259,7 @@ impl Executor {
         Ok(session)
     }
 
+    /// Open a session; a failure is said as it happens.
     async fn open(&self, host: &Host) -> Result<Session, HostStatus> {
         let target = Target {
             address: host.address.clone(),

@@ -245,7 +245,7 @@ fn host_frozen_during_deploy() {
     );
     assert!(
         out.stderr.contains(
-            "h8: its connection was lost during the run and it did not answer within 2 s"
+            "h8: its connection was lost during the run and it did not answer again within 2 s"
         ),
         "{}",
         shown(&out)

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::support::fleet::Fleet;
-use crate::support::host::{current, lock_dir, signal, wait_until};
+use crate::support::host::{current, lock_dir, signal, wait_until, FrozenTree};
 use crate::support::project::Project;
 
 /// A fleet of four on r2 (r1 before it) whose connect timeout is long
@@ -184,4 +184,44 @@ fn a_frozen_host_is_connected_to_once_per_run_even_when_locks_are_broken_first()
     assert_eq!(opened, 1, "{stderr}");
     assert_reported_once(&stderr, "h4");
     assert!(on_r1(&fleet, 0..3), "{stderr}");
+}
+
+/// A host that stops answering between its steps (after staging, while an
+/// earlier batch runs) is given one short try when its batch comes: 2 s,
+/// not its 30 s connect timeout, and it is said why.
+#[test]
+fn a_host_lost_between_its_steps_gets_one_short_try_not_a_connect_timeout() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "rollout: { batch: 1 }\n");
+    let inventory = project.read("inventories/test.yml");
+    project.write(
+        "inventories/test.yml",
+        &inventory.replace(
+            "connect_timeout: 5s",
+            "connect_timeout: 30s\n  keepalive: 1s",
+        ),
+    );
+    project.write(
+        "playbooks/deploy.yml",
+        "before_switch:\n  - name: slow first batch\n    run: \"{% if host.name == 'h1' %}touch {{ deploy_to }}/in-batch; sleep 8{% endif %}\"\n",
+    );
+    let r1 = project.release_tarball("r1");
+    let run = project
+        .deploy(&r1, "r1")
+        .args(["--max-failures", "1"])
+        .code(1)
+        .stderr_has(
+            "[h3] UNREACHABLE: its connection was lost during the run and it did not answer again within 2 s",
+        )
+        .spawn();
+    let marker = crate::support::host::on_host(&fleet, 0, "in-batch");
+    wait_until(Duration::from_secs(30), "h1's batch never started", || {
+        marker.exists()
+    });
+    let frozen = FrozenTree::new(fleet.hosts()[2].pid);
+    let stderr = run.finish().stderr;
+    drop(frozen);
+    assert_eq!(current(&fleet, 0), "releases/r1", "{stderr}");
+    assert_eq!(current(&fleet, 1), "releases/r1", "{stderr}");
+    assert!(!stderr.contains("within 30s (connect timeout)"), "{stderr}");
 }
