@@ -354,9 +354,14 @@ impl Pipeline<'_> {
             .script(self.name(), self.session, "record", record, None)
             .await
         {
+            // The event's name as the history file writes it (`failed`).
+            let kind = serde_json::to_value(&event.event)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
             self.warn(&format!(
-                "could not record `{:?}` of {} in the host's history: {}",
-                event.event, event.release, failure.reason
+                "could not record the `{kind}` event of {} in the host's history: {}",
+                event.release, failure.reason
             ));
         }
     }

@@ -86,8 +86,26 @@ pub enum SshError {
     Timeout { after: Duration },
     #[error("upload failed: {0}")]
     Upload(String),
+    #[error(
+        "the connection was lost: the host stopped answering (no reply to keepalives) or closed it"
+    )]
+    Lost,
     #[error("SSH: {0}")]
-    Protocol(#[from] russh::Error),
+    Protocol(russh::Error),
+}
+
+impl From<russh::Error> for SshError {
+    /// russh's words for a dead connection ("Disconnected", "Channel send
+    /// error") become ferry's.
+    fn from(err: russh::Error) -> SshError {
+        match err {
+            russh::Error::Disconnect
+            | russh::Error::SendError
+            | russh::Error::HUP
+            | russh::Error::KeepaliveTimeout => SshError::Lost,
+            other => SshError::Protocol(other),
+        }
+    }
 }
 
 impl SshError {
@@ -364,5 +382,27 @@ impl client::Handler for ClientHandler {
                 Ok(false)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SshError;
+
+    /// A dead connection is said in ferry's words, whichever way russh
+    /// noticed it; other protocol errors keep russh's.
+    #[test]
+    fn a_dead_connection_is_said_in_ferrys_words() {
+        for err in [
+            russh::Error::Disconnect,
+            russh::Error::SendError,
+            russh::Error::HUP,
+            russh::Error::KeepaliveTimeout,
+        ] {
+            let said = SshError::from(err).to_string();
+            assert!(said.starts_with("the connection was lost: "), "{said}");
+        }
+        let other = SshError::from(russh::Error::NoAuthMethod).to_string();
+        assert_eq!(other, "SSH: No authentication method");
     }
 }
