@@ -355,7 +355,7 @@ impl Pipeline<'_> {
             .await
         {
             // The event's name as the history file writes it (`failed`).
-            let kind = serde_json::to_value(&event.event)
+            let kind = serde_json::to_value(event.event)
                 .ok()
                 .and_then(|v| v.as_str().map(str::to_string))
                 .unwrap_or_default();
