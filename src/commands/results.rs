@@ -19,7 +19,10 @@ pub(super) struct Summary {
 pub(super) fn summarize(results: &[HostResult], what: &str, elapsed: Duration) -> Summary {
     let mut lines = Vec::with_capacity(results.len() + 2);
     let (mut done, mut skipped, mut failed, mut unreachable, mut stranded) = (0, 0, 0, 0, 0);
-    let mut not_started = 0;
+    let (mut not_started, mut put_back) = (0, 0);
+    // In `ferry rollback` going back is the work done; in a deploy, a host
+    // put back after a stopped rollout is not deployed.
+    let rollback = what.starts_with("rollback");
     for r in results {
         let line = match &r.outcome {
             Outcome::Deployed {
@@ -47,7 +50,11 @@ pub(super) fn summarize(results: &[HostResult], what: &str, elapsed: Duration) -
                 format!("deployed {release}{was}{pruned}")
             }
             Outcome::RolledBack { to, from } => {
-                done += 1;
+                if rollback {
+                    done += 1;
+                } else {
+                    put_back += 1;
+                }
                 let from = from
                     .as_ref()
                     .map(|f| format!(" from {f}"))
@@ -86,8 +93,13 @@ pub(super) fn summarize(results: &[HostResult], what: &str, elapsed: Duration) -
         };
         lines.push(format!("  {}: {line}", r.host));
     }
+    let put_back = if put_back > 0 {
+        format!("  rolled back {put_back}")
+    } else {
+        String::new()
+    };
     lines.push(format!(
-        "{what}: done {done}  skipped {skipped}  failed {failed}  unreachable {unreachable}  not started {not_started}  ({} hosts in {:.2}s)",
+        "{what}: done {done}{put_back}  skipped {skipped}  failed {failed}  unreachable {unreachable}  not started {not_started}  ({} hosts in {:.2}s)",
         results.len(),
         elapsed.as_secs_f64()
     ));
@@ -138,7 +150,7 @@ mod tests {
                 ExitStatus::Success,
             ),
             (
-                "skipped and rolled back count as done",
+                "skipped and rolled back hosts alone fail nothing",
                 vec![
                     Outcome::Skipped { release: id("r2") },
                     Outcome::RolledBack {
@@ -191,6 +203,34 @@ mod tests {
                 summary.lines
             );
         }
+    }
+
+    /// Hosts put back after a stopped rollout are not counted as done in
+    /// a deploy's summary; in `ferry rollback`, going back is done.
+    #[test]
+    fn rolled_back_hosts_are_done_only_in_a_rollback() {
+        let back = || HostResult {
+            host: "h1".into(),
+            outcome: Outcome::RolledBack {
+                to: id("r1"),
+                from: Some(id("r2")),
+            },
+        };
+        let failed = HostResult {
+            host: "h2".into(),
+            outcome: Outcome::Unreachable("timeout".into()),
+        };
+        let results = [back(), failed];
+        let deploy = summarize(&results, "release r2", Duration::from_millis(1500));
+        assert_eq!(
+            deploy.lines[2],
+            "release r2: done 0  rolled back 1  skipped 0  failed 0  unreachable 1  not started 0  (2 hosts in 1.50s)"
+        );
+        let rollback = summarize(&[back()], "rollback", Duration::from_millis(1500));
+        assert_eq!(
+            rollback.lines[1],
+            "rollback: done 1  skipped 0  failed 0  unreachable 0  not started 0  (1 hosts in 1.50s)"
+        );
     }
 
     #[test]
