@@ -23,8 +23,10 @@ fi
 need cargo || { echo "demo: missing cargo (a Rust toolchain, https://rustup.rs)" >&2; exit 1; }
 
 cargo build --release --quiet --bin ferry --example fleet
-ferry=target/release/ferry
-fleet=target/release/examples/fleet
+# Where cargo put them: `target/`, or $CARGO_TARGET_DIR when it is set.
+bin=$(realpath "${CARGO_TARGET_DIR:-target}")/release
+ferry=$bin/ferry
+fleet=$bin/examples/fleet
 
 "$fleet" down --dir "$work/fleet" >/dev/null 2>&1 || true
 "$fleet" down --dir "$work/prod" >/dev/null 2>&1 || true
@@ -75,7 +77,7 @@ cp "$inventory" "$work/inventories/staging.yml"
 "$fleet" up --hosts 4 --dir "$work/prod" --inventory "$work/inventories/production.yml" >/dev/null
 cp -r playbooks "$work/"
 rm -f "$work/shop-"*.tar.gz   # a fresh controller: the artifact must come from a staging host
-(cd "$work" && FERRY_CACHE="$PWD/cache" "../../$ferry" promote staging production --canary 1 --batch 50% --output json > events.jsonl)
+(cd "$work" && FERRY_CACHE="$PWD/cache" "$ferry" promote staging production --canary 1 --batch 50% --output json > events.jsonl)
 echo "== the JSON event stream of that run (abridged): $work/events.jsonl" >&2
 grep -E '"event":"(run_started|batch_started|host_result|run_finished)"' "$work/events.jsonl" | cut -c1-160
-(cd "$work" && "../../$ferry" status production)
+(cd "$work" && "$ferry" status production)
