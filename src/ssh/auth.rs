@@ -200,6 +200,13 @@ impl Report {
                 self.problems.join("; ")
             ));
         }
+        if self.files_tried.is_empty() && self.agent_tried == 0 {
+            return format!(
+                "{}. No key could be offered: name a usable key in the inventory's \
+                 `ssh.identity_files` (or ssh_config's `IdentityFile`), or load one with `ssh-add`",
+                parts.join("; ")
+            );
+        }
         format!(
             "{}. The host accepted none of these keys for `{user}`: add one of them to \
              ~{user}/.ssh/authorized_keys on the host, or name the right key in the \
@@ -289,8 +296,12 @@ mod tests {
             agent: AgentState::Unusable("not running (SSH_AUTH_SOCK is not set)".into()),
             ..Report::default()
         };
-        assert!(nothing.message("u").starts_with(
-            "ssh-agent: not running (SSH_AUTH_SOCK is not set); identity files tried: none. "
-        ));
+        // Nothing offered: no advice about authorized_keys.
+        assert_eq!(
+            nothing.message("u"),
+            "ssh-agent: not running (SSH_AUTH_SOCK is not set); identity files tried: none. \
+             No key could be offered: name a usable key in the inventory's \
+             `ssh.identity_files` (or ssh_config's `IdentityFile`), or load one with `ssh-add`"
+        );
     }
 }

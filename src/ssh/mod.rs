@@ -231,10 +231,19 @@ impl Connector {
 }
 
 fn connect_error(target: &Target, err: russh::Error) -> SshError {
-    let reason = match err {
+    let mut reason = match err {
         russh::Error::IO(io) => io.to_string(),
         other => other.to_string(),
     };
+    // The resolver's words say nothing of where the name came from.
+    if reason.contains("lookup address information") {
+        reason = format!(
+            "`{}` is not a name this machine resolves ({reason}): give the host an \
+             `address:` in the inventory, or a `HostName` in ssh_config \
+             (`ferry check ENV --ssh` shows where each setting came from)",
+            target.address
+        );
+    }
     SshError::Connect {
         address: target.display(),
         reason,
@@ -404,5 +413,27 @@ mod tests {
         }
         let other = SshError::from(russh::Error::NoAuthMethod).to_string();
         assert_eq!(other, "SSH: No authentication method");
+    }
+
+    /// A name nothing resolves says where names come from.
+    #[test]
+    fn an_unresolved_name_says_where_to_give_an_address() {
+        let target = super::Target {
+            address: "web-a".into(),
+            port: 22,
+            user: "u".into(),
+            ssh: crate::config::HostSsh::default(),
+        };
+        let io = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        let said = super::connect_error(&target, russh::Error::IO(io)).to_string();
+        assert_eq!(
+            said,
+            "cannot connect to web-a:22: `web-a` is not a name this machine resolves \
+             (failed to lookup address information: Name or service not known): give the host \
+             an `address:` in the inventory, or a `HostName` in ssh_config (`ferry check ENV \
+             --ssh` shows where each setting came from)"
+        );
     }
 }

@@ -105,7 +105,8 @@ fn a_missing_or_broken_identity_file_is_named_with_what_to_do() {
         .stderr_has("identity files tried: none")
         .stderr_has("/nonexistent/id_ed25519: no such file")
         .stderr_has(format!("{}: ", broken.display()))
-        .stderr_has("authorized_keys")
+        .stderr_has("No key could be offered: name a usable key")
+        .stderr_lacks("authorized_keys")
         .stderr_lacks("tried no key")
         .run();
 }
