@@ -170,6 +170,8 @@ pub enum Event {
 pub enum ProbeKind {
     WaitFor,
     Health,
+    /// A drain provider waiting for the host's sessions to end.
+    Drain,
 }
 
 /// How a host ended, as `host_result` names it.

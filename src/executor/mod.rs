@@ -82,7 +82,7 @@ impl Executor {
     }
 
     /// A progress event: to the run's reporter, else its terminal line.
-    fn progress(&self, event: &crate::events::Event) {
+    pub fn progress(&self, event: &crate::events::Event) {
         use crate::report::human::{human, HumanLine, Seen};
         let sink = self.progress.lock().expect("progress lock").clone();
         if let Some(sink) = sink {

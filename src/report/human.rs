@@ -136,6 +136,7 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
             let what = match kind {
                 crate::events::ProbeKind::WaitFor => "wait_for",
                 crate::events::ProbeKind::Health => "health",
+                crate::events::ProbeKind::Drain => "drain",
             };
             (
                 host,

@@ -313,7 +313,9 @@ fn haproxy_drain_waits_for_open_sessions_and_fails_at_its_timeout_then_undrains(
     rig.project
         .deploy(&rig.r2, "r2")
         .failure()
-        .stderr_has("[h1] drain: 1 sessions left\n")
+        .stderr_has(
+            "[h1] drain `show stat`: attempt 1 of 21 not yet (1 sessions left); again in 100ms\n",
+        )
         .stderr_has("1 sessions still open after 2s")
         .run();
     assert_eq!(currents(&rig.fleet), ["releases/r1"]);

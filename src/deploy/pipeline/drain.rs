@@ -143,19 +143,28 @@ impl Pipeline<'_> {
         Fut: std::future::Future<Output = Result<u64, String>>,
     {
         let deadline = Instant::now() + wait.timeout;
-        let mut shown = None;
+        // Polls that fit in the timeout, for "attempt k of n".
+        let attempts =
+            u32::try_from(wait.timeout.as_millis() / wait.interval.as_millis().max(1) + 1)
+                .unwrap_or(u32::MAX);
+        let mut attempt = 0u32;
         loop {
+            attempt = attempt.saturating_add(1);
             let n = left().await.map_err(|e| self.drain_failure(what, e))?;
             if n == 0 {
                 return Ok(());
             }
-            // Progress: one line each time the count changes.
-            if shown != Some(n) {
-                shown = Some(n);
-                self.exec
-                    .printer()
-                    .host_event(self.name(), &format!("drain: {n} sessions left"));
-            }
+            // Progress, as an event (journal, --output json) and a line:
+            // the wait, apart from the drain command that preceded it.
+            self.exec.progress(&crate::events::Event::ProbeRetry {
+                host: self.name().to_string(),
+                kind: crate::events::ProbeKind::Drain,
+                probe: what.to_string(),
+                attempt,
+                attempts,
+                retry_in_ms: u64::try_from(wait.interval.as_millis()).unwrap_or(u64::MAX),
+                reason: format!("{n} sessions left"),
+            });
             if Instant::now() >= deadline {
                 let reason = format!(
                     "{n} sessions still open after {}",
