@@ -237,3 +237,16 @@ impl Drop for SshAgent {
         let _ = self.child.wait();
     }
 }
+
+/// Debian's `HAProxy` in the foreground (`-db`) on the config file `cfg`,
+/// quiet; the caller stops it (by pid, when its test ends).
+pub(crate) fn start_haproxy(cfg: &Path) -> std::process::Child {
+    Command::new("haproxy")
+        .arg("-db")
+        .arg("-f")
+        .arg(cfg)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("haproxy installed (apt-get install haproxy)")
+}
