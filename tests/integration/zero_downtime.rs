@@ -4,7 +4,7 @@
 //! bounded load generator counting every response through it. Every switch
 //! "restarts" the app (`after_switch` removes the page and its health file
 //! for 1 s), so a host that still gets requests while it switches fails
-//! some. Drained by hand-written command stages over the admin socket
+//! some. Drained by the `haproxy` drain provider over the admin socket
 //! (`set server app/<host> state drain`, then wait until the server's
 //! sessions and queue are 0; every answer checked).
 //!
@@ -55,26 +55,14 @@ fn playbook(sock: &Path, drained: bool) -> String {
     playbook_for(sock, drained, "app")
 }
 
-/// The playbook, draining servers of `backend`.
+/// The playbook, draining servers of `backend` with the `haproxy` drain
+/// provider over the admin socket (every answer checked; the undrain is
+/// implied, after health).
 fn playbook_for(sock: &Path, drained: bool, backend: &str) -> String {
-    let sock = sock.display();
-    // One runtime API command; any answer but "" is HAProxy's error.
-    let api = |cmd: &str| {
-        format!(
-            "out=$(echo \"{cmd}\" | socat stdio UNIX-CONNECT:{sock}) || exit 1; test -z \"$out\" || {{ echo \"haproxy: $out\" >&2; exit 1; }}"
-        )
-    };
-    // Sessions plus queue of this server; empty (an unknown server) is
-    // never 0, so a typo times out and fails.
-    let busy = format!(
-        "n=$(echo 'show stat' | socat stdio UNIX-CONNECT:{sock} | awk -F, '$1==\"{backend}\" && $2==\"{{{{ host.name }}}}\" {{ print $3+$5 }}'); test \"$n\" = 0"
-    );
     let stages = if drained {
         format!(
-            "drain:\n  - name: lb drain\n    run: '{}'\n  - name: sessions gone\n    wait_for:\n      command: '{}'\n      timeout: 20s\n      interval: 100ms\n      on_timeout: fail\nundrain:\n  - name: lb ready\n    run: '{}'\n",
-            yaml_single(&api(&format!("set server {backend}/{{{{ host.name }}}} state drain"))),
-            yaml_single(&busy),
-            yaml_single(&api(&format!("set server {backend}/{{{{ host.name }}}} state ready"))),
+            "drain:\n  provider: haproxy\n  socket: '{}'\n  backend: {backend}\n  server: '{{{{ host.name }}}}'\n  timeout: 20s\n  interval: 100ms\n",
+            yaml_single(&sock.display().to_string()),
         )
     } else {
         String::new()
@@ -271,7 +259,7 @@ fn a_typo_in_the_drain_fails_the_host_before_its_switch() {
     project
         .deploy(release(&project, "r2", true), "r2")
         .code(1)
-        .stderr_has("haproxy: No such backend.")
+        .stderr_has("no backend `apps`")
         .run();
     assert_eq!(currents(&fleet), ["releases/r1"]);
 }
