@@ -47,7 +47,11 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         batch: settings.batch,
         total: hosts.len(),
         turn: Arc::default(),
+        stop: Arc::default(),
     };
+    // Ctrl-C or SIGTERM: no new batch; the batch in flight is finished and
+    // undrained (as a deploy does).
+    super::deploy::watch_signals(pace.stop.clone(), printer.clone());
     if args.now {
         printer.note("rollback --now: every host at once, without drain or undrain (requests to them may fail)");
     }
@@ -84,7 +88,13 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         .map(|(i, h)| (h.name.as_str(), i))
         .collect();
     results.sort_by_key(|r| order.get(r.host.as_str()).copied());
-    let status = report_results(&printer, &results, "rollback", started);
+    let mut status = report_results(&printer, &results, "rollback", started);
+    if pace.stop.load(std::sync::atomic::Ordering::SeqCst) && status != ExitStatus::RollbackFailed {
+        printer.note(
+            "interrupted: no new batch was started; the batch in flight finished and was undrained",
+        );
+        status = ExitStatus::Interrupted;
+    }
     Ok(super::lock::report_lost(&printer, &released, status))
 }
 

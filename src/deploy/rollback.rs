@@ -37,6 +37,9 @@ pub struct Pace {
     /// one rollback (hosts that answered at once, late hosts) take turns, so
     /// never more than one batch is out of the load balancer.
     pub turn: Arc<tokio::sync::Mutex<()>>,
+    /// Set by Ctrl-C or SIGTERM: no new batch starts; a batch in flight
+    /// finishes (its hosts undrained).
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Roll `hosts` (whose `deploy_to` are `dirs`) back, as `pace` says: to
@@ -96,6 +99,15 @@ pub async fn rollback(
         } else {
             Some(pace.turn.lock().await)
         };
+        if pace.stop.load(std::sync::atomic::Ordering::SeqCst) {
+            // Interrupted: the hosts of this batch and later ones are left
+            // as they are, in the load balancer.
+            results.extend(batch.iter().map(|host| HostResult {
+                host: host.clone(),
+                outcome: super::Outcome::NotStarted,
+            }));
+            continue;
+        }
         let number = if pace.now { 0 } else { i + 1 };
         if !pace.now {
             ctx.reporter.emit(&Event::BatchStarted {

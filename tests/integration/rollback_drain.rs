@@ -127,3 +127,44 @@ fn a_host_whose_rollback_fails_goes_back_and_later_batches_go_on() {
         assert_eq!((drained, undrained), (1, 1), "{h}: {lines:?}");
     }
 }
+
+/// SIGTERM during a drained rollback: the batch in flight finishes and is
+/// undrained, no new batch starts (those hosts stay on their release, in
+/// the balancer), exit 130.
+#[test]
+fn a_signal_during_a_drained_rollback_finishes_the_batch_in_flight_and_starts_no_other() {
+    let rig = rig_on_r2(4);
+    let log = rig.log.to_string_lossy().to_string();
+    // Batch 1's hosts wait after their switch, so the signal lands mid-batch.
+    rig.project.write(
+        "playbooks/deploy.yml",
+        &format!(
+            "{}after_switch:\n  - {{ name: slow, run: 'touch {{{{ deploy_to }}}}/switched; sleep 2' }}\n",
+            playbook(&log)
+        ),
+    );
+    let run = rig
+        .project
+        .rollback()
+        .code(130)
+        .stderr_has("interrupted: no new batch was started")
+        .spawn();
+    crate::support::host::wait_until(
+        std::time::Duration::from_secs(30),
+        "batch 1 never switched",
+        || on_host(&rig.fleet, 0, "switched").exists(),
+    );
+    run.signal("-TERM");
+    let stderr = run.finish().stderr;
+    assert_eq!(
+        currents(&rig.fleet),
+        ["releases/r1", "releases/r1", "releases/r2", "releases/r2"],
+        "{stderr}"
+    );
+    // Batch 1 drained and undrained; batch 2 never touched.
+    assert_eq!(
+        groups(&log_lines(&rig), 2),
+        [words("drain h1,drain h2"), words("undrain h1,undrain h2")],
+        "{stderr}"
+    );
+}
