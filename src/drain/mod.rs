@@ -173,7 +173,7 @@ mod tests {
             on_timeout: OnTimeout::Fail,
         };
         let lb = Drainer::Haproxy {
-            sockets: vec!["/run/a.sock".into(), "10.0.0.5:9999".into()],
+            sockets: vec!["/run/a.sock".into(), "127.0.0.5:9999".into()],
             via: None,
             backend: "app".into(),
             server: "h1".into(),
@@ -181,12 +181,12 @@ mod tests {
         };
         assert_eq!(
             lb.describe(true),
-            "haproxy  set server app/h1 state drain on /run/a.sock, 10.0.0.5:9999, wait for 0 \
+            "haproxy  set server app/h1 state drain on /run/a.sock, 127.0.0.5:9999, wait for 0 \
              sessions and queue (at most 30s, then fail)"
         );
         assert_eq!(
             lb.describe(false),
-            "haproxy  set server app/h1 state ready on /run/a.sock, 10.0.0.5:9999"
+            "haproxy  set server app/h1 state ready on /run/a.sock, 127.0.0.5:9999"
         );
         let file = Drainer::HealthFile {
             path: "/srv/healthy".into(),

@@ -52,9 +52,9 @@ mod tests {
              printf '%s\\n' 'set server app/h1 state drain' | timeout 15 socat -t 10 stdio 'UNIX-CONNECT:/run/haproxy/admin.sock'"
         );
         assert_eq!(
-            haproxy_ask("10.0.0.5:9999", "show stat"),
+            haproxy_ask("127.0.0.5:9999", "show stat"),
             "command -v socat >/dev/null || { echo 'socat is not installed on this host' >&2; exit 127; }\n\
-             printf '%s\\n' 'show stat' | timeout 15 socat -t 10 stdio 'TCP:10.0.0.5:9999'"
+             printf '%s\\n' 'show stat' | timeout 15 socat -t 10 stdio 'TCP:127.0.0.5:9999'"
         );
     }
 
