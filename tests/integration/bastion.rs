@@ -50,6 +50,16 @@ fn inventory_behind(fleet: &Fleet, proxy_jump: &str, skip: &[&str], timeout: &st
         })
 }
 
+/// A project whose inventory puts every host but h1 behind h1 (connect
+/// timeout 10 s), `ssh_extra` added to its `ssh:` block.
+fn behind_h1(fleet: &Fleet, ssh_extra: &str) -> Project {
+    let project = Project::empty();
+    let inventory = inventory_behind(fleet, &hop(fleet, &fleet.hosts()[0]), &["h1"], "10s")
+        .replace("ssh:\n", &format!("ssh:\n{ssh_extra}"));
+    project.write("inventories/test.yml", &inventory);
+    project
+}
+
 fn logins(h: &TestHost) -> usize {
     h.log_text().matches("Accepted publickey").count()
 }
@@ -72,11 +82,7 @@ fn twenty_hosts_behind_one_bastion_deploy_over_one_bastion_login() {
     let fleet = bastion_fleet(21);
     let hosts = fleet.hosts();
     let bastion = &hosts[0];
-    let project = Project::empty();
-    project.write(
-        "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
-    );
+    let project = behind_h1(&fleet, "");
     let r1 = project.release_tarball("r1");
     project
         .deploy(&r1, "r1")
@@ -95,12 +101,7 @@ fn past_the_channel_cap_more_bastion_logins_are_made_and_every_host_is_reached()
     let fleet = bastion_fleet(13);
     let hosts = fleet.hosts();
     let bastion = &hosts[0];
-    let project = Project::empty();
-    project.write(
-        "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s")
-            .replace("ssh:\n", "ssh:\n  bastion_channels: 5\n"),
-    );
+    let project = behind_h1(&fleet, "  bastion_channels: 5\n");
     project
         .run_cmd("true")
         .stderr_has("ok: 12  failed: 0  unreachable: 0")
@@ -160,11 +161,7 @@ fn a_bastion_with_a_wrong_host_key_is_refused_by_name() {
         let _ = writeln!(known, "[{}]:{} {key}", h.address, h.port);
     }
     std::fs::write(fleet.known_hosts(), known).unwrap();
-    let project = Project::empty();
-    project.write(
-        "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
-    );
+    let project = behind_h1(&fleet, "");
     project
         .run_cmd("true")
         .code(1)
@@ -214,11 +211,7 @@ fn a_host_down_behind_a_good_bastion_is_unreachable_alone() {
     let hosts = fleet.hosts();
     let bastion = &hosts[0];
     fleet.stop_host(2);
-    let project = Project::empty();
-    project.write(
-        "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
-    );
+    let project = behind_h1(&fleet, "");
     project
         .run_cmd("true")
         .code(1)
@@ -310,11 +303,7 @@ fn known_hosts_scan_fetches_the_keys_of_hosts_behind_a_bastion_through_it() {
     let fleet = bastion_fleet(3);
     let hosts = fleet.hosts();
     let bastion = &hosts[0];
-    let project = Project::empty();
-    project.write(
-        "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s"),
-    );
+    let project = behind_h1(&fleet, "");
     let scan = project.ferry(["known-hosts", "test", "--scan"]);
     hosts[1..]
         .iter()
@@ -344,12 +333,7 @@ fn a_bastion_frozen_mid_run_fails_its_hosts_within_the_keepalives() {
     let fleet = bastion_fleet(3);
     let hosts = fleet.hosts();
     let bastion = &hosts[0];
-    let project = Project::empty();
-    project.write(
-        "inventories/test.yml",
-        &inventory_behind(&fleet, &hop(&fleet, bastion), &["h1"], "10s")
-            .replace("ssh:\n", "ssh:\n  keepalive: 1s\n"),
-    );
+    let project = behind_h1(&fleet, "  keepalive: 1s\n");
     let mut run = project
         .run_cmd("sleep 120")
         .code(1)
