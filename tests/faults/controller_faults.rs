@@ -138,9 +138,7 @@ fn controller_sigtermed_mid_batch() {
     );
 
     let before = snapshot(&lab);
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry.args(["--batch", "3"]).run();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, _) = lab.deploy(&r2, "r2").go(|f| f.args(["--batch", "3"]));
     assert_eq!(reported.with("skipped"), names(0..6), "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[]);
     invariant.assert_held(50);

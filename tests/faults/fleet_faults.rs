@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::invariant::Invariant;
-use crate::lab::{assert_within, shown, Lab, Run, SLACK};
+use crate::lab::{assert_within, shown, Lab, SLACK};
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::shell_ok;
 use crate::support::project::ENV;
@@ -120,14 +120,9 @@ fn fifty_hosts_one_in_ten_failing_under_a_fixed_seed() {
     lab.project.write(&inventory_path, &inventory);
 
     let before = snapshot(&lab);
-    let started = Instant::now();
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry
-        .args(["--batch", "10", "--max-failures", "10%"])
-        .code(1)
-        .run();
-    let took = started.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, took) = lab
+        .deploy(&r2, "r2")
+        .go(|f| f.args(["--batch", "10", "--max-failures", "10%"]).code(1));
     for &(i, fault) in &chosen {
         let host = format!("h{}", i + 1);
         let want = if fault == Fault::SshdKilled {
@@ -216,14 +211,9 @@ fn lab_deploy_20_hosts_1_frozen() {
     let victim = 12;
     let frozen = lab.freeze(victim);
     let before = snapshot(&lab);
-    let started = Instant::now();
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry
-        .args(["--skip-unreachable", "--batch", "25%"])
-        .code(1)
-        .run();
-    let took = started.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, took) = lab
+        .deploy(&r2, "r2")
+        .go(|f| f.args(["--skip-unreachable", "--batch", "25%"]).code(1));
     assert_eq!(reported.outcome("h13"), "unreachable", "{}", shown(&out));
     assert_eq!(reported.with("deployed").len(), 19, "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[victim]);

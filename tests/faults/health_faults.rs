@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::invariant::Invariant;
-use crate::lab::{assert_within, shown, Lab, Run, SLACK};
+use crate::lab::{assert_within, shown, Lab, SLACK};
 use crate::state::{check_final, snapshot, Reported};
 use crate::support::host::shell_ok;
 
@@ -27,11 +27,7 @@ fn health_flapping_within_retries() {
     let invariant = Invariant::start(&lab);
     lab.deploy(&r1, "r1").ferry.run();
     let before = snapshot(&lab);
-    let started = Instant::now();
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry.run();
-    let took = started.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, took) = lab.deploy(&r2, "r2").go(|f| f);
     assert_eq!(reported.with("deployed").len(), 10, "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[]);
     for i in 0..lab.hosts() {
@@ -60,15 +56,11 @@ fn health_flapping_beyond_retries() {
     let invariant = Invariant::start(&lab);
     lab.deploy(&r1, "r1").ferry.run();
     let before = snapshot(&lab);
-    let started = Instant::now();
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry
-        .args(["--max-failures", "1"])
-        .code(1)
-        .stderr_has("h2: FAILED")
-        .run();
-    let took = started.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, took) = lab.deploy(&r2, "r2").go(|f| {
+        f.args(["--max-failures", "1"])
+            .code(1)
+            .stderr_has("h2: FAILED")
+    });
     assert_eq!(reported.outcome("h2"), "failed", "{}", shown(&out));
     assert_eq!(
         reported.hosts["h2"].1.as_deref(),

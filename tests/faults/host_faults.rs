@@ -131,9 +131,7 @@ fn sshd_killed_mid_upload() {
     // The same deploy again: h4 gets r2, the others are skipped, and the
     // leftover (older than this run's lock) is gone.
     let before = snapshot(&lab);
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry.run();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, _) = lab.deploy(&r2, "r2").go(|f| f);
     assert_eq!(reported.outcome("h4"), "deployed", "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[]);
     assert_eq!(partials(&lab, victim), Vec::<String>::new());
@@ -153,11 +151,7 @@ fn host_frozen_before_deploy() {
     let victim = 2;
     let frozen = lab.freeze(victim);
     let before = snapshot(&lab);
-    let started = Instant::now();
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry.code(1).run();
-    let took = started.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, took) = lab.deploy(&r2, "r2").go(|f| f.code(1));
     assert_eq!(reported.outcome("h3"), "unreachable", "{}", shown(&out));
     assert_eq!(
         reported.with("deployed"),
@@ -173,13 +167,11 @@ fn host_frozen_before_deploy() {
         CONNECT_TIMEOUT + SLACK,
     );
 
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry
-        .arg("--skip-unreachable")
-        .code(1)
-        .stderr_has("the fleet will be mixed")
-        .run();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, _) = lab.deploy(&r2, "r2").go(|f| {
+        f.arg("--skip-unreachable")
+            .code(1)
+            .stderr_has("the fleet will be mixed")
+    });
     assert_eq!(reported.outcome("h3"), "unreachable", "{}", shown(&out));
     assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[victim]);
@@ -279,16 +271,12 @@ fn disk_full_during_extraction() {
     let invariant = Invariant::start(&lab);
     lab.deploy(&r1, "r1").ferry.run();
     let before = snapshot(&lab);
-    let started = Instant::now();
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry
-        .args(["--batch", "3"])
-        .code(1)
-        .stderr_has("task `receive artifact` failed on h7")
-        .stderr_has("failed before batch 1")
-        .run();
-    let took = started.elapsed();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, took) = lab.deploy(&r2, "r2").go(|f| {
+        f.args(["--batch", "3"])
+            .code(1)
+            .stderr_has("task `receive artifact` failed on h7")
+            .stderr_has("failed before batch 1")
+    });
     assert_eq!(reported.outcome("h7"), "failed", "{}", shown(&out));
     assert_eq!(
         reported.with("deployed"),
@@ -301,12 +289,9 @@ fn disk_full_during_extraction() {
     assert_eq!(releases(&lab, victim), ["r1"], "nothing half-made is left");
     assert_within("disk full during extraction", took, SLACK);
 
-    let Run { ferry, dir } = lab.deploy(&r2, "r2");
-    let out = ferry
-        .args(["--batch", "3", "--max-failures", "1"])
-        .code(1)
-        .run();
-    let reported = Reported::of(&Run::journal(&dir), &out.stderr);
+    let (out, reported, _) = lab
+        .deploy(&r2, "r2")
+        .go(|f| f.args(["--batch", "3", "--max-failures", "1"]).code(1));
     assert_eq!(reported.outcome("h7"), "failed", "{}", shown(&out));
     assert_eq!(reported.with("deployed").len(), 9, "{}", shown(&out));
     check_final(&lab, &reported, &before, Some("r2"), &[]);

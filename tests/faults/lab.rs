@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::state::Reported;
 use crate::support::ferry::{Ferry, Output};
 use crate::support::fleet::{Fleet, FleetOptions};
 use crate::support::host::{shell_ok, FrozenTree};
@@ -285,7 +286,21 @@ pub(crate) struct Run<'p> {
     pub dir: PathBuf,
 }
 
-impl Run<'_> {
+impl<'p> Run<'p> {
+    /// Run it as `configure` sets it up (arguments, expected exit code),
+    /// timed: its output, what it reported (journal and summary) and how
+    /// long it took.
+    pub(crate) fn go(
+        self,
+        configure: impl FnOnce(Ferry<'p>) -> Ferry<'p>,
+    ) -> (Output, Reported, Duration) {
+        let started = Instant::now();
+        let out = configure(self.ferry).run();
+        let took = started.elapsed();
+        let reported = Reported::of(&Run::journal(&self.dir), &out.stderr);
+        (out, reported, took)
+    }
+
     /// The events of this run (its journal): complete for a run that
     /// ended, cut short for one that was killed.
     pub(crate) fn journal(dir: &Path) -> Vec<serde_json::Value> {
