@@ -9,6 +9,8 @@
 # Env: BENCH_RUNS (3), BENCH_PROFILE (release), BENCH_WORK (/dev/shm/ferry-bastion).
 # Needs root (the fleet's per-host /srv), sshd, /usr/bin/time.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -30,12 +32,7 @@ mkdir -p "$WORK/project/playbooks"
 WORK=$(cd "$WORK" && pwd)
 FLEET="$WORK/fleet"
 ART="$WORK/app.tar.gz"
-if [ ! -s "$ART" ]; then
-    mkdir -p "$WORK/art"
-    head -c 5242880 /dev/urandom >"$WORK/art/blob.bin"
-    tar -C "$WORK/art" -czf "$ART" blob.bin
-    rm -rf "$WORK/art"
-fi
+make_artifact "$ART"
 cat >"$WORK/project/playbooks/deploy.yml" <<'YML'
 keep_releases: 5
 health:

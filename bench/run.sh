@@ -10,6 +10,8 @@
 # Needs root (the fleet's per-host /srv), sshd, ssh/scp, python3, /usr/bin/time.
 # Writes bench/results/<timestamp>.md and prints it.
 set -euo pipefail
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
@@ -81,12 +83,7 @@ fi
 
 # --- workload files ------------------------------------------------------
 ART="$WORK/app.tar.gz"
-if [ ! -s "$ART" ]; then
-    mkdir -p "$WORK/art"
-    head -c 5242880 /dev/urandom >"$WORK/art/blob.bin"
-    tar -C "$WORK/art" -czf "$ART" blob.bin
-    rm -rf "$WORK/art"
-fi
+make_artifact "$ART"
 FW="$WORK/ferry-work" # ferry's cwd: playbooks/deploy.yml
 mkdir -p "$FW/playbooks"
 cat >"$FW/playbooks/deploy.yml" <<'YML'
