@@ -85,11 +85,6 @@ impl Connecting {
         taken
     }
 
-    /// Whether every host had settled when waiting stopped.
-    pub fn is_done(&self) -> bool {
-        self.handed.iter().all(|h| *h)
-    }
-
     /// Wait for the rest; returns them, in their order.
     pub async fn rest(mut self) -> Vec<Host> {
         self.settle().await;
