@@ -20,7 +20,7 @@ use crate::window::{Freeze, Window};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct InventoryFile {
+pub(super) struct InventoryFile {
     #[serde(default)]
     ssh: SshFile,
     #[serde(default)]

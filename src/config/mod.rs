@@ -8,6 +8,8 @@ pub mod probe;
 #[cfg(test)]
 mod prop_tests;
 mod proxy_jump;
+#[cfg(test)]
+mod reference_tests;
 pub mod source;
 pub mod ssh_config;
 pub mod values;

@@ -15,7 +15,7 @@ use super::Vars;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PlaybookFile {
+pub(super) struct PlaybookFile {
     #[serde(default)]
     vars: Vars,
     #[serde(default)]
