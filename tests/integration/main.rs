@@ -24,5 +24,6 @@ mod security;
 mod ssh_config;
 mod sudo;
 mod trust;
+mod vagrant;
 mod windows;
 mod zero_downtime;
