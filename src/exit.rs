@@ -44,3 +44,50 @@ impl From<ExitStatus> for ExitCode {
         ExitCode::from(status.code())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ExitStatus;
+
+    /// Every status; the match makes a new variant a compile error here.
+    fn all() -> Vec<ExitStatus> {
+        let every = [
+            ExitStatus::Success,
+            ExitStatus::Failed,
+            ExitStatus::Invalid,
+            ExitStatus::RollbackFailed,
+            ExitStatus::Locked,
+            ExitStatus::Refused,
+            ExitStatus::PausedAfterCanary,
+            ExitStatus::Interrupted,
+        ];
+        for status in every {
+            match status {
+                ExitStatus::Success
+                | ExitStatus::Failed
+                | ExitStatus::Invalid
+                | ExitStatus::RollbackFailed
+                | ExitStatus::Locked
+                | ExitStatus::Refused
+                | ExitStatus::PausedAfterCanary
+                | ExitStatus::Interrupted => {}
+            }
+        }
+        every.to_vec()
+    }
+
+    #[test]
+    fn docs_exit_codes_lists_every_code() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/exit-codes.md");
+        let doc = std::fs::read_to_string(path).expect("docs/exit-codes.md");
+        let mut documented: Vec<u8> = doc
+            .lines()
+            .filter_map(|l| l.strip_prefix("| "))
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+        let mut codes: Vec<u8> = all().into_iter().map(ExitStatus::code).collect();
+        documented.sort_unstable();
+        codes.sort_unstable();
+        assert_eq!(documented, codes, "docs/exit-codes.md against src/exit.rs");
+    }
+}

@@ -258,7 +258,7 @@ fn under(keys: &BTreeSet<String>, prefix: &str) -> BTreeSet<String> {
 fn check_section(
     section: &str,
     accepted: &BTreeSet<String>,
-    parse: &dyn Fn(&str) -> Result<(), String>,
+    parse: &dyn Fn(&Path, &str) -> Result<(), String>,
 ) -> Vec<String> {
     let doc = reference();
     let entries = entries(&doc, section);
@@ -306,7 +306,7 @@ fn check_section(
                     "{section}: the example of `{key}` does not use `{last}:`"
                 ));
             }
-            if let Err(e) = parse(&example) {
+            if let Err(e) = parse(Path::new("docs/reference.md"), &example) {
                 problems.push(format!(
                     "{section}: the example of `{key}` does not load: {e}\n{example}"
                 ));
@@ -333,20 +333,20 @@ fn check_section(
     problems
 }
 
-fn load_inventory(text: &str) -> Result<(), String> {
+fn load_inventory(path: &Path, text: &str) -> Result<(), String> {
     // An example about other keys leaves out `hosts:`, which every inventory needs.
     let text = if text.lines().any(|l| l.starts_with("hosts:")) {
         text.to_string()
     } else {
         format!("{text}hosts:\n  web1: {{}}\n")
     };
-    Inventory::load_from_str(Path::new("docs/reference.md"), &text)
+    Inventory::load_from_str(path, &text)
         .map(drop)
         .map_err(|e| e.to_string())
 }
 
-fn load_playbook(text: &str) -> Result<(), String> {
-    Playbook::load_from_str(Path::new("docs/reference.md"), text)
+fn load_playbook(path: &Path, text: &str) -> Result<(), String> {
+    Playbook::load_from_str(path, text)
         .map(drop)
         .map_err(|e| e.to_string())
 }
@@ -394,4 +394,46 @@ fn the_reference_documents_every_key_the_parser_accepts() {
         "docs/reference.md:\n{}",
         problems.join("\n")
     );
+}
+
+/// Every YAML block of `docs/*.md` that says what file it is
+/// (`# inventories/NAME.yml`, `# playbooks/NAME.yml` on its first line) loads.
+#[test]
+fn every_inventory_and_playbook_shown_in_docs_loads() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs");
+    let mut loaded = 0;
+    let mut problems = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("docs/") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let doc = std::fs::read_to_string(&path).expect("read");
+        let body: Vec<String> = doc.lines().map(str::to_string).collect();
+        let blocks = Entry {
+            heading: String::new(),
+            body,
+        }
+        .examples();
+        for block in blocks {
+            let first = block.lines().next().unwrap_or_default();
+            let shown = Path::new("docs").join(path.file_name().unwrap_or_default());
+            let result = if first.starts_with("# inventories/") {
+                load_inventory(&shown, &block)
+            } else if first.starts_with("# playbooks/") {
+                load_playbook(&shown, &block)
+            } else {
+                continue;
+            };
+            loaded += 1;
+            if let Err(e) = result {
+                problems.push(format!("{first}: {e}"));
+            }
+        }
+    }
+    assert!(
+        loaded >= 3,
+        "docs/ shows fewer files than expected: {loaded}"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
