@@ -184,6 +184,58 @@ fn the_vagrant_scripts_parse() {
     }
 }
 
+/// `haproxy`, or `None` when it is missing off CI (as [`ruby`]).
+fn haproxy() -> Option<PathBuf> {
+    let found = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "haproxy is missing in CI: .ci/run installs it"
+        );
+        eprintln!("SKIPPED: the lab's HAProxy configuration check needs haproxy");
+    }
+    found
+}
+
+#[test]
+fn the_lab_haproxy_configuration_is_valid() {
+    let Some(haproxy) = haproxy() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    let path = format!(
+        "{}:{}",
+        haproxy.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("sh")
+        .args([
+            "vagrant/provision/lb.sh",
+            "web1=198.51.100.11",
+            "web2=198.51.100.12",
+            "web3=198.51.100.13",
+        ])
+        .current_dir(repo())
+        .env("PATH", path)
+        .env("FERRY_LAB_CONFIG_ONLY", "1")
+        .env("FERRY_LAB_HAPROXY_CFG", &cfg)
+        // The lab's `deploy` group does not exist here.
+        .env("FERRY_LAB_SOCKET_GROUP", "root")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "lb.sh: {:?}", text(&out));
+    let written = std::fs::read_to_string(&cfg).unwrap();
+    for want in [
+        "stats socket /run/haproxy/admin.sock mode 660 level admin group root",
+        "backend app",
+        "  server web2 198.51.100.12:8080 check",
+    ] {
+        assert!(written.contains(want), "no `{want}` in\n{written}");
+    }
+}
+
 /// An IPv4 address in 10/8, 172.16/12 or 192.168/16.
 fn private_address(word: &str) -> bool {
     let octets: Vec<u8> = word.split('.').filter_map(|o| o.parse().ok()).collect();
