@@ -45,7 +45,7 @@ backend app
   option httpchk GET /health
   http-check expect string ok$servers
 CFG
-haproxy -c -q -f "$cfg"
+haproxy -c -f "$cfg"
 [ -z "${FERRY_LAB_CONFIG_ONLY:-}" ] || exit 0
 systemctl enable haproxy
 systemctl restart haproxy
