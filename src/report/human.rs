@@ -149,6 +149,8 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
         }
         // Listed, so a new event decides whether it prints.
         Event::RunStarted { .. }
+        | Event::RollbackStarted { .. }
+        | Event::TasksStarted { .. }
         | Event::Plan { .. }
         | Event::StagingStarted { .. }
         | Event::StagingFinished
