@@ -31,7 +31,7 @@ pub(super) async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failu
         Some(id) => id,
         None => ReleaseId::derive(&artifact.name, &artifact.sha256)?,
     };
-    ship(ctx, hosts, artifact, release, None, &settings.ship).await
+    ship(ctx, hosts, artifact, release, None, None, &settings.ship).await
 }
 
 /// Roll `release` out to `hosts`: lock, batches, report. Shared by deploy
@@ -42,6 +42,8 @@ pub(super) async fn ship(
     artifact: Artifact,
     release: ReleaseId,
     source_env: Option<String>,
+    // The run that deployed the release in `source_env`.
+    source_run: Option<String>,
     args: &ShipSettings,
 ) -> Result<ExitStatus, Failure> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
@@ -90,6 +92,7 @@ pub(super) async fn ship(
         artifact,
         run,
         source_env,
+        source_run,
         keep: args.keep.unwrap_or(ctx.playbook.keep_releases),
         linked_dirs: ctx.playbook.linked_dirs.clone(),
         linked_files: ctx.playbook.linked_files.clone(),
