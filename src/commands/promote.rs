@@ -222,8 +222,8 @@ fn sort(states: &[(Host, Result<HostState, HostStatus>)]) -> Sorted<'_> {
                 ));
             }
             Err(HostStatus::Failed(f)) => {
-                unreachable.push(format!(
-                    "{} ({})",
+                unreadable.push(format!(
+                    "{}: {}",
                     host.name,
                     crate::report::one_line(&f.reason)
                 ));
@@ -331,3 +331,6 @@ async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> Result<PathBu
         .map_err(|e| anyhow!("cannot keep {}: {}", cached.display(), e.error))?;
     Ok(cached)
 }
+
+#[cfg(test)]
+mod tests;
