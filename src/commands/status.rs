@@ -74,7 +74,8 @@ impl LockLine {
         }
     }
 
-    /// "alice@ci (run R) since T, reason: X; lease until T2 (expired)".
+    /// "alice@ci (run R) since T, reason: X; lease until T2" (or "lease
+    /// expired at T2 (the holder is gone)", or "manual: until `ferry unlock`").
     fn describe(&self) -> String {
         let mut text = crate::report::one_line(&self.holder);
         let field = |v: &Option<String>| v.as_deref().map(crate::report::one_line);
@@ -274,5 +275,51 @@ fn drift_summary(lines: &[HostLine]) -> Drift {
         releases,
         unreachable,
         text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::LockInfo;
+
+    /// Each kind of lock → its line in `status`, by table.
+    #[test]
+    fn each_lock_says_who_why_and_until_when() {
+        let info = |lease_until: Option<u64>, reason: &str| {
+            Ok(LockInfo {
+                holder: "alice@ci".into(),
+                run_id: "run-1".into(),
+                since: "2026-12-01T05:00:00Z".into(),
+                reason: reason.into(),
+                lease_until,
+            })
+        };
+        let cases = [
+            (
+                info(Some(4_102_444_800), "deploy r2"),
+                "alice@ci (run run-1) since 2026-12-01T05:00:00Z, reason: deploy r2; lease until 2100-01-01T00:00:00Z",
+            ),
+            (
+                info(Some(1), ""),
+                "alice@ci (run run-1) since 2026-12-01T05:00:00Z; lease expired at 1970-01-01T00:00:01Z (the holder is gone)",
+            ),
+            (
+                info(None, "freeze\nfor launch"),
+                "alice@ci (run run-1) since 2026-12-01T05:00:00Z, reason: freeze\\u000afor launch; manual: until `ferry unlock`",
+            ),
+            (
+                Err(String::new()),
+                "a holder ferry cannot name: its info.json is unreadable (empty); `ferry unlock --force` removes it",
+            ),
+        ];
+        for (info, want) in cases {
+            let holder = Holder {
+                info,
+                host_now: Some(1_764_565_200),
+                sum: String::new(),
+            };
+            assert_eq!(LockLine::new(&holder).describe(), want);
+        }
     }
 }
