@@ -35,12 +35,9 @@ pub(super) async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
     // notifications.
     let run = RunInfo::new(&loaded.inventory.env_name);
     let mut reporter = Reporter::new(printer.clone());
-    super::audit::open(
-        &mut reporter,
-        &args.audit,
-        &run,
-        loaded.inventory.notify.as_ref(),
-    );
+    // Only `--notify` (or FERRY_NOTIFY): the inventory's `notify:` is the
+    // release channel, and an ad-hoc `--cmd uptime` is no release news.
+    super::audit::open(&mut reporter, &args.audit, &run, None);
     let hosts: Vec<String> = plans.iter().map(|p| p.host.name.clone()).collect();
     let playbook = match &args.work {
         Work::Command { .. } => None,
