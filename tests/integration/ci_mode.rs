@@ -236,8 +236,11 @@ fn rollback_keeps_a_journal_and_takes_json_junit_and_notify() {
     assert!(logs.join("h1.log").is_file() && logs.join("h2.log").is_file());
     let (counts, _) = junit(&project.read("rollback.xml"));
     assert_eq!(counts, [2, 0, 0]);
+    // Both were sent before ferry exited: wait for the listener to pass
+    // them on.
     let got: Vec<Value> = bodies
-        .try_iter()
+        .iter()
+        .take(2)
         .map(|b| serde_json::from_str(&b).unwrap())
         .collect();
     let said: Vec<(&str, &str)> = got
@@ -274,7 +277,8 @@ fn run_keeps_a_journal_and_takes_json_junit_and_notify() {
     let (counts, cases) = junit(&project.read("run.xml"));
     assert_eq!(counts, [2, 1, 0], "{cases:?}");
     let got: Vec<Value> = bodies
-        .try_iter()
+        .iter()
+        .take(2)
         .map(|b| serde_json::from_str(&b).unwrap())
         .collect();
     assert_eq!(got.len(), 2, "{got:?}");
