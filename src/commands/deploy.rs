@@ -84,6 +84,7 @@ pub(super) async fn ship(
         sha256: artifact.sha256.clone(),
         artifact: artifact.name.clone(),
         source_env: source_env.clone(),
+        source_run: source_run.clone(),
         hotfix: args.hotfix,
         hosts: names.clone(),
     });

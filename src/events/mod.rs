@@ -39,6 +39,8 @@ pub enum Event {
         artifact: String,
         /// The environment a promotion came from.
         source_env: Option<String>,
+        /// The run that deployed the release in `source_env`.
+        source_run: Option<String>,
         hotfix: bool,
         hosts: Vec<String>,
     },

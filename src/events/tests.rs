@@ -26,6 +26,7 @@ fn every_event() -> Vec<Event> {
             sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
             artifact: "shop.tar.gz".into(),
             source_env: Some("staging".into()),
+            source_run: Some("20261130T120000Z-0c0c0".into()),
             hotfix: false,
             hosts: names(&["web1", "web2"]),
         },

@@ -227,6 +227,7 @@ mod tests {
                     sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
                     artifact: "shop.tar.gz".into(),
                     source_env: None,
+                    source_run: None,
                     hotfix: false,
                     hosts: names(&["h1", "h2"]),
                 },
@@ -433,6 +434,7 @@ mod tests {
             sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
             artifact: "a.tgz".into(),
             source_env: None,
+            source_run: None,
             hotfix: false,
             hosts: vec![],
         });

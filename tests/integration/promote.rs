@@ -291,8 +291,11 @@ fn promote_lists_every_problem_at_once() {
 fn status_and_history_show_where_a_promoted_release_came_from() {
     let e = envs();
     e.deploy_staging("app", "ok v1\n").run();
-    e.promote().run();
+    let events = e.promote().args(["--output", "json"]).run().json_lines();
     let source_run = meta(&e.staging, 0)["run_id"].as_str().unwrap().to_string();
+    assert_eq!(events[0]["event"], "run_started");
+    assert_eq!(events[0]["source_env"], "staging");
+    assert_eq!(events[0]["source_run"], source_run.as_str());
     let said = format!("promoted from staging (run {source_run})");
     for i in 0..3 {
         assert_eq!(meta(&e.production, i)["source_run"], source_run.as_str());
