@@ -139,19 +139,11 @@ pub struct DeployArgs {
 // Each bool is one independent command-line switch, as clap models them.
 #[allow(clippy::struct_excessive_bools)]
 pub struct RolloutArgs {
-    /// `json`: one JSON event per line on stdout (schema ferry.events/1);
-    /// human text and host output go to stderr.
-    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
-    pub output: OutputArg,
-    /// Write a `JUnit` XML report: one test case per host.
-    #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub audit: AuditArgs,
     /// Record the run as a hotfix in the hosts' history (no check is skipped).
     #[arg(long)]
     pub hotfix: bool,
-    /// POST a JSON summary here on start, success and failure (Slack-compatible).
-    #[arg(long, value_name = "URL", env = "FERRY_NOTIFY")]
-    pub notify: Option<String>,
     /// Deploy outside the inventory's windows or during a freeze (needs --reason; recorded).
     #[arg(long, requires = "reason")]
     pub outside_window: bool,
@@ -200,6 +192,22 @@ pub struct RolloutArgs {
     /// Wait this long for another run's lock instead of failing (exit 4).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
+}
+
+/// The record of a run, for CI and audit: shared by `deploy`, `promote`,
+/// `rollback` and `run`, so each takes the same flags.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `json`: one JSON event per line on stdout (schema ferry.events/1);
+    /// human text and host output go to stderr.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
+    pub output: OutputArg,
+    /// Write a `JUnit` XML report: one test case per host.
+    #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
+    pub report: Option<PathBuf>,
+    /// POST a JSON summary here on start, success and failure (Slack-compatible).
+    #[arg(long, value_name = "URL", env = "FERRY_NOTIFY")]
+    pub notify: Option<String>,
     /// Where run logs go (journal.jsonl and one log per host).
     #[arg(
         long,
@@ -266,6 +274,8 @@ pub struct RollbackArgs {
     /// rollout's batch size.
     #[arg(long)]
     pub now: bool,
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +348,8 @@ pub struct RunArgs {
     /// With --cmd: kill it on the host after this long (e.g. 30s).
     #[arg(long, value_name = "DURATION", requires = "cmd", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 #[derive(Debug, Args)]

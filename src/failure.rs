@@ -107,6 +107,13 @@ pub enum Refusal {
         main: String,
         odd: Vec<String>,
     },
+    /// `promote`: source hosts that did not answer.
+    #[error("{env} has unreachable hosts: {}", hosts.join(", "))]
+    Unreachable { env: String, hosts: Vec<String> },
+    /// `promote`: every problem of the source at once (mixed, unhealthy,
+    /// unreachable, unreadable), one line each.
+    #[error("{env} cannot be promoted ({} problems):\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Several { env: String, problems: Vec<Refusal> },
     #[error("{env} has no hosts")]
     NoHosts { env: String },
     /// `promote`: the source runs a release id ferry would not deploy.

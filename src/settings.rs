@@ -89,6 +89,7 @@ pub enum Work {
 pub struct RunSettings {
     pub common: CommonSettings,
     pub work: Work,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug)]
@@ -155,15 +156,23 @@ fn canary_gate(args: &cli::RolloutArgs, terminal: bool) -> Result<CanaryGate, In
     })
 }
 
-/// How a release rolls out: what `ship` reads, for deploy and promote.
+/// The record of a run (deploy, promote, rollback, run): its journal and
+/// host logs, `--output json`, the `JUnit` report and the webhook.
 #[derive(Debug)]
-pub struct ShipSettings {
+pub struct AuditSettings {
     pub output: OutputFormat,
     /// A `JUnit` XML report to write.
     pub report: Option<PathBuf>,
-    pub hotfix: bool,
     /// A webhook over the inventory's.
     pub notify: Option<String>,
+    pub log_dir: PathBuf,
+}
+
+/// How a release rolls out: what `ship` reads, for deploy and promote.
+#[derive(Debug)]
+pub struct ShipSettings {
+    pub audit: AuditSettings,
+    pub hotfix: bool,
     /// `Some(reason)`: deploy even outside the windows or in a freeze.
     pub outside_window: Option<String>,
     /// Releases to keep per host, over the playbook's.
@@ -177,7 +186,6 @@ pub struct ShipSettings {
     /// Hosts unreachable at the start do not count towards `max_failures`.
     pub skip_unreachable: bool,
     pub lock_wait: Option<Duration>,
-    pub log_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -190,6 +198,7 @@ pub struct RollbackSettings {
     pub lock_wait: Option<Duration>,
     /// `--now`: every host at once, undrained.
     pub now: bool,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug)]
@@ -256,6 +265,7 @@ impl Settings {
                     },
                     None => Work::Playbook(args.names),
                 },
+                audit: args.audit.into(),
             }),
             cli::Command::Check(args) => Settings::Check(CheckSettings {
                 common: args.common.into(),
@@ -287,6 +297,7 @@ impl Settings {
                 force_unlock: args.force_unlock,
                 lock_wait: args.lock_wait,
                 now: args.now,
+                audit: args.audit.into(),
             }),
             cli::Command::Verify(args) => Settings::Verify(VerifySettings {
                 common: args.common.into(),
@@ -345,10 +356,8 @@ impl ShipSettings {
     fn from_args(args: cli::RolloutArgs, terminal: bool) -> Result<ShipSettings, Invalid> {
         let canary = canary_gate(&args, terminal)?;
         Ok(ShipSettings {
-            output: args.output.into(),
-            report: args.report,
+            audit: args.audit.into(),
             hotfix: args.hotfix,
-            notify: args.notify,
             // clap requires --reason with --outside-window.
             outside_window: args.outside_window.then(|| args.reason.unwrap_or_default()),
             keep: args.keep,
@@ -368,7 +377,6 @@ impl ShipSettings {
             canary,
             skip_unreachable: args.skip_unreachable,
             lock_wait: args.lock_wait,
-            log_dir: args.log_dir,
         })
     }
 }
@@ -381,6 +389,17 @@ impl From<cli::Common> for CommonSettings {
             extra_vars: common.extra_vars,
             limit: common.limit,
             forks: common.forks,
+        }
+    }
+}
+
+impl From<cli::AuditArgs> for AuditSettings {
+    fn from(args: cli::AuditArgs) -> AuditSettings {
+        AuditSettings {
+            output: args.output.into(),
+            report: args.report,
+            notify: args.notify,
+            log_dir: args.log_dir,
         }
     }
 }

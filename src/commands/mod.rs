@@ -2,6 +2,7 @@
 //! reports. Commands read [`crate::settings`], never clap types, and fail
 //! with a [`Failure`], whose kind is the exit code.
 
+mod audit;
 mod check;
 mod check_ssh;
 mod deploy;

@@ -39,7 +39,33 @@ pub enum Event {
         artifact: String,
         /// The environment a promotion came from.
         source_env: Option<String>,
+        /// The run that deployed the release in `source_env`.
+        source_run: Option<String>,
         hotfix: bool,
+        hosts: Vec<String>,
+    },
+    /// A `ferry rollback` started: back to `to` (`None`: each host's
+    /// previous good release), drained in batches unless `now`.
+    RollbackStarted {
+        run_id: String,
+        command: Vec<String>,
+        user: String,
+        controller: String,
+        env: String,
+        to: Option<ReleaseId>,
+        now: bool,
+        hosts: Vec<String>,
+    },
+    /// A `ferry run` started: a playbook's tasks, or one `--cmd`.
+    TasksStarted {
+        run_id: String,
+        command: Vec<String>,
+        user: String,
+        controller: String,
+        env: String,
+        /// The playbook file, or `None` for `--cmd`.
+        playbook: Option<String>,
+        tasks: Vec<String>,
         hosts: Vec<String>,
     },
     /// The rollout's batches (host names in order) and the hosts skipped as
@@ -184,6 +210,8 @@ pub enum HostOutcome {
     Failed,
     Unreachable,
     NotStarted,
+    /// `ferry run`: every task of the host passed.
+    Ok,
 }
 
 /// Hosts by outcome; outcomes no host had are left out.

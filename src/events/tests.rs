@@ -26,7 +26,28 @@ fn every_event() -> Vec<Event> {
             sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
             artifact: "shop.tar.gz".into(),
             source_env: Some("staging".into()),
+            source_run: Some("20261130T120000Z-0c0c0".into()),
             hotfix: false,
+            hosts: names(&["web1", "web2"]),
+        },
+        Event::RollbackStarted {
+            run_id: "20261201T010000Z-1a2b3".into(),
+            command: names(&["ferry", "rollback", "production"]),
+            user: "ci".into(),
+            controller: "build1".into(),
+            env: "production".into(),
+            to: Some(id("r0")),
+            now: false,
+            hosts: names(&["web1", "web2"]),
+        },
+        Event::TasksStarted {
+            run_id: "20261201T010000Z-1a2b3".into(),
+            command: names(&["ferry", "run", "production", "restart"]),
+            user: "ci".into(),
+            controller: "build1".into(),
+            env: "production".into(),
+            playbook: Some("playbooks/site.yml".into()),
+            tasks: names(&["restart"]),
             hosts: names(&["web1", "web2"]),
         },
         Event::Plan {
@@ -130,7 +151,11 @@ fn every_event() -> Vec<Event> {
         Event::RunFinished {
             stopped: Some("batch 1: web1 failed".into()),
             interrupted: false,
-            counts: Counts::from([(HostOutcome::Failed, 1), (HostOutcome::NotStarted, 1)]),
+            counts: Counts::from([
+                (HostOutcome::Failed, 1),
+                (HostOutcome::NotStarted, 1),
+                (HostOutcome::Ok, 1),
+            ]),
             duration_ms: 1234,
         },
     ]
@@ -160,6 +185,8 @@ fn variant(event: &Event) -> usize {
         Event::Paused { .. } => 17,
         Event::LockTakenOver { .. } => 18,
         Event::ProbeRetry { .. } => 19,
+        Event::RollbackStarted { .. } => 20,
+        Event::TasksStarted { .. } => 21,
     }
 }
 
@@ -168,7 +195,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=19).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=21).collect::<Vec<_>>());
 }
 
 #[test]

@@ -18,10 +18,13 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::secrets::{xml_escape, Secrets};
+use crate::secrets::Secrets;
 
 pub mod human;
+mod junit;
 mod reporter;
+
+pub use junit::{junit_xml, CaseResult, TestCase};
 
 pub use reporter::{HostEnd, Reporter, RunEnd};
 
@@ -211,46 +214,6 @@ impl Printer {
             let _ = writeln!(stderr, "  caused by: {}", text(cause));
         }
     }
-}
-
-/// One `JUnit` test case: a host, and how it failed (step, message, details).
-pub struct TestCase {
-    pub name: String,
-    pub failure: Option<(String, String, String)>,
-}
-
-/// A `JUnit` XML report (the schema Jenkins and GitLab read): one suite, one
-/// case per host, failed hosts as `<failure>` with the step and details.
-/// The [`Reporter`] masks each field first: masking comes before escaping.
-pub fn junit_xml(suite: &str, cases: &[TestCase], elapsed: std::time::Duration) -> String {
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">\n",
-        xml_escape(suite),
-        cases.len(),
-        elapsed.as_secs_f64()
-    );
-    for case in cases {
-        let _ = write!(
-            xml,
-            "    <testcase classname=\"ferry\" name=\"{}\"",
-            xml_escape(&case.name)
-        );
-        match &case.failure {
-            None => xml.push_str("/>\n"),
-            Some((step, message, details)) => {
-                let _ = write!(
-                    xml,
-                    ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                    xml_escape(step),
-                    xml_escape(message),
-                    xml_escape(details)
-                );
-            }
-        }
-    }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
 }
 
 /// `text` with every control character but newline and tab written as

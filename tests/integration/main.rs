@@ -22,6 +22,7 @@ mod rolling;
 mod run;
 mod security;
 mod ssh_config;
+mod status;
 mod sudo;
 mod trust;
 mod vagrant;
