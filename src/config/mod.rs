@@ -11,6 +11,7 @@ mod proxy_jump;
 pub mod source;
 pub mod ssh_config;
 pub mod values;
+mod yaml_words;
 
 use std::path::{Path, PathBuf};
 

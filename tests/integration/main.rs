@@ -25,4 +25,5 @@ mod ssh_config;
 mod sudo;
 mod trust;
 mod windows;
+mod yaml_errors;
 mod zero_downtime;
