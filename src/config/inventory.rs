@@ -314,9 +314,13 @@ fn resolve_groups(path: &Path, file: &InventoryFile) -> Result<Vec<Group>, Confi
         let mut members = Vec::with_capacity(group.hosts.len());
         for host in &group.hosts {
             if !file.hosts.contains_key(&host.value) {
-                let hint = nearest(&host.value, &host_names)
-                    .map(|n| format!(", did you mean `{n}`?"))
-                    .unwrap_or_default();
+                let hint = if file.groups.contains_key(&host.value) {
+                    ": that is a group, and a group lists hosts only (list its hosts here)".into()
+                } else {
+                    nearest(&host.value, &host_names)
+                        .map(|n| format!(", did you mean `{n}`?"))
+                        .unwrap_or_default()
+                };
                 let loc = host.referenced;
                 return Err(ConfigError::at(
                     path,

@@ -105,7 +105,7 @@ fn duplicate_hosts_bad_ports_and_empty_selections_are_errors() {
     project
         .ferry(["check", "prod", "--limit", "wbe1"])
         .code(2)
-        .stderr("error: `wbe1` in pattern `wbe1` names no host or group, did you mean `web1`?\n")
+        .stderr("error: `wbe1` in pattern `wbe1` names no host or group, did you mean the host `web1`?\n")
         .run();
     project
         .ferry(["check", "prod", "--limit", "web,!web*"])

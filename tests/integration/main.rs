@@ -11,6 +11,7 @@ mod config_errors;
 mod drain;
 mod failures;
 mod fleet_selftest;
+mod guidance;
 mod host_keys;
 mod hostile;
 mod locks;

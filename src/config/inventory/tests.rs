@@ -62,6 +62,19 @@ fn unknown_group_member_points_at_it() {
 }
 
 #[test]
+fn a_group_in_a_group_says_groups_list_hosts_only() {
+    let err = inventory(
+        "hosts:\n  web1: {}\n  db1: {}\ngroups:\n  web: { hosts: [web1] }\n  db:\n    hosts: [db1, web]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "group `db` lists unknown host `web`: that is a group, and a group lists hosts only (list its hosts here)"
+    );
+    assert_eq!(err.line, Some(7));
+}
+
+#[test]
 fn rollout_typo_suggests_the_key() {
     let err = inventory("rollout:\n  batchsize: 3\nhosts:\n  web1: {}\n").unwrap_err();
     assert!(
