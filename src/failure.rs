@@ -94,6 +94,10 @@ pub enum Invalid {
     BadSha256(String),
     #[error("give --artifact PATH, or --artifact-url URL with --sha256 HEX")]
     NoArtifact,
+    /// A deploy with no health checks, refused by `--require-health` or
+    /// the inventory's `rollout.require_health: true`.
+    #[error("{what}: refusing to deploy ({by}); add `health:` checks to the deploy playbook")]
+    HealthRequired { what: String, by: String },
     #[error("{} has no `health:` checks: nothing to verify (name the playbook that has them: `ferry verify ENV PLAYBOOK`)", .0.display())]
     NoHealthChecks(PathBuf),
 }

@@ -29,6 +29,7 @@ pub(super) async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failu
     // The release id and the canary flags were checked by the settings
     // stage, before anything is read or connected.
     let (ctx, hosts) = release_context(&settings.common, settings.playbook.as_deref())?;
+    super::health_gate::gate(&ctx, &hosts, &settings.ship)?;
     let artifact = artifact(&settings.artifact).await?;
     let release = match settings.release {
         Some(id) => id,

@@ -5,6 +5,7 @@
 mod check;
 mod check_ssh;
 mod deploy;
+mod health_gate;
 mod history;
 mod known_hosts;
 mod lock;

@@ -121,6 +121,8 @@ pub struct RolloutSettings {
     pub max_failures: Option<Amount>,
     pub pause: Option<Span>,
     pub timeout: Option<Span>,
+    /// Refuse a deploy whose playbook has no `health:` checks.
+    pub require_health: Option<bool>,
 }
 
 #[derive(Clone, Debug)]

@@ -1,6 +1,7 @@
 //! Names that name nothing, and settings a command would not use: refused or
 //! warned about in ferry's words, before anything connects.
 
+use crate::support::fleet::Fleet;
 use crate::support::project::Project;
 
 const INVENTORY: &str = "hosts:\n  web1: { address: 127.0.0.1, port: 1 }\n  db1: { address: 127.0.0.1, port: 1 }\ngroups:\n  db: { hosts: [db1] }\n";
@@ -57,5 +58,83 @@ fn suggestions_say_whether_they_are_a_playbook_a_task_or_a_group() {
         .stderr(
             "error: `dbs` in pattern `dbs` names no host or group, did you mean the group `db`?\n",
         )
+        .run();
+}
+
+const NO_HEALTH: &str =
+    "warning: playbooks/deploy.yml has no `health:` checks: nothing gates the canary and the batches; add `health:` checks (--require-health or `rollout.require_health: true` refuses such a deploy)";
+
+#[test]
+fn a_deploy_without_health_checks_warns_and_really_deploys() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: restart, run: 'true' }\n",
+    );
+    let r1 = project.release_tarball("r1");
+    project
+        .deploy(&r1, "r1")
+        .stderr_has(NO_HEALTH)
+        .stderr_has("release r1: done 1")
+        .run();
+    // With checks, no warning.
+    project.write("playbooks/deploy.yml", DEPLOY);
+    let r2 = project.release_tarball("r2");
+    let out = project.deploy(&r2, "r2").run();
+    assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+}
+
+#[test]
+fn require_health_refuses_a_deploy_without_checks_before_connecting() {
+    let project = project();
+    project.write(
+        "playbooks/blind.yml",
+        "after_switch:\n  - { name: restart, run: 'true' }\n",
+    );
+    project.write("a.tar.gz", "not really a tarball");
+    let refused = "error: playbooks/blind.yml has no `health:` checks: refusing to deploy (--require-health); add `health:` checks to the deploy playbook\n";
+    // Port 1 refuses connections: exit 2 means nothing was tried.
+    project
+        .ferry([
+            "deploy",
+            "prod",
+            "blind",
+            "--artifact",
+            "a.tar.gz",
+            "--require-health",
+        ])
+        .code(2)
+        .stderr(refused)
+        .run();
+    project.write(
+        "inventories/prod.yml",
+        &format!("rollout:\n  require_health: true\n{INVENTORY}"),
+    );
+    project
+        .ferry(["deploy", "prod", "blind", "--artifact", "a.tar.gz"])
+        .code(2)
+        .stderr("error: playbooks/blind.yml has no `health:` checks: refusing to deploy (`rollout.require_health: true` in inventories/prod.yml); add `health:` checks to the deploy playbook\n")
+        .run();
+    // No deploy playbook at all.
+    std::fs::remove_file(project.path().join("playbooks/deploy.yml")).unwrap();
+    project
+        .ferry(["deploy", "prod", "--artifact", "a.tar.gz"])
+        .code(2)
+        .stderr("error: no deploy playbook (playbooks/deploy.yml does not exist), so no health checks: refusing to deploy (`rollout.require_health: true` in inventories/prod.yml); add `health:` checks to the deploy playbook\n")
+        .run();
+    // promote refuses before it reads the source environment.
+    project.write("inventories/staging.yml", INVENTORY);
+    project
+        .ferry([
+            "promote",
+            "staging",
+            "prod",
+            "--playbook",
+            "blind",
+            "--require-health",
+        ])
+        .code(2)
+        .stderr(refused)
         .run();
 }
