@@ -3,6 +3,7 @@
 //! or the inventory's `rollout.require_health: true` makes it an error
 //! (exit 2), decided before anything connects.
 
+use crate::config::playbook::Use;
 use crate::config::{Host, Inventory, Playbook, RolloutSettings};
 use crate::failure::Invalid;
 use crate::settings::ShipSettings;
@@ -17,8 +18,12 @@ pub(super) fn gate(
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let settings = crate::rollout::settings_for(&ctx.inventory, &names, &args.rollout);
     let by = required_by(&args.rollout, &settings, &ctx.inventory);
+    let printer = ctx.executor.printer();
+    if let Some(warning) = ctx.playbook.ignored_keys_warning(Use::Release) {
+        printer.note(&warning);
+    }
     if let Some(warning) = check(&ctx.playbook, by)? {
-        ctx.executor.printer().note(&warning);
+        printer.note(&warning);
     }
     Ok(())
 }

@@ -138,3 +138,47 @@ fn require_health_refuses_a_deploy_without_checks_before_connecting() {
         .stderr(refused)
         .run();
 }
+
+const MIXED: &str =
+    "tasks:\n  - { name: hello, run: 'echo hello' }\nhealth:\n  - { name: up, command: 'true' }\n";
+
+#[test]
+fn keys_a_command_ignores_are_a_warning() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    project.write("playbooks/mixed.yml", MIXED);
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: restart, run: 'true' }\nhealth:\n  - { name: up, command: 'true' }\n",
+    );
+    project
+        .ferry(["run", "test", "mixed"])
+        .stderr_has("warning: playbooks/mixed.yml: `ferry run` ignores `health:` (deploy keys, used by `ferry deploy`)")
+        .stdout_has("hello")
+        .run();
+    project
+        .ferry(["run", "test", "deploy"])
+        .stderr_has("warning: playbooks/deploy.yml has no `tasks:`, so `ferry run` runs nothing: `after_switch:`, `health:` are deploy keys, used by `ferry deploy`")
+        .run();
+    let tasks_ignored = "warning: playbooks/mixed.yml: deploy, promote and rollback ignore `tasks:` (hello): they run with `ferry run`; steps of a deploy go under `before_switch:` or `after_switch:`";
+    let r1 = project.release_tarball("r1");
+    project
+        .deploy(&r1, "r1")
+        .arg("mixed")
+        .stderr_has(tasks_ignored)
+        .stderr_has("release r1: done 1")
+        .run();
+    let r2 = project.release_tarball("r2");
+    project.deploy(&r2, "r2").arg("mixed").run();
+    project
+        .ferry(["rollback", "test", "mixed"])
+        .stderr_has(tasks_ignored)
+        .run();
+    // `check` of a deploy-only playbook says nothing; of a mix, it warns.
+    let out = project.ferry(["check", "test", "deploy"]).run();
+    assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+    project
+        .ferry(["check", "test", "mixed"])
+        .stderr_has("warning: playbooks/mixed.yml mixes `tasks:` (run by `ferry run`) with `health:` (used by `ferry deploy`): each command ignores the other's keys")
+        .run();
+}
