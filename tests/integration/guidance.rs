@@ -182,3 +182,22 @@ fn keys_a_command_ignores_are_a_warning() {
         .stderr_has("warning: playbooks/mixed.yml mixes `tasks:` (run by `ferry run`) with `health:` (used by `ferry deploy`): each command ignores the other's keys")
         .run();
 }
+
+#[test]
+fn an_unknown_filter_or_variable_gets_the_nearest_one() {
+    let project = project();
+    project.write(
+        "playbooks/site.yml",
+        "vars: { service: shop }\ntasks:\n  - { name: restart, run: 'systemctl restart {{ service | quoted }}' }\n  - { name: who, run: 'echo {{ servce }}', hosts: web1 }\n",
+    );
+    project
+        .ferry(["check", "prod", "--limit", "web1"])
+        .code(2)
+        .stderr(
+            "\
+error: playbooks/site.yml:3: task `restart` (run) on host `web1`: unknown filter: filter quoted is unknown (template line 1), did you mean `quote`?
+playbooks/site.yml:4: task `who` (run) on host `web1`: undefined variable: `servce` is undefined (template line 1), did you mean `service`?
+",
+        )
+        .run();
+}
