@@ -51,10 +51,13 @@ pub(super) async fn ship(
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let settings = rollout::settings_for(&ctx.inventory, &names, &args.rollout);
     if args.plan {
+        super::health_gate::warn(&ctx);
         return print_plan(&ctx, &hosts, &release, &settings);
     }
     let printer = ctx.executor.printer().clone();
     let run = open_run(&mut ctx, args, &printer)?;
+    // After the window check (a refusal needs no warning), before connecting.
+    super::health_gate::warn(&ctx);
     let notify = args.notify.clone().or_else(|| ctx.inventory.notify.clone());
     ctx.reporter.notify_to(notify);
     let what = format!(

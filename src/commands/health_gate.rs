@@ -8,8 +8,8 @@ use crate::config::{Host, Inventory, Playbook, RolloutSettings};
 use crate::failure::Invalid;
 use crate::settings::ShipSettings;
 
-/// Warn (through the reporter) or refuse a deploy of `hosts` with `ctx`'s
-/// playbook, before anything connects.
+/// Refuse a deploy of `hosts` with `ctx`'s playbook when health checks
+/// are required and it has none: before anything connects.
 pub(super) fn gate(
     ctx: &crate::deploy::Context,
     hosts: &[Host],
@@ -17,15 +17,23 @@ pub(super) fn gate(
 ) -> Result<(), Invalid> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let settings = crate::rollout::settings_for(&ctx.inventory, &names, &args.rollout);
-    let by = required_by(&args.rollout, &settings, &ctx.inventory);
+    match required_by(&args.rollout, &settings, &ctx.inventory) {
+        Some(by) => check(&ctx.playbook, Some(by)).map(|_| ()),
+        None => Ok(()),
+    }
+}
+
+/// The warnings of a deploy or promote that goes on: keys it ignores, no
+/// health checks (through the reporter).
+pub(super) fn warn(ctx: &crate::deploy::Context) {
     let printer = ctx.executor.printer();
-    if let Some(warning) = ctx.playbook.ignored_keys_warning(Use::Release) {
-        printer.note(&warning);
+    let warnings = [
+        ctx.playbook.ignored_keys_warning(Use::Release),
+        check(&ctx.playbook, None).ok().flatten(),
+    ];
+    for warning in warnings.iter().flatten() {
+        printer.note(warning);
     }
-    if let Some(warning) = check(&ctx.playbook, by)? {
-        printer.note(&warning);
-    }
-    Ok(())
 }
 
 /// Who requires health checks for this deploy, in words; `None`: nobody.
