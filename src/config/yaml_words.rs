@@ -78,9 +78,15 @@ pub(super) fn word(err: &Error, text: &str) -> Worded {
             expected,
             ..
         } => at(format!(
-            "{} expects {expected}, found {unexpected}",
-            spot.subject()
+            "{} expects {expected}, found {}",
+            spot.subject(),
+            serde_words(unexpected)
         )),
+        Error::UnknownAnchor { .. } => at(
+            "this alias (`*name`) refers to no anchor: define `&name` on a value above it, or \
+             write the value here"
+                .into(),
+        ),
         Error::SerdeMissingField { field, .. } => at(format!(
             "missing key `{field}`: add `{field}: ...` to this mapping"
         )),
@@ -88,6 +94,15 @@ pub(super) fn word(err: &Error, text: &str) -> Worded {
             let msg = strip_location_suffix(&other.to_string());
             scanner_message(&msg, text, line, column).unwrap_or(at(msg))
         }
+    }
+}
+
+/// serde's names of what it found, in the words the rest of ferry uses.
+fn serde_words(unexpected: &str) -> String {
+    match unexpected {
+        "sequence" => "a list".into(),
+        "map" => "a mapping".into(),
+        other => other.to_string(),
     }
 }
 
@@ -285,6 +300,9 @@ fn bad_indentation(text: &str, line: u64) -> String {
 struct Spot<'a> {
     line: u64,
     line_text: &'a str,
+    /// The key of the mapping entry this line's value belongs to, when the
+    /// value starts the line (`hosts:` then `  - web1`).
+    parent: Option<String>,
     /// 0-based character index of the column.
     index: usize,
 }
@@ -297,9 +315,16 @@ impl<'a> Spot<'a> {
             .and_then(|l| text.lines().nth(l))
             .unwrap_or("");
         let index = usize::try_from(column.saturating_sub(1)).unwrap_or(0);
+        let starts_line = line_text.chars().take(index).all(char::is_whitespace);
+        let parent = if starts_line {
+            parent_key(text, line, indent_of(line_text))
+        } else {
+            None
+        };
         Spot {
             line,
             line_text,
+            parent,
             index,
         }
     }
@@ -318,6 +343,8 @@ impl<'a> Spot<'a> {
         let after = self.after();
         let head = if after.starts_with(':') {
             before.as_str()
+        } else if before.trim().is_empty() {
+            return self.parent.clone();
         } else {
             before.trim_end().strip_suffix(':')?
         };
@@ -352,10 +379,32 @@ impl<'a> Spot<'a> {
         (!value.is_empty()).then(|| value.to_string())
     }
 
+    /// The key this is about: the value's, else one written at the spot.
     fn subject(&self) -> String {
+        let written = || {
+            let after = self.after();
+            let (key, _) = after.split_once(':')?;
+            let key = key.trim().trim_start_matches("- ");
+            (!key.is_empty() && !key.contains(' ')).then(|| key.to_string())
+        };
         self.key()
+            .or_else(written)
             .map_or_else(|| "this value".into(), |k| format!("`{k}`"))
     }
+}
+
+/// The key of the nearest line above `line` that is indented less than
+/// `indent` and ends with `key:`.
+fn parent_key(text: &str, line: u64, indent: usize) -> Option<String> {
+    let upto = usize::try_from(line.saturating_sub(1)).ok()?;
+    let lines: Vec<&str> = text.lines().take(upto).collect();
+    let above = lines
+        .iter()
+        .rev()
+        .find(|l| !is_blank(l) && indent_of(l) < indent)?;
+    let key = above.split(" #").next()?.trim().strip_suffix(':')?;
+    let key = key.trim_start_matches("- ").trim();
+    (!key.is_empty()).then(|| key.to_string())
 }
 
 fn indent_of(line: &str) -> usize {

@@ -70,6 +70,12 @@ fn each_library_error_in_ferry_words() {
          "inv.yml:3:1: a tab in the indentation: YAML indents with spaces only; replace the tab with spaces"),
         ("a second colon", pb, "tasks:\n  - name: a\n    run: echo a: b\n",
          "pb.yml:3:16: a second `: ` on one line: quote a value that contains `: ` (e.g. `run: \"echo a: b\"`), or put a nested key on its own line, indented"),
+        ("a list for a mapping, on the next line", inv, "hosts:\n  - web1\n",
+         "inv.yml:2:3: `hosts` needs a mapping (write its `key: value` lines below the key, indented), found a list"),
+        ("a list for a duration", inv, "hosts:\n  web1: {}\nmin_soak: [1]\n",
+         "inv.yml:3:1: `min_soak` expects a duration such as 30s, 5m or 1h, found a list"),
+        ("an alias to no anchor", inv, "hosts:\n  web1: &a {}\n  web2: *b\n",
+         "inv.yml:3:9: this alias (`*name`) refers to no anchor: define `&name` on a value above it, or write the value here"),
         ("an unknown key keeps its suggestion", inv, "hosts:\n  web1: { adress: x }\n",
          "unknown key `adress` in inv.yml:2:11, did you mean `address`?"),
     ];
