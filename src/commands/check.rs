@@ -35,6 +35,12 @@ pub(super) fn check(args: CheckSettings) -> Result<ExitStatus, Failure> {
     if let Some(warning) = loaded.playbook.ignored_keys_warning(Use::Check) {
         printer.note(&warning);
     }
+    // A deploy playbook with no health checks: what `deploy` would warn.
+    if !loaded.playbook.deploy_keys().is_empty() {
+        if let Ok(Some(warning)) = super::health_gate::check(&loaded.playbook, None) {
+            printer.note(&warning);
+        }
+    }
     let mut runs = 0;
     for (i, plan) in plans.iter().enumerate() {
         let h = &plan.host;

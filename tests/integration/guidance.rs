@@ -177,6 +177,14 @@ fn keys_a_command_ignores_are_a_warning() {
     // `check` of a deploy-only playbook says nothing; of a mix, it warns.
     let out = project.ferry(["check", "test", "deploy"]).run();
     assert!(!out.stderr.contains("warning:"), "{}", out.stderr);
+    project.write(
+        "playbooks/blind.yml",
+        "after_switch:\n  - { name: restart, run: 'true' }\n",
+    );
+    project
+        .ferry(["check", "test", "blind"])
+        .stderr_has("warning: playbooks/blind.yml has no `health:` checks: nothing gates the canary and the batches")
+        .run();
     project
         .ferry(["check", "test", "mixed"])
         .stderr_has("warning: playbooks/mixed.yml mixes `tasks:` (run by `ferry run`) with `health:` (used by `ferry deploy`): each command ignores the other's keys")
