@@ -179,6 +179,10 @@ pub struct RolloutArgs {
     /// count as failures otherwise); the fleet is then mixed (exit 1).
     #[arg(long)]
     pub skip_unreachable: bool,
+    /// Refuse (exit 2) when the deploy playbook has no `health:` checks, as
+    /// `rollout.require_health: true` in the inventory does.
+    #[arg(long)]
+    pub require_health: bool,
     /// End after one healthy batch, a canary (1 host unless --canary or the
     /// inventory says), with exit 5; the same deploy without this flag goes on.
     #[arg(long)]

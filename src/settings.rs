@@ -368,6 +368,7 @@ impl ShipSettings {
                 max_failures: args.max_failures,
                 pause: args.pause.map(Span),
                 timeout: None,
+                require_health: args.require_health.then_some(true),
             },
             rollback: if args.no_rollback {
                 RollbackScope::None

@@ -26,6 +26,7 @@ pub(super) async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failu
     // The release id and the canary flags were checked by the settings
     // stage, before anything is read or connected.
     let (ctx, hosts) = release_context(&settings.common, settings.playbook.as_deref())?;
+    super::health_gate::gate(&ctx, &hosts, &settings.ship)?;
     let artifact = artifact(&settings.artifact).await?;
     let release = match settings.release {
         Some(id) => id,
@@ -49,10 +50,13 @@ pub(super) async fn ship(
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let settings = rollout::settings_for(&ctx.inventory, &names, &args.rollout);
     if args.plan {
+        super::health_gate::warn(&ctx);
         return print_plan(&ctx, &hosts, &release, &settings);
     }
     let printer = ctx.executor.printer().clone();
     let run = open_run(&mut ctx, args, &printer)?;
+    // After the window check (a refusal needs no warning), before connecting.
+    super::health_gate::warn(&ctx);
     let command = if source_env.is_some() {
         "promote"
     } else {

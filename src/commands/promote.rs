@@ -41,6 +41,7 @@ pub(super) async fn promote(args: PromoteSettings) -> Result<ExitStatus, Failure
     let from = &args.source.env;
     let (src_ctx, src_hosts) = release_context(&args.source, args.playbook.as_deref())?;
     let (target, hosts) = release_context(&args.target, args.playbook.as_deref())?;
+    super::health_gate::gate(&target, &hosts, &args.ship)?;
     let dirs = deploy::deploy_dirs(&src_ctx, &src_hosts)?;
     let states = deploy::inspect(&src_ctx, &src_hosts, &dirs, &deploy::Known::default()).await;
     let source = uniform_and_healthy(from, &states, &dirs)?;

@@ -37,6 +37,12 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(2);
 pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
     let (mut ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let printer = ctx.executor.printer().clone();
+    if let Some(warning) = ctx
+        .playbook
+        .ignored_keys_warning(crate::config::playbook::Use::Release)
+    {
+        printer.note(&warning);
+    }
     let mut run = RunInfo::new(&ctx.inventory.env_name);
     if args.force_unlock {
         run.note = Some("--force-unlock".into());

@@ -29,6 +29,12 @@ pub(super) async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
         Work::Playbook(names) => load_playbook(names),
     })?;
     let printer = Arc::new(Printer::new(secrets));
+    if let Some(warning) = loaded
+        .playbook
+        .ignored_keys_warning(crate::config::playbook::Use::Run)
+    {
+        printer.note(&warning);
+    }
     let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;
     let started = Instant::now();
     // The run's record, as a deploy's: journal, host logs, events, `JUnit`,
