@@ -5,7 +5,9 @@
 mod check;
 mod check_ssh;
 mod deploy;
+mod generate;
 mod history;
+mod init;
 mod known_hosts;
 mod lock;
 mod promote;
@@ -43,6 +45,8 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Promote(s) => promote::promote(s).await,
         Settings::Unlock(s) => lock::unlock(s).await,
         Settings::KnownHosts(s) => known_hosts::known_hosts(s).await,
+        Settings::Init(s) => init::init(&s),
+        Settings::Generate(g) => generate::generate(g),
     }
 }
 
