@@ -10,6 +10,7 @@ mod ci_mode;
 mod config_errors;
 mod drain;
 mod failures;
+mod first_steps;
 mod fleet_selftest;
 mod host_keys;
 mod hostile;
