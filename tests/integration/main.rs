@@ -17,6 +17,7 @@ mod hostile;
 mod locks;
 mod patience;
 mod promote;
+mod readme;
 mod releases;
 mod rollback_drain;
 mod rolling;
