@@ -3,8 +3,9 @@
 # 127.0.x.y, run a playbook with a command, an upload and a template on
 # them with ferry, show the result, and stop the fleet.
 #   demo/run.sh [HOSTS]     (default 8)
-# Then it deploys two releases with `ferry deploy`, rolls back, and shows
-# `ferry status` and `ferry history`.
+# Then it deploys two releases with `ferry deploy`, rolls back, promotes,
+# and ends with what a deploy is on one host: its releases/, `current ->`
+# and its history (`ferry history -l h1`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${1:-8}
@@ -60,7 +61,6 @@ echo "== deploying r2 again converges: every host is skipped" >&2
 echo "== ferry rollback (emergency: every host back to its previous release)" >&2
 "$ferry" rollback demo -i "$inventory"
 "$ferry" status demo -i "$inventory"
-"$ferry" history demo -i "$inventory" --limit 6
 
 echo "== a bad release (its health check fails): the canary fails, is rolled back, nothing else changes" >&2
 mkdir -p "$work/app-bad" && echo "<h1>broken</h1>" > "$work/app-bad/index.html"
@@ -81,3 +81,7 @@ rm -f "$work/shop-"*.tar.gz   # a fresh controller: the artifact must come from 
 echo "== the JSON event stream of that run (abridged): $work/events.jsonl" >&2
 grep -E '"event":"(run_started|batch_started|host_result|run_finished)"' "$work/events.jsonl" | cut -c1-160
 (cd "$work" && "$ferry" status production)
+
+echo "== what a deploy is, on h1: one folder per release, \`current\` a symlink to one of them, and the host's own history" >&2
+"$ferry" run demo -i "$inventory" -l h1 --cmd 'cd {{ deploy_to | quote }} && ls -1d releases/* && echo "current -> $(readlink current)"'
+"$ferry" history demo -i "$inventory" -l h1

@@ -346,7 +346,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub force_unlock: bool,
     /// Wait this long for another run's lock instead of failing (exit 4).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
     /// Every host at once, without the playbook's drain and undrain (faster;
     /// requests to the hosts may fail). Default: drained batches of the
@@ -362,7 +362,7 @@ pub struct VerifyArgs {
     /// The playbook whose `health:` checks run; default: playbooks/deploy.yml.
     pub playbook: Option<String>,
     /// Wait this long for another run's lock instead of failing (exit 4).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
 }
 

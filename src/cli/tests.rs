@@ -111,3 +111,37 @@ fn help_of_a_command_is_that_commands_help() {
 fn the_definitions_hold_together() {
     Cli::command().debug_assert();
 }
+
+#[test]
+fn every_lock_wait_reads_ferry_lock_wait() {
+    let cmd = Cli::command();
+    for name in ["deploy", "rollback", "verify", "promote"] {
+        let sub = cmd.find_subcommand(name).expect(name);
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_id() == "lock_wait")
+            .expect("--lock-wait");
+        assert_eq!(
+            arg.get_env(),
+            Some(std::ffi::OsStr::new("FERRY_LOCK_WAIT")),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn status_and_history_output_read_ferry_output() {
+    let cmd = Cli::command();
+    for name in ["status", "history"] {
+        let sub = cmd.find_subcommand(name).expect(name);
+        let arg = sub
+            .get_arguments()
+            .find(|a| a.get_id() == "output")
+            .expect("--output");
+        assert_eq!(
+            arg.get_env(),
+            Some(std::ffi::OsStr::new("FERRY_OUTPUT")),
+            "{name}"
+        );
+    }
+}
