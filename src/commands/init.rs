@@ -30,7 +30,7 @@ pub(super) fn init(args: &InitSettings) -> Result<ExitStatus, Failure> {
     }
     let printer = Printer::plain();
     for (rel, text) in FILES {
-        let path = args.dir.join(rel);
+        let path = in_dir(&args.dir, rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
                 .with_context(|| format!("cannot create {}", parent.display()))?;
@@ -50,11 +50,21 @@ pub(super) fn init(args: &InitSettings) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Success)
 }
 
+/// `rel` in `dir`, without a leading `./` for the current folder (the
+/// names the messages show).
+fn in_dir(dir: &Path, rel: &str) -> PathBuf {
+    if dir == Path::new(".") {
+        PathBuf::from(rel)
+    } else {
+        dir.join(rel)
+    }
+}
+
 /// The files `init` would write that are there already.
 fn existing(dir: &Path) -> Vec<PathBuf> {
     FILES
         .iter()
-        .map(|(rel, _)| dir.join(rel))
+        .map(|(rel, _)| in_dir(dir, rel))
         .filter(|p| p.symlink_metadata().is_ok())
         .collect()
 }

@@ -18,8 +18,8 @@ fn init_writes_a_project_that_check_accepts() {
     let project = Project::empty();
     project
         .ferry(["init"])
-        .stderr_has("wrote ./inventories/staging.yml\n")
-        .stderr_has("wrote ./playbooks/deploy.yml\n")
+        .stderr_has("wrote inventories/staging.yml\n")
+        .stderr_has("wrote playbooks/deploy.yml\n")
         .run();
     for env in ["staging", "production"] {
         // No playbook named: site.yml.
@@ -69,7 +69,7 @@ fn init_never_overwrites_a_file_unless_forced() {
         .ferry(["init"])
         .code(2)
         .stderr(
-            "error: not overwriting ./inventories/staging.yml, ./playbooks/deploy.yml: \
+            "error: not overwriting inventories/staging.yml, playbooks/deploy.yml: \
              they exist (ferry init --force overwrites them)\n",
         )
         .file("inventories/staging.yml", "mine\n")
