@@ -152,7 +152,7 @@ pub struct Common {
     #[command(flatten)]
     pub hosts: Hosts,
     /// How many hosts work at once.
-    #[arg(short = 'f', long, default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
+    #[arg(short = 'f', long, value_name = "N", default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
     pub forks: usize,
 }
 
