@@ -38,7 +38,7 @@ inventory=$("$fleet" up --hosts "$hosts" --dir "$work/fleet" --inventory "$work/
 echo "demo: $hosts sshd hosts up; inventory $inventory" >&2
 
 echo "== ferry check demo" >&2
-"$ferry" check demo -i "$inventory" demo | head -8
+"$ferry" check demo -i "$inventory" demo | head -6   # the plan of h1; the others alike
 echo "== ferry run demo (playbooks/demo.yml)" >&2
 "$ferry" run demo -i "$inventory" demo -e release=demo-2
 echo "== ferry run --cmd (ad hoc)" >&2
@@ -52,7 +52,7 @@ for r in 1 2; do
   tar -czf "$work/shop-$r.tar.gz" -C "$work/app-$r" .
 done
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-1.tar.gz" --release r1
-"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --plan | head -6
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --plan | grep -E '^(release|staging|batch)'   # the batches; --plan also prints every step
 echo "== rolling deploy of r2: a canary, then batches of 25%, health checked between batches" >&2
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25%
 echo "== deploying r2 again converges: every host is skipped" >&2
@@ -79,7 +79,7 @@ cp -r playbooks "$work/"
 rm -f "$work/shop-"*.tar.gz   # a fresh controller: the artifact must come from a staging host
 (cd "$work" && FERRY_CACHE="$PWD/cache" "$ferry" promote staging production --canary 1 --batch 50% --output json > events.jsonl)
 echo "== the JSON event stream of that run (abridged): $work/events.jsonl" >&2
-grep -E '"event":"(run_started|batch_started|host_result|run_finished)"' "$work/events.jsonl" | cut -c1-160
+grep -E '"event":"(batch_started|host_result|run_finished)"' "$work/events.jsonl"
 (cd "$work" && "$ferry" status production)
 
 echo "== what a deploy is, on h1: one folder per release, \`current\` a symlink to one of them, and the host's own history" >&2
