@@ -6,14 +6,19 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::values::{Amount, BatchSpec};
+
+pub mod generate;
+
 /// Hosts at once when `--forks` is not given.
 pub const DEFAULT_FORKS: usize = 64;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
-    version,
-    about = "Agentless fleet deploys over plain SSH"
+    version = env!("FERRY_VERSION"),
+    about = "Agentless fleet deploys over plain SSH",
+    // Our own `help` subcommand (clap's rejects `ferry help --help`).
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -51,6 +56,78 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Each host's SSH key against the known hosts files (--scan); record rotated keys (--update).
     KnownHosts(KnownHostsArgs),
+    // init, completions, man, help: they read no inventory.
+    #[command(flatten)]
+    Setup(SetupCommand),
+}
+
+/// The commands that need no environment.
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Start a project: commented inventories (staging, production) and
+    /// playbooks (site.yml, deploy.yml) that `ferry check` accepts.
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    ///
+    /// bash: `ferry completions bash > ~/.local/share/bash-completion/completions/ferry`;
+    /// zsh: into a directory on $fpath as `_ferry`; fish: `~/.config/fish/completions/ferry.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or with --dir write one page per command.
+    ///
+    /// `ferry man | man -l -`; `ferry man --dir ~/.local/share/man/man1`.
+    Man(ManArgs),
+    /// Print this help, or the help of the given command(s).
+    Help(HelpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project folder (created when missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write ferry.1 and ferry-<command>.1 for every command into DIR
+    /// instead of printing ferry.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The command whose help to print (e.g. `deploy`); none: ferry's.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl HelpArgs {
+    /// `ferry help CMD..` means `ferry CMD.. --help`: clap's own help text,
+    /// and its own error (with a suggestion) for a command that is not one.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once("ferry".to_string())
+            .chain(self.command.iter().cloned())
+            .chain(std::iter::once("--help".to_string()))
+            .collect()
+    }
 }
 
 #[derive(Debug, Args)]
@@ -68,9 +145,22 @@ pub struct KnownHostsArgs {
     pub yes: bool,
 }
 
-/// Options every command that reads an inventory takes.
+/// Options every command that works on hosts in parallel takes: the
+/// selection ([`Hosts`]) and `--forks`.
 #[derive(Debug, Args)]
 pub struct Common {
+    #[command(flatten)]
+    pub hosts: Hosts,
+    /// How many hosts work at once.
+    #[arg(short = 'f', long, value_name = "N", default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
+    pub forks: usize,
+}
+
+/// Options every command that reads an inventory takes: the environment
+/// and which of its hosts. Alone (without `--forks`) for the commands where
+/// a number of hosts at once means nothing (check, lock, unlock, history).
+#[derive(Debug, Args)]
+pub struct Hosts {
     /// The environment: inventories/<ENV>.yml.
     pub env: String,
     /// Read this inventory file instead of inventories/<ENV>.yml.
@@ -82,9 +172,6 @@ pub struct Common {
     /// Select hosts: names, groups, globs, `!` to exclude (`web*,!web3`).
     #[arg(short = 'l', long, value_name = "PATTERN", env = "FERRY_LIMIT")]
     pub limit: Option<String>,
-    /// How many hosts work at once.
-    #[arg(short = 'f', long, default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
-    pub forks: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -271,7 +358,7 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub force_unlock: bool,
     /// Wait this long for another run's lock instead of failing (exit 4).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
     /// Every host at once, without the playbook's drain and undrain (faster;
     /// requests to the hosts may fail). Default: drained batches of the
@@ -289,14 +376,14 @@ pub struct VerifyArgs {
     /// The playbook whose `health:` checks run; default: playbooks/deploy.yml.
     pub playbook: Option<String>,
     /// Wait this long for another run's lock instead of failing (exit 4).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub common: Hosts,
     /// Why (shown to whoever finds the environment locked).
     #[arg(long)]
     pub reason: String,
@@ -305,7 +392,7 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub common: Hosts,
     /// Also remove a run's lock whose lease has expired (its holder is gone).
     #[arg(long)]
     pub force: bool,
@@ -315,24 +402,21 @@ pub struct UnlockArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    /// `json`: one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
     pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The environment: inventories/<ENV>.yml.
-    pub env: String,
-    /// Read this inventory file instead of inventories/<ENV>.yml.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
-    /// Only these hosts (a host pattern).
-    #[arg(long, value_name = "PATTERN")]
-    pub host: Option<String>,
-    /// Show at most N entries.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: usize,
-    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    /// The environment and its hosts (`-l` selects them, as everywhere).
+    #[command(flatten)]
+    pub common: Hosts,
+    /// Show the newest N entries.
+    #[arg(short = 'n', long = "last", value_name = "N", default_value_t = 20)]
+    pub last: usize,
+    /// `json`: one JSON object per entry on stdout.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
     pub output: OutputArg,
 }
 
@@ -359,7 +443,7 @@ pub struct RunArgs {
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub common: Hosts,
     /// The playbook to check (a name in playbooks/ or a file); default: site.
     pub playbook: Option<String>,
     /// Print each host's effective SSH settings and where each came from
@@ -374,3 +458,6 @@ pub struct CheckArgs {
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::config::values::parse_duration(text)
 }
+
+#[cfg(test)]
+mod tests;

@@ -100,6 +100,16 @@ pub enum Invalid {
     HealthRequired { what: String, by: String },
     #[error("{} has no `health:` checks: nothing to verify (name the playbook that has them: `ferry verify ENV PLAYBOOK`)", .0.display())]
     NoHealthChecks(PathBuf),
+    #[error("not overwriting {}: they exist (ferry init --force overwrites them)", render_paths(.0))]
+    InitExists(Vec<PathBuf>),
+}
+
+fn render_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why a safety check refused the run.

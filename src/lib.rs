@@ -96,6 +96,9 @@ where
             return status;
         }
     };
+    if let cli::Command::Setup(cli::SetupCommand::Help(help)) = &cli.command {
+        return run(help.argv());
+    }
     match execute(cli) {
         Ok(status) => status,
         Err(failure) => {

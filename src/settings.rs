@@ -32,6 +32,9 @@ pub enum Settings {
     Lock(LockSettings),
     Unlock(UnlockSettings),
     KnownHosts(KnownHostsSettings),
+    Init(InitSettings),
+    /// Completions, manual pages or help, rendered from the clap definitions.
+    Generate(cli::generate::Generated),
 }
 
 /// Where the hosts come from: the environment, its inventory and the selection.
@@ -216,7 +219,7 @@ pub struct StatusSettings {
 
 #[derive(Debug)]
 pub struct HistorySettings {
-    /// `--host` is the selection.
+    /// `-l/--limit` is the selection.
     pub common: CommonSettings,
     /// At most this many entries.
     pub entries: usize,
@@ -233,6 +236,13 @@ pub struct LockSettings {
 pub struct UnlockSettings {
     pub common: CommonSettings,
     /// Also remove a run's lock whose lease has expired.
+    pub force: bool,
+}
+
+/// `ferry init`: where to write the project, and whether over existing files.
+#[derive(Debug)]
+pub struct InitSettings {
+    pub dir: PathBuf,
     pub force: bool,
 }
 
@@ -309,11 +319,8 @@ impl Settings {
                 output: args.output.into(),
             }),
             cli::Command::History(args) => Settings::History(HistorySettings {
-                common: CommonSettings {
-                    limit: args.host,
-                    ..CommonSettings::env(&args.env, args.inventory)
-                },
-                entries: args.limit,
+                common: args.common.into(),
+                entries: args.last,
                 output: args.output.into(),
             }),
             cli::Command::Promote(args) => {
@@ -348,7 +355,33 @@ impl Settings {
                     yes: args.yes,
                 })
             }
+            cli::Command::Setup(command) => command.into(),
         })
+    }
+}
+
+impl From<cli::SetupCommand> for Settings {
+    fn from(command: cli::SetupCommand) -> Settings {
+        use cli::generate::{self, Generated};
+        match command {
+            cli::SetupCommand::Init(args) => Settings::Init(InitSettings {
+                dir: args.dir,
+                force: args.force,
+            }),
+            cli::SetupCommand::Completions(args) => {
+                Settings::Generate(Generated::Stdout(generate::completions(args.shell)))
+            }
+            cli::SetupCommand::Man(args) => Settings::Generate(match args.dir {
+                Some(dir) => Generated::Files {
+                    dir,
+                    files: generate::man_pages(),
+                },
+                None => Generated::Stdout(generate::man_page()),
+            }),
+            // `lib::run` answers `help` before this (as `CMD --help`); what
+            // `ferry help` alone means, for any other caller.
+            cli::SetupCommand::Help(_) => Settings::Generate(Generated::Stdout(generate::help())),
+        }
     }
 }
 
@@ -385,11 +418,19 @@ impl ShipSettings {
 impl From<cli::Common> for CommonSettings {
     fn from(common: cli::Common) -> CommonSettings {
         CommonSettings {
-            env: common.env,
-            inventory: common.inventory,
-            extra_vars: common.extra_vars,
-            limit: common.limit,
             forks: common.forks,
+            ..common.hosts.into()
+        }
+    }
+}
+
+/// No `--forks` on the command line: the default.
+impl From<cli::Hosts> for CommonSettings {
+    fn from(hosts: cli::Hosts) -> CommonSettings {
+        CommonSettings {
+            extra_vars: hosts.extra_vars,
+            limit: hosts.limit,
+            ..CommonSettings::env(&hosts.env, hosts.inventory)
         }
     }
 }

@@ -7,7 +7,9 @@ mod check;
 mod check_ssh;
 mod deploy;
 mod health_gate;
+mod generate;
 mod history;
+mod init;
 mod known_hosts;
 mod lock;
 mod playbook_names;
@@ -46,6 +48,8 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Promote(s) => promote::promote(s).await,
         Settings::Unlock(s) => lock::unlock(s).await,
         Settings::KnownHosts(s) => known_hosts::known_hosts(s).await,
+        Settings::Init(s) => init::init(&s),
+        Settings::Generate(g) => generate::generate(g),
     }
 }
 
