@@ -96,6 +96,11 @@ where
             return status;
         }
     };
+    report::style::choose(match cli.color {
+        cli::ColorWhen::Auto => report::style::ColorChoice::Auto,
+        cli::ColorWhen::Always => report::style::ColorChoice::Always,
+        cli::ColorWhen::Never => report::style::ColorChoice::Never,
+    });
     match execute(cli) {
         Ok(status) => status,
         Err(failure) => {
