@@ -23,6 +23,7 @@ mod run;
 mod security;
 mod ssh_config;
 mod sudo;
+mod terminal;
 mod trust;
 mod windows;
 mod zero_downtime;
