@@ -23,6 +23,18 @@ pub const DEFAULT_FORKS: usize = 64;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour on a terminal: auto (when the stream is a terminal, `TERM` is
+    /// not dumb and `NO_COLOR` is unset or empty), always, never.
+    #[arg(long, global = true, value_enum, env = "FERRY_COLOR", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]

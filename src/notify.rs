@@ -90,7 +90,7 @@ impl Notifier {
         let bytes = body.to_string().into_bytes();
         let sent = tokio::time::timeout(
             TIMEOUT,
-            crate::http::request("POST", url, Some(("application/json", &bytes))),
+            crate::http::request(url, Some(("application/json", bytes)), TIMEOUT),
         )
         .await;
         let problem = match sent {

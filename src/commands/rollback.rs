@@ -76,6 +76,10 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         args: &args,
         pace: &pace,
     };
+    // A bar of hosts rolled back, on a terminal only: moved by each batch's
+    // end (or each host's with --now), cleared before the summary.
+    printer.progress_start(hosts.len());
+    printer.progress_message("rolling back");
     let (ready, connecting) = ctx.executor.connect_all(&hosts, Some(PATIENCE)).await;
     // A live holder among the hosts that answered stops the whole rollback
     // before anything changes (exit 4).
@@ -91,6 +95,7 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         }
     };
     let (first, late) = tokio::join!(wave.run(first), late);
+    printer.progress_finish();
     ctx.executor.close_all().await;
     let (mut results, mut released) = first?;
     let (late_results, late_released) = late?;

@@ -23,6 +23,7 @@ use crate::secrets::Secrets;
 pub mod human;
 mod junit;
 mod reporter;
+pub mod style;
 
 pub use junit::{junit_xml, CaseResult, TestCase};
 
@@ -97,12 +98,21 @@ impl Printer {
 
     /// Print without tearing the progress bar; control characters escaped.
     fn write(&self, to_stdout: bool, text: &str) {
-        let text = escape_controls(text);
+        self.emit(to_stdout, &escape_controls(text));
+    }
+
+    /// As [`Printer::write`], one of ferry's own lines: its outcome words
+    /// styled ([`style::paint`]; the stream strips them where colour is off).
+    fn write_painted(&self, to_stdout: bool, text: &str) {
+        self.emit(to_stdout, &style::paint(&escape_controls(text)));
+    }
+
+    fn emit(&self, to_stdout: bool, text: &str) {
         let emit = || {
             if to_stdout {
-                let _ = writeln!(std::io::stdout().lock(), "{text}");
+                let _ = writeln!(anstream::stdout().lock(), "{text}");
             } else {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                let _ = writeln!(anstream::stderr().lock(), "{text}");
             }
         };
         match self.bar.lock().expect("bar lock").as_ref() {
@@ -188,12 +198,12 @@ impl Printer {
         let text = self.mask(message);
         self.log(host, &text);
         let line = self.stamped(&format!("[{host}] {text}"));
-        self.write(false, &line);
+        self.write_painted(false, &line);
     }
 
     /// A line for the whole run.
     pub fn note(&self, message: &str) {
-        self.write(false, &self.mask(message));
+        self.write_painted(false, &self.mask(message));
     }
 
     /// A line the [`Reporter`] already masked (a JSON event), on stdout.
@@ -207,12 +217,20 @@ impl Printer {
     }
 
     pub fn error(&self, err: &dyn std::error::Error) {
-        let mut stderr = std::io::stderr().lock();
+        let mut stderr = anstream::stderr().lock();
         let text = |e: &dyn std::fmt::Display| escape_controls(&self.mask(&e.to_string()));
-        let _ = writeln!(stderr, "error: {}", text(err));
+        let _ = writeln!(stderr, "{}", style::paint(&format!("error: {}", text(err))));
         for cause in std::iter::successors(err.source(), |e| e.source()) {
             let _ = writeln!(stderr, "  caused by: {}", text(cause));
         }
+    }
+}
+
+/// A command that ends early (an error) takes its bar away before the
+/// error is printed.
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.progress_finish();
     }
 }
 

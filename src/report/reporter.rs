@@ -78,6 +78,8 @@ struct Bar {
     shown: bool,
     /// Hosts in the batch under way.
     batch: usize,
+    /// The staging bar is up (staging comes before the batches).
+    staging: bool,
 }
 
 impl Reporter {
@@ -148,13 +150,31 @@ impl Reporter {
                     ..Bar::default()
                 };
             }
+            Event::StagingStarted { hosts } => {
+                self.printer.progress_start(hosts.len());
+                self.printer.progress_message("staging");
+                bar.staging = true;
+            }
+            Event::StepFinished {
+                step: crate::machine::Stage::Receive,
+                ..
+            } if bar.staging => self.printer.progress_hosts_done(1),
+            Event::StagingFinished => {
+                self.printer.progress_finish();
+                bar.staging = false;
+            }
             Event::BatchStarted { batch, hosts, .. } => {
                 if !bar.shown {
                     self.printer.progress_start(bar.hosts);
                     bar.shown = true;
                 }
-                self.printer
-                    .progress_message(&format!("batch {batch}/{}", bar.batches));
+                // A rollback has no plan: its bar is the command's.
+                let of = if bar.batches > 0 {
+                    format!("/{}", bar.batches)
+                } else {
+                    String::new()
+                };
+                self.printer.progress_message(&format!("batch {batch}{of}"));
                 bar.batch = hosts.len();
             }
             Event::BatchFinished { .. } => self.printer.progress_hosts_done(bar.batch),

@@ -27,6 +27,7 @@ mod security;
 mod ssh_config;
 mod status;
 mod sudo;
+mod terminal;
 mod trust;
 mod vagrant;
 mod windows;
