@@ -207,7 +207,7 @@ fn help_takes_help_and_names_a_command() {
     let project = Project::empty();
     project
         .ferry(["help", "--help"])
-        .stdout_has("Usage: ferry help [COMMAND]...\n")
+        .stdout_has("Usage: ferry help [OPTIONS] [COMMAND]...\n")
         .run();
     let deploy = project.ferry(["deploy", "--help"]).run().stdout;
     project.ferry(["help", "deploy"]).stdout(deploy).run();
