@@ -14,46 +14,15 @@ use super::{Client, HttpError};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
+#[path = "../../tests/support/test_ca.rs"]
+mod test_ca_files;
+
 /// A test CA and a certificate for 127.0.0.1 it signed, by Debian's
 /// openssl: (dir, ca.pem, cert.pem, key.pem).
 fn test_ca() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name);
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-    let openssl = |args: &[&str]| {
-        let made = std::process::Command::new("openssl")
-            .args(["req", "-x509", "-nodes", "-days", "2"])
-            .args(ec)
-            .args(args)
-            .current_dir(dir.path())
-            .output()
-            .expect("openssl (Debian package openssl)");
-        assert!(made.status.success(), "{made:?}");
-    };
-    openssl(&[
-        "-subj",
-        "/CN=ferry test CA",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.pem",
-    ]);
+    test_ca_files::make_test_ca(dir.path());
     let (ca, cert, key) = (at("ca.pem"), at("cert.pem"), at("key.pem"));
     (dir, ca, cert, key)
 }

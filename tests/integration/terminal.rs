@@ -168,40 +168,7 @@ fn progress_bars_for_staging_run_and_rollback_on_a_terminal_only() {
 /// A test CA and a certificate for 127.0.0.1 it signed, in `dir`
 /// (Debian's openssl): returns ca.pem.
 fn test_ca(dir: &Path) -> PathBuf {
-    let openssl = |args: &[&str]| {
-        let made = Command::new("openssl")
-            .args(["req", "-x509", "-nodes", "-days", "2", "-newkey", "ec"])
-            .args(["-pkeyopt", "ec_paramgen_curve:prime256v1"])
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .expect("openssl (Debian package openssl)");
-        assert!(made.status.success(), "{made:?}");
-    };
-    openssl(&[
-        "-subj",
-        "/CN=ferry test CA",
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-    ]);
-    openssl(&[
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca-key.pem",
-        "-keyout",
-        "key.pem",
-        "-out",
-        "cert.pem",
-    ]);
+    crate::support::test_ca::make_test_ca(dir);
     dir.join("ca.pem")
 }
 

@@ -10,6 +10,8 @@
 
 #[path = "../../support/fleet.rs"]
 pub(crate) mod fleet;
+#[path = "../../support/test_ca.rs"]
+pub(crate) mod test_ca;
 
 pub(crate) mod ferry;
 pub(crate) mod host;
