@@ -1,7 +1,7 @@
 //! https against a real TLS server on 127.0.0.1 with a certificate of a
 //! test CA (made by Debian's openssl): trusted only through the CA file.
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufReader, Write as _};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,15 +14,15 @@ use super::{Client, HttpError};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-#[path = "../../tests/support/test_ca.rs"]
-mod test_ca_files;
+#[path = "../../tests/support/http_peer.rs"]
+mod http_peer;
 
 /// A test CA and a certificate for 127.0.0.1 it signed, by Debian's
 /// openssl: (dir, ca.pem, cert.pem, key.pem).
 fn test_ca() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let at = |name: &str| dir.path().join(name);
-    test_ca_files::make_test_ca(dir.path());
+    http_peer::make_test_ca(dir.path());
     let (ca, cert, key) = (at("ca.pem"), at("cert.pem"), at("key.pem"));
     (dir, ca, cert, key)
 }
@@ -55,20 +55,8 @@ fn tls_server(
         for tcp in listener.incoming().flatten() {
             let conn = rustls::ServerConnection::new(config.clone()).unwrap();
             let mut tls = rustls::StreamOwned::new(conn, tcp);
-            let mut reader = BufReader::new(&mut tls);
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                // A refused handshake ends here: next connection.
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut got = vec![0; length];
-            let _ = reader.read_exact(&mut got);
+            // A refused handshake reads as an empty request: next connection.
+            let got = http_peer::read_request_body(&mut BufReader::new(&mut tls));
             let _ = tx.send(String::from_utf8_lossy(&got).into_owned());
             let head = format!(
                 "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",

@@ -55,25 +55,14 @@ fn json_events_and_a_junit_report_account_for_every_host() {
 
 /// Collect the bodies of POST requests to a loopback listener.
 fn webhook() -> (String, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use crate::support::http_peer::read_request_body;
+    use std::io::{BufReader, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/hook", listener.local_addr().unwrap());
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
+            let body = read_request_body(&mut BufReader::new(stream.try_clone().unwrap()));
             let _ = (&stream).write_all(b"HTTP/1.0 200 OK\r\n\r\nok");
             if tx
                 .send(String::from_utf8_lossy(&body).into_owned())

@@ -168,7 +168,7 @@ fn progress_bars_for_staging_run_and_rollback_on_a_terminal_only() {
 /// A test CA and a certificate for 127.0.0.1 it signed, in `dir`
 /// (Debian's openssl): returns ca.pem.
 fn test_ca(dir: &Path) -> PathBuf {
-    crate::support::test_ca::make_test_ca(dir);
+    crate::support::http_peer::make_test_ca(dir);
     dir.join("ca.pem")
 }
 

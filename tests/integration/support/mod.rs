@@ -10,8 +10,8 @@
 
 #[path = "../../support/fleet.rs"]
 pub(crate) mod fleet;
-#[path = "../../support/test_ca.rs"]
-pub(crate) mod test_ca;
+#[path = "../../support/http_peer.rs"]
+pub(crate) mod http_peer;
 
 pub(crate) mod ferry;
 pub(crate) mod host;
