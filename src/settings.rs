@@ -32,6 +32,16 @@ pub enum Settings {
     Lock(LockSettings),
     Unlock(UnlockSettings),
     KnownHosts(KnownHostsSettings),
+    Report(ReportSettings),
+}
+
+/// `ferry report`: which run, and where its page goes.
+#[derive(Debug)]
+pub struct ReportSettings {
+    /// A run's folder, or a run id in `log_dir`.
+    pub run: PathBuf,
+    pub out: Option<PathBuf>,
+    pub log_dir: PathBuf,
 }
 
 /// Where the hosts come from: the environment, its inventory and the selection.
@@ -161,6 +171,8 @@ pub struct ShipSettings {
     pub output: OutputFormat,
     /// A `JUnit` XML report to write.
     pub report: Option<PathBuf>,
+    /// The run's timeline to write (`--report` ending in `.html`).
+    pub timeline: Option<PathBuf>,
     pub hotfix: bool,
     /// A webhook over the inventory's.
     pub notify: Option<String>,
@@ -337,8 +349,20 @@ impl Settings {
                     yes: args.yes,
                 })
             }
+            cli::Command::Report(args) => Settings::Report(ReportSettings {
+                run: args.run,
+                out: args.out,
+                log_dir: args.log_dir,
+            }),
         })
     }
+}
+
+/// `--report` names an HTML page (the timeline), not a `JUnit` file.
+fn is_html(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
 }
 
 impl ShipSettings {
@@ -346,7 +370,8 @@ impl ShipSettings {
         let canary = canary_gate(&args, terminal)?;
         Ok(ShipSettings {
             output: args.output.into(),
-            report: args.report,
+            timeline: args.report.clone().filter(|p| is_html(p)),
+            report: args.report.filter(|p| !is_html(p)),
             hotfix: args.hotfix,
             notify: args.notify,
             // clap requires --reason with --outside-window.

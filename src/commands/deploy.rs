@@ -171,6 +171,9 @@ async fn finish_run(
     if let Some(dir) = ctx.reporter.dir() {
         printer.note(&format!("run log: {}", dir.display()));
     }
+    if let Some(page) = &args.timeline {
+        super::report::timeline(ctx.reporter.dir(), page, printer)?;
+    }
     Ok(
         if report.interrupted && status != ExitStatus::RollbackFailed {
             printer

@@ -9,6 +9,7 @@ mod history;
 mod known_hosts;
 mod lock;
 mod promote;
+mod report;
 mod results;
 mod rollback;
 mod run;
@@ -43,6 +44,7 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Promote(s) => promote::promote(s).await,
         Settings::Unlock(s) => lock::unlock(s).await,
         Settings::KnownHosts(s) => known_hosts::known_hosts(s).await,
+        Settings::Report(s) => report::report(&s),
     }
 }
 

@@ -22,6 +22,7 @@ use crate::secrets::{xml_escape, Secrets};
 
 pub mod human;
 mod reporter;
+pub mod timeline;
 
 pub use reporter::{HostEnd, Reporter, RunEnd};
 
@@ -35,7 +36,15 @@ pub struct Printer {
     bar: Mutex<Option<ProgressBar>>,
     /// With `--output json` stdout carries events only: host output moves to stderr.
     machine_stdout: std::sync::atomic::AtomicBool,
+    /// Each host's last log lines since its step started, for the step's
+    /// `step_finished` (a release run only: [`Printer::keep_tails`]).
+    tails: Mutex<Option<HashMap<String, std::collections::VecDeque<String>>>>,
 }
+
+/// Lines a step's `output` keeps, and characters of each: the hover of the
+/// run's timeline, bounded per host whatever the host prints.
+pub const TAIL_LINES: usize = 8;
+pub const TAIL_CHARS: usize = 240;
 
 struct HostLogs {
     dir: PathBuf,
@@ -50,7 +59,26 @@ impl Printer {
             logs: Mutex::new(None),
             bar: Mutex::new(None),
             machine_stdout: std::sync::atomic::AtomicBool::new(false),
+            tails: Mutex::new(None),
         }
+    }
+
+    /// Keep each host's last log lines from now on (see [`Printer::take_tail`]).
+    pub fn keep_tails(&self) {
+        self.tails
+            .lock()
+            .expect("tails lock")
+            .get_or_insert_with(HashMap::new);
+    }
+
+    /// The host's last log lines since the last call (masked, escaped, cut).
+    pub fn take_tail(&self, host: &str) -> Vec<String> {
+        let mut tails = self.tails.lock().expect("tails lock");
+        tails
+            .as_mut()
+            .and_then(|t| t.remove(host))
+            .map(Vec::from)
+            .unwrap_or_default()
     }
 
     /// Keep stdout for machine-readable lines (`out`) only.
@@ -117,6 +145,13 @@ impl Printer {
     }
 
     fn log(&self, host: &str, line: &str) {
+        if let Some(tails) = self.tails.lock().expect("tails lock").as_mut() {
+            let tail = tails.entry(host.to_string()).or_default();
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(one_line(line).chars().take(TAIL_CHARS).collect());
+        }
         let mut guard = self.logs.lock().expect("logs lock");
         let Some(logs) = guard.as_mut() else { return };
         if !logs.files.contains_key(host) {
