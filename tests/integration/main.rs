@@ -23,6 +23,7 @@ mod run;
 mod security;
 mod ssh_config;
 mod sudo;
+mod timeline;
 mod trust;
 mod vagrant;
 mod windows;
