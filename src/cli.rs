@@ -291,6 +291,31 @@ pub struct RollbackArgs {
     /// rollout's batch size.
     #[arg(long)]
     pub now: bool,
+    /// Keep the run's journal and write its timeline here (a name ending
+    /// in `.html`, as `ferry report --html`).
+    #[arg(long, value_name = "FILE", value_parser = parse_html)]
+    pub report: Option<PathBuf>,
+    /// Where run logs go with --report (journal.jsonl and one log per host).
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".ferry/runs",
+        env = "FERRY_LOG_DIR"
+    )]
+    pub log_dir: PathBuf,
+}
+
+fn parse_html(text: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(text);
+    let html = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
+    if html {
+        Ok(path)
+    } else {
+        Err("a rollback's report is its timeline: name a file ending in .html".into())
+    }
 }
 
 #[derive(Debug, Args)]

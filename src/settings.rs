@@ -202,6 +202,9 @@ pub struct RollbackSettings {
     pub lock_wait: Option<Duration>,
     /// `--now`: every host at once, undrained.
     pub now: bool,
+    /// `--report run.html`: keep a journal and write the run's timeline.
+    pub timeline: Option<PathBuf>,
+    pub log_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -299,6 +302,8 @@ impl Settings {
                 force_unlock: args.force_unlock,
                 lock_wait: args.lock_wait,
                 now: args.now,
+                timeline: args.report,
+                log_dir: args.log_dir,
             }),
             cli::Command::Verify(args) => Settings::Verify(VerifySettings {
                 common: args.common.into(),

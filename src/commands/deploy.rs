@@ -235,7 +235,7 @@ fn open_run(
     Ok(run)
 }
 
-fn outcome_fields(outcome: &Outcome) -> (HostOutcome, Option<String>, Option<String>) {
+pub(super) fn outcome_fields(outcome: &Outcome) -> (HostOutcome, Option<String>, Option<String>) {
     match outcome {
         Outcome::Deployed { release, .. } => {
             (HostOutcome::Deployed, Some(release.to_string()), None)

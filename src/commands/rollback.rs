@@ -30,13 +30,14 @@ use super::{release_context, report_results};
 pub(crate) const PATIENCE: Duration = Duration::from_secs(2);
 
 pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
-    let (ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
+    let (mut ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let printer = ctx.executor.printer().clone();
     let mut run = RunInfo::new(&ctx.inventory.env_name);
     if args.force_unlock {
         run.note = Some("--force-unlock".into());
     }
     let started = Instant::now();
+    super::report::open_rollback(&mut ctx, &args, &run, &hosts);
     let ctx = Arc::new(ctx);
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
@@ -95,6 +96,8 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         );
         status = ExitStatus::Interrupted;
     }
+    let interrupted = status == ExitStatus::Interrupted;
+    super::report::finish_rollback(&ctx, &args, &results, interrupted, started)?;
     Ok(super::lock::report_lost(&printer, &released, status))
 }
 

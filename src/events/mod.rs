@@ -42,6 +42,17 @@ pub enum Event {
         hotfix: bool,
         hosts: Vec<String>,
     },
+    /// A `ferry rollback` with `--report run.html` started (it keeps a
+    /// journal then): who, where, and `to` when `--to` named the release.
+    RollbackStarted {
+        run_id: String,
+        command: Vec<String>,
+        user: String,
+        controller: String,
+        env: String,
+        to: Option<ReleaseId>,
+        hosts: Vec<String>,
+    },
     /// The rollout's batches (host names in order) and the hosts skipped as
     /// already on the release.
     Plan {

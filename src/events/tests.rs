@@ -29,6 +29,15 @@ fn every_event() -> Vec<Event> {
             hotfix: false,
             hosts: names(&["web1", "web2"]),
         },
+        Event::RollbackStarted {
+            run_id: "20261201T020000Z-4c5d6".into(),
+            command: names(&["ferry", "rollback", "production", "--report", "run.html"]),
+            user: "ci".into(),
+            controller: "build1".into(),
+            env: "production".into(),
+            to: None,
+            hosts: names(&["web1", "web2"]),
+        },
         Event::Plan {
             release: id("r1"),
             batches: vec![names(&["web1"]), names(&["web2"])],
@@ -162,6 +171,7 @@ fn variant(event: &Event) -> usize {
         Event::Paused { .. } => 17,
         Event::LockTakenOver { .. } => 18,
         Event::ProbeRetry { .. } => 19,
+        Event::RollbackStarted { .. } => 20,
     }
 }
 
@@ -170,7 +180,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=19).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=20).collect::<Vec<_>>());
 }
 
 #[test]

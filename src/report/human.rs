@@ -149,6 +149,8 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
         }
         // Listed, so a new event decides whether it prints.
         Event::RunStarted { .. }
+        // `ferry rollback` says its own start.
+        | Event::RollbackStarted { .. }
         | Event::Plan { .. }
         | Event::StagingStarted { .. }
         | Event::StagingFinished

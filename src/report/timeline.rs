@@ -31,7 +31,7 @@ pub enum TimelineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0} has no `run_started` event: not the journal of a deploy or promote")]
+    #[error("{0} has no `run_started` or `rollback_started` event: not a run's journal")]
     NotARun(PathBuf),
     #[error("cannot render the timeline: {0}")]
     Render(#[from] minijinja::Error),
@@ -246,7 +246,8 @@ impl Run {
             return;
         };
         match event.as_str() {
-            "run_started" => {
+            // A `ferry rollback --report`: its switches are all rollbacks.
+            "run_started" | "rollback_started" => {
                 self.started.clone_from(e);
                 for h in list(e, "hosts") {
                     self.row(index, &h);

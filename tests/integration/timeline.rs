@@ -140,3 +140,31 @@ fn a_run_id_finds_its_folder_and_a_missing_run_is_an_error() {
         .stderr_has("cannot read the run's journal")
         .run();
 }
+
+#[test]
+fn a_rollback_with_report_keeps_a_journal_and_writes_its_timeline() {
+    let fleet = Fleet::start(3);
+    let project = Project::new(&fleet, "");
+    project.deploy(project.release_tarball("r1"), "r1").run();
+    project.deploy(project.release_tarball("r2"), "r2").run();
+    project
+        .rollback()
+        .args(["--report", "back.xml"])
+        .code(2)
+        .stderr_has("a rollback's report is its timeline: name a file ending in .html")
+        .run();
+    project
+        .rollback()
+        .args(["--report", "back.html"])
+        .stderr_has("timeline: back.html")
+        .run();
+    let (dom, log) = chromium_dom(&project.path().join("back.html"));
+    assert!(!log.contains(":CONSOLE"), "console messages: {log}");
+    assert_eq!(dom.matches("<div class=\"host ").count(), 3, "{dom}");
+    assert_eq!(
+        dom.matches("class=\"bar back s-rollback\"").count(),
+        3,
+        "{dom}"
+    );
+    assert!(dom.contains("each host's previous good release"), "{dom}");
+}

@@ -191,23 +191,26 @@ fn summary(run: &Run, field: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
         .unwrap_or(run.end.saturating_sub(run.start));
     let started = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(run.start));
     let sha = field("sha256");
-    let mut rows = vec![
-        ("run", field("run_id")),
-        ("environment", field("env")),
-        ("release", field("release")),
-        (
-            "artifact",
-            format!(
-                "{} (sha256 {})",
-                field("artifact"),
-                sha.get(..12).unwrap_or(&sha)
-            ),
-        ),
+    let mut rows = vec![("run", field("run_id")), ("environment", field("env"))];
+    if field("event") == "rollback_started" {
+        let to = field("to");
+        let to = if to.is_empty() {
+            "each host's previous good release".to_string()
+        } else {
+            to
+        };
+        rows.push(("rollback to", to));
+    } else {
+        rows.push(("release", field("release")));
+        let sha = sha.get(..12).unwrap_or(&sha);
+        rows.push(("artifact", format!("{} (sha256 {sha})", field("artifact"))));
+    }
+    rows.extend([
         ("by", format!("{}@{}", field("user"), field("controller"))),
         ("started", started.to_string()),
         ("duration", seconds(duration)),
         ("hosts", run.rows.len().to_string()),
-    ];
+    ]);
     if let Some(from) = run.started.get("source_env").and_then(Value::as_str) {
         rows.push(("promoted from", from.to_string()));
     }
