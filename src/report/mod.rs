@@ -349,6 +349,24 @@ mod tests {
     }
 
     #[test]
+    fn a_hosts_tail_keeps_its_last_lines_cut_and_on_one_line() {
+        let printer = Printer::plain();
+        printer.host_line("h1", false, "before tails are kept");
+        assert!(printer.take_tail("h1").is_empty());
+        printer.keep_tails();
+        for i in 0..TAIL_LINES + 2 {
+            printer.host_line("h1", false, &format!("line {i}"));
+        }
+        printer.host_event("h2", &format!("{}\u{1b}[2J", "x".repeat(TAIL_CHARS)));
+        let tail = printer.take_tail("h1");
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail[0], "| line 2");
+        assert_eq!(tail[TAIL_LINES - 1], format!("| line {}", TAIL_LINES + 1));
+        assert!(printer.take_tail("h1").is_empty(), "taken");
+        assert_eq!(printer.take_tail("h2"), ["x".repeat(TAIL_CHARS)]);
+    }
+
+    #[test]
     fn tail_keeps_last_lines() {
         assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
         assert_eq!(tail("", 2), "");

@@ -7,8 +7,10 @@ use crate::probe::HealthCheck;
 use crate::release::ReleaseId;
 use crate::render::{Action, Step};
 
-/// Characters kept of one command: a hover, not a listing.
+/// Characters kept of one command, and commands of one step: a hover, not
+/// a listing (every host's every step is in the journal).
 const CHARS: usize = 300;
+const COMMANDS: usize = 20;
 
 fn cut(text: &str) -> String {
     let line = text.trim().replace('\n', "; ");
@@ -22,8 +24,9 @@ fn cut(text: &str) -> String {
 
 /// A task list (`before_switch`, `after_switch`, a playbook's drain).
 pub(super) fn tasks(steps: &[Step]) -> Vec<String> {
-    steps
+    let mut shown: Vec<String> = steps
         .iter()
+        .take(COMMANDS)
         .map(|step| {
             let task = match step {
                 Step::Skip { name, reason } => return cut(&format!("skip {name} ({reason})")),
@@ -39,7 +42,11 @@ pub(super) fn tasks(steps: &[Step]) -> Vec<String> {
                 }
             })
         })
-        .collect()
+        .collect();
+    if steps.len() > COMMANDS {
+        shown.push(format!("... and {} more", steps.len() - COMMANDS));
+    }
+    shown
 }
 
 pub(super) fn checks(checks: &[HealthCheck]) -> Vec<String> {
@@ -89,6 +96,20 @@ mod tests {
         let shown = cut(&long);
         assert_eq!(shown.chars().count(), CHARS + 1);
         assert!(shown.ends_with('…'));
+    }
+
+    #[test]
+    fn a_long_task_list_is_cut() {
+        let steps: Vec<Step> = (0..COMMANDS + 3)
+            .map(|i| Step::Skip {
+                name: format!("t{i}"),
+                reason: "when".into(),
+            })
+            .collect();
+        let shown = tasks(&steps);
+        assert_eq!(shown.len(), COMMANDS + 1);
+        assert_eq!(shown[0], "skip t0 (when)");
+        assert_eq!(shown[COMMANDS], "... and 3 more");
     }
 
     #[test]
