@@ -147,10 +147,13 @@ impl Printer {
     fn log(&self, host: &str, line: &str) {
         if let Some(tails) = self.tails.lock().expect("tails lock").as_mut() {
             let tail = tails.entry(host.to_string()).or_default();
-            if tail.len() == TAIL_LINES {
-                tail.pop_front();
+            // A failure's report is one event of many lines.
+            for line in line.lines() {
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(one_line(line).chars().take(TAIL_CHARS).collect());
             }
-            tail.push_back(one_line(line).chars().take(TAIL_CHARS).collect());
         }
         let mut guard = self.logs.lock().expect("logs lock");
         let Some(logs) = guard.as_mut() else { return };
@@ -357,13 +360,16 @@ mod tests {
         for i in 0..TAIL_LINES + 2 {
             printer.host_line("h1", false, &format!("line {i}"));
         }
-        printer.host_event("h2", &format!("{}\u{1b}[2J", "x".repeat(TAIL_CHARS)));
+        printer.host_event("h2", &format!("{}\u{1b}[2J\nnext", "x".repeat(TAIL_CHARS)));
         let tail = printer.take_tail("h1");
         assert_eq!(tail.len(), TAIL_LINES);
         assert_eq!(tail[0], "| line 2");
         assert_eq!(tail[TAIL_LINES - 1], format!("| line {}", TAIL_LINES + 1));
         assert!(printer.take_tail("h1").is_empty(), "taken");
-        assert_eq!(printer.take_tail("h2"), ["x".repeat(TAIL_CHARS)]);
+        assert_eq!(
+            printer.take_tail("h2"),
+            ["x".repeat(TAIL_CHARS), "next".into()]
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@ struct Slow {
 struct Failed {
     host: String,
     outcome: String,
+    current: String,
     reason: String,
     step: String,
     output: String,
@@ -244,6 +245,7 @@ fn failures(run: &Run) -> Vec<Failed> {
             Failed {
                 host: r.host.clone(),
                 outcome: r.outcome.clone().unwrap_or_default(),
+                current: r.current.clone().unwrap_or_default(),
                 reason: r.reason.clone().unwrap_or_default(),
                 step: bar.map(|b| b.step.clone()).unwrap_or_default(),
                 output: bar.map(|b| b.output.join("\n")).unwrap_or_default(),
@@ -286,13 +288,13 @@ fn step_class(step: &str) -> &'static str {
 
 fn outcome_class(outcome: Option<&str>) -> &'static str {
     match outcome {
-        Some("deployed") => "deployed",
-        Some("skipped") => "skipped",
-        Some("rolled_back") => "rolled_back",
-        Some("failed") => "failed",
-        Some("unreachable") => "unreachable",
-        Some("not_started") => "not_started",
-        _ => "unknown",
+        Some("deployed") => "o-deployed",
+        Some("skipped") => "o-skipped",
+        Some("rolled_back") => "o-rolled_back",
+        Some("failed") => "o-failed",
+        Some("unreachable") => "o-unreachable",
+        Some("not_started") => "o-not_started",
+        _ => "o-unknown",
     }
 }
 
