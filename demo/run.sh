@@ -3,8 +3,9 @@
 # 127.0.x.y, run a playbook with a command, an upload and a template on
 # them with ferry, show the result, and stop the fleet.
 #   demo/run.sh [HOSTS]     (default 8)
-# Then it deploys two releases with `ferry deploy`, rolls back, and shows
-# `ferry status` and `ferry history`.
+# Then it deploys two releases with `ferry deploy`, rolls back, promotes,
+# and ends with what a deploy is on one host: its releases/, `current ->`
+# and its history (`ferry history -l h1`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 hosts=${1:-8}
@@ -37,7 +38,7 @@ inventory=$("$fleet" up --hosts "$hosts" --dir "$work/fleet" --inventory "$work/
 echo "demo: $hosts sshd hosts up; inventory $inventory" >&2
 
 echo "== ferry check demo" >&2
-"$ferry" check demo -i "$inventory" demo | head -8
+"$ferry" check demo -i "$inventory" demo | head -6   # the plan of h1; the others alike
 echo "== ferry run demo (playbooks/demo.yml)" >&2
 "$ferry" run demo -i "$inventory" demo -e release=demo-2
 echo "== ferry run --cmd (ad hoc)" >&2
@@ -51,7 +52,7 @@ for r in 1 2; do
   tar -czf "$work/shop-$r.tar.gz" -C "$work/app-$r" .
 done
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-1.tar.gz" --release r1
-"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --plan | head -6
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --plan | grep -E '^(release|staging|batch)'   # the batches; --plan also prints every step
 echo "== rolling deploy of r2: a canary, then batches of 25%, health checked between batches" >&2
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --report "$work/timeline.html"
 echo "demo: the rollout's timeline (docs/timeline.png is this page for 20 hosts): $work/timeline.html" >&2
@@ -61,7 +62,6 @@ echo "== deploying r2 again converges: every host is skipped" >&2
 echo "== ferry rollback (emergency: every host back to its previous release)" >&2
 "$ferry" rollback demo -i "$inventory"
 "$ferry" status demo -i "$inventory"
-"$ferry" history demo -i "$inventory" --limit 6
 
 echo "== a bad release (its health check fails): the canary fails, is rolled back, nothing else changes" >&2
 mkdir -p "$work/app-bad" && echo "<h1>broken</h1>" > "$work/app-bad/index.html"
@@ -80,5 +80,9 @@ cp -r playbooks "$work/"
 rm -f "$work/shop-"*.tar.gz   # a fresh controller: the artifact must come from a staging host
 (cd "$work" && FERRY_CACHE="$PWD/cache" "$ferry" promote staging production --canary 1 --batch 50% --output json > events.jsonl)
 echo "== the JSON event stream of that run (abridged): $work/events.jsonl" >&2
-grep -E '"event":"(run_started|batch_started|host_result|run_finished)"' "$work/events.jsonl" | cut -c1-160
+grep -E '"event":"(batch_started|host_result|run_finished)"' "$work/events.jsonl"
 (cd "$work" && "$ferry" status production)
+
+echo "== what a deploy is, on h1: one folder per release, \`current\` a symlink to one of them, and the host's own history" >&2
+"$ferry" run demo -i "$inventory" -l h1 --cmd 'cd {{ deploy_to | quote }} && ls -1d releases/* && echo "current -> $(readlink current)"'
+"$ferry" history demo -i "$inventory" -l h1

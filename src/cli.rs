@@ -6,18 +6,35 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::values::{Amount, BatchSpec};
+
+pub mod generate;
+
 /// Hosts at once when `--forks` is not given.
 pub const DEFAULT_FORKS: usize = 64;
 
 #[derive(Debug, Parser)]
 #[command(
     name = "ferry",
-    version,
-    about = "Agentless fleet deploys over plain SSH"
+    version = env!("FERRY_VERSION"),
+    about = "Agentless fleet deploys over plain SSH",
+    // Our own `help` subcommand (clap's rejects `ferry help --help`).
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Colour on a terminal: auto (when the stream is a terminal, `TERM` is
+    /// not dumb and `NO_COLOR` is unset or empty), always, never.
+    #[arg(long, global = true, value_enum, env = "FERRY_COLOR", default_value_t = ColorWhen::Auto)]
+    pub color: ColorWhen,
+}
+
+/// `--color`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
@@ -54,6 +71,28 @@ pub enum Command {
     /// A run's report from its journal: `--html`, the run's timeline as one
     /// self-contained page (a row per host, a bar per step).
     Report(ReportArgs),
+    // init, completions, man, help: they read no inventory.
+    #[command(flatten)]
+    Setup(SetupCommand),
+}
+
+/// The commands that need no environment.
+#[derive(Debug, Subcommand)]
+pub enum SetupCommand {
+    /// Start a project: commented inventories (staging, production) and
+    /// playbooks (site.yml, deploy.yml) that `ferry check` accepts.
+    Init(InitArgs),
+    /// Print a shell completion script (bash, zsh or fish) on stdout.
+    ///
+    /// bash: `ferry completions bash > ~/.local/share/bash-completion/completions/ferry`;
+    /// zsh: into a directory on $fpath as `_ferry`; fish: `~/.config/fish/completions/ferry.fish`.
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) on stdout, or with --dir write one page per command.
+    ///
+    /// `ferry man | man -l -`; `ferry man --dir ~/.local/share/man/man1`.
+    Man(ManArgs),
+    /// Print this help, or the help of the given command(s).
+    Help(HelpArgs),
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +117,56 @@ pub struct ReportArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The project folder (created when missing).
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: ShellArg,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShellArg {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write ferry.1 and ferry-<command>.1 for every command into DIR
+    /// instead of printing ferry.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HelpArgs {
+    /// The command whose help to print (e.g. `deploy`); none: ferry's.
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+impl HelpArgs {
+    /// `ferry help CMD..` means `ferry CMD.. --help`: clap's own help text,
+    /// and its own error (with a suggestion) for a command that is not one.
+    pub fn argv(&self) -> Vec<String> {
+        std::iter::once("ferry".to_string())
+            .chain(self.command.iter().cloned())
+            .chain(std::iter::once("--help".to_string()))
+            .collect()
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct KnownHostsArgs {
     #[command(flatten)]
     pub common: Common,
@@ -92,9 +181,22 @@ pub struct KnownHostsArgs {
     pub yes: bool,
 }
 
-/// Options every command that reads an inventory takes.
+/// Options every command that works on hosts in parallel takes: the
+/// selection ([`Hosts`]) and `--forks`.
 #[derive(Debug, Args)]
 pub struct Common {
+    #[command(flatten)]
+    pub hosts: Hosts,
+    /// How many hosts work at once.
+    #[arg(short = 'f', long, value_name = "N", default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
+    pub forks: usize,
+}
+
+/// Options every command that reads an inventory takes: the environment
+/// and which of its hosts. Alone (without `--forks`) for the commands where
+/// a number of hosts at once means nothing (check, lock, unlock, history).
+#[derive(Debug, Args)]
+pub struct Hosts {
     /// The environment: inventories/<ENV>.yml.
     pub env: String,
     /// Read this inventory file instead of inventories/<ENV>.yml.
@@ -106,9 +208,6 @@ pub struct Common {
     /// Select hosts: names, groups, globs, `!` to exclude (`web*,!web3`).
     #[arg(short = 'l', long, value_name = "PATTERN", env = "FERRY_LIMIT")]
     pub limit: Option<String>,
-    /// How many hosts work at once.
-    #[arg(short = 'f', long, default_value_t = DEFAULT_FORKS, env = "FERRY_FORKS")]
-    pub forks: usize,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -163,20 +262,11 @@ pub struct DeployArgs {
 // Each bool is one independent command-line switch, as clap models them.
 #[allow(clippy::struct_excessive_bools)]
 pub struct RolloutArgs {
-    /// `json`: one JSON event per line on stdout (schema ferry.events/1);
-    /// human text and host output go to stderr.
-    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
-    pub output: OutputArg,
-    /// Write a `JUnit` XML report (one test case per host), or with a FILE
-    /// ending in `.html` the run's timeline (as `ferry report --html`).
-    #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
-    pub report: Option<PathBuf>,
+    #[command(flatten)]
+    pub audit: AuditArgs,
     /// Record the run as a hotfix in the hosts' history (no check is skipped).
     #[arg(long)]
     pub hotfix: bool,
-    /// POST a JSON summary here on start, success and failure (Slack-compatible).
-    #[arg(long, value_name = "URL", env = "FERRY_NOTIFY")]
-    pub notify: Option<String>,
     /// Deploy outside the inventory's windows or during a freeze (needs --reason; recorded).
     #[arg(long, requires = "reason")]
     pub outside_window: bool,
@@ -212,6 +302,10 @@ pub struct RolloutArgs {
     /// count as failures otherwise); the fleet is then mixed (exit 1).
     #[arg(long)]
     pub skip_unreachable: bool,
+    /// Refuse (exit 2) when the deploy playbook has no `health:` checks, as
+    /// `rollout.require_health: true` in the inventory does.
+    #[arg(long)]
+    pub require_health: bool,
     /// End after one healthy batch, a canary (1 host unless --canary or the
     /// inventory says), with exit 5; the same deploy without this flag goes on.
     #[arg(long)]
@@ -225,6 +319,23 @@ pub struct RolloutArgs {
     /// Wait this long for another run's lock instead of failing (exit 4).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
+}
+
+/// The record of a run, for CI and audit: shared by `deploy`, `promote`,
+/// `rollback` and `run`, so each takes the same flags.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// `json`: one JSON event per line on stdout (schema ferry.events/1);
+    /// human text and host output go to stderr.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
+    pub output: OutputArg,
+    /// Write a `JUnit` XML report (one test case per host), or with a FILE
+    /// ending in `.html` the run's timeline (as `ferry report --html`).
+    #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
+    pub report: Option<PathBuf>,
+    /// POST a JSON summary here on start, success and failure (Slack-compatible).
+    #[arg(long, value_name = "URL", env = "FERRY_NOTIFY")]
+    pub notify: Option<String>,
     /// Where run logs go (journal.jsonl and one log per host).
     #[arg(
         long,
@@ -284,38 +395,15 @@ pub struct RollbackArgs {
     #[arg(long)]
     pub force_unlock: bool,
     /// Wait this long for another run's lock instead of failing (exit 4).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
     /// Every host at once, without the playbook's drain and undrain (faster;
     /// requests to the hosts may fail). Default: drained batches of the
     /// rollout's batch size.
     #[arg(long)]
     pub now: bool,
-    /// Keep the run's journal and write its timeline here (a name ending
-    /// in `.html`, as `ferry report --html`).
-    #[arg(long, value_name = "FILE", value_parser = parse_html)]
-    pub report: Option<PathBuf>,
-    /// Where run logs go with --report (journal.jsonl and one log per host).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = ".ferry/runs",
-        env = "FERRY_LOG_DIR"
-    )]
-    pub log_dir: PathBuf,
-}
-
-fn parse_html(text: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(text);
-    let html = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"));
-    if html {
-        Ok(path)
-    } else {
-        Err("a rollback's report is its timeline: name a file ending in .html".into())
-    }
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 #[derive(Debug, Args)]
@@ -325,14 +413,14 @@ pub struct VerifyArgs {
     /// The playbook whose `health:` checks run; default: playbooks/deploy.yml.
     pub playbook: Option<String>,
     /// Wait this long for another run's lock instead of failing (exit 4).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, env = "FERRY_LOCK_WAIT")]
     pub lock_wait: Option<std::time::Duration>,
 }
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub common: Hosts,
     /// Why (shown to whoever finds the environment locked).
     #[arg(long)]
     pub reason: String,
@@ -341,7 +429,7 @@ pub struct LockArgs {
 #[derive(Debug, Args)]
 pub struct UnlockArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub common: Hosts,
     /// Also remove a run's lock whose lease has expired (its holder is gone).
     #[arg(long)]
     pub force: bool,
@@ -351,24 +439,21 @@ pub struct UnlockArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    /// `json`: one JSON document on stdout.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
     pub output: OutputArg,
 }
 
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// The environment: inventories/<ENV>.yml.
-    pub env: String,
-    /// Read this inventory file instead of inventories/<ENV>.yml.
-    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
-    /// Only these hosts (a host pattern).
-    #[arg(long, value_name = "PATTERN")]
-    pub host: Option<String>,
-    /// Show at most N entries.
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    pub limit: usize,
-    #[arg(long, value_enum, default_value_t = OutputArg::Human)]
+    /// The environment and its hosts (`-l` selects them, as everywhere).
+    #[command(flatten)]
+    pub common: Hosts,
+    /// Show the newest N entries.
+    #[arg(short = 'n', long = "last", value_name = "N", default_value_t = 20)]
+    pub last: usize,
+    /// `json`: one JSON object per entry on stdout.
+    #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
     pub output: OutputArg,
 }
 
@@ -388,12 +473,14 @@ pub struct RunArgs {
     /// With --cmd: kill it on the host after this long (e.g. 30s).
     #[arg(long, value_name = "DURATION", requires = "cmd", value_parser = parse_duration)]
     pub timeout: Option<std::time::Duration>,
+    #[command(flatten)]
+    pub audit: AuditArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
     #[command(flatten)]
-    pub common: Common,
+    pub common: Hosts,
     /// The playbook to check (a name in playbooks/ or a file); default: site.
     pub playbook: Option<String>,
     /// Print each host's effective SSH settings and where each came from
@@ -408,3 +495,6 @@ pub struct CheckArgs {
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     crate::config::values::parse_duration(text)
 }
+
+#[cfg(test)]
+mod tests;

@@ -58,6 +58,17 @@ pub enum Invalid {
     NoInventory { env: String, path: PathBuf },
     #[error("no playbook: {} does not exist (name a playbook in playbooks/ or use --cmd)", .0.display())]
     NoPlaybook(PathBuf),
+    /// A playbook named by its path, and no such file.
+    #[error("playbook file {} does not exist{hint}", path.display())]
+    NoPlaybookFile { path: PathBuf, hint: String },
+    /// The first name is neither a playbook nor a task of site.yml.
+    #[error("`{name}` is neither a playbook ({} does not exist) nor {tasks_of}{hint}", crate::config::playbook_path(name).display())]
+    UnknownPlaybookOrTask {
+        name: String,
+        /// "a task of playbooks/site.yml", or why there are no tasks.
+        tasks_of: String,
+        hint: String,
+    },
     #[error(transparent)]
     Config(ConfigError),
     #[error(transparent)]
@@ -83,8 +94,22 @@ pub enum Invalid {
     BadSha256(String),
     #[error("give --artifact PATH, or --artifact-url URL with --sha256 HEX")]
     NoArtifact,
+    /// A deploy with no health checks, refused by `--require-health` or
+    /// the inventory's `rollout.require_health: true`.
+    #[error("{what}: refusing to deploy ({by}); add `health:` checks to the deploy playbook")]
+    HealthRequired { what: String, by: String },
     #[error("{} has no `health:` checks: nothing to verify (name the playbook that has them: `ferry verify ENV PLAYBOOK`)", .0.display())]
     NoHealthChecks(PathBuf),
+    #[error("not overwriting {}: they exist (ferry init --force overwrites them)", render_paths(.0))]
+    InitExists(Vec<PathBuf>),
+}
+
+fn render_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Why a safety check refused the run.
@@ -107,6 +132,13 @@ pub enum Refusal {
         main: String,
         odd: Vec<String>,
     },
+    /// `promote`: source hosts that did not answer.
+    #[error("{env} has unreachable hosts: {}", hosts.join(", "))]
+    Unreachable { env: String, hosts: Vec<String> },
+    /// `promote`: every problem of the source at once (mixed, unhealthy,
+    /// unreachable, unreadable), one line each.
+    #[error("{env} cannot be promoted ({} problems):\n  {}", problems.len(), problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n  "))]
+    Several { env: String, problems: Vec<Refusal> },
     #[error("{env} has no hosts")]
     NoHosts { env: String },
     /// `promote`: the source runs a release id ferry would not deploy.

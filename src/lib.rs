@@ -33,7 +33,7 @@
 //! - [`journal`]: the run's journal file and `--output json` stream.
 //! - [`report`]: every byte the user sees; masks secrets. A release run's
 //!   engine emits events to its [`report::Reporter`], which feeds every sink.
-//! - [`notify`], [`http`]: webhook notifications.
+//! - [`notify`], [`http`]: webhook notifications; HTTP(S) from the controller.
 //! - [`failure`]: why a command failed, by kind; each kind is an exit code.
 //! - [`exit`]: outcomes and their exit codes.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -96,6 +96,14 @@ where
             return status;
         }
     };
+    if let cli::Command::Setup(cli::SetupCommand::Help(help)) = &cli.command {
+        return run(help.argv());
+    }
+    report::style::choose(match cli.color {
+        cli::ColorWhen::Auto => report::style::ColorChoice::Auto,
+        cli::ColorWhen::Always => report::style::ColorChoice::Always,
+        cli::ColorWhen::Never => report::style::ColorChoice::Never,
+    });
     match execute(cli) {
         Ok(status) => status,
         Err(failure) => {

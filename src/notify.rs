@@ -21,8 +21,12 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Notification {
     Started {
+        /// `deploy`, `promote`, `rollback` or `run`.
+        command: &'static str,
         env: String,
-        release: ReleaseId,
+        /// The release shipped (none for `rollback` and `run`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        release: Option<ReleaseId>,
         run_id: String,
         by: String,
     },
@@ -33,8 +37,10 @@ pub enum Notification {
 /// How a run ended, for its last notification.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Summary {
+    pub command: &'static str,
     pub env: String,
-    pub release: ReleaseId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<ReleaseId>,
     pub counts: Counts,
     pub exit_code: u8,
 }
@@ -84,7 +90,7 @@ impl Notifier {
         let bytes = body.to_string().into_bytes();
         let sent = tokio::time::timeout(
             TIMEOUT,
-            crate::http::request("POST", url, Some(("application/json", &bytes))),
+            crate::http::request(url, Some(("application/json", bytes)), TIMEOUT),
         )
         .await;
         let problem = match sent {
@@ -111,14 +117,16 @@ mod tests {
         use crate::events::HostOutcome;
         let release = ReleaseId::parse("r1").unwrap();
         let started = Notification::Started {
+            command: "deploy",
             env: "production".into(),
-            release: release.clone(),
+            release: Some(release.clone()),
             run_id: "run-1".into(),
             by: "ci".into(),
         };
         let summary = Summary {
+            command: "deploy",
             env: "production".into(),
-            release,
+            release: Some(release),
             counts: Counts::from([(HostOutcome::Deployed, 2)]),
             exit_code: 0,
         };
@@ -136,9 +144,9 @@ mod tests {
         assert_eq!(
             bodies,
             [
-                r#"{"by":"ci","env":"production","event":"started","release":"r1","run_id":"run-1","text":"t"}"#,
-                r#"{"counts":{"deployed":2},"env":"production","event":"succeeded","exit_code":0,"release":"r1","text":"t"}"#,
-                r#"{"counts":{"deployed":2},"env":"production","event":"failed","exit_code":1,"release":"r1","text":"t"}"#,
+                r#"{"by":"ci","command":"deploy","env":"production","event":"started","release":"r1","run_id":"run-1","text":"t"}"#,
+                r#"{"command":"deploy","counts":{"deployed":2},"env":"production","event":"succeeded","exit_code":0,"release":"r1","text":"t"}"#,
+                r#"{"command":"deploy","counts":{"deployed":2},"env":"production","event":"failed","exit_code":1,"release":"r1","text":"t"}"#,
             ]
         );
     }

@@ -140,13 +140,13 @@ pub enum ProbeError {
 /// # Errors
 /// Why the probe does not hold (yet).
 pub async fn check_from_controller(probe: &Probe, timeout: Duration) -> Result<(), ProbeError> {
-    match tokio::time::timeout(timeout, attempt(probe)).await {
+    match tokio::time::timeout(timeout, attempt(probe, timeout)).await {
         Ok(result) => result,
         Err(_) => Err(ProbeError::NoAnswer(timeout)),
     }
 }
 
-async fn attempt(probe: &Probe) -> Result<(), ProbeError> {
+async fn attempt(probe: &Probe, timeout: Duration) -> Result<(), ProbeError> {
     match probe {
         Probe::Tcp { host, port, open } => {
             let connected = TcpStream::connect((host.as_str(), *port)).await.is_ok();
@@ -160,7 +160,7 @@ async fn attempt(probe: &Probe) -> Result<(), ProbeError> {
         Probe::Http {
             url, status, body, ..
         } => {
-            let (code, text) = crate::http::request("GET", url, None).await?;
+            let (code, text) = crate::http::request(url, None, timeout).await?;
             if code != *status {
                 return Err(ProbeError::Status {
                     got: code,

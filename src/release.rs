@@ -104,6 +104,9 @@ pub struct ReleaseMeta {
     /// The environment a promotion came from, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_env: Option<String>,
+    /// The run that deployed the release in `source_env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_run: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +178,13 @@ pub struct HistoryEvent {
     pub outcome: EventOutcome,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
+    /// A promoted release's switch: the environment it came from and the
+    /// run that deployed it there (the lineage, also in the release's
+    /// `.ferry-release.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_env: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_run: Option<String>,
 }
 
 /// What a host reported about its releases in one round trip.
@@ -247,6 +257,17 @@ impl HostState {
                 e.event == EventKind::Health && &e.release == current && Some(*i) > last_switch
             })
             .map(|(_, e)| e.outcome)
+    }
+
+    /// The switch that put `current` where it is: the newest deploy switch
+    /// or rollback that landed on it (`None`: not known to the history).
+    pub fn last_switch(&self) -> Option<&HistoryEvent> {
+        let current = self.current.as_ref()?;
+        self.history.iter().rev().find(|e| {
+            &e.release == current
+                && e.outcome.is_ok()
+                && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
+        })
     }
 
     /// The newest release whose last health check passed.

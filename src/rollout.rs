@@ -60,6 +60,9 @@ fn merge(base: &mut RolloutSettings, over: &RolloutSettings) {
     if over.timeout.is_some() {
         base.timeout = over.timeout;
     }
+    if over.require_health.is_some() {
+        base.require_health = over.require_health;
+    }
 }
 
 /// Split `hosts` (in rollout order) into batches. Percents are of `total`,

@@ -4,7 +4,7 @@
 //! name, a host name, or a glob over host and group names; a term starting
 //! with `!` removes its hosts. The result keeps inventory order.
 
-use crate::config::source::nearest;
+use crate::config::suggest::{did_you_mean, Kind};
 use crate::config::{Host, Inventory};
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -146,10 +146,14 @@ fn check_names_something(
     if !is_literal || names.clone().any(|n| glob.matches(n)) {
         return Ok(());
     }
-    let candidates: Vec<&str> = names.collect();
-    let hint = nearest(term, &candidates)
-        .map(|n| format!(", did you mean `{n}`?"))
-        .unwrap_or_default();
+    // Groups first: on a tie, a pattern more likely means the group.
+    let candidates: Vec<(Kind, &str)> = inv
+        .groups
+        .iter()
+        .map(|g| (Kind::Group, g.name.as_str()))
+        .chain(inv.hosts.iter().map(|h| (Kind::Host, h.name.as_str())))
+        .collect();
+    let hint = did_you_mean(term, &candidates);
     Err(SelectError::UnknownName {
         pattern: pattern.into(),
         term: term.into(),
@@ -193,7 +197,11 @@ mod tests {
         let err = select(&inv, Some("wbe1")).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "`wbe1` in pattern `wbe1` names no host or group, did you mean `web1`?"
+            "`wbe1` in pattern `wbe1` names no host or group, did you mean the host `web1`?"
+        );
+        assert_eq!(
+            select(&inv, Some("dbs")).unwrap_err().to_string(),
+            "`dbs` in pattern `dbs` names no host or group, did you mean the group `db`?"
         );
         assert!(matches!(
             select(&inv, Some("web,!web")),

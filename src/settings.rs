@@ -33,6 +33,9 @@ pub enum Settings {
     Unlock(UnlockSettings),
     KnownHosts(KnownHostsSettings),
     Report(ReportSettings),
+    Init(InitSettings),
+    /// Completions, manual pages or help, rendered from the clap definitions.
+    Generate(cli::generate::Generated),
 }
 
 /// `ferry report`: which run, and where its page goes.
@@ -99,6 +102,7 @@ pub enum Work {
 pub struct RunSettings {
     pub common: CommonSettings,
     pub work: Work,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug)]
@@ -165,17 +169,25 @@ fn canary_gate(args: &cli::RolloutArgs, terminal: bool) -> Result<CanaryGate, In
     })
 }
 
-/// How a release rolls out: what `ship` reads, for deploy and promote.
+/// The record of a run (deploy, promote, rollback, run): its journal and
+/// host logs, `--output json`, the `JUnit` report and the webhook.
 #[derive(Debug)]
-pub struct ShipSettings {
+pub struct AuditSettings {
     pub output: OutputFormat,
     /// A `JUnit` XML report to write.
     pub report: Option<PathBuf>,
     /// The run's timeline to write (`--report` ending in `.html`).
     pub timeline: Option<PathBuf>,
-    pub hotfix: bool,
     /// A webhook over the inventory's.
     pub notify: Option<String>,
+    pub log_dir: PathBuf,
+}
+
+/// How a release rolls out: what `ship` reads, for deploy and promote.
+#[derive(Debug)]
+pub struct ShipSettings {
+    pub audit: AuditSettings,
+    pub hotfix: bool,
     /// `Some(reason)`: deploy even outside the windows or in a freeze.
     pub outside_window: Option<String>,
     /// Releases to keep per host, over the playbook's.
@@ -189,7 +201,6 @@ pub struct ShipSettings {
     /// Hosts unreachable at the start do not count towards `max_failures`.
     pub skip_unreachable: bool,
     pub lock_wait: Option<Duration>,
-    pub log_dir: PathBuf,
 }
 
 #[derive(Debug)]
@@ -202,9 +213,7 @@ pub struct RollbackSettings {
     pub lock_wait: Option<Duration>,
     /// `--now`: every host at once, undrained.
     pub now: bool,
-    /// `--report run.html`: keep a journal and write the run's timeline.
-    pub timeline: Option<PathBuf>,
-    pub log_dir: PathBuf,
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug)]
@@ -222,7 +231,7 @@ pub struct StatusSettings {
 
 #[derive(Debug)]
 pub struct HistorySettings {
-    /// `--host` is the selection.
+    /// `-l/--limit` is the selection.
     pub common: CommonSettings,
     /// At most this many entries.
     pub entries: usize,
@@ -239,6 +248,13 @@ pub struct LockSettings {
 pub struct UnlockSettings {
     pub common: CommonSettings,
     /// Also remove a run's lock whose lease has expired.
+    pub force: bool,
+}
+
+/// `ferry init`: where to write the project, and whether over existing files.
+#[derive(Debug)]
+pub struct InitSettings {
+    pub dir: PathBuf,
     pub force: bool,
 }
 
@@ -271,6 +287,7 @@ impl Settings {
                     },
                     None => Work::Playbook(args.names),
                 },
+                audit: args.audit.into(),
             }),
             cli::Command::Check(args) => Settings::Check(CheckSettings {
                 common: args.common.into(),
@@ -302,8 +319,7 @@ impl Settings {
                 force_unlock: args.force_unlock,
                 lock_wait: args.lock_wait,
                 now: args.now,
-                timeline: args.report,
-                log_dir: args.log_dir,
+                audit: args.audit.into(),
             }),
             cli::Command::Verify(args) => Settings::Verify(VerifySettings {
                 common: args.common.into(),
@@ -315,11 +331,8 @@ impl Settings {
                 output: args.output.into(),
             }),
             cli::Command::History(args) => Settings::History(HistorySettings {
-                common: CommonSettings {
-                    limit: args.host,
-                    ..CommonSettings::env(&args.env, args.inventory)
-                },
-                entries: args.limit,
+                common: args.common.into(),
+                entries: args.last,
                 output: args.output.into(),
             }),
             cli::Command::Promote(args) => {
@@ -359,6 +372,7 @@ impl Settings {
                 out: args.out,
                 log_dir: args.log_dir,
             }),
+            cli::Command::Setup(command) => command.into(),
         })
     }
 }
@@ -370,15 +384,37 @@ fn is_html(path: &std::path::Path) -> bool {
         .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
 }
 
+impl From<cli::SetupCommand> for Settings {
+    fn from(command: cli::SetupCommand) -> Settings {
+        use cli::generate::{self, Generated};
+        match command {
+            cli::SetupCommand::Init(args) => Settings::Init(InitSettings {
+                dir: args.dir,
+                force: args.force,
+            }),
+            cli::SetupCommand::Completions(args) => {
+                Settings::Generate(Generated::Stdout(generate::completions(args.shell)))
+            }
+            cli::SetupCommand::Man(args) => Settings::Generate(match args.dir {
+                Some(dir) => Generated::Files {
+                    dir,
+                    files: generate::man_pages(),
+                },
+                None => Generated::Stdout(generate::man_page()),
+            }),
+            // `lib::run` answers `help` before this (as `CMD --help`); what
+            // `ferry help` alone means, for any other caller.
+            cli::SetupCommand::Help(_) => Settings::Generate(Generated::Stdout(generate::help())),
+        }
+    }
+}
+
 impl ShipSettings {
     fn from_args(args: cli::RolloutArgs, terminal: bool) -> Result<ShipSettings, Invalid> {
         let canary = canary_gate(&args, terminal)?;
         Ok(ShipSettings {
-            output: args.output.into(),
-            timeline: args.report.clone().filter(|p| is_html(p)),
-            report: args.report.filter(|p| !is_html(p)),
+            audit: args.audit.into(),
             hotfix: args.hotfix,
-            notify: args.notify,
             // clap requires --reason with --outside-window.
             outside_window: args.outside_window.then(|| args.reason.unwrap_or_default()),
             keep: args.keep,
@@ -389,6 +425,7 @@ impl ShipSettings {
                 max_failures: args.max_failures,
                 pause: args.pause.map(Span),
                 timeout: None,
+                require_health: args.require_health.then_some(true),
             },
             rollback: if args.no_rollback {
                 RollbackScope::None
@@ -398,7 +435,6 @@ impl ShipSettings {
             canary,
             skip_unreachable: args.skip_unreachable,
             lock_wait: args.lock_wait,
-            log_dir: args.log_dir,
         })
     }
 }
@@ -406,11 +442,31 @@ impl ShipSettings {
 impl From<cli::Common> for CommonSettings {
     fn from(common: cli::Common) -> CommonSettings {
         CommonSettings {
-            env: common.env,
-            inventory: common.inventory,
-            extra_vars: common.extra_vars,
-            limit: common.limit,
             forks: common.forks,
+            ..common.hosts.into()
+        }
+    }
+}
+
+/// No `--forks` on the command line: the default.
+impl From<cli::Hosts> for CommonSettings {
+    fn from(hosts: cli::Hosts) -> CommonSettings {
+        CommonSettings {
+            extra_vars: hosts.extra_vars,
+            limit: hosts.limit,
+            ..CommonSettings::env(&hosts.env, hosts.inventory)
+        }
+    }
+}
+
+impl From<cli::AuditArgs> for AuditSettings {
+    fn from(args: cli::AuditArgs) -> AuditSettings {
+        AuditSettings {
+            output: args.output.into(),
+            timeline: args.report.clone().filter(|p| is_html(p)),
+            report: args.report.filter(|p| !is_html(p)),
+            notify: args.notify,
+            log_dir: args.log_dir,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `ferry check`: load, select and render everything for every host without
 //! connecting; print what would run where.
 
+use crate::config::playbook::Use;
 use crate::config::Host;
 use crate::config::{self, Playbook};
 use crate::exit::ExitStatus;
@@ -31,6 +32,15 @@ pub(super) fn check(args: CheckSettings) -> Result<ExitStatus, Failure> {
     })?;
     let stages = render_deploy_stages(&loaded, &plans, &secrets)?;
     let printer = Printer::new(secrets);
+    if let Some(warning) = loaded.playbook.ignored_keys_warning(Use::Check) {
+        printer.note(&warning);
+    }
+    // A deploy playbook with no health checks: what `deploy` would warn.
+    if !loaded.playbook.deploy_keys().is_empty() {
+        if let Ok(Some(warning)) = super::health_gate::check(&loaded.playbook, None) {
+            printer.note(&warning);
+        }
+    }
     let mut runs = 0;
     for (i, plan) in plans.iter().enumerate() {
         let h = &plan.host;

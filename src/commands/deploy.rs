@@ -9,19 +9,16 @@ use anyhow::Context as _;
 
 use crate::artifact::{Artifact, Sha256};
 use crate::deploy::{self, Context, Deployment, RolloutOptions, RunInfo};
-use crate::deploy::{HostResult, Outcome};
-use crate::events::{Event, HostOutcome};
+use crate::events::Event;
 use crate::exit::ExitStatus;
 use crate::failure::{Failure, Invalid, Refusal};
-use crate::journal::Journal;
 use crate::layout;
-use crate::notify::Notification;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
 use crate::report::Printer;
-use crate::report::{HostEnd, RunEnd};
+use crate::report::RunEnd;
 use crate::rollout;
-use crate::settings::{ArtifactSource, CanaryGate, DeploySettings, OutputFormat, ShipSettings};
+use crate::settings::{ArtifactSource, CanaryGate, DeploySettings, ShipSettings};
 
 use super::{release_context, report_results};
 
@@ -29,12 +26,13 @@ pub(super) async fn deploy(settings: DeploySettings) -> Result<ExitStatus, Failu
     // The release id and the canary flags were checked by the settings
     // stage, before anything is read or connected.
     let (ctx, hosts) = release_context(&settings.common, settings.playbook.as_deref())?;
+    super::health_gate::gate(&ctx, &hosts, &settings.ship)?;
     let artifact = artifact(&settings.artifact).await?;
     let release = match settings.release {
         Some(id) => id,
         None => ReleaseId::derive(&artifact.name, &artifact.sha256)?,
     };
-    ship(ctx, hosts, artifact, release, None, &settings.ship).await
+    ship(ctx, hosts, artifact, release, None, None, &settings.ship).await
 }
 
 /// Roll `release` out to `hosts`: lock, batches, report. Shared by deploy
@@ -45,36 +43,41 @@ pub(super) async fn ship(
     artifact: Artifact,
     release: ReleaseId,
     source_env: Option<String>,
+    // The run that deployed the release in `source_env`.
+    source_run: Option<String>,
     args: &ShipSettings,
 ) -> Result<ExitStatus, Failure> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let settings = rollout::settings_for(&ctx.inventory, &names, &args.rollout);
     if args.plan {
+        super::health_gate::warn(&ctx);
         return print_plan(&ctx, &hosts, &release, &settings);
     }
     let printer = ctx.executor.printer().clone();
     let run = open_run(&mut ctx, args, &printer)?;
-    let notify = args.notify.clone().or_else(|| ctx.inventory.notify.clone());
-    ctx.reporter.notify_to(notify);
+    // After the window check (a refusal needs no warning), before connecting.
+    super::health_gate::warn(&ctx);
+    let command = if source_env.is_some() {
+        "promote"
+    } else {
+        "deploy"
+    };
     let what = format!(
         "release {release} ({}) to {}",
         artifact.name, ctx.inventory.env_name
     );
-    ctx.reporter
-        .notify(
-            &format!(
-                "ferry: {} started deploying {what} ({} hosts)",
-                run.deployer,
-                names.len()
-            ),
-            &Notification::Started {
-                env: run.env.clone(),
-                release: release.clone(),
-                run_id: run.run_id.clone(),
-                by: run.deployer.clone(),
-            },
-        )
-        .await;
+    super::audit::notify_started(
+        &ctx.reporter,
+        command,
+        &run,
+        Some(&release),
+        &format!(
+            "ferry: {} started deploying {what} ({} hosts)",
+            run.deployer,
+            names.len()
+        ),
+    )
+    .await;
     ctx.reporter.emit(&Event::RunStarted {
         run_id: run.run_id.clone(),
         command: std::env::args().collect(),
@@ -85,6 +88,7 @@ pub(super) async fn ship(
         sha256: artifact.sha256.clone(),
         artifact: artifact.name.clone(),
         source_env: source_env.clone(),
+        source_run: source_run.clone(),
         hotfix: args.hotfix,
         hosts: names.clone(),
     });
@@ -93,6 +97,7 @@ pub(super) async fn ship(
         artifact,
         run,
         source_env,
+        source_run,
         keep: args.keep.unwrap_or(ctx.playbook.keep_releases),
         linked_dirs: ctx.playbook.linked_dirs.clone(),
         linked_files: ctx.playbook.linked_files.clone(),
@@ -133,14 +138,14 @@ pub(super) async fn ship(
     let lost = guard.release(&ctx).await;
     ctx.executor.close_all().await;
     let report = report?;
-    finish_run(&ctx, &release, &report, &lost, started, args).await
+    finish_run(&ctx, (command, &release), &report, &lost, started, args).await
 }
 
 /// Report every host and the run's end: the terminal's lines, then the
 /// reporter's sinks (events, notification, `JUnit`); the exit status.
 async fn finish_run(
     ctx: &Context,
-    release: &ReleaseId,
+    (command, release): (&'static str, &ReleaseId),
     report: &deploy::DeployReport,
     lost: &crate::lock::Released,
     started: Instant,
@@ -155,25 +160,29 @@ async fn finish_run(
     );
     let status = super::lock::report_lost(printer, lost, status);
     let end = RunEnd {
+        command,
         env: &ctx.inventory.env_name,
-        release,
-        hosts: report.results.iter().map(host_end).collect(),
+        release: Some(release),
+        hosts: report
+            .results
+            .iter()
+            .map(|r| super::audit::host_end(r, false))
+            .collect(),
         stopped: report.stopped.clone(),
         interrupted: report.interrupted,
         started,
         status,
-        junit: args.report.as_deref(),
+        junit: args.audit.report.as_deref(),
     };
     ctx.reporter.finish(end).await.with_context(|| {
-        let path = args.report.as_deref().unwrap_or(std::path::Path::new(""));
+        let path = args
+            .audit
+            .report
+            .as_deref()
+            .unwrap_or(std::path::Path::new(""));
         format!("cannot write {}", path.display())
     })?;
-    if let Some(dir) = ctx.reporter.dir() {
-        printer.note(&format!("run log: {}", dir.display()));
-    }
-    if let Some(page) = &args.timeline {
-        super::report::timeline(ctx.reporter.dir(), page, printer)?;
-    }
+    super::audit::report_dir(&ctx.reporter, &args.audit)?;
     Ok(
         if report.interrupted && status != ExitStatus::RollbackFailed {
             printer
@@ -226,67 +235,9 @@ fn open_run(
     if !notes.is_empty() {
         run.note = Some(notes.join("; "));
     }
-    let (journal, problem) = Journal::create(&args.log_dir, &run.run_id);
-    if let Some(problem) = problem {
-        printer.note(&format!("warning: {problem}"));
-    }
-    ctx.reporter
-        .open(journal, args.output == OutputFormat::Json);
+    let notify = ctx.inventory.notify.clone();
+    super::audit::open(&mut ctx.reporter, &args.audit, &run, notify.as_ref());
     Ok(run)
-}
-
-pub(super) fn outcome_fields(outcome: &Outcome) -> (HostOutcome, Option<String>, Option<String>) {
-    match outcome {
-        Outcome::Deployed { release, .. } => {
-            (HostOutcome::Deployed, Some(release.to_string()), None)
-        }
-        Outcome::Skipped { release } => (HostOutcome::Skipped, Some(release.to_string()), None),
-        Outcome::RolledBack { to, .. } => (HostOutcome::RolledBack, Some(to.to_string()), None),
-        Outcome::Failed {
-            failure, current, ..
-        } => (
-            HostOutcome::Failed,
-            current.as_ref().map(ToString::to_string),
-            Some(failure.to_string()),
-        ),
-        Outcome::Unreachable(reason) => (HostOutcome::Unreachable, None, Some(reason.clone())),
-        Outcome::NotStarted => (HostOutcome::NotStarted, None, None),
-    }
-}
-
-/// How a host ended, for its `host_result` event and `JUnit` case.
-fn host_end(r: &HostResult) -> HostEnd {
-    let (outcome, current, reason) = outcome_fields(&r.outcome);
-    HostEnd {
-        host: r.host.clone(),
-        outcome,
-        current,
-        reason,
-        failure: junit_failure(&r.outcome),
-    }
-}
-
-/// A host's `JUnit` failure: step, message, details.
-fn junit_failure(outcome: &Outcome) -> Option<(String, String, String)> {
-    match outcome {
-        Outcome::Failed { failure, .. } => Some((
-            failure.task.clone(),
-            failure.reason.clone(),
-            failure.to_string(),
-        )),
-        Outcome::Unreachable(reason) => Some(("connect".into(), reason.clone(), reason.clone())),
-        Outcome::RolledBack { to, .. } => Some((
-            "rollout".into(),
-            format!("rolled back to {to}: the rollout stopped"),
-            String::new(),
-        )),
-        Outcome::NotStarted => Some((
-            "rollout".into(),
-            "not started: the rollout stopped".into(),
-            String::new(),
-        )),
-        Outcome::Deployed { .. } | Outcome::Skipped { .. } => None,
-    }
 }
 
 async fn artifact(source: &ArtifactSource) -> Result<Artifact, Failure> {

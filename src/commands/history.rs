@@ -72,11 +72,23 @@ fn describe(host: &str, e: &HistoryEvent) -> String {
         format!(": {}", one_line(&e.detail))
     };
     format!(
-        "{}  {host:<12} {what:<12} {}{from}  by {}  {}  run {}{detail}",
+        "{}  {host:<12} {what:<12} {}{from}  by {}  {}  run {}{}{detail}",
         one_line(&e.at),
         e.release,
         one_line(&e.by),
         e.outcome,
-        one_line(&e.run_id)
+        one_line(&e.run_id),
+        lineage(e.source_env.as_deref(), e.source_run.as_deref()),
     )
+}
+
+/// "  promoted from staging (run R)": where a promoted release came from.
+pub(super) fn lineage(env: Option<&str>, run: Option<&str>) -> String {
+    let Some(env) = env else {
+        return String::new();
+    };
+    let run = run
+        .map(|r| format!(" (run {})", one_line(r)))
+        .unwrap_or_default();
+    format!("  promoted from {}{run}", one_line(env))
 }

@@ -2,12 +2,17 @@
 //! reports. Commands read [`crate::settings`], never clap types, and fail
 //! with a [`Failure`], whose kind is the exit code.
 
+mod audit;
 mod check;
 mod check_ssh;
 mod deploy;
+mod generate;
+mod health_gate;
 mod history;
+mod init;
 mod known_hosts;
 mod lock;
+mod playbook_names;
 mod promote;
 mod report;
 mod results;
@@ -45,6 +50,8 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Unlock(s) => lock::unlock(s).await,
         Settings::KnownHosts(s) => known_hosts::known_hosts(s).await,
         Settings::Report(s) => report::report(&s),
+        Settings::Init(s) => init::init(&s),
+        Settings::Generate(g) => generate::generate(g),
     }
 }
 
@@ -74,17 +81,28 @@ fn load_playbook(names: &[String]) -> Result<Playbook, Failure> {
         Some((first, rest)) if config::playbook_path(first).exists() => {
             (config::playbook_path(first), rest)
         }
+        Some((first, _)) if config::is_playbook_path(first) => {
+            return Err(playbook_names::no_file(first).into());
+        }
         _ => (config::playbook_path("site"), names),
     };
+    // The first name was not a playbook: it must be a task of site.yml.
+    let first_is_task = tasks.len() == names.len();
     if !path.exists() {
-        return Err(Invalid::NoPlaybook(path).into());
+        return Err(match names.first() {
+            Some(first) => playbook_names::unknown(first, &path, None),
+            None => Invalid::NoPlaybook(path),
+        }
+        .into());
     }
     let playbook = Playbook::load(&path)?;
-    Ok(if tasks.is_empty() {
-        playbook
-    } else {
-        playbook.only(tasks)?
-    })
+    match tasks.first() {
+        None => Ok(playbook),
+        Some(first) if first_is_task && !playbook.tasks.iter().any(|t| &t.name == first) => {
+            Err(playbook_names::unknown(first, &path, Some(&playbook)).into())
+        }
+        Some(_) => Ok(playbook.only(tasks)?),
+    }
 }
 
 /// Loaded, selected and rendered: everything decided before any connection.

@@ -32,12 +32,16 @@ struct Source {
     deploy_to: String,
     /// When the last source host switched to it.
     since: Option<SystemTime>,
+    /// The run that deployed it in the source environment (the first
+    /// source host's).
+    run_id: String,
 }
 
 pub(super) async fn promote(args: PromoteSettings) -> Result<ExitStatus, Failure> {
     let from = &args.source.env;
     let (src_ctx, src_hosts) = release_context(&args.source, args.playbook.as_deref())?;
     let (target, hosts) = release_context(&args.target, args.playbook.as_deref())?;
+    super::health_gate::gate(&target, &hosts, &args.ship)?;
     let dirs = deploy::deploy_dirs(&src_ctx, &src_hosts)?;
     let states = deploy::inspect(&src_ctx, &src_hosts, &dirs, &deploy::Known::default()).await;
     let source = uniform_and_healthy(from, &states, &dirs)?;
@@ -85,20 +89,117 @@ pub(super) async fn promote(args: PromoteSettings) -> Result<ExitStatus, Failure
         artifact,
         source.release,
         Some(from.clone()),
+        Some(source.run_id),
         &args.ship,
     )
     .await
 }
 
 /// Every source host on one release id and sha256, whose last health check
-/// after its last switch passed; otherwise a refusal naming the odd hosts.
+/// after its last switch passed; otherwise a refusal naming every problem
+/// at once (mixed, unhealthy, unreachable, unreadable), each with its hosts.
 fn uniform_and_healthy(
     env: &str,
     states: &[(Host, Result<HostState, HostStatus>)],
     dirs: &std::collections::HashMap<String, String>,
 ) -> Result<Source, Refusal> {
-    let mut by_release: BTreeMap<(String, Sha256), Vec<&str>> = BTreeMap::new();
+    let Sorted {
+        by_release,
+        unreadable,
+        unreachable,
+    } = sort(states);
+    let mut groups: Vec<(&(String, Sha256), &Vec<&str>)> = by_release.iter().collect();
+    groups.sort_by_key(|(_, hosts)| std::cmp::Reverse(hosts.len()));
     let mut problems = Vec::new();
+    if groups.len() > 1 {
+        let (main, _) = groups[0];
+        let odd: Vec<String> = groups[1..]
+            .iter()
+            .map(|((id, sha), hosts)| {
+                format!("{} on {id} (sha256 {})", hosts.join(", "), &sha[..12])
+            })
+            .collect();
+        problems.push(Refusal::Mixed {
+            env: env.to_string(),
+            main: main.0.clone(),
+            odd,
+        });
+    }
+    // The release that would be promoted: the one most hosts run; its
+    // hosts' health is checked even when others are odd or unreachable.
+    let main = match groups.first() {
+        Some(((id, _), hosts)) => Some((ReleaseId::parse(id).map_err(Refusal::ReleaseId)?, *hosts)),
+        None => None,
+    };
+    let mut since = None;
+    if let Some((release, hosts)) = &main {
+        let (unhealthy, switched) = health(states, release, hosts);
+        since = switched;
+        if !unhealthy.is_empty() {
+            problems.push(Refusal::Unhealthy {
+                release: release.clone(),
+                env: env.to_string(),
+                hosts: unhealthy,
+            });
+        }
+    }
+    if !unreachable.is_empty() {
+        problems.push(Refusal::Unreachable {
+            env: env.to_string(),
+            hosts: unreachable,
+        });
+    }
+    if !unreadable.is_empty() {
+        problems.push(Refusal::Unreadable {
+            env: env.to_string(),
+            problems: unreadable,
+        });
+    }
+    if problems.len() > 1 {
+        return Err(Refusal::Several {
+            env: env.to_string(),
+            problems,
+        });
+    }
+    if let Some(problem) = problems.pop() {
+        return Err(problem);
+    }
+    let Some((release, hosts)) = main else {
+        return Err(Refusal::NoHosts {
+            env: env.to_string(),
+        });
+    };
+    let (host, state) = states
+        .iter()
+        .find(|(h, _)| h.name == hosts[0])
+        .expect("a host of the main release");
+    let meta = state
+        .as_ref()
+        .ok()
+        .and_then(|s| s.current_meta.clone())
+        .expect("checked above");
+    Ok(Source {
+        release,
+        artifact_name: meta.artifact,
+        sha256: meta.sha256,
+        run_id: meta.run_id,
+        host: host.clone(),
+        deploy_to: dirs[&host.name].clone(),
+        since,
+    })
+}
+
+/// The source hosts by what they run, and the ones that cannot tell.
+struct Sorted<'a> {
+    by_release: BTreeMap<(String, Sha256), Vec<&'a str>>,
+    unreadable: Vec<String>,
+    unreachable: Vec<String>,
+}
+
+fn sort(states: &[(Host, Result<HostState, HostStatus>)]) -> Sorted<'_> {
+    let mut by_release: BTreeMap<(String, Sha256), Vec<&str>> = BTreeMap::new();
+    let mut unreadable = Vec::new();
+    let mut unreachable = Vec::new();
     for (host, state) in states {
         match state {
             Ok(s) => match (&s.current, &s.current_meta) {
@@ -108,54 +209,57 @@ fn uniform_and_healthy(
                     .push(&host.name),
                 // Metadata that does not parse (a sha256 that is not 64
                 // hex digits) is remote text ferry will not build on.
-                (Some(id), None) => problems.push(format!(
+                (Some(id), None) => unreadable.push(format!(
                     "{}: release {id} has no readable .ferry-release.json",
                     host.name
                 )),
-                (None, _) => problems.push(format!("{}: no release", host.name)),
+                (None, _) => unreadable.push(format!("{}: no release", host.name)),
             },
-            Err(_) => problems.push(format!("{}: unreachable", host.name)),
+            Err(HostStatus::Unreachable(reason)) => {
+                unreachable.push(format!(
+                    "{} ({})",
+                    host.name,
+                    crate::report::one_line(reason)
+                ));
+            }
+            Err(HostStatus::Failed(f)) => {
+                unreadable.push(format!(
+                    "{}: {}",
+                    host.name,
+                    crate::report::one_line(&f.reason)
+                ));
+            }
+            Err(HostStatus::Ok) => unreachable.push(host.name.clone()),
         }
     }
-    if !problems.is_empty() {
-        return Err(Refusal::Unreadable {
-            env: env.to_string(),
-            problems,
-        });
+    Sorted {
+        by_release,
+        unreadable,
+        unreachable,
     }
-    let mut groups: Vec<(&(String, Sha256), &Vec<&str>)> = by_release.iter().collect();
-    groups.sort_by_key(|(_, hosts)| std::cmp::Reverse(hosts.len()));
-    if groups.len() > 1 {
-        let (main, _) = groups[0];
-        let odd: Vec<String> = groups[1..]
-            .iter()
-            .map(|((id, sha), hosts)| {
-                format!("{} on {id} (sha256 {})", hosts.join(", "), &sha[..12])
-            })
-            .collect();
-        return Err(Refusal::Mixed {
-            env: env.to_string(),
-            main: main.0.clone(),
-            odd,
-        });
-    }
-    let Some(((id, _), _)) = groups.first() else {
-        return Err(Refusal::NoHosts {
-            env: env.to_string(),
-        });
-    };
-    let release = ReleaseId::parse(id).map_err(Refusal::ReleaseId)?;
+}
+
+/// The hosts (of `on`, all on `release`) whose last health check after
+/// their last switch did not pass, and when the last of them switched.
+fn health(
+    states: &[(Host, Result<HostState, HostStatus>)],
+    release: &ReleaseId,
+    on: &[&str],
+) -> (Vec<String>, Option<SystemTime>) {
     let mut unhealthy = Vec::new();
     let mut since = None;
     for (host, state) in states {
-        let state = state.as_ref().expect("checked above");
+        let Ok(state) = state else { continue };
+        if !on.contains(&host.name.as_str()) {
+            continue;
+        }
         let last_switch = state.history.iter().rposition(|e| {
-            e.release == release
+            &e.release == release
                 && matches!(e.event, EventKind::Switched | EventKind::RolledBack)
                 && e.outcome.is_ok()
         });
         let last_health = state.history.iter().enumerate().rev().find(|(i, e)| {
-            e.event == EventKind::Health && e.release == release && Some(*i) > last_switch
+            e.event == EventKind::Health && &e.release == release && Some(*i) > last_switch
         });
         match last_health {
             Some((_, e)) if e.outcome.is_ok() => {}
@@ -166,27 +270,7 @@ fn uniform_and_healthy(
             last_switch.and_then(|i| humantime::parse_rfc3339(&state.history[i].at).ok());
         since = since.max(switched_at);
     }
-    if !unhealthy.is_empty() {
-        return Err(Refusal::Unhealthy {
-            release,
-            env: env.to_string(),
-            hosts: unhealthy,
-        });
-    }
-    let (host, state) = &states[0];
-    let meta = state
-        .as_ref()
-        .ok()
-        .and_then(|s| s.current_meta.clone())
-        .expect("checked above");
-    Ok(Source {
-        release,
-        artifact_name: meta.artifact,
-        sha256: meta.sha256,
-        host: host.clone(),
-        deploy_to: dirs[&host.name].clone(),
-        since,
-    })
+    (unhealthy, since)
 }
 
 /// The controller's artifact cache: `$FERRY_CACHE`, else `~/.cache/ferry`.
@@ -248,3 +332,6 @@ async fn fetch_artifact(ctx: &deploy::Context, source: &Source) -> Result<PathBu
         .map_err(|e| anyhow!("cannot keep {}: {}", cached.display(), e.error))?;
     Ok(cached)
 }
+
+#[cfg(test)]
+mod tests;

@@ -12,15 +12,20 @@
 //! reported unreachable, once.
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
+
+use anyhow::Context as _;
 use std::time::{Duration, Instant};
 
 use crate::config::{Host, RolloutSettings};
 use crate::deploy::{self, Context, HostResult, Known, RunInfo};
+use crate::events::Event;
 use crate::executor::{HostStatus, TaskFailure};
 use crate::exit::ExitStatus;
 use crate::failure::Failure;
 use crate::lock::{LockError, LockGuard, Released};
+use crate::report::RunEnd;
 use crate::settings::RollbackSettings;
 
 use super::{release_context, report_results};
@@ -32,12 +37,20 @@ pub(crate) const PATIENCE: Duration = Duration::from_secs(2);
 pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failure> {
     let (mut ctx, hosts) = release_context(&args.common, args.playbook.as_deref())?;
     let printer = ctx.executor.printer().clone();
+    if let Some(warning) = ctx
+        .playbook
+        .ignored_keys_warning(crate::config::playbook::Use::Release)
+    {
+        printer.note(&warning);
+    }
     let mut run = RunInfo::new(&ctx.inventory.env_name);
     if args.force_unlock {
         run.note = Some("--force-unlock".into());
     }
     let started = Instant::now();
-    super::report::open_rollback(&mut ctx, &args, &run, &hosts);
+    // The emergency button leaves a local trail too: journal, host logs,
+    // events, `JUnit`, notifications.
+    start_record(&mut ctx, &args, &run, &hosts).await;
     let ctx = Arc::new(ctx);
     let dirs = deploy::deploy_dirs(&ctx, &hosts)?;
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
@@ -63,6 +76,10 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         args: &args,
         pace: &pace,
     };
+    // A bar of hosts rolled back, on a terminal only: moved by each batch's
+    // end (or each host's with --now), cleared before the summary.
+    printer.progress_start(hosts.len());
+    printer.progress_message("rolling back");
     let (ready, connecting) = ctx.executor.connect_all(&hosts, Some(PATIENCE)).await;
     // A live holder among the hosts that answered stops the whole rollback
     // before anything changes (exit 4).
@@ -78,6 +95,7 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         }
     };
     let (first, late) = tokio::join!(wave.run(first), late);
+    printer.progress_finish();
     ctx.executor.close_all().await;
     let (mut results, mut released) = first?;
     let (late_results, late_released) = late?;
@@ -90,15 +108,69 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         .collect();
     results.sort_by_key(|r| order.get(r.host.as_str()).copied());
     let mut status = report_results(&printer, &results, "rollback", started);
-    if pace.stop.load(std::sync::atomic::Ordering::SeqCst) && status != ExitStatus::RollbackFailed {
+    let interrupted = pace.stop.load(std::sync::atomic::Ordering::SeqCst);
+    if interrupted && status != ExitStatus::RollbackFailed {
         printer.note(
             "interrupted: no new batch was started; the batch in flight finished and was undrained",
         );
         status = ExitStatus::Interrupted;
     }
-    let interrupted = status == ExitStatus::Interrupted;
-    super::report::finish_rollback(&ctx, &args, &results, interrupted, started)?;
-    Ok(super::lock::report_lost(&printer, &released, status))
+    status = super::lock::report_lost(&printer, &released, status);
+    let end = RunEnd {
+        command: "rollback",
+        env: &ctx.inventory.env_name,
+        release: None,
+        hosts: results
+            .iter()
+            .map(|r| super::audit::host_end(r, true))
+            .collect(),
+        stopped: None,
+        interrupted,
+        started,
+        status,
+        junit: args.audit.report.as_deref(),
+    };
+    ctx.reporter.finish(end).await.with_context(|| {
+        let path = args.audit.report.as_deref().unwrap_or(Path::new(""));
+        format!("cannot write {}", path.display())
+    })?;
+    super::audit::report_dir(&ctx.reporter, &args.audit)?;
+    Ok(status)
+}
+
+/// Open the rollback's record and say it started (journal, `--output
+/// json`, notification).
+async fn start_record(ctx: &mut Context, args: &RollbackSettings, run: &RunInfo, hosts: &[Host]) {
+    let notify = ctx.inventory.notify.clone();
+    super::audit::open(&mut ctx.reporter, &args.audit, run, notify.as_ref());
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let to = args.to.as_ref().map_or_else(
+        || "each host's previous good release".to_string(),
+        ToString::to_string,
+    );
+    super::audit::notify_started(
+        &ctx.reporter,
+        "rollback",
+        run,
+        None,
+        &format!(
+            "ferry: {} started rolling back {} hosts of {} to {to}",
+            run.deployer,
+            names.len(),
+            run.env
+        ),
+    )
+    .await;
+    ctx.reporter.emit(&Event::RollbackStarted {
+        run_id: run.run_id.clone(),
+        command: std::env::args().collect(),
+        user: run.deployer.clone(),
+        controller: run.controller.clone(),
+        env: run.env.clone(),
+        to: args.to.clone(),
+        now: args.now,
+        hosts: names,
+    });
 }
 
 /// A set of hosts locked and rolled back together. The hosts connected

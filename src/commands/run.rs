@@ -1,16 +1,19 @@
 //! `ferry run`: a playbook, some of its tasks, or one ad-hoc command, on
 //! every selected host at once.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 
 use crate::config::Playbook;
+use crate::deploy::RunInfo;
+use crate::events::{Event, HostOutcome};
 use crate::executor::{Executor, HostReport, HostStatus};
 use crate::exit::ExitStatus;
 use crate::failure::Failure;
-use crate::report::Printer;
+use crate::report::{CaseResult, HostEnd, Printer, Reporter, RunEnd};
 use crate::settings::{RunSettings, Work};
 use crate::ssh::Connector;
 
@@ -26,11 +29,107 @@ pub(super) async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
         Work::Playbook(names) => load_playbook(names),
     })?;
     let printer = Arc::new(Printer::new(secrets));
+    if let Some(warning) = loaded
+        .playbook
+        .ignored_keys_warning(crate::config::playbook::Use::Run)
+    {
+        printer.note(&warning);
+    }
     let connector = Connector::new(&loaded.inventory.ssh).context("cannot set up SSH")?;
     let started = Instant::now();
+    // The run's record, as a deploy's: journal, host logs, events, `JUnit`,
+    // notifications.
+    let run = RunInfo::new(&loaded.inventory.env_name);
+    let mut reporter = Reporter::new(printer.clone());
+    // Only `--notify` (or FERRY_NOTIFY): the inventory's `notify:` is the
+    // release channel, and an ad-hoc `--cmd uptime` is no release news.
+    super::audit::open(&mut reporter, &args.audit, &run, None);
+    let hosts: Vec<String> = plans.iter().map(|p| p.host.name.clone()).collect();
+    let playbook = match &args.work {
+        Work::Command { .. } => None,
+        Work::Playbook(_) => Some(loaded.playbook.path.display().to_string()),
+    };
+    let what = playbook.as_deref().unwrap_or("--cmd");
+    super::audit::notify_started(
+        &reporter,
+        "run",
+        &run,
+        None,
+        &format!(
+            "ferry: {} started running {what} on {} hosts of {}",
+            run.deployer,
+            hosts.len(),
+            run.env
+        ),
+    )
+    .await;
+    reporter.emit(&Event::TasksStarted {
+        run_id: run.run_id.clone(),
+        command: std::env::args().collect(),
+        user: run.deployer.clone(),
+        controller: run.controller.clone(),
+        env: run.env.clone(),
+        playbook,
+        tasks: loaded
+            .playbook
+            .tasks
+            .iter()
+            .map(|t| t.name.clone())
+            .collect(),
+        hosts,
+    });
     let executor = Arc::new(Executor::new(connector, printer.clone()));
     let reports = executor.run(plans, args.common.forks).await;
-    Ok(summarize(&printer, &reports, started))
+    let status = summarize(&printer, &reports, started);
+    let end = RunEnd {
+        command: "run",
+        env: &run.env,
+        release: None,
+        hosts: reports.iter().map(host_end).collect(),
+        stopped: None,
+        interrupted: false,
+        started,
+        status,
+        junit: args.audit.report.as_deref(),
+    };
+    reporter.finish(end).await.with_context(|| {
+        let path = args.audit.report.as_deref().unwrap_or(Path::new(""));
+        format!("cannot write {}", path.display())
+    })?;
+    super::audit::report_dir(&reporter, &args.audit)?;
+    Ok(status)
+}
+
+/// How a host ended, for its `host_result` event and `JUnit` case.
+fn host_end(r: &HostReport) -> HostEnd {
+    let (outcome, reason, result) = match &r.status {
+        HostStatus::Ok => (HostOutcome::Ok, None, CaseResult::Passed),
+        HostStatus::Failed(f) => (
+            HostOutcome::Failed,
+            Some(f.to_string()),
+            CaseResult::Failed {
+                step: f.task.clone(),
+                message: f.reason.clone(),
+                details: f.to_string(),
+            },
+        ),
+        HostStatus::Unreachable(reason) => (
+            HostOutcome::Unreachable,
+            Some(reason.clone()),
+            CaseResult::Failed {
+                step: "connect".into(),
+                message: reason.clone(),
+                details: reason.clone(),
+            },
+        ),
+    };
+    HostEnd {
+        host: r.host.clone(),
+        outcome,
+        current: None,
+        reason,
+        result,
+    }
 }
 
 fn summarize(printer: &Printer, reports: &[HostReport], started: Instant) -> ExitStatus {

@@ -14,7 +14,7 @@ use serde_saphyr::Spanned;
 use super::proxy_jump;
 use super::source::{load_yaml, nearest, parse_yaml, ConfigError};
 use super::ssh_config::apply::Origin;
-use super::values::{Amount, BatchSpec, Span};
+use super::values::{Amount, BatchSpec, Port, Span};
 use super::Vars;
 use crate::window::{Freeze, Window};
 
@@ -54,7 +54,7 @@ struct FreezeFile {
 #[serde(deny_unknown_fields)]
 struct SshFile {
     user: Option<String>,
-    port: Option<u16>,
+    port: Option<Port>,
     #[serde(default)]
     identity_files: Vec<String>,
     known_hosts: Option<String>,
@@ -77,7 +77,7 @@ struct SshFile {
 #[serde(deny_unknown_fields)]
 struct HostFile {
     address: Option<String>,
-    port: Option<u16>,
+    port: Option<Port>,
     user: Option<String>,
     /// Over the `ssh:` block's; `none`: straight to the host.
     proxy_jump: Option<Spanned<String>>,
@@ -121,6 +121,8 @@ pub struct RolloutSettings {
     pub max_failures: Option<Amount>,
     pub pause: Option<Span>,
     pub timeout: Option<Span>,
+    /// Refuse a deploy whose playbook has no `health:` checks.
+    pub require_health: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -208,16 +210,10 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
     let mut effective = Vec::with_capacity(file.hosts.len());
     for (name, entry) in &file.hosts {
         validate_name(path, "host", name)?;
-        if entry.port.or(file.ssh.port) == Some(0) {
-            return Err(ConfigError::new(
-                path,
-                format!("host `{name}`: invalid port 0"),
-            ));
-        }
         let host_entry = super::ssh_config::apply::HostEntry {
             name,
             address: entry.address.as_deref(),
-            port: entry.port,
+            port: entry.port.map(|p| p.0),
             user: entry.user.as_deref(),
         };
         effective.push(ssh_config.apply(&inv_ssh, &host_entry, &default_user)?);
@@ -320,9 +316,13 @@ fn resolve_groups(path: &Path, file: &InventoryFile) -> Result<Vec<Group>, Confi
         let mut members = Vec::with_capacity(group.hosts.len());
         for host in &group.hosts {
             if !file.hosts.contains_key(&host.value) {
-                let hint = nearest(&host.value, &host_names)
-                    .map(|n| format!(", did you mean `{n}`?"))
-                    .unwrap_or_default();
+                let hint = if file.groups.contains_key(&host.value) {
+                    ": that is a group, and a group lists hosts only (list its hosts here)".into()
+                } else {
+                    nearest(&host.value, &host_names)
+                        .map(|n| format!(", did you mean `{n}`?"))
+                        .unwrap_or_default()
+                };
                 let loc = host.referenced;
                 return Err(ConfigError::at(
                     path,
@@ -426,7 +426,7 @@ fn inventory_ssh(path: &Path, file: &SshFile) -> super::ssh_config::apply::Inven
     super::ssh_config::apply::InventorySsh {
         path: path.to_path_buf(),
         user: file.user.clone(),
-        port: file.port,
+        port: file.port.map(|p| p.0),
         identity_files: !file.identity_files.is_empty(),
         known_hosts: file.known_hosts.is_some(),
         connect_timeout: file.connect_timeout.is_some(),

@@ -12,7 +12,9 @@ mod proxy_jump;
 mod reference_tests;
 pub mod source;
 pub mod ssh_config;
+pub mod suggest;
 pub mod values;
+mod yaml_words;
 
 use std::path::{Path, PathBuf};
 
@@ -39,10 +41,32 @@ pub fn inventory_path(env: &str, explicit: Option<&Path>) -> PathBuf {
 /// `site` means `playbooks/site.yml`; a path to an existing file is taken as is.
 pub fn playbook_path(name: &str) -> PathBuf {
     let as_path = Path::new(name);
-    if as_path.extension().is_some() || name.contains('/') {
+    if is_playbook_path(name) {
         return as_path.to_path_buf();
     }
     PathBuf::from("playbooks").join(format!("{name}.yml"))
+}
+
+/// A name written as a path (`pb/deploy.yml`, `deploy.yml`): the file, never
+/// a task of site.yml.
+pub fn is_playbook_path(name: &str) -> bool {
+    name.contains('/') || Path::new(name).extension().is_some()
+}
+
+/// The playbooks in `playbooks/` by name (`deploy` for `deploy.yml`), sorted.
+pub fn playbook_names() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("playbooks")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let path = entry.path();
+            let yml = path.extension().is_some_and(|e| e == "yml");
+            yml.then(|| path.file_stem()?.to_str().map(str::to_string))?
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// A `-e` pair that is not `key=value`.

@@ -423,5 +423,8 @@ fn reject_duplicate_names(path: &Path, tasks: &[Task]) -> Result<(), ConfigError
     Ok(())
 }
 
+mod ignored;
+pub use ignored::Use;
+
 #[cfg(test)]
 mod tests;

@@ -78,49 +78,25 @@ pub fn parse_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Con
 }
 
 fn yaml_error(path: &Path, text: &str, err: &serde_saphyr::Error) -> ConfigError {
-    let err = err.without_snippet();
-    let message = match err {
-        serde_saphyr::Error::SerdeUnknownField {
-            field, expected, ..
-        } => unknown_key_message(field, expected),
-        serde_saphyr::Error::SerdeUnknownVariant {
-            variant, expected, ..
-        } => format!(
-            "unknown value `{variant}`{}",
-            suggestion(variant, expected, "valid values")
-        ),
-        serde_saphyr::Error::Message { msg, .. } => msg.clone(),
-        other => strip_location_suffix(&other.to_string()),
-    };
-    let mut error = ConfigError::new(path, message);
-    if let Some(loc) = err.location() {
-        if loc.line() > 0 {
-            error.line = Some(loc.line());
-            error.column = Some(loc.column());
-            error.snippet = snippet(text, loc.line(), loc.column());
-        }
+    let worded = super::yaml_words::word(err, text);
+    let mut error = ConfigError::new(path, worded.message);
+    if let Some((line, column)) = worded.place {
+        error.line = Some(line);
+        error.column = Some(column);
+        error.snippet = snippet(text, line, column);
     }
     error
 }
 
-/// serde-saphyr appends " at line L column C" to some messages; the place is
-/// printed separately, so drop it.
-fn strip_location_suffix(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
-}
-
 /// "unknown key `x`|, did you mean `a`?" (the `|` marks where the place goes).
-fn unknown_key_message(key: &str, valid: &[&str]) -> String {
+pub(super) fn unknown_key_message(key: &str, valid: &[&str]) -> String {
     format!(
         "unknown key `{key}`|{}",
         suggestion(key, valid, "valid keys")
     )
 }
 
-fn suggestion(word: &str, valid: &[&str], what: &str) -> String {
+pub(super) fn suggestion(word: &str, valid: &[&str], what: &str) -> String {
     match nearest(word, valid) {
         Some(best) => format!(", did you mean `{best}`?"),
         None if valid.is_empty() => " (none are allowed here)".to_string(),

@@ -37,6 +37,51 @@ impl<'de> Deserialize<'de> for Span {
     }
 }
 
+/// A TCP port, 1 to 65535: out of range, 0 or a name (`ssh`) is refused
+/// at its place in the file, with what to write instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Port(pub u16);
+
+impl<'de> Deserialize<'de> for Port {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Port;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a port number from 1 to 65535")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Port, E> {
+                match u16::try_from(v) {
+                    Ok(p) if p > 0 => Ok(Port(p)),
+                    _ => Err(E::custom(format!(
+                        "port `{v}` is out of range: write a port number from 1 to 65535 \
+                         (SSH listens on 22 unless told otherwise)"
+                    ))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Port, E> {
+                u64::try_from(v).map_or_else(
+                    |_| {
+                        Err(E::custom(format!(
+                            "port `{v}` is out of range: write a port number from 1 to 65535"
+                        )))
+                    },
+                    |v| self.visit_u64(v),
+                )
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Port, E> {
+                match v.trim().parse::<u64>() {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom(format!(
+                        "port `{v}` is not a number: write the port number (e.g. `22` for ssh)"
+                    ))),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// A playbook duration (`timeout:`, `interval:`, `retry_delay:`): fixed, or
 /// a template rendered per host that must render to a duration
 /// (`timeout: "{{ drain_timeout }}"`), checked when the host's plan renders.

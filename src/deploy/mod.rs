@@ -91,6 +91,8 @@ impl RunInfo {
             env: self.env.clone(),
             outcome: EventOutcome::Ok,
             detail: self.note.clone().unwrap_or_default(),
+            source_env: None,
+            source_run: None,
         }
     }
 }
@@ -117,6 +119,8 @@ pub struct Deployment {
     pub artifact: Artifact,
     pub run: RunInfo,
     pub source_env: Option<String>,
+    /// The run that deployed the release in `source_env`.
+    pub source_run: Option<String>,
     pub keep: usize,
     pub linked_dirs: Vec<String>,
     pub linked_files: Vec<String>,

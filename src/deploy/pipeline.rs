@@ -250,6 +250,8 @@ impl Pipeline<'_> {
             (Toward::New, Kind::Deploy(d)) => {
                 let mut e = run.event(EventKind::Switched, new, back);
                 e.sha256 = Some(d.artifact.sha256.clone());
+                e.source_env.clone_from(&d.source_env);
+                e.source_run.clone_from(&d.source_run);
                 (e, new)
             }
             (Toward::New, _) => (run.event(EventKind::RolledBack, new, back), new),

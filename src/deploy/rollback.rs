@@ -128,7 +128,10 @@ pub async fn rollback(
             },
         )
         .await;
-        if !pace.now {
+        if pace.now {
+            // No batch events to move the command's progress bar.
+            ctx.reporter.printer().progress_hosts_done(done.len());
+        } else {
             ctx.reporter.emit(&Event::BatchFinished { batch: number });
         }
         for (host, result) in done {

@@ -39,11 +39,13 @@ pub enum Event {
         artifact: String,
         /// The environment a promotion came from.
         source_env: Option<String>,
+        /// The run that deployed the release in `source_env`.
+        source_run: Option<String>,
         hotfix: bool,
         hosts: Vec<String>,
     },
-    /// A `ferry rollback` with `--report run.html` started (it keeps a
-    /// journal then): who, where, and `to` when `--to` named the release.
+    /// A `ferry rollback` started: back to `to` (`None`: each host's
+    /// previous good release), drained in batches unless `now`.
     RollbackStarted {
         run_id: String,
         command: Vec<String>,
@@ -51,6 +53,19 @@ pub enum Event {
         controller: String,
         env: String,
         to: Option<ReleaseId>,
+        now: bool,
+        hosts: Vec<String>,
+    },
+    /// A `ferry run` started: a playbook's tasks, or one `--cmd`.
+    TasksStarted {
+        run_id: String,
+        command: Vec<String>,
+        user: String,
+        controller: String,
+        env: String,
+        /// The playbook file, or `None` for `--cmd`.
+        playbook: Option<String>,
+        tasks: Vec<String>,
         hosts: Vec<String>,
     },
     /// The rollout's batches (host names in order) and the hosts skipped as
@@ -205,6 +220,8 @@ pub enum HostOutcome {
     Failed,
     Unreachable,
     NotStarted,
+    /// `ferry run`: every task of the host passed.
+    Ok,
 }
 
 /// Hosts by outcome; outcomes no host had are left out.

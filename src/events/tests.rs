@@ -26,16 +26,28 @@ fn every_event() -> Vec<Event> {
             sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
             artifact: "shop.tar.gz".into(),
             source_env: Some("staging".into()),
+            source_run: Some("20261130T120000Z-0c0c0".into()),
             hotfix: false,
             hosts: names(&["web1", "web2"]),
         },
         Event::RollbackStarted {
-            run_id: "20261201T020000Z-4c5d6".into(),
-            command: names(&["ferry", "rollback", "production", "--report", "run.html"]),
+            run_id: "20261201T010000Z-1a2b3".into(),
+            command: names(&["ferry", "rollback", "production"]),
             user: "ci".into(),
             controller: "build1".into(),
             env: "production".into(),
-            to: None,
+            to: Some(id("r0")),
+            now: false,
+            hosts: names(&["web1", "web2"]),
+        },
+        Event::TasksStarted {
+            run_id: "20261201T010000Z-1a2b3".into(),
+            command: names(&["ferry", "run", "production", "restart"]),
+            user: "ci".into(),
+            controller: "build1".into(),
+            env: "production".into(),
+            playbook: Some("playbooks/site.yml".into()),
+            tasks: names(&["restart"]),
             hosts: names(&["web1", "web2"]),
         },
         Event::Plan {
@@ -141,7 +153,11 @@ fn every_event() -> Vec<Event> {
         Event::RunFinished {
             stopped: Some("batch 1: web1 failed".into()),
             interrupted: false,
-            counts: Counts::from([(HostOutcome::Failed, 1), (HostOutcome::NotStarted, 1)]),
+            counts: Counts::from([
+                (HostOutcome::Failed, 1),
+                (HostOutcome::NotStarted, 1),
+                (HostOutcome::Ok, 1),
+            ]),
             duration_ms: 1234,
         },
     ]
@@ -172,6 +188,7 @@ fn variant(event: &Event) -> usize {
         Event::LockTakenOver { .. } => 18,
         Event::ProbeRetry { .. } => 19,
         Event::RollbackStarted { .. } => 20,
+        Event::TasksStarted { .. } => 21,
     }
 }
 
@@ -180,7 +197,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=20).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=21).collect::<Vec<_>>());
 }
 
 #[test]

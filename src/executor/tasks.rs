@@ -24,18 +24,40 @@ impl Executor {
             let plans = plans.clone();
             move |host: &Host| plans[&host.name].iter().any(is_remote)
         };
+        // A bar of hosts done, on a terminal only; an unreachable host is
+        // done too, so the session is asked for here, not by `each_host`.
+        self.printer.progress_start(plans.len());
+        self.printer.progress_message("running");
         let results = self
-            .each_host(hosts, forks, needs_ssh, move |this, host, session| {
-                let plans = plans.clone();
-                async move {
-                    this.run_steps(&host.name, session.as_ref(), &plans[&host.name])
-                        .await
-                }
-            })
+            .each_host(
+                hosts,
+                forks,
+                |_| false,
+                move |this, host, _| {
+                    let plans = plans.clone();
+                    let needs_ssh = needs_ssh.clone();
+                    async move {
+                        let session = if needs_ssh(&host) {
+                            Some(this.connect(&host).await)
+                        } else {
+                            None
+                        };
+                        let report = match session.transpose() {
+                            Ok(session) => Ok(this
+                                .run_steps(&host.name, session.as_ref(), &plans[&host.name])
+                                .await),
+                            Err(status) => Err(status),
+                        };
+                        this.printer.progress_hosts_done(1);
+                        report
+                    }
+                },
+            )
             .await;
+        self.printer.progress_finish();
         results
             .into_iter()
-            .map(|(host, result)| match result {
+            .map(|(host, result)| match result.and_then(|r| r) {
                 Ok(report) => report,
                 Err(status) => HostReport {
                     host: host.name,

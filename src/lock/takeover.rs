@@ -55,6 +55,8 @@ fn history_parts(ctx: &Context, ours: &LockInfo, holder: &Holder) -> (String, St
         env: ctx.inventory.env_name.clone(),
         outcome: EventOutcome::Ok,
         detail: detail(holder),
+        source_env: None,
+        source_run: None,
     };
     cut_at_release(&event)
 }
@@ -157,6 +159,8 @@ mod tests {
             env: "test".into(),
             outcome: EventOutcome::Ok,
             detail: "reason: \"release\":\"x\"".into(),
+            source_env: None,
+            source_run: None,
         };
         let (pre, post) = cut_at_release(&event);
         assert_eq!(pre, r#"{"at":"t1","event":"lock_taken_over","release":""#);

@@ -22,6 +22,8 @@ fn event(kind: EventKind, release: &str, previous: Option<&str>, outcome: &str) 
             EventOutcome::Failed
         },
         detail: String::new(),
+        source_env: None,
+        source_run: None,
     }
 }
 
@@ -376,5 +378,58 @@ fn current_health_is_the_newest_result_since_the_last_switch() {
     for (history, want) in table {
         let s = state("r2", &["r1", "r2"], history.clone());
         assert_eq!(s.current_health(), want, "{history:?}");
+    }
+}
+
+/// The time `status` shows as SWITCHED: the switch or rollback that landed
+/// on `current` last, by table (a failed deploy after it, a health check,
+/// or a switch to another release do not move it).
+#[test]
+fn the_last_switch_is_the_one_that_landed_on_current() {
+    let at = |mut e: HistoryEvent, at: &str| {
+        e.at = at.into();
+        e
+    };
+    let cases: Vec<(&str, &str, Vec<HistoryEvent>, Option<&str>)> = vec![
+        ("no history", "r1", vec![], None),
+        (
+            "one deploy",
+            "r1",
+            vec![at(event(EventKind::Switched, "r1", None, "ok"), "t1")],
+            Some("t1"),
+        ),
+        (
+            "a rollback back to r1",
+            "r1",
+            vec![
+                at(event(EventKind::Switched, "r1", None, "ok"), "t1"),
+                at(event(EventKind::Switched, "r2", Some("r1"), "ok"), "t2"),
+                at(event(EventKind::RolledBack, "r1", Some("r2"), "ok"), "t3"),
+            ],
+            Some("t3"),
+        ),
+        (
+            "a failed deploy and a health check after it",
+            "r1",
+            vec![
+                at(event(EventKind::Switched, "r1", None, "ok"), "t1"),
+                at(event(EventKind::Failed, "r2", Some("r1"), "failed"), "t2"),
+                at(event(EventKind::Health, "r1", None, "ok"), "t3"),
+            ],
+            Some("t1"),
+        ),
+        (
+            "a switch that failed",
+            "r1",
+            vec![
+                at(event(EventKind::Switched, "r1", None, "ok"), "t1"),
+                at(event(EventKind::Switched, "r1", None, "failed"), "t2"),
+            ],
+            Some("t1"),
+        ),
+    ];
+    for (what, current, history, want) in cases {
+        let s = state(current, &["r1", "r2"], history);
+        assert_eq!(s.last_switch().map(|e| e.at.as_str()), want, "{what}");
     }
 }

@@ -16,6 +16,7 @@ pub use tasks::{
     Step, SudoPassword,
 };
 
+mod hints;
 mod limits;
 #[cfg(test)]
 mod prop_tests;
@@ -89,7 +90,7 @@ impl Renderer {
         limits::check_template(source).map_err(|m| too_big(place, &m))?;
         self.env
             .render_named_str(place, source, ctx)
-            .map_err(|e| render_error(place, &e))
+            .map_err(|e| with_hint(render_error(place, &e), &e, ctx))
     }
 
     /// Evaluate a `when` expression to a boolean.
@@ -102,7 +103,7 @@ impl Renderer {
         compiled
             .eval(ctx)
             .map(|v| v.is_true())
-            .map_err(|e| render_error(place, &e))
+            .map_err(|e| with_hint(render_error(place, &e), &e, ctx))
     }
 
     /// The variables a host's templates see: playbook, inventory, group and
@@ -374,6 +375,12 @@ fn too_big(place: &str, message: &str) -> RenderError {
         place: place.into(),
         message: format!("template too complex: {message}"),
     }
+}
+
+/// The error with a "did you mean" for an unknown filter or variable.
+fn with_hint(mut error: RenderError, err: &minijinja::Error, ctx: &Value) -> RenderError {
+    error.message.push_str(&hints::hint(err, ctx));
+    error
 }
 
 fn render_error(place: &str, err: &minijinja::Error) -> RenderError {

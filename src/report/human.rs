@@ -149,8 +149,8 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
         }
         // Listed, so a new event decides whether it prints.
         Event::RunStarted { .. }
-        // `ferry rollback` says its own start.
         | Event::RollbackStarted { .. }
+        | Event::TasksStarted { .. }
         | Event::Plan { .. }
         | Event::StagingStarted { .. }
         | Event::StagingFinished
@@ -227,6 +227,7 @@ mod tests {
                     sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
                     artifact: "shop.tar.gz".into(),
                     source_env: None,
+                    source_run: None,
                     hotfix: false,
                     hosts: names(&["h1", "h2"]),
                 },
@@ -435,6 +436,7 @@ mod tests {
             sha256: Sha256::parse(&"ab".repeat(32)).unwrap(),
             artifact: "a.tgz".into(),
             source_env: None,
+            source_run: None,
             hotfix: false,
             hosts: vec![],
         });

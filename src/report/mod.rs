@@ -18,11 +18,15 @@ use std::sync::Mutex;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::secrets::{xml_escape, Secrets};
+use crate::secrets::Secrets;
 
 pub mod human;
+mod junit;
 mod reporter;
+pub mod style;
 pub mod timeline;
+
+pub use junit::{junit_xml, CaseResult, TestCase};
 
 pub use reporter::{HostEnd, Reporter, RunEnd};
 
@@ -122,12 +126,21 @@ impl Printer {
 
     /// Print without tearing the progress bar; control characters escaped.
     fn write(&self, to_stdout: bool, text: &str) {
-        let text = escape_controls(text);
+        self.emit(to_stdout, &escape_controls(text));
+    }
+
+    /// As [`Printer::write`], one of ferry's own lines: its outcome words
+    /// styled ([`style::paint`]; the stream strips them where colour is off).
+    fn write_painted(&self, to_stdout: bool, text: &str) {
+        self.emit(to_stdout, &style::paint(&escape_controls(text)));
+    }
+
+    fn emit(&self, to_stdout: bool, text: &str) {
         let emit = || {
             if to_stdout {
-                let _ = writeln!(std::io::stdout().lock(), "{text}");
+                let _ = writeln!(anstream::stdout().lock(), "{text}");
             } else {
-                let _ = writeln!(std::io::stderr().lock(), "{text}");
+                let _ = writeln!(anstream::stderr().lock(), "{text}");
             }
         };
         match self.bar.lock().expect("bar lock").as_ref() {
@@ -223,12 +236,12 @@ impl Printer {
         let text = self.mask(message);
         self.log(host, &text);
         let line = self.stamped(&format!("[{host}] {text}"));
-        self.write(false, &line);
+        self.write_painted(false, &line);
     }
 
     /// A line for the whole run.
     pub fn note(&self, message: &str) {
-        self.write(false, &self.mask(message));
+        self.write_painted(false, &self.mask(message));
     }
 
     /// A line the [`Reporter`] already masked (a JSON event), on stdout.
@@ -242,53 +255,21 @@ impl Printer {
     }
 
     pub fn error(&self, err: &dyn std::error::Error) {
-        let mut stderr = std::io::stderr().lock();
+        let mut stderr = anstream::stderr().lock();
         let text = |e: &dyn std::fmt::Display| escape_controls(&self.mask(&e.to_string()));
-        let _ = writeln!(stderr, "error: {}", text(err));
+        let _ = writeln!(stderr, "{}", style::paint(&format!("error: {}", text(err))));
         for cause in std::iter::successors(err.source(), |e| e.source()) {
             let _ = writeln!(stderr, "  caused by: {}", text(cause));
         }
     }
 }
 
-/// One `JUnit` test case: a host, and how it failed (step, message, details).
-pub struct TestCase {
-    pub name: String,
-    pub failure: Option<(String, String, String)>,
-}
-
-/// A `JUnit` XML report (the schema Jenkins and GitLab read): one suite, one
-/// case per host, failed hosts as `<failure>` with the step and details.
-/// The [`Reporter`] masks each field first: masking comes before escaping.
-pub fn junit_xml(suite: &str, cases: &[TestCase], elapsed: std::time::Duration) -> String {
-    let failures = cases.iter().filter(|c| c.failure.is_some()).count();
-    let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" time=\"{:.3}\">\n",
-        xml_escape(suite),
-        cases.len(),
-        elapsed.as_secs_f64()
-    );
-    for case in cases {
-        let _ = write!(
-            xml,
-            "    <testcase classname=\"ferry\" name=\"{}\"",
-            xml_escape(&case.name)
-        );
-        match &case.failure {
-            None => xml.push_str("/>\n"),
-            Some((step, message, details)) => {
-                let _ = write!(
-                    xml,
-                    ">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                    xml_escape(step),
-                    xml_escape(message),
-                    xml_escape(details)
-                );
-            }
-        }
+/// A command that ends early (an error) takes its bar away before the
+/// error is printed.
+impl Drop for Printer {
+    fn drop(&mut self) {
+        self.progress_finish();
     }
-    xml.push_str("  </testsuite>\n</testsuites>\n");
-    xml
 }
 
 /// `text` with every control character but newline and tab written as

@@ -17,6 +17,7 @@ use crate::release::ReleaseId;
 
 use super::human::{human, HumanLine, Seen};
 use super::{junit_xml, Printer, TestCase};
+use crate::report::CaseResult;
 
 /// How one host ended, for its `host_result` event and its `JUnit` case.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,14 +28,18 @@ pub struct HostEnd {
     pub current: Option<String>,
     /// Why the host failed.
     pub reason: Option<String>,
-    /// The `JUnit` failure: step, message, details.
-    pub failure: Option<(String, String, String)>,
+    /// Its `JUnit` case: passed, failed (step, message, details) or skipped.
+    pub result: CaseResult,
 }
 
 /// The end of a run, for [`Reporter::finish`].
 pub struct RunEnd<'a> {
+    /// `deploy`, `promote`, `rollback` or `run`: the suite's and the
+    /// notification's word.
+    pub command: &'static str,
     pub env: &'a str,
-    pub release: &'a ReleaseId,
+    /// The release shipped (none for `rollback` and `run`).
+    pub release: Option<&'a ReleaseId>,
     pub hosts: Vec<HostEnd>,
     pub stopped: Option<String>,
     pub interrupted: bool,
@@ -73,6 +78,8 @@ struct Bar {
     shown: bool,
     /// Hosts in the batch under way.
     batch: usize,
+    /// The staging bar is up (staging comes before the batches).
+    staging: bool,
 }
 
 impl Reporter {
@@ -144,13 +151,31 @@ impl Reporter {
                     ..Bar::default()
                 };
             }
+            Event::StagingStarted { hosts } => {
+                self.printer.progress_start(hosts.len());
+                self.printer.progress_message("staging");
+                bar.staging = true;
+            }
+            Event::StepFinished {
+                step: crate::machine::Stage::Receive,
+                ..
+            } if bar.staging => self.printer.progress_hosts_done(1),
+            Event::StagingFinished => {
+                self.printer.progress_finish();
+                bar.staging = false;
+            }
             Event::BatchStarted { batch, hosts, .. } => {
                 if !bar.shown {
                     self.printer.progress_start(bar.hosts);
                     bar.shown = true;
                 }
-                self.printer
-                    .progress_message(&format!("batch {batch}/{}", bar.batches));
+                // A rollback has no plan: its bar is the command's.
+                let of = if bar.batches > 0 {
+                    format!("/{}", bar.batches)
+                } else {
+                    String::new()
+                };
+                self.printer.progress_message(&format!("batch {batch}{of}"));
                 bar.batch = hosts.len();
             }
             Event::BatchFinished { .. } => self.printer.progress_hosts_done(bar.batch),
@@ -191,36 +216,57 @@ impl Reporter {
             counts: counts.clone(),
             duration_ms: u64::try_from(end.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         });
-        let release = end.release;
         // As a JSON value: its keys sorted, as in the events.
         let text = serde_json::to_value(&counts).expect("plain data serializes");
         let summary = Summary {
+            command: end.command,
             env: end.env.to_string(),
-            release: release.clone(),
+            release: end.release.cloned(),
             counts,
             exit_code: end.status.code(),
         };
-        let (verb, last) = if end.status == ExitStatus::Success {
-            ("deployed", Notification::Succeeded(summary))
-        } else {
-            ("failed to deploy", Notification::Failed(summary))
+        let subject = end
+            .release
+            .map_or_else(|| end.env.to_string(), |r| format!("release {r}"));
+        let (done, failed) = match end.command {
+            "rollback" => ("rolled back", "failed to roll back"),
+            "run" => ("ran on", "failed to run on"),
+            _ => ("deployed", "failed to deploy"),
         };
-        self.notify(&format!("ferry: {verb} release {release}: {text}"), &last)
+        let (verb, last) = if end.status == ExitStatus::Success {
+            (done, Notification::Succeeded(summary))
+        } else {
+            (failed, Notification::Failed(summary))
+        };
+        self.notify(&format!("ferry: {verb} {subject}: {text}"), &last)
             .await;
         if let Some(path) = end.junit {
             let mask = |text: &str| self.printer.secrets().mask(text);
-            let cases: Vec<TestCase> =
-                end.hosts
-                    .iter()
-                    .map(|h| TestCase {
-                        name: mask(&h.host),
-                        failure: h.failure.as_ref().map(|(step, message, details)| {
-                            (mask(step), mask(message), mask(details))
-                        }),
-                    })
-                    .collect();
-            let suite = mask(&format!("ferry deploy {} {release}", end.env));
-            std::fs::write(path, junit_xml(&suite, &cases, end.started.elapsed()))?;
+            let cases: Vec<TestCase> = end
+                .hosts
+                .iter()
+                .map(|h| TestCase {
+                    name: mask(&h.host),
+                    result: match &h.result {
+                        CaseResult::Passed => CaseResult::Passed,
+                        CaseResult::Failed {
+                            step,
+                            message,
+                            details,
+                        } => CaseResult::Failed {
+                            step: mask(step),
+                            message: mask(message),
+                            details: mask(details),
+                        },
+                        CaseResult::Skipped { message } => CaseResult::Skipped {
+                            message: mask(message),
+                        },
+                    },
+                })
+                .collect();
+            let release = end.release.map(|r| format!(" {r}")).unwrap_or_default();
+            let suite = mask(&format!("ferry {} {}{release}", end.command, end.env));
+            std::fs::write(path, junit_xml(&suite, &cases, end.started.elapsed())?)?;
         }
         Ok(())
     }

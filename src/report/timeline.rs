@@ -31,7 +31,7 @@ pub enum TimelineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0} has no `run_started` or `rollback_started` event: not a run's journal")]
+    #[error("{0} has no `run_started`, `rollback_started` or `tasks_started` event: not a run's journal")]
     NotARun(PathBuf),
     #[error("cannot render the timeline: {0}")]
     Render(#[from] minijinja::Error),
@@ -246,8 +246,9 @@ impl Run {
             return;
         };
         match event.as_str() {
-            // A `ferry rollback --report`: its switches are all rollbacks.
-            "run_started" | "rollback_started" => {
+            // A `ferry rollback`'s switches are all rollbacks; a `ferry
+            // run` has tasks, no release.
+            "run_started" | "rollback_started" | "tasks_started" => {
                 self.started.clone_from(e);
                 for h in list(e, "hosts") {
                     self.row(index, &h);

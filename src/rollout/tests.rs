@@ -19,6 +19,7 @@ fn settings(batch: Option<BatchSpec>, canary: Option<u32>, max: Option<&str>) ->
         max_failures: max.map(|m| parse_amount(m).unwrap()),
         pause: Some(Span(Duration::from_secs(2))),
         timeout: None,
+        require_health: None,
     }
 }
 

@@ -85,13 +85,24 @@ fn a_bad_release_id_is_refused_before_the_canary_flags() {
 }
 
 #[test]
-fn history_selects_by_host_with_the_default_forks() {
-    let Ok(Settings::History(h)) = settle(&["history", "prod", "--host", "web*"], false) else {
+fn history_selects_by_limit_and_counts_by_last_with_the_default_forks() {
+    let Ok(Settings::History(h)) = settle(&["history", "prod", "-l", "web*", "-n", "3"], false)
+    else {
         panic!("not history");
     };
     assert_eq!(h.common.limit.as_deref(), Some("web*"));
     assert_eq!(h.common.forks, DEFAULT_FORKS);
-    assert_eq!(h.entries, 20);
+    assert_eq!(h.entries, 3);
+    let Ok(Settings::History(h)) =
+        settle(&["history", "prod", "--limit", "db", "--last", "7"], false)
+    else {
+        panic!("not history");
+    };
+    assert_eq!((h.common.limit.as_deref(), h.entries), (Some("db"), 7));
+    let Ok(Settings::History(h)) = settle(&["history", "prod"], false) else {
+        panic!("not history");
+    };
+    assert_eq!((h.common.limit, h.entries), (None, 20));
 }
 
 #[test]
@@ -126,9 +137,9 @@ fn promote_reads_the_source_with_the_targets_vars_and_forks() {
 #[test]
 fn a_report_ending_in_html_is_the_timeline_else_junit() {
     let html = ship(&["--report", "out/Run.HTML"], false);
-    assert_eq!(html.timeline, Some(PathBuf::from("out/Run.HTML")));
-    assert_eq!(html.report, None);
+    assert_eq!(html.audit.timeline, Some(PathBuf::from("out/Run.HTML")));
+    assert_eq!(html.audit.report, None);
     let junit = ship(&["--report", "junit.xml"], false);
-    assert_eq!(junit.report, Some(PathBuf::from("junit.xml")));
-    assert_eq!(junit.timeline, None);
+    assert_eq!(junit.audit.report, Some(PathBuf::from("junit.xml")));
+    assert_eq!(junit.audit.timeline, None);
 }

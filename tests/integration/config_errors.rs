@@ -61,7 +61,7 @@ fn malformed_yaml_names_line_and_column() {
         .ferry(["check", "prod"])
         .code(2)
         .stderr(
-            "error: inventories/prod.yml:2:20: expected string scalar
+            "error: inventories/prod.yml:2:20: `address` needs a single value (quote the whole value to make it one string), found a list
   |
 2 |   web1: { address: [1, 2 }
   |                    ^
@@ -78,7 +78,7 @@ fn duplicate_hosts_bad_ports_and_empty_selections_are_errors() {
         .ferry(["check", "dup"])
         .code(2)
         .stderr(
-            "error: inventories/dup.yml:3:3: duplicate mapping key: web1, set DuplicateKeyPolicy in Options if acceptable
+            "error: inventories/dup.yml:3:3: `web1` is written twice in the same mapping (first at line 2): keep one (merge their settings), or rename this one
   |
 3 |   web1: {}
   |   ^
@@ -90,7 +90,7 @@ fn duplicate_hosts_bad_ports_and_empty_selections_are_errors() {
         .ferry(["check", "port"])
         .code(2)
         .stderr(
-            "error: inventories/port.yml:2:17: invalid u16
+            "error: inventories/port.yml:2:17: port `70000` is out of range: write a port number from 1 to 65535 (SSH listens on 22 unless told otherwise)
   |
 2 |   web1: { port: 70000 }
   |                 ^
@@ -105,7 +105,7 @@ fn duplicate_hosts_bad_ports_and_empty_selections_are_errors() {
     project
         .ferry(["check", "prod", "--limit", "wbe1"])
         .code(2)
-        .stderr("error: `wbe1` in pattern `wbe1` names no host or group, did you mean `web1`?\n")
+        .stderr("error: `wbe1` in pattern `wbe1` names no host or group, did you mean the host `web1`?\n")
         .run();
     project
         .ferry(["check", "prod", "--limit", "web,!web*"])

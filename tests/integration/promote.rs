@@ -240,3 +240,92 @@ fn verify_without_health_checks_or_deployed_release_says_so() {
         .run();
     assert!(!on_host(&e.staging, 0, ".ferry/history.jsonl").exists());
 }
+
+/// Promote names every problem of the source at once, each kind on its
+/// line with its hosts: mixed releases, unhealthy hosts and unreachable
+/// ones (it used to stop at the first kind found).
+#[test]
+fn promote_lists_every_problem_at_once() {
+    let staging = Fleet::start(4);
+    let production = Fleet::start(1);
+    let project = Project::empty();
+    project.write("inventories/staging.yml", &staging.inventory_yaml(""));
+    project.write("inventories/production.yml", &production.inventory_yaml(""));
+    project.write("playbooks/deploy.yml", PLAYBOOK);
+    let cache = tempfile::tempdir().unwrap();
+    let ferry = |args: &[&str]| project.ferry(args).env("FERRY_CACHE", cache.path());
+    let bad = project.tarball("bad", &[("index.html", b"fail\n")]);
+    ferry(&["deploy", "staging", "--max-failures", "100%", "--artifact"])
+        .arg(&bad)
+        .code(3)
+        .run();
+    let other = project.tarball("other", &[("index.html", b"ok v2\n")]);
+    ferry(&["deploy", "staging", "--limit", "h4", "--artifact"])
+        .arg(&other)
+        .run();
+    staging.stop_host(2);
+    let id = |name: &str| {
+        let sha = sha256_hex(&project.path().join(format!("{name}.tar.gz")));
+        (format!("{name}-{}", &sha[..8]), sha)
+    };
+    let ((bad, _), (other, other_sha)) = (id("bad"), id("other"));
+    ferry(&["promote", "staging", "production"])
+        .code(6)
+        .stderr_has("error: refused: staging cannot be promoted (3 problems):\n")
+        .stderr_has(format!(
+            "\n  staging is mixed: most hosts run {bad}, but h4 on {other} (sha256 {})\n",
+            &other_sha[..12]
+        ))
+        .stderr_has(format!(
+            "\n  {bad} is not healthy in staging: h1 (last health check failed), h2 (last health check failed)\n"
+        ))
+        .stderr_has("\n  staging has unreachable hosts: h3 (")
+        .run();
+    assert!(!on_host(&production, 0, "current").exists());
+}
+
+/// Promote lineage: `status` and `history` of the target name the source
+/// environment and the run that deployed the release there, as the
+/// release's `.ferry-release.json` records them.
+#[test]
+fn status_and_history_show_where_a_promoted_release_came_from() {
+    let e = envs();
+    e.deploy_staging("app", "ok v1\n").run();
+    let events = e.promote().args(["--output", "json"]).run().json_lines();
+    let source_run = meta(&e.staging, 0)["run_id"].as_str().unwrap().to_string();
+    assert_eq!(events[0]["event"], "run_started");
+    assert_eq!(events[0]["source_env"], "staging");
+    assert_eq!(events[0]["source_run"], source_run.as_str());
+    let said = format!("promoted from staging (run {source_run})");
+    for i in 0..3 {
+        assert_eq!(meta(&e.production, i)["source_run"], source_run.as_str());
+    }
+    let json = e
+        .ferry(&["status", "production", "--output", "json"])
+        .run()
+        .json();
+    for host in json["hosts"].as_array().unwrap() {
+        assert_eq!(host["source_env"], "staging", "{host}");
+        assert_eq!(host["source_run"], source_run.as_str(), "{host}");
+    }
+    e.ferry(&["status", "production"]).stdout_has(&said).run();
+    let history = e.ferry(&["history", "production"]).run();
+    let switched: Vec<&str> = history
+        .stdout
+        .lines()
+        .filter(|l| l.contains(" switched "))
+        .collect();
+    assert_eq!(switched.len(), 3, "{}", history.stdout);
+    assert!(
+        switched.iter().all(|l| l.contains(&said)),
+        "{}",
+        history.stdout
+    );
+    // The staging deploy itself was promoted from nowhere.
+    let staging = e.ferry(&["history", "staging"]).run();
+    assert!(
+        !staging.stdout.contains("promoted from"),
+        "{}",
+        staging.stdout
+    );
+}

@@ -127,10 +127,7 @@ fn two_deploys_then_a_rollback_puts_every_host_back_on_the_first_release() {
             hist.stdout
         );
     }
-    let limited = project
-        .history()
-        .args(["--host", "h2", "--limit", "1"])
-        .run();
+    let limited = project.history().args(["--limit", "h2", "-n", "1"]).run();
     assert_eq!(limited.stdout.lines().count(), 1, "{}", limited.stdout);
     assert!(
         limited.stdout.contains(" h2 ") && limited.stdout.contains("rolled_back"),

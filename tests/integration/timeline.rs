@@ -142,17 +142,11 @@ fn a_run_id_finds_its_folder_and_a_missing_run_is_an_error() {
 }
 
 #[test]
-fn a_rollback_with_report_keeps_a_journal_and_writes_its_timeline() {
+fn a_rollbacks_report_html_is_its_timeline() {
     let fleet = Fleet::start(3);
     let project = Project::new(&fleet, "");
     project.deploy(project.release_tarball("r1"), "r1").run();
     project.deploy(project.release_tarball("r2"), "r2").run();
-    project
-        .rollback()
-        .args(["--report", "back.xml"])
-        .code(2)
-        .stderr_has("a rollback's report is its timeline: name a file ending in .html")
-        .run();
     project
         .rollback()
         .args(["--report", "back.html"])
@@ -167,4 +161,23 @@ fn a_rollback_with_report_keeps_a_journal_and_writes_its_timeline() {
         "{dom}"
     );
     assert!(dom.contains("each host's previous good release"), "{dom}");
+}
+
+/// `ferry run` journals like a deploy (`tasks_started`), so `--report
+/// tasks.html` is its timeline too: a row per host, its tasks summed up.
+#[test]
+fn a_task_runs_report_html_is_its_timeline() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    project.write(
+        "playbooks/site.yml",
+        "tasks:\n  - { name: hello, run: 'echo hello' }\n",
+    );
+    project
+        .ferry(["run", "test", "--report", "tasks.html"])
+        .stderr_has("timeline: tasks.html")
+        .run();
+    let page = std::fs::read_to_string(project.path().join("tasks.html")).expect("the page");
+    assert_eq!(page.matches("<div class=\"host ").count(), 2, "{page}");
+    assert!(page.contains("hello (playbooks&#x2f;site.yml)"), "{page}");
 }

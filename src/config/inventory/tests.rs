@@ -46,7 +46,7 @@ fn merge_keys_work() {
 #[test]
 fn duplicate_host_names_are_rejected() {
     let err = inventory("hosts:\n  web1: {}\n  web1: {}\n").unwrap_err();
-    assert!(err.to_string().contains("duplicate"), "{err}");
+    assert!(err.to_string().contains("written twice"), "{err}");
     assert_eq!(err.line, Some(3));
 }
 
@@ -59,6 +59,19 @@ fn unknown_group_member_points_at_it() {
         "group `web` lists unknown host `wbe2`, did you mean `web1`?"
     );
     assert_eq!(err.line, Some(5));
+}
+
+#[test]
+fn a_group_in_a_group_says_groups_list_hosts_only() {
+    let err = inventory(
+        "hosts:\n  web1: {}\n  db1: {}\ngroups:\n  web: { hosts: [web1] }\n  db:\n    hosts: [db1, web]\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.message,
+        "group `db` lists unknown host `web`: that is a group, and a group lists hosts only (list its hosts here)"
+    );
+    assert_eq!(err.line, Some(7));
 }
 
 #[test]
@@ -76,7 +89,11 @@ fn rollout_typo_suggests_the_key() {
 fn invalid_port_is_an_error() {
     assert!(inventory("hosts:\n  web1: { port: 70000 }\n").is_err());
     let err = inventory("hosts:\n  web1: { port: 0 }\n").unwrap_err();
-    assert_eq!(err.message, "host `web1`: invalid port 0");
+    assert_eq!(
+        err.message,
+        "port `0` is out of range: write a port number from 1 to 65535 (SSH listens on 22 unless told otherwise)"
+    );
+    assert_eq!((err.line, err.column), (Some(2), Some(17)));
 }
 
 #[test]

@@ -78,3 +78,35 @@ fn tasks_are_picked_by_name() {
     let err = pb.only(&["c".into()]).unwrap_err();
     assert!(err.message.starts_with("no task named `c`"), "{err}");
 }
+
+#[test]
+fn each_command_names_the_keys_it_ignores() {
+    use super::Use::{Check, Release, Run};
+    let path = Path::new("playbooks/pb.yml");
+    let pb = |text: &str| Playbook::load_from_str(path, text).unwrap();
+    let tasks = pb("tasks:\n  - { name: a, run: 'true' }\n  - { name: b, run: 'true' }\n");
+    let deploy = pb(
+        "after_switch:\n  - { name: r, run: 'true' }\nhealth:\n  - { name: up, command: 'true' }\n",
+    );
+    let mixed = pb("tasks:\n  - { name: a, run: 'true' }\nhealth:\n  - { name: up, command: 'true' }\nkeep_releases: 3\n");
+    let table: &[(&Playbook, super::Use, Option<&str>)] = &[
+        (&tasks, Run, None),
+        (&tasks, Check, None),
+        (&tasks, Release, Some("warning: playbooks/pb.yml: deploy, promote and rollback ignore `tasks:` (a, b): they run with `ferry run`; steps of a deploy go under `before_switch:` or `after_switch:`")),
+        (&deploy, Release, None),
+        (&deploy, Check, None),
+        (&deploy, Run, Some("warning: playbooks/pb.yml has no `tasks:`, so `ferry run` runs nothing: `after_switch:`, `health:` are deploy keys, used by `ferry deploy`")),
+        (&mixed, Run, Some("warning: playbooks/pb.yml: `ferry run` ignores `health:`, `keep_releases:` (deploy keys, used by `ferry deploy`)")),
+        (&mixed, Release, Some("warning: playbooks/pb.yml: deploy, promote and rollback ignore `tasks:` (a): they run with `ferry run`; steps of a deploy go under `before_switch:` or `after_switch:`")),
+        (&mixed, Check, Some("warning: playbooks/pb.yml mixes `tasks:` (run by `ferry run`) with `health:`, `keep_releases:` (used by `ferry deploy`): each command ignores the other's keys")),
+        (&Playbook::empty(), Run, None),
+        (&Playbook::empty(), Release, None),
+    ];
+    for (playbook, by, want) in table {
+        assert_eq!(
+            playbook.ignored_keys_warning(*by).as_deref(),
+            *want,
+            "{by:?}"
+        );
+    }
+}

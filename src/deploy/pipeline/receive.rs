@@ -29,6 +29,7 @@ pub(super) async fn artifact(
         env: d.run.env.clone(),
         run_id: d.run.run_id.clone(),
         source_env: d.source_env.clone(),
+        source_run: d.source_run.clone(),
     };
     let meta_json = serde_json::to_string(&meta).expect("plain data serializes");
     let receive = script::receive(&script::Receive {

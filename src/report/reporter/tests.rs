@@ -48,18 +48,19 @@ async fn junit_fields_are_masked_before_escaping() {
     let release = ReleaseId::parse("r1").unwrap();
     reporter
         .finish(RunEnd {
+            command: "deploy",
             env: "production",
-            release: &release,
+            release: Some(&release),
             hosts: vec![HostEnd {
                 host: "h1".into(),
                 outcome: HostOutcome::Failed,
                 current: None,
                 reason: Some("exit 3".into()),
-                failure: Some((
-                    "connect".into(),
-                    "exit 3".into(),
-                    "command: echo 'pa\"ss<wo'\\''rd' pa\"ss<wo'rd".into(),
-                )),
+                result: crate::report::CaseResult::Failed {
+                    step: "connect".into(),
+                    message: "exit 3".into(),
+                    details: "command: echo 'pa\"ss<wo'\\''rd' pa\"ss<wo'rd".into(),
+                },
             }],
             stopped: None,
             interrupted: false,
@@ -102,8 +103,9 @@ async fn notifications_are_masked_before_they_are_serialised() {
     let mut reporter = Reporter::new(Arc::new(Printer::new(secrets)));
     reporter.notify_to(Some(format!("http://127.0.0.1:{port}/hook")));
     let started = Notification::Started {
+        command: "deploy",
         env: "production".into(),
-        release: ReleaseId::parse("r1").unwrap(),
+        release: Some(ReleaseId::parse("r1").unwrap()),
         run_id: "run-1".into(),
         by: format!("command: echo {secret}"),
     };

@@ -201,6 +201,15 @@ fn summary(run: &Run, field: &dyn Fn(&str) -> String) -> Vec<(String, String)> {
             to
         };
         rows.push(("rollback to", to));
+    } else if field("event") == "tasks_started" {
+        let tasks = super::list(&run.started, "tasks").join(", ");
+        let playbook = field("playbook");
+        let from = if playbook.is_empty() {
+            "--cmd".to_string()
+        } else {
+            playbook
+        };
+        rows.push(("tasks", format!("{tasks} ({from})")));
     } else {
         rows.push(("release", field("release")));
         let sha = sha.get(..12).unwrap_or(&sha);

@@ -195,6 +195,43 @@ impl<'p> Ferry<'p> {
         }
     }
 
+    /// Run ferry in a pseudo-terminal (util-linux `script`), as a person
+    /// at a terminal would: stdout and stderr both land in the returned
+    /// `stdout`, escape sequences and all. Only the exit code is checked.
+    #[track_caller]
+    pub(crate) fn run_in_pty(self) -> Output {
+        let plain = self.command();
+        let quote = |s: &OsStr| format!("'{}'", s.to_string_lossy().replace('\'', "'\\''"));
+        let line: Vec<String> = std::iter::once(plain.get_program())
+            .chain(plain.get_args())
+            .map(quote)
+            .collect();
+        let mut cmd = Command::new("script");
+        cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
+            .current_dir(self.project.path());
+        for (key, value) in plain.get_envs() {
+            match value {
+                Some(value) => cmd.env(key, value),
+                None => cmd.env_remove(key),
+            };
+        }
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .expect("run ferry in script (util-linux)");
+        let output = Output {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        let want = Expect {
+            code: self.expect.code,
+            ..Expect::default()
+        };
+        want.check(&output);
+        output
+    }
+
     /// The real binary in the project folder, with no ssh-agent (only the
     /// inventory's identity files count) and no inherited FERRY_* settings.
     fn command(&self) -> Command {
