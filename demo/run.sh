@@ -54,7 +54,8 @@ done
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-1.tar.gz" --release r1
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --plan | grep -E '^(release|staging|batch)'   # the batches; --plan also prints every step
 echo "== rolling deploy of r2: a canary, then batches of 25%, health checked between batches" >&2
-"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25%
+"$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2 --canary 1 --batch 25% --report "$work/timeline.html"
+echo "demo: the rollout's timeline (docs/timeline.png is this page for 20 hosts): $work/timeline.html" >&2
 echo "== deploying r2 again converges: every host is skipped" >&2
 "$ferry" deploy demo -i "$inventory" --artifact "$work/shop-2.tar.gz" --release r2
 "$ferry" status demo -i "$inventory"

@@ -68,6 +68,9 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Each host's SSH key against the known hosts files (--scan); record rotated keys (--update).
     KnownHosts(KnownHostsArgs),
+    /// A run's report from its journal: `--html`, the run's timeline as one
+    /// self-contained page (a row per host, a bar per step).
+    Report(ReportArgs),
     // init, completions, man, help: they read no inventory.
     #[command(flatten)]
     Setup(SetupCommand),
@@ -90,6 +93,27 @@ pub enum SetupCommand {
     Man(ManArgs),
     /// Print this help, or the help of the given command(s).
     Help(HelpArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The run's folder (`.ferry/runs/<run id>`), or a run id in --log-dir.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+    /// Write the run's timeline as one self-contained HTML page.
+    #[arg(long, required = true)]
+    pub html: bool,
+    /// Where the page goes (default: timeline.html in the run's folder).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Where run logs are, to find a run by its id.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = ".ferry/runs",
+        env = "FERRY_LOG_DIR"
+    )]
+    pub log_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -305,7 +329,8 @@ pub struct AuditArgs {
     /// human text and host output go to stderr.
     #[arg(long, value_enum, default_value_t = OutputArg::Human, env = "FERRY_OUTPUT")]
     pub output: OutputArg,
-    /// Write a `JUnit` XML report: one test case per host.
+    /// Write a `JUnit` XML report (one test case per host), or with a FILE
+    /// ending in `.html` the run's timeline (as `ferry report --html`).
     #[arg(long, value_name = "FILE", env = "FERRY_REPORT")]
     pub report: Option<PathBuf>,
     /// POST a JSON summary here on start, success and failure (Slack-compatible).

@@ -32,9 +32,19 @@ pub enum Settings {
     Lock(LockSettings),
     Unlock(UnlockSettings),
     KnownHosts(KnownHostsSettings),
+    Report(ReportSettings),
     Init(InitSettings),
     /// Completions, manual pages or help, rendered from the clap definitions.
     Generate(cli::generate::Generated),
+}
+
+/// `ferry report`: which run, and where its page goes.
+#[derive(Debug)]
+pub struct ReportSettings {
+    /// A run's folder, or a run id in `log_dir`.
+    pub run: PathBuf,
+    pub out: Option<PathBuf>,
+    pub log_dir: PathBuf,
 }
 
 /// Where the hosts come from: the environment, its inventory and the selection.
@@ -166,6 +176,8 @@ pub struct AuditSettings {
     pub output: OutputFormat,
     /// A `JUnit` XML report to write.
     pub report: Option<PathBuf>,
+    /// The run's timeline to write (`--report` ending in `.html`).
+    pub timeline: Option<PathBuf>,
     /// A webhook over the inventory's.
     pub notify: Option<String>,
     pub log_dir: PathBuf,
@@ -355,9 +367,21 @@ impl Settings {
                     yes: args.yes,
                 })
             }
+            cli::Command::Report(args) => Settings::Report(ReportSettings {
+                run: args.run,
+                out: args.out,
+                log_dir: args.log_dir,
+            }),
             cli::Command::Setup(command) => command.into(),
         })
     }
+}
+
+/// `--report` names an HTML page (the timeline), not a `JUnit` file.
+fn is_html(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("html") || e.eq_ignore_ascii_case("htm"))
 }
 
 impl From<cli::SetupCommand> for Settings {
@@ -439,7 +463,8 @@ impl From<cli::AuditArgs> for AuditSettings {
     fn from(args: cli::AuditArgs) -> AuditSettings {
         AuditSettings {
             output: args.output.into(),
-            report: args.report,
+            timeline: args.report.clone().filter(|p| is_html(p)),
+            report: args.report.filter(|p| !is_html(p)),
             notify: args.notify,
             log_dir: args.log_dir,
         }

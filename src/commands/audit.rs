@@ -5,6 +5,7 @@
 
 use crate::deploy::{HostResult, Outcome, RunInfo};
 use crate::events::HostOutcome;
+use crate::failure::Failure;
 use crate::journal::Journal;
 use crate::notify::Notification;
 use crate::release::ReleaseId;
@@ -50,12 +51,17 @@ pub(super) async fn notify_started(
         .await;
 }
 
-/// The log folder, once the run has ended.
-pub(super) fn report_dir(reporter: &Reporter) {
+/// The log folder, once the run has ended, and with `--report run.html`
+/// the run's timeline from its now complete journal.
+pub(super) fn report_dir(reporter: &Reporter, audit: &AuditSettings) -> Result<(), Failure> {
     if let Some(dir) = reporter.dir() {
         reporter
             .printer()
             .note(&format!("run log: {}", dir.display()));
+    }
+    match &audit.timeline {
+        Some(page) => super::report::timeline(reporter.dir(), page, reporter.printer()),
+        None => Ok(()),
     }
 }
 

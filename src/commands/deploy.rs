@@ -182,7 +182,7 @@ async fn finish_run(
             .unwrap_or(std::path::Path::new(""));
         format!("cannot write {}", path.display())
     })?;
-    super::audit::report_dir(&ctx.reporter);
+    super::audit::report_dir(&ctx.reporter, &args.audit)?;
     Ok(
         if report.interrupted && status != ExitStatus::RollbackFailed {
             printer

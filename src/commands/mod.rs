@@ -14,6 +14,7 @@ mod known_hosts;
 mod lock;
 mod playbook_names;
 mod promote;
+mod report;
 mod results;
 mod rollback;
 mod run;
@@ -48,6 +49,7 @@ pub async fn dispatch(settings: Settings) -> Result<ExitStatus, Failure> {
         Settings::Promote(s) => promote::promote(s).await,
         Settings::Unlock(s) => lock::unlock(s).await,
         Settings::KnownHosts(s) => known_hosts::known_hosts(s).await,
+        Settings::Report(s) => report::report(&s),
         Settings::Init(s) => init::init(&s),
         Settings::Generate(g) => generate::generate(g),
     }

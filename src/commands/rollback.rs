@@ -134,7 +134,7 @@ pub(super) async fn rollback(args: RollbackSettings) -> Result<ExitStatus, Failu
         let path = args.audit.report.as_deref().unwrap_or(Path::new(""));
         format!("cannot write {}", path.display())
     })?;
-    super::audit::report_dir(&ctx.reporter);
+    super::audit::report_dir(&ctx.reporter, &args.audit)?;
     Ok(status)
 }
 

@@ -96,7 +96,7 @@ pub(super) async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
         let path = args.audit.report.as_deref().unwrap_or(Path::new(""));
         format!("cannot write {}", path.display())
     })?;
-    super::audit::report_dir(&reporter);
+    super::audit::report_dir(&reporter, &args.audit)?;
     Ok(status)
 }
 

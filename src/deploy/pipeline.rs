@@ -15,6 +15,7 @@ use crate::steps::release as script;
 
 mod drain;
 mod receive;
+mod shown;
 
 use super::jobs::{HostJob, Side};
 use super::outcome::{outcome, Ended, RunKind};
@@ -170,9 +171,22 @@ impl Pipeline<'_> {
             }
             Stage::Health => {
                 let side = self.side(toward).ok_or_else(no_side)?;
-                self.health(&side.release, &side.health).await
+                let health = self.health(&side.release, &side.health).await;
+                if !side.health.is_empty() {
+                    self.step_finished(stage, health.is_ok(), shown::checks(&side.health));
+                }
+                health
             }
-            Stage::Switch => self.switch(toward).await,
+            // Emitted here, around the switch: the run's timeline shows it
+            // (a switch to an older release is a rollback).
+            Stage::Switch => {
+                let to = self.side(toward).map(|s| &s.release);
+                self.step_started(stage, to);
+                let switched = self.switch(toward).await;
+                let what = shown::switch(&job.deploy_to, to);
+                self.step_finished(stage, switched.is_ok(), what);
+                switched
+            }
             Stage::Prune => {
                 trail.pruned = self.prune().await;
                 Ok(())
@@ -180,8 +194,10 @@ impl Pipeline<'_> {
         }
     }
 
-    /// A stage of this host started; `release` only for health.
+    /// A stage of this host started; `release` only for health and switch.
     fn step_started(&self, step: Stage, release: Option<&ReleaseId>) {
+        // The step's `output` starts here.
+        drop(self.exec.printer().take_tail(self.name()));
         self.ctx.reporter.emit(&Event::StepStarted {
             host: self.name().into(),
             batch: self.batch,
@@ -190,12 +206,14 @@ impl Pipeline<'_> {
         });
     }
 
-    fn step_finished(&self, step: Stage, ok: bool) {
+    fn step_finished(&self, step: Stage, ok: bool, commands: Vec<String>) {
         self.ctx.reporter.emit(&Event::StepFinished {
             host: self.name().into(),
             batch: self.batch,
             step,
             ok,
+            commands,
+            output: self.exec.printer().take_tail(self.name()),
         });
     }
 
@@ -212,7 +230,7 @@ impl Pipeline<'_> {
         }
         self.step_started(stage, None);
         let failure = run_stage(self.exec, self.name(), self.session, steps).await;
-        self.step_finished(stage, failure.is_none());
+        self.step_finished(stage, failure.is_none(), shown::tasks(steps));
         failure.map_or(Ok(()), Err)
     }
 
@@ -377,7 +395,8 @@ impl Pipeline<'_> {
         self.step_started(Stage::Receive, None);
         let received =
             receive::artifact(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
-        self.step_finished(Stage::Receive, received.is_ok());
+        let what = shown::receive(&d.artifact.name, &d.release);
+        self.step_finished(Stage::Receive, received.is_ok(), what);
         received
     }
 

@@ -93,7 +93,9 @@ pub enum Event {
         batch: usize,
         release: ReleaseId,
     },
-    /// A stage of a host's pipeline started; `release` only for `health`.
+    /// A stage of a host's pipeline started; `release` only for `health`
+    /// and `switch` (the release `current` goes to: an older one is a
+    /// switch back, a rollback).
     StepStarted {
         host: String,
         batch: usize,
@@ -101,11 +103,19 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         release: Option<ReleaseId>,
     },
+    /// A stage ended (`health` too, after its `healthy` or `unhealthy`).
     StepFinished {
         host: String,
         batch: usize,
         step: Stage,
         ok: bool,
+        /// What the step ran, one line per task or check (cut), for the
+        /// run's timeline (`ferry report --html`).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        commands: Vec<String>,
+        /// The host's last log lines during the step (its output, cut).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        output: Vec<String>,
     },
     /// `current` now points at the deployed release.
     Switched {

@@ -81,6 +81,8 @@ fn every_event() -> Vec<Event> {
             batch: 1,
             step: Stage::BeforeSwitch,
             ok: true,
+            commands: names(&["migrate: ./bin/migrate"]),
+            output: names(&["task `migrate`", "| 3 migrations applied"]),
         },
         Event::Switched {
             host: host(),

@@ -292,6 +292,8 @@ mod tests {
                     batch: 1,
                     step: Stage::Receive,
                     ok: true,
+                    commands: vec![],
+                    output: vec![],
                 },
                 vec![],
             ),

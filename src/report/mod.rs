@@ -24,6 +24,7 @@ pub mod human;
 mod junit;
 mod reporter;
 pub mod style;
+pub mod timeline;
 
 pub use junit::{junit_xml, CaseResult, TestCase};
 
@@ -39,7 +40,15 @@ pub struct Printer {
     bar: Mutex<Option<ProgressBar>>,
     /// With `--output json` stdout carries events only: host output moves to stderr.
     machine_stdout: std::sync::atomic::AtomicBool,
+    /// Each host's last log lines since its step started, for the step's
+    /// `step_finished` (a release run only: [`Printer::keep_tails`]).
+    tails: Mutex<Option<HashMap<String, std::collections::VecDeque<String>>>>,
 }
+
+/// Lines a step's `output` keeps, and characters of each: the hover of the
+/// run's timeline, bounded per host whatever the host prints.
+pub const TAIL_LINES: usize = 8;
+pub const TAIL_CHARS: usize = 240;
 
 struct HostLogs {
     dir: PathBuf,
@@ -54,7 +63,26 @@ impl Printer {
             logs: Mutex::new(None),
             bar: Mutex::new(None),
             machine_stdout: std::sync::atomic::AtomicBool::new(false),
+            tails: Mutex::new(None),
         }
+    }
+
+    /// Keep each host's last log lines from now on (see [`Printer::take_tail`]).
+    pub fn keep_tails(&self) {
+        self.tails
+            .lock()
+            .expect("tails lock")
+            .get_or_insert_with(HashMap::new);
+    }
+
+    /// The host's last log lines since the last call (masked, escaped, cut).
+    pub fn take_tail(&self, host: &str) -> Vec<String> {
+        let mut tails = self.tails.lock().expect("tails lock");
+        tails
+            .as_mut()
+            .and_then(|t| t.remove(host))
+            .map(Vec::from)
+            .unwrap_or_default()
     }
 
     /// Keep stdout for machine-readable lines (`out`) only.
@@ -130,6 +158,16 @@ impl Printer {
     }
 
     fn log(&self, host: &str, line: &str) {
+        if let Some(tails) = self.tails.lock().expect("tails lock").as_mut() {
+            let tail = tails.entry(host.to_string()).or_default();
+            // A failure's report is one event of many lines.
+            for line in line.lines() {
+                if tail.len() == TAIL_LINES {
+                    tail.pop_front();
+                }
+                tail.push_back(one_line(line).chars().take(TAIL_CHARS).collect());
+            }
+        }
         let mut guard = self.logs.lock().expect("logs lock");
         let Some(logs) = guard.as_mut() else { return };
         if !logs.files.contains_key(host) {
@@ -292,6 +330,27 @@ mod tests {
         let line = serde_json::json!({ "by": "x\u{7f}\u{9b}y" }).to_string();
         let back: serde_json::Value = serde_json::from_str(&escape_controls(&line)).unwrap();
         assert_eq!(back["by"], "x\u{7f}\u{9b}y");
+    }
+
+    #[test]
+    fn a_hosts_tail_keeps_its_last_lines_cut_and_on_one_line() {
+        let printer = Printer::plain();
+        printer.host_line("h1", false, "before tails are kept");
+        assert!(printer.take_tail("h1").is_empty());
+        printer.keep_tails();
+        for i in 0..TAIL_LINES + 2 {
+            printer.host_line("h1", false, &format!("line {i}"));
+        }
+        printer.host_event("h2", &format!("{}\u{1b}[2J\nnext", "x".repeat(TAIL_CHARS)));
+        let tail = printer.take_tail("h1");
+        assert_eq!(tail.len(), TAIL_LINES);
+        assert_eq!(tail[0], "| line 2");
+        assert_eq!(tail[TAIL_LINES - 1], format!("| line {}", TAIL_LINES + 1));
+        assert!(printer.take_tail("h1").is_empty(), "taken");
+        assert_eq!(
+            printer.take_tail("h2"),
+            ["x".repeat(TAIL_CHARS), "next".into()]
+        );
     }
 
     #[test]

@@ -99,6 +99,7 @@ impl Reporter {
     pub fn open(&mut self, journal: Journal, json: bool) {
         if let Some(dir) = journal.dir() {
             self.printer.log_to(dir);
+            self.printer.keep_tails();
         }
         if json {
             self.printer.machine_stdout();

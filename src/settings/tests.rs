@@ -133,3 +133,13 @@ fn promote_reads_the_source_with_the_targets_vars_and_forks() {
     assert_eq!(p.target.env, "prod");
     assert_eq!(p.target.limit.as_deref(), Some("web1"));
 }
+
+#[test]
+fn a_report_ending_in_html_is_the_timeline_else_junit() {
+    let html = ship(&["--report", "out/Run.HTML"], false);
+    assert_eq!(html.audit.timeline, Some(PathBuf::from("out/Run.HTML")));
+    assert_eq!(html.audit.report, None);
+    let junit = ship(&["--report", "junit.xml"], false);
+    assert_eq!(junit.audit.report, Some(PathBuf::from("junit.xml")));
+    assert_eq!(junit.audit.timeline, None);
+}

@@ -28,6 +28,7 @@ mod ssh_config;
 mod status;
 mod sudo;
 mod terminal;
+mod timeline;
 mod trust;
 mod vagrant;
 mod windows;

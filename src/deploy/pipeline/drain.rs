@@ -31,7 +31,7 @@ impl Pipeline<'_> {
                 .map(drop),
             (Drainer::HealthFile { .. }, true) => self.health_file_drain(drainer).await,
         };
-        self.step_finished(stage, result.is_ok());
+        self.step_finished(stage, result.is_ok(), super::shown::drainer(drainer, out));
         result
     }
 
