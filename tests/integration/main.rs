@@ -12,6 +12,7 @@ mod drain;
 mod failures;
 mod fleet_selftest;
 mod host_keys;
+mod host_processes;
 mod hostile;
 mod locks;
 mod patience;
