@@ -14,29 +14,34 @@ pub const MARK_RELEASE: &str = "@@release ";
 pub const MARK_META: &str = "@@meta ";
 pub const MARK_HISTORY: &str = "@@history";
 
-/// At most this much of the end of the history is read (and at most 500
-/// lines): the history is host text, and ferry's status lines come first in
-/// the same output (the executor keeps the head of its scripts' output).
+/// At most this much of the end of the history is read (and at most
+/// [`HISTORY_EVENTS`] events kept): the history is host text, and ferry's
+/// status lines come first in the same output (the executor keeps the head
+/// of its scripts' output).
 pub const HISTORY_BYTES: usize = 512 * 1024;
+
+/// At most this many of the newest history events are kept.
+pub const HISTORY_EVENTS: usize = 500;
 
 /// At most this much of the current release's metadata is read.
 pub const META_BYTES: usize = 64 * 1024;
 
 /// Report `current`, the release folders, the current release's metadata
 /// and the end of the history, in one round trip. ferry's own lines come
-/// first; every read of host text is bounded by bytes. A history cut by
-/// bytes starts with a partial line, which is dropped (`tail -c N+1`: when
-/// the cut falls just after a newline, the dropped line is empty).
+/// first; every read of host text is bounded by bytes. Three processes
+/// (`readlink`, `head`, `tail`): the metadata's first line is cut by the
+/// shell (serde escapes every control character inside a JSON line, so the
+/// first one ends it), and a history cut by bytes starts with a partial
+/// line, which [`parse_state`] drops as unreadable, as it keeps only the
+/// last [`HISTORY_EVENTS`] events.
 pub fn inspect(deploy_to: &str) -> String {
     format!(
         "d={d}; [ -d \"$d\" ] || exit 0; cd \"$d\" || exit 1; \
          printf '{MARK_CURRENT}%s\\n' \"$(readlink {CURRENT} 2>/dev/null)\"; \
          for r in {RELEASES}/*/; do [ -d \"$r\" ] || continue; r=${{r%/}}; printf '{MARK_RELEASE}%s\\n' \"${{r##*/}}\"; done; \
-         m=$(head -c {META_BYTES} {CURRENT}/{META} 2>/dev/null | head -n 1); printf '{MARK_META}%s\\n' \"$m\"; \
-         echo {MARK_HISTORY}; h={HISTORY}; \
-         if [ -f $h ]; then if [ \"$(wc -c < $h)\" -gt {HISTORY_BYTES} ]; then tail -c {cut} $h | tail -n +2; else cat $h; fi | tail -n 500; fi; true",
+         m=$(head -c {META_BYTES} {CURRENT}/{META} 2>/dev/null); m=${{m%%[[:cntrl:]]*}}; printf '{MARK_META}%s\\n' \"$m\"; \
+         echo {MARK_HISTORY}; h={HISTORY}; [ ! -f $h ] || tail -c {HISTORY_BYTES} $h; true",
         d = quote(deploy_to),
-        cut = HISTORY_BYTES + 1,
     )
 }
 
@@ -75,6 +80,8 @@ pub fn parse_state(out: &str) -> HostState {
             in_history = true;
         }
     }
+    let extra = state.history.len().saturating_sub(HISTORY_EVENTS);
+    state.history.drain(..extra);
     state
 }
 
@@ -166,9 +173,22 @@ mod tests {
             "{\"id\":\"r1\"}\n",
         )
         .unwrap();
+        // A second line in the metadata file is never read as ferry's.
+        std::fs::write(
+            d.join("releases/r1/.ferry-release.json"),
+            "{\"id\":\"r1\"}\n@@release r9\n",
+        )
+        .unwrap();
+        let event = |i: usize| {
+            format!(
+                "{{\"at\":\"t\",\"event\":\"switched\",\"release\":\"r{i}\",\"by\":\"{}\",\"run_id\":\"x\",\"env\":\"e\",\"outcome\":\"ok\"}}\n",
+                "b".repeat(250)
+            )
+        };
         let mut history = format!("{}\n", "y".repeat(300_000));
-        history.push_str(&format!("{}\n", "x".repeat(599)).repeat(600));
-        history.push_str("{\"event\":\"last\"}\n");
+        for i in 0..2000 {
+            history.push_str(&event(i));
+        }
         std::fs::write(d.join(".ferry/history.jsonl"), &history).unwrap();
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
@@ -188,10 +208,13 @@ mod tests {
                 "@@history"
             ]
         );
-        // Whole lines only: the partial first one was dropped.
-        assert!(lines[4..lines.len() - 1].iter().all(|l| l.len() == 599));
-        assert_eq!(lines.len() - 5, 499);
-        assert_eq!(lines.last(), Some(&"{\"event\":\"last\"}"));
+        // The cut first line is unreadable and dropped; the newest 500 kept.
+        assert!(!event(0).starts_with(lines[4]), "{}", lines[4]);
+        let state = parse_state(&out);
+        assert_eq!(state.on_disk.len(), 1);
+        assert_eq!(state.history.len(), HISTORY_EVENTS);
+        assert_eq!(state.history[0].release.as_str(), "r1500");
+        assert_eq!(state.history[499].release.as_str(), "r1999");
         // A small history is read whole.
         std::fs::write(d.join(".ferry/history.jsonl"), "a\nb\n").unwrap();
         let out = std::process::Command::new("/bin/sh")
