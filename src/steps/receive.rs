@@ -49,8 +49,8 @@ pub struct Receive<'a> {
 /// command, so no open waits forever for a reader that failed to start.
 ///
 /// Processes for a gzip artifact streamed from the controller: `mkdir`,
-/// `mkfifo`, the hasher, `gzip`, `tar`, `tee`, two `mv` and one `rm`
-/// (plus one `ln` per linked path and one `rm` for their targets).
+/// `mkfifo`, the hasher, the decompressor, `tar`, `tee`, two `mv` and one
+/// `rm` (plus one `ln` per linked path and one `rm` for their targets).
 pub fn receive(r: &Receive) -> String {
     let id = r.id.as_str();
     let tag = quote(r.tag);
@@ -70,8 +70,8 @@ pub fn receive(r: &Receive) -> String {
         clean = clean_stale(r.tag)
     );
     match unpack {
-        Unpack::Stream(None) => s.push_str(" \"$w/x\""),
-        Unpack::Stream(Some(_)) => s.push_str(" \"$w/x\" \"$w/y\""),
+        Unpack::Stream([]) => s.push_str(" \"$w/x\""),
+        Unpack::Stream(_) => s.push_str(" \"$w/x\" \"$w/y\""),
         Unpack::Stored => {}
     }
     if url.is_some() {
@@ -79,12 +79,10 @@ pub fn receive(r: &Receive) -> String {
     }
     let _ = write!(s, "; {HASHER}; ");
     match unpack {
-        Unpack::Stream(None) => s.push_str("tar -xf - -C \"$t\" < \"$w/x\" & px=$!; "),
-        Unpack::Stream(Some(cmd)) => {
-            let _ = write!(
-                s,
-                "{cmd} < \"$w/x\" > \"$w/y\" & pz=$!; tar -xf - -C \"$t\" < \"$w/y\" & px=$!; "
-            );
+        Unpack::Stream([]) => s.push_str("tar -xf - -C \"$t\" < \"$w/x\" & px=$!; "),
+        Unpack::Stream(commands) => {
+            decompress(&mut s, commands);
+            s.push_str("tar -xf - -C \"$t\" < \"$w/y\" & px=$!; ");
         }
         Unpack::Stored => {}
     }
@@ -111,8 +109,8 @@ pub fn receive(r: &Receive) -> String {
         s.push_str("wait $pf || u=$?; ");
     }
     match unpack {
-        Unpack::Stream(None) => s.push_str("wait $px || x=$?; "),
-        Unpack::Stream(Some(_)) => s.push_str("wait $px || x=$?; wait $pz || x=$?; "),
+        Unpack::Stream([]) => s.push_str("wait $px || x=$?; "),
+        Unpack::Stream(_) => s.push_str("wait $px || x=$?; wait $pz || x=$?; "),
         Unpack::Stored => {}
     }
     // A failed download explains itself (curl -S, wget) better than its
@@ -122,15 +120,41 @@ pub fn receive(r: &Receive) -> String {
         s,
         "got=; wait $ph && read -r got _ < \"$w/sum\" || :; [ $u = 0 ] || exit $u; \
          if [ \"$got\" != {sha} ]; then echo \"checksum mismatch: expected sha256 {sha_plain}, the host received $got\" >&2; exit {CHECKSUM_EXIT}; fi; \
-         [ $e = 0 ] || exit $e; [ $x = 0 ] || exit $x; ",
+         [ $e = 0 ] || exit $e; ",
         sha = quote(r.sha256),
         sha_plain = r.sha256,
     );
-    if matches!(unpack, Unpack::Stored) {
-        s.push_str("tar -xf \"$w/a\" -C \"$t\"; ");
-    }
+    // The stream's unpacking failed with the right digest (a decompressor
+    // that cannot read the format, a full disk): `tar` unpacks the checked
+    // stored copy over it, and its error, if any, is the step's.
+    s.push_str(if matches!(unpack, Unpack::Stored) {
+        "tar -xf \"$w/a\" -C \"$t\"; "
+    } else {
+        "[ $x = 0 ] || tar -xf \"$w/a\" -C \"$t\"; "
+    });
     publish(&mut s, r);
     s
+}
+
+/// Start the first of `commands` whose program the host has (the last
+/// one without asking), from fifo `$w/x` to fifo `$w/y`; its pid in `$pz`.
+fn decompress(s: &mut String, commands: &[&str]) {
+    let Some((last, first)) = commands.split_last() else {
+        return;
+    };
+    for (i, cmd) in first.iter().enumerate() {
+        let program = cmd.split(' ').next().unwrap_or(cmd);
+        let _ = write!(
+            s,
+            "{} command -v {program} >/dev/null 2>&1; then {cmd} < \"$w/x\" > \"$w/y\" & ",
+            if i == 0 { "if" } else { "elif" }
+        );
+    }
+    if first.is_empty() {
+        let _ = write!(s, "{last} < \"$w/x\" > \"$w/y\" & pz=$!; ");
+    } else {
+        let _ = write!(s, "else {last} < \"$w/x\" > \"$w/y\" & fi; pz=$!; ");
+    }
 }
 
 /// `mkdir -p` of every folder the script needs, in one process: the work

@@ -33,12 +33,14 @@ fn receive_by_exact_string() {
              mkfifo \"$w/h\" \"$w/x\" \"$w/y\"; \
              if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < \"$w/h\" > \"$w/sum\" & \
              else sha256sum < \"$w/h\" > \"$w/sum\" & fi; ph=$!; \
-             gzip -dc < \"$w/x\" > \"$w/y\" & pz=$!; tar -xf - -C \"$t\" < \"$w/y\" & px=$!; \
+             if command -v zstd >/dev/null 2>&1; then zstd -dcq --format=gzip < \"$w/x\" > \"$w/y\" & \
+             elif command -v pigz >/dev/null 2>&1; then pigz -dc < \"$w/x\" > \"$w/y\" & \
+             else gzip -dc < \"$w/x\" > \"$w/y\" & fi; pz=$!; tar -xf - -C \"$t\" < \"$w/y\" & px=$!; \
              e=0; tee -p \"$w/a\" \"$w/x\" > \"$w/h\" || e=$?; u=0; x=0; \
              wait $px || x=$?; wait $pz || x=$?; \
              got=; wait $ph && read -r got _ < \"$w/sum\" || :; [ $u = 0 ] || exit $u; \
              if [ \"$got\" != abc ]; then echo \"checksum mismatch: expected sha256 abc, the host received $got\" >&2; exit 65; fi; \
-             [ $e = 0 ] || exit $e; [ $x = 0 ] || exit $x; \
+             [ $e = 0 ] || exit $e; [ $x = 0 ] || tar -xf \"$w/a\" -C \"$t\"; \
              printf '%s\\n' '{{}}' > \"$t/.ferry-release.json\"; \
              mv -f \"$w/a\" .ferry/artifacts/r1.artifact; \
              if [ -e releases/r1 ]; then \
@@ -188,8 +190,19 @@ fn receive_run_by_a_real_shell_unpacks_checks_and_keeps_the_artifact() {
         .unwrap();
     }
     let no_openssl = only_coreutils.path().to_str().unwrap().to_string();
+    // A zstd that cannot read gzip (built without zlib): the host unpacks
+    // the checked stored copy instead.
+    let broken = tempfile::tempdir().unwrap();
+    let zstd = broken.path().join("zstd");
+    std::fs::write(
+        &zstd,
+        "#!/bin/sh\necho 'zstd: unsupported format' >&2; exit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&zstd, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let broken_zstd = format!("{}:/usr/bin:/bin", broken.path().display());
     for shell in ["/bin/sh", "/bin/bash"] {
-        for path in ["/usr/bin:/bin", no_openssl.as_str()] {
+        for path in ["/usr/bin:/bin", no_openssl.as_str(), broken_zstd.as_str()] {
             for compression in [Compression::Gzip, Compression::None, Compression::Unknown] {
                 let dir = tempfile::tempdir().unwrap();
                 let content = b"ferry one pass".repeat(10_000);
