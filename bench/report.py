@@ -52,6 +52,23 @@ def ratio(a, b):
     return f"{a / b:.2f}×" if b and a is not None else "–"
 
 
+def targets(c):
+    """Issue 16's ratios: ferry's host CPU against the bare stream's (the
+    floor), and ferry's wall time against parallel-ssh's."""
+    lines = []
+    for n in sorted({n for n, _t in c}):
+        f, b, p = (stats(c.get((n, t), [])) for t in ("ferry", "bare", "pssh"))
+        if f and b:
+            lines.append(f"- N = {n}: ferry's host CPU {f['host']:.2f} s = **{ratio(f['host'], b['host'])}** "
+                         f"the bare stream's ({b['host']:.2f} s)")
+        if f and p:
+            lines.append(f"- N = {n}: ferry's wall {f['wall']:.2f} s = **{ratio(f['wall'], p['wall'])}** "
+                         f"parallel-ssh's ({p['wall']:.2f} s)")
+    if lines:
+        print("\n".join(["Against the floor and parallel-ssh (medians):", ""] + lines))
+        print()
+
+
 def main(path):
     rows = load(path)
     c = cells(rows, "deploy")
@@ -73,6 +90,7 @@ def main(path):
                   f"{ratio(s['wall'], f and f['wall'])} | {s['cpu']:.2f} | {1000 * s['cpu'] / n:.1f} | "
                   f"{ratio(s['cpu'], f and f['cpu'])} | {s['host']:.2f} | {floor(s):.2f} | {s['rss']:.1f} | {s['ok']}/{s['all']} |")
         print()
+        targets(c)
     c = cells(rows, "extra")
     if c:
         n = next(iter(c))[0]

@@ -4,7 +4,7 @@
 #   bench/run.sh [--quick] [N ...]       default N: $BENCH_SIZES or "10 50 100 200"
 #   BENCH_SMOKE=1 bench/run.sh           same as --quick: N=3, one run, ferry + OpenSSH, no pip
 #
-# Env: BENCH_RUNS (3), BENCH_TOOLS ("ferry openssh ansible fabric pyinfra"), BENCH_PROFILE (release),
+# Env: BENCH_RUNS (3), BENCH_TOOLS ("ferry openssh ansible fabric pyinfra pssh bare"), BENCH_PROFILE (release),
 #      BENCH_EXTRA_N (100; size of the rollback / rolling table, 0 = skip),
 #      BENCH_WORK (/dev/shm/ferry-bench; fleet, venv, artifacts: keep it on tmpfs).
 # Needs root (the fleet's per-host /srv), sshd, ssh/scp, python3, /usr/bin/time.
@@ -33,7 +33,7 @@ if [ "$QUICK" = 1 ]; then
 else
     [ ${#SIZES[@]} -gt 0 ] || read -r -a SIZES <<<"${BENCH_SIZES:-10 50 100 200}"
     RUNS=${BENCH_RUNS:-3}
-    TOOLS=${BENCH_TOOLS:-"ferry openssh ansible fabric pyinfra"}
+    TOOLS=${BENCH_TOOLS:-"ferry openssh ansible fabric pyinfra pssh bare"}
     EXTRA_N=${BENCH_EXTRA_N:-100}
 fi
 WORK=${BENCH_WORK:-/dev/shm/ferry-bench}
@@ -41,6 +41,7 @@ WORK=${BENCH_WORK:-/dev/shm/ferry-bench}
 ANSIBLE_CORE_VERSION=2.19.14
 FABRIC_VERSION=3.2.3
 PYINFRA_VERSION=3.10.0
+PSSH_VERSION=2.16.0.post1
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 if [ "$QUICK" = 1 ]; then STAMP="$STAMP-smoke"; fi # (git-ignored)
@@ -70,8 +71,8 @@ FLEET_BIN="$REPO/target/$PROFILE/examples/fleet"
 
 # --- peers ---------------------------------------------------------------
 VENV="$WORK/venv"
-if needs_peer ansible || needs_peer fabric || needs_peer pyinfra; then
-    want="ansible-core==$ANSIBLE_CORE_VERSION fabric==$FABRIC_VERSION pyinfra==$PYINFRA_VERSION"
+if needs_peer ansible || needs_peer fabric || needs_peer pyinfra || needs_peer pssh; then
+    want="ansible-core==$ANSIBLE_CORE_VERSION fabric==$FABRIC_VERSION pyinfra==$PYINFRA_VERSION parallel-ssh==$PSSH_VERSION"
     if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$want" ]; then
         log "installing peers into a throwaway venv $VENV: $want"
         rm -rf "$VENV"
@@ -151,6 +152,10 @@ verify() { # SUB EXPECTED_ID -> 0 when every host has current -> releases/ID, bl
     local sub=$1 want=$2 bad=0 name _a _p dir target n
     while read -r name _a _p; do
         dir=$(host_path "$name" "$sub")
+        if [ "$sub" = bench-bare ]; then # the floor: only the unpacked artifact
+            [ -f "$dir/$want/blob.bin" ] || { [ $bad -lt 3 ] && log "verify: $name: no $want/blob.bin"; bad=$((bad + 1)); }
+            continue
+        fi
         target=$(readlink "$dir/current" 2>/dev/null || true)
         n=$(find "$dir/releases" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | wc -l)
         if [ "$(basename "${target:-none}")" != "$want" ] || [ ! -f "$dir/current/blob.bin" ] || [ "$n" -gt 5 ]; then
@@ -169,6 +174,7 @@ trim_tool() { # SUB: keep only the current release (untimed, between runs): the 
     local name _a _p dir cur
     while read -r name _a _p; do
         dir=$(host_path "$name" "$1")
+        [ "$1" != bench-bare ] || { rm -rf "${dir:?}"/*; continue; }
         cur=$(basename "$(readlink "$dir/current" 2>/dev/null)" 2>/dev/null || true)
         [ -n "$cur" ] || continue
         find "$dir/releases" -mindepth 1 -maxdepth 1 ! -name "$cur" -exec rm -rf {} + 2>/dev/null || true
@@ -261,6 +267,8 @@ peer_cmd() {
             else
                 CMD=("$VENV/bin/python" "$HERE/peers/fabric_rollback.py" "$HOSTS" "$KEY" "$KH" "$d")
             fi ;;
+        pssh)
+            CMD=("$VENV/bin/python" "$HERE/peers/pssh_deploy.py" "$HOSTS" "$KEY" "$KH" "$d" "$ART" "$id" 5) ;;
         pyinfra)
             CMD=(env BENCH_DEPLOY_DIR="$d")
             [ "$action" != deploy ] || CMD+=(BENCH_ARTIFACT="$ART" BENCH_RELEASE_ID="$id" BENCH_KEEP=5)
@@ -281,7 +289,7 @@ peer_setup_deploy() { # TOOL N ID: an untimed deploy into the tool's dir (setup 
 }
 
 deploy_with() { # TABLE N TOOL RUN
-    local table=$1 n=$2 tool=$3 run=$4 id
+    local table=$1 n=$2 tool=$3 run=$4 id name _a _p
     id=$(rid)
     case $tool in
         ferry)
@@ -291,7 +299,11 @@ deploy_with() { # TABLE N TOOL RUN
         openssh)
             measure "$table" "$n" openssh "$run" bench-openssh "$id" -- \
                 "$HERE/peers/openssh.sh" deploy "$HOSTS" "$n" "$KEY" "$KH" /srv/bench-openssh "$ART" "$id" 5 ;;
-        ansible | fabric | pyinfra)
+        bare) # the floor: the directory is made untimed, then only the stream
+            while read -r name _a _p; do mkdir -p "$(host_path "$name" bench-bare)/$id"; done <"$HOSTS"
+            measure "$table" "$n" bare "$run" bench-bare "$id" -- \
+                "$HERE/peers/bare_stream.sh" "$HOSTS" "$n" "$KEY" "$KH" "/srv/bench-bare/$id" "$ART" ;;
+        ansible | fabric | pyinfra | pssh)
             peer_cmd deploy "$tool" "$n" "$id"
             measure "$table" "$n" "$tool" "$run" "bench-$tool" "$id" -- "${CMD[@]}" ;;
     esac
@@ -361,9 +373,9 @@ fi
 versions() {
     echo "- ferry: $("$FERRY" --version 2>/dev/null || echo '?') (git $GIT_AT_BUILD)"
     echo "- OpenSSH: $(ssh -V 2>&1)"
-    if [ -x "$VENV/bin/python" ] && { needs_peer ansible || needs_peer fabric || needs_peer pyinfra; }; then
+    if [ -x "$VENV/bin/python" ] && { needs_peer ansible || needs_peer fabric || needs_peer pyinfra || needs_peer pssh; }; then
         echo "- Python (peers): $("$VENV/bin/python" --version 2>&1)"
-        echo "- peers: $("$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(ansible-core|fabric|pyinfra|paramiko|invoke|gevent)==' | tr '\n' ' ')"
+        echo "- peers: $("$VENV/bin/pip" freeze 2>/dev/null | grep -i -E '^(ansible-core|fabric|pyinfra|paramiko|invoke|gevent|parallel-ssh|ssh2-python)==' | tr '\n' ' ')"
     fi
     echo "- machine: $(nproc) CPUs ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(free -g | awk '/Mem:/{print $2}') GiB RAM, Linux $(uname -r)"
 }

@@ -13,6 +13,7 @@ pub const TIMEOUT_EXIT: u32 = 124;
 
 pub mod drain;
 pub mod lock;
+pub mod receive;
 pub mod release;
 
 /// Quote one value for a POSIX shell.

@@ -4,7 +4,8 @@
 use std::fmt::Write as _;
 
 use super::quote;
-use crate::layout::{self, ARTIFACTS, CURRENT, HISTORY, LOCK, META, RELEASES, SHARED, STATE};
+pub use super::receive::{clean_stale, receive, Receive, CHECKSUM_EXIT, LIVE_EXIT};
+use crate::layout::{self, CURRENT, HISTORY, META, RELEASES, STATE};
 use crate::release::{HistoryEvent, HostState, ReleaseId};
 
 /// Markers in the output of [`inspect`].
@@ -13,32 +14,34 @@ pub const MARK_RELEASE: &str = "@@release ";
 pub const MARK_META: &str = "@@meta ";
 pub const MARK_HISTORY: &str = "@@history";
 
-/// Exit status of [`receive`] when the artifact's checksum is wrong.
-pub const CHECKSUM_EXIT: u32 = 65;
-
-/// At most this much of the end of the history is read (and at most 500
-/// lines): the history is host text, and ferry's status lines come first in
-/// the same output (the executor keeps the head of its scripts' output).
+/// At most this much of the end of the history is read (and at most
+/// [`HISTORY_EVENTS`] events kept): the history is host text, and ferry's
+/// status lines come first in the same output (the executor keeps the head
+/// of its scripts' output).
 pub const HISTORY_BYTES: usize = 512 * 1024;
+
+/// At most this many of the newest history events are kept.
+pub const HISTORY_EVENTS: usize = 500;
 
 /// At most this much of the current release's metadata is read.
 pub const META_BYTES: usize = 64 * 1024;
 
 /// Report `current`, the release folders, the current release's metadata
 /// and the end of the history, in one round trip. ferry's own lines come
-/// first; every read of host text is bounded by bytes. A history cut by
-/// bytes starts with a partial line, which is dropped (`tail -c N+1`: when
-/// the cut falls just after a newline, the dropped line is empty).
+/// first; every read of host text is bounded by bytes. Three processes
+/// (`readlink`, `head`, `tail`): the metadata's first line is cut by the
+/// shell (serde escapes every control character inside a JSON line, so the
+/// first one ends it), and a history cut by bytes starts with a partial
+/// line, which [`parse_state`] drops as unreadable, as it keeps only the
+/// last [`HISTORY_EVENTS`] events.
 pub fn inspect(deploy_to: &str) -> String {
     format!(
         "d={d}; [ -d \"$d\" ] || exit 0; cd \"$d\" || exit 1; \
          printf '{MARK_CURRENT}%s\\n' \"$(readlink {CURRENT} 2>/dev/null)\"; \
          for r in {RELEASES}/*/; do [ -d \"$r\" ] || continue; r=${{r%/}}; printf '{MARK_RELEASE}%s\\n' \"${{r##*/}}\"; done; \
-         m=$(head -c {META_BYTES} {CURRENT}/{META} 2>/dev/null | head -n 1); printf '{MARK_META}%s\\n' \"$m\"; \
-         echo {MARK_HISTORY}; h={HISTORY}; \
-         if [ -f $h ]; then if [ \"$(wc -c < $h)\" -gt {HISTORY_BYTES} ]; then tail -c {cut} $h | tail -n +2; else cat $h; fi | tail -n 500; fi; true",
+         m=$(head -c {META_BYTES} {CURRENT}/{META} 2>/dev/null); m=${{m%%[[:cntrl:]]*}}; printf '{MARK_META}%s\\n' \"$m\"; \
+         echo {MARK_HISTORY}; h={HISTORY}; [ ! -f $h ] || tail -c {HISTORY_BYTES} $h; true",
         d = quote(deploy_to),
-        cut = HISTORY_BYTES + 1,
     )
 }
 
@@ -77,118 +80,9 @@ pub fn parse_state(out: &str) -> HostState {
             in_history = true;
         }
     }
+    let extra = state.history.len().saturating_sub(HISTORY_EVENTS);
+    state.history.drain(..extra);
     state
-}
-
-/// What [`receive`] needs besides the artifact bytes on stdin.
-pub struct Receive<'a> {
-    pub deploy_to: &'a str,
-    pub id: &'a ReleaseId,
-    pub sha256: &'a str,
-    /// One line of JSON: the release's `.ferry-release.json`.
-    pub meta_json: &'a str,
-    pub linked_dirs: &'a [String],
-    pub linked_files: &'a [String],
-    /// Unique per run, so concurrent or crashed runs never share temp names.
-    pub tag: &'a str,
-    /// Download from here on the host instead of reading stdin.
-    pub fetch_url: Option<&'a str>,
-}
-
-/// Read the artifact from stdin into `.ferry/artifacts`, verify its sha256,
-/// extract it into a temporary folder, link shared paths, and only then
-/// rename the folder to `releases/<id>`: a half-made release is never
-/// visible under its name. Anything temporary is removed on failure.
-pub fn receive(r: &Receive) -> String {
-    let id = r.id.as_str();
-    let tag = quote(r.tag);
-    let mut s = format!(
-        "set -e; umask 022; d={d}; mkdir -p \"$d\"; cd \"$d\"; \
-         mkdir -p {RELEASES} {SHARED} {ARTIFACTS}; {clean}; \
-         a={ARTIFACTS}/.{id}.{tag}.partial; t={RELEASES}/.{id}.{tag}.tmp; \
-         trap 'rm -rf \"$a\" \"$t\"' EXIT; \
-         {fetch}; \
-         {HASH}; \
-         if [ \"$got\" != {sha} ]; then echo \"checksum mismatch: expected sha256 {sha_plain}, the host received $got\" >&2; exit {CHECKSUM_EXIT}; fi; \
-         mkdir \"$t\"; tar -xf \"$a\" -C \"$t\"; \
-         printf '%s\\n' {meta} > \"$t/{META}\"; ",
-        d = quote(r.deploy_to),
-        sha = quote(r.sha256),
-        sha_plain = r.sha256,
-        meta = quote(r.meta_json),
-        fetch = fetch(r.fetch_url),
-        clean = clean_stale(),
-    );
-    for dir in r.linked_dirs {
-        let q = quote(dir);
-        let _ = write!(
-            s,
-            "mkdir -p shared/{q}; rm -rf \"$t\"/{q}; mkdir -p \"$(dirname \"$t\"/{q})\"; ln -s \"$PWD\"/shared/{q} \"$t\"/{q}; "
-        );
-    }
-    for file in r.linked_files {
-        let q = quote(file);
-        let _ = write!(
-            s,
-            "mkdir -p \"$(dirname shared/{q})\"; rm -f \"$t\"/{q}; mkdir -p \"$(dirname \"$t\"/{q})\"; ln -s \"$PWD\"/shared/{q} \"$t\"/{q}; "
-        );
-    }
-    // An older folder of the same id is renamed away and removed only after
-    // the new one is in place, and never when `current` resolves to it: the
-    // live release is reused by the controller, never replaced under `current`.
-    let _ = write!(
-        s,
-        "mv -f \"$a\" {artifact}; \
-         if [ -e {release} ]; then \
-         if [ {CURRENT} -ef {release} ]; then echo 'release {id} is the one `current` points at: it is never replaced' >&2; exit {LIVE_EXIT}; fi; \
-         mv -T {release} {RELEASES}/.{id}.{tag}.old; fi; \
-         mv -T \"$t\" {release}; trap - EXIT; rm -rf {RELEASES}/.{id}.{tag}.old",
-        artifact = layout::artifact(r.id),
-        release = layout::release(r.id),
-    );
-    s
-}
-
-/// Remove what runs that are gone left behind (cwd: `deploy_to`): a killed
-/// upload's `.<id>.<tag>.partial` artifact, a half-made `releases/.<id>.<tag>.tmp`
-/// or `.old` folder, when not newer than this run's lock (its info.json,
-/// written on the host's clock when the lock was taken and at each renewal
-/// since, so no later than this run's start there), and a `current` link
-/// a killed switch left before its rename. Only a run that holds
-/// the host's lock receives, so no other run is live on the host: whatever
-/// carries these names and is older than our lock is stale, and this run's
-/// own temporary names are made only after this. No lock info (lost): left
-/// alone. A cleanup that fails never fails the deploy.
-pub fn clean_stale() -> String {
-    format!(
-        "if [ -f {LOCK}/info.json ]; then \
-         find {ARTIFACTS} -maxdepth 1 -name '.*.partial' ! -newer {LOCK}/info.json -exec rm -f {{}} + || :; \
-         find {RELEASES} -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer {LOCK}/info.json -exec rm -rf {{}} + || :; \
-         find . -maxdepth 1 -name '.{CURRENT}.*' -type l ! -newer {LOCK}/info.json -exec rm -f {{}} + || :; fi"
-    )
-}
-
-/// Exit status of [`receive`] when the release is the live one.
-pub const LIVE_EXIT: u32 = 66;
-
-/// `got=<sha256 of $a>`. OpenSSL's digest uses the CPU's SHA instructions
-/// where coreutils' sha256sum does not (21 ms vs ~4 ms for 5 MiB here): the
-/// hash is most of a host's CPU per deploy after unpacking.
-const HASH: &str =
-    "if command -v openssl >/dev/null 2>&1; then got=$(openssl dgst -sha256 -r \"$a\"); \
-     else got=$(sha256sum \"$a\"); fi; got=${got%% *}";
-
-/// Write the artifact to `$a`: from stdin, or downloaded by the host.
-fn fetch(url: Option<&str>) -> String {
-    let Some(url) = url else {
-        return "cat > \"$a\"".into();
-    };
-    let url = quote(url);
-    format!(
-        "if command -v curl >/dev/null 2>&1; then curl -fsSL --retry 2 -o \"$a\" {url}; \
-         elif command -v wget >/dev/null 2>&1; then wget -q -O \"$a\" {url}; \
-         else echo 'neither curl nor wget is installed on the host' >&2; exit 127; fi"
-    )
 }
 
 /// Point `current` at `releases/<id>` atomically (a new link renamed over the
@@ -264,32 +158,6 @@ mod tests {
         ReleaseId::parse(s).unwrap()
     }
 
-    /// The host-side hash, run by a local `sh`: with OpenSSL on PATH, and
-    /// with only coreutils' sha256sum (hosts without OpenSSL).
-    #[test]
-    fn host_hash_matches_with_and_without_openssl() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a");
-        std::fs::write(&file, b"ferry").unwrap();
-        let want = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(b"ferry"))
-        };
-        let only_coreutils = dir.path().join("bin");
-        std::fs::create_dir(&only_coreutils).unwrap();
-        std::os::unix::fs::symlink("/usr/bin/sha256sum", only_coreutils.join("sha256sum")).unwrap();
-        for path in ["/usr/bin:/bin", only_coreutils.to_str().unwrap()] {
-            let out = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(format!("{HASH}; printf %s \"$got\""))
-                .env("PATH", path)
-                .env("a", &file)
-                .output()
-                .unwrap();
-            assert_eq!(String::from_utf8_lossy(&out.stdout), want, "PATH={path}");
-        }
-    }
-
     /// The inspect script, run by a local `sh` on a history of 600 lines of
     /// 600 bytes and one of 300,000: its output stays bounded, ferry's
     /// lines come first, and the newest event is read whole.
@@ -305,9 +173,22 @@ mod tests {
             "{\"id\":\"r1\"}\n",
         )
         .unwrap();
+        // A second line in the metadata file is never read as ferry's.
+        std::fs::write(
+            d.join("releases/r1/.ferry-release.json"),
+            "{\"id\":\"r1\"}\n@@release r9\n",
+        )
+        .unwrap();
+        let event = |i: usize| {
+            format!(
+                "{{\"at\":\"t\",\"event\":\"switched\",\"release\":\"r{i}\",\"by\":\"{}\",\"run_id\":\"x\",\"env\":\"e\",\"outcome\":\"ok\"}}\n",
+                "b".repeat(250)
+            )
+        };
         let mut history = format!("{}\n", "y".repeat(300_000));
-        history.push_str(&format!("{}\n", "x".repeat(599)).repeat(600));
-        history.push_str("{\"event\":\"last\"}\n");
+        for i in 0..2000 {
+            history.push_str(&event(i));
+        }
         std::fs::write(d.join(".ferry/history.jsonl"), &history).unwrap();
         let out = std::process::Command::new("/bin/sh")
             .arg("-c")
@@ -327,10 +208,13 @@ mod tests {
                 "@@history"
             ]
         );
-        // Whole lines only: the partial first one was dropped.
-        assert!(lines[4..lines.len() - 1].iter().all(|l| l.len() == 599));
-        assert_eq!(lines.len() - 5, 499);
-        assert_eq!(lines.last(), Some(&"{\"event\":\"last\"}"));
+        // The cut first line is unreadable and dropped; the newest 500 kept.
+        assert!(!event(0).starts_with(lines[4]), "{}", lines[4]);
+        let state = parse_state(&out);
+        assert_eq!(state.on_disk.len(), 1);
+        assert_eq!(state.history.len(), HISTORY_EVENTS);
+        assert_eq!(state.history[0].release.as_str(), "r1500");
+        assert_eq!(state.history[499].release.as_str(), "r1999");
         // A small history is read whole.
         std::fs::write(d.join(".ferry/history.jsonl"), "a\nb\n").unwrap();
         let out = std::process::Command::new("/bin/sh")
@@ -389,107 +273,6 @@ mod tests {
         assert_eq!(
             prune("/srv/app", &[id("r1"), id("r2")]),
             "cd /srv/app && rm -rf releases/r1 .ferry/artifacts/r1.artifact releases/r2 .ferry/artifacts/r2.artifact"
-        );
-    }
-
-    #[test]
-    fn clean_stale_by_exact_string() {
-        assert_eq!(
-            clean_stale(),
-            "if [ -f .ferry/lock/info.json ]; then \
-             find .ferry/artifacts -maxdepth 1 -name '.*.partial' ! -newer .ferry/lock/info.json -exec rm -f {} + || :; \
-             find releases -maxdepth 1 \\( -name '.*.tmp' -o -name '.*.old' \\) ! -newer .ferry/lock/info.json -exec rm -rf {} + || :; \
-             find . -maxdepth 1 -name '.current.*' -type l ! -newer .ferry/lock/info.json -exec rm -f {} + || :; fi"
-        );
-        let script = receive(&Receive {
-            deploy_to: "/srv/app",
-            id: &id("r1"),
-            sha256: "abc",
-            meta_json: "{}",
-            linked_dirs: &[],
-            linked_files: &[],
-            tag: "t1",
-            fetch_url: None,
-        });
-        // Before this run's own temporary names exist.
-        let clean = script.find(&clean_stale()).unwrap();
-        assert!(
-            clean < script.find("a=.ferry/artifacts/").unwrap(),
-            "{script}"
-        );
-    }
-
-    /// Run by the local `sh`: only stale names older than the lock go; a
-    /// newer one, a release and the kept artifact stay; no lock, no cleanup.
-    #[test]
-    fn clean_stale_removes_only_old_leftovers() {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        let run = |script: &str| {
-            let out = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(script)
-                .current_dir(d)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-        };
-        run(
-            "mkdir -p .ferry/artifacts releases/r1 releases/.r9.x.tmp/a releases/.r8.x.old \
-             && touch .ferry/artifacts/.r9.x.partial .ferry/artifacts/r1.artifact",
-        );
-        run(&clean_stale());
-        assert!(d.join("releases/.r9.x.tmp").exists(), "no lock: left alone");
-        run("touch -d '1 hour ago' releases/.r9.x.tmp releases/.r8.x.old .ferry/artifacts/.r9.x.partial \
-             && mkdir .ferry/lock && touch .ferry/lock/info.json \
-             && touch -d '1 hour' .ferry/artifacts/.r7.y.partial");
-        run(&clean_stale());
-        for gone in [
-            ".ferry/artifacts/.r9.x.partial",
-            "releases/.r9.x.tmp",
-            "releases/.r8.x.old",
-        ] {
-            assert!(!d.join(gone).exists(), "{gone}");
-        }
-        for kept in [
-            ".ferry/artifacts/.r7.y.partial",
-            ".ferry/artifacts/r1.artifact",
-            "releases/r1",
-        ] {
-            assert!(d.join(kept).exists(), "{kept}");
-        }
-    }
-
-    #[test]
-    fn receive_verifies_before_extracting_and_renames_last() {
-        let script = receive(&Receive {
-            deploy_to: "/srv/app",
-            id: &id("r1"),
-            sha256: "abc",
-            meta_json: "{}",
-            linked_dirs: &["log".into()],
-            linked_files: &["config/app env".into()],
-            tag: "t1",
-            fetch_url: None,
-        });
-        let verify = script.find("sha256sum").unwrap();
-        let extract = script.find("tar -xf").unwrap();
-        let publish = script.find("mv -T \"$t\" releases/r1").unwrap();
-        assert!(verify < extract && extract < publish, "{script}");
-        assert!(
-            script.contains("ln -s \"$PWD\"/shared/log \"$t\"/log"),
-            "{script}"
-        );
-        assert!(script.contains("shared/'config/app env'"), "{script}");
-        assert!(script.contains("cat > \"$a\";"), "{script}");
-        assert!(
-            script.ends_with(
-                "if [ -e releases/r1 ]; then \
-                 if [ current -ef releases/r1 ]; then echo 'release r1 is the one `current` points at: it is never replaced' >&2; exit 66; fi; \
-                 mv -T releases/r1 releases/.r1.t1.old; fi; \
-                 mv -T \"$t\" releases/r1; trap - EXIT; rm -rf releases/.r1.t1.old"
-            ),
-            "{script}"
         );
     }
 }

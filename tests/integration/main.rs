@@ -14,6 +14,7 @@ mod first_steps;
 mod fleet_selftest;
 mod guidance;
 mod host_keys;
+mod host_processes;
 mod hostile;
 mod locks;
 mod patience;

@@ -44,6 +44,7 @@ pub(super) async fn artifact(
             ArtifactSource::Url(url) => Some(url),
             ArtifactSource::File { .. } => None,
         },
+        compression: d.artifact.compression,
     });
     let mut input = match &d.artifact.source {
         ArtifactSource::File { bytes, .. } => bytes.clone(),
