@@ -13,6 +13,9 @@ use crate::secrets::Secrets;
 use crate::ssh::Session;
 use crate::steps::release as script;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 mod drain;
 mod receive;
 
@@ -53,7 +56,29 @@ pub(super) struct Pipeline<'a> {
     pub kind: Kind<'a>,
     /// The batch, for its events (0: staging or outside batches).
     pub batch: usize,
+    /// Where a done host's last history lines and prune go: into the run's
+    /// lock release (the final batch: one round trip for all three), or,
+    /// when `None`, one script of their own at the pipeline's end.
+    pub tails: Option<&'a Tails>,
 }
+
+/// What a host's pipeline left for its last script: the history lines of
+/// a passed health check and the releases to delete (`steps::release::tail`).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Tail {
+    pub deploy_to: String,
+    pub lines: Vec<String>,
+    pub doomed: Vec<ReleaseId>,
+}
+
+impl Tail {
+    pub(crate) fn script(&self) -> String {
+        script::tail(&self.deploy_to, &self.lines, &self.doomed)
+    }
+}
+
+/// Every done host's [`Tail`], by host name, until the run sends them.
+pub(crate) type Tails = Mutex<HashMap<String, Tail>>;
 
 /// What happened on the way: the first failure (the cause) and the trouble
 /// met after it.
@@ -62,6 +87,10 @@ struct Trail {
     failure: Option<TaskFailure>,
     trouble: Vec<String>,
     pruned: Vec<ReleaseId>,
+    /// History lines not written yet: a passed health check's, sent with
+    /// the prune (and the unlock) in one script unless something else
+    /// must reach the history first.
+    pending: Vec<String>,
 }
 
 impl Pipeline<'_> {
@@ -97,8 +126,24 @@ impl Pipeline<'_> {
             });
         }
         loop {
+            // Anything but the way to a done host's end writes history or
+            // may: the pending lines go first, in their order.
+            let on_the_way = matches!(
+                action,
+                Action::Run(Stage::Undrain | Stage::Prune, Toward::New) | Action::Finish(End::Done)
+            );
+            if !on_the_way && !trail.pending.is_empty() {
+                let lines = std::mem::take(&mut trail.pending);
+                self.send_tail(lines, Vec::new()).await;
+            }
             let result = match action {
-                Action::Finish(end) => return self.outcome(end, machine, trail),
+                Action::Finish(end) => {
+                    if !trail.pending.is_empty() {
+                        let lines = std::mem::take(&mut trail.pending);
+                        self.send_tail(lines, Vec::new()).await;
+                    }
+                    return self.outcome(end, machine, trail);
+                }
                 Action::RecordFailure => {
                     self.record_failure(&machine, trail.failure.as_ref()).await;
                     StepResult::Ok
@@ -170,11 +215,14 @@ impl Pipeline<'_> {
             }
             Stage::Health => {
                 let side = self.side(toward).ok_or_else(no_side)?;
-                self.health(&side.release, &side.health).await
+                let forward = toward == Toward::New && matches!(self.kind, Kind::Deploy(_));
+                let pending = forward.then_some(&mut trail.pending);
+                self.health(&side.release, &side.health, pending).await
             }
             Stage::Switch => self.switch(toward).await,
             Stage::Prune => {
-                trail.pruned = self.prune().await;
+                let lines = std::mem::take(&mut trail.pending);
+                trail.pruned = self.prune(lines).await;
                 Ok(())
             }
         }
@@ -283,8 +331,14 @@ impl Pipeline<'_> {
     }
 
     /// Run the health checks of `release` (now current) and record the
-    /// result: promote, resume and rollback read it.
-    async fn health(&self, release: &ReleaseId, checks: &[HealthCheck]) -> Result<(), TaskFailure> {
+    /// result: promote, resume and rollback read it. A pass is left in
+    /// `pending` when given (written with the host's last script).
+    async fn health(
+        &self,
+        release: &ReleaseId,
+        checks: &[HealthCheck],
+        pending: Option<&mut Vec<String>>,
+    ) -> Result<(), TaskFailure> {
         if checks.is_empty() {
             return Ok(());
         }
@@ -295,7 +349,12 @@ impl Pipeline<'_> {
             event.outcome = EventOutcome::Failed;
             event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
         }
-        self.record(&event).await;
+        match (result.is_ok(), pending) {
+            (true, Some(pending)) => {
+                pending.push(masked_line(self.exec.printer().secrets(), &event))
+            }
+            _ => self.record(&event).await,
+        }
         let (host, batch, release) = (self.name().into(), self.batch, release.clone());
         self.ctx.reporter.emit(&if result.is_ok() {
             Event::Healthy {
@@ -315,7 +374,7 @@ impl Pipeline<'_> {
 
     /// `ferry verify`: only the health checks of the job's release, recorded.
     pub(super) async fn verify(&self) -> Result<(), TaskFailure> {
-        self.health(&self.job.new.release, &self.job.new.health)
+        self.health(&self.job.new.release, &self.job.new.health, None)
             .await
     }
 
@@ -381,9 +440,12 @@ impl Pipeline<'_> {
         received
     }
 
-    /// Delete old releases; a failure is only a warning.
-    async fn prune(&self) -> Vec<ReleaseId> {
+    /// Delete old releases, with the `pending` history lines; a failure is
+    /// only a warning. Returns the releases deleted (or to be deleted by the
+    /// run's lock release).
+    async fn prune(&self, pending: Vec<String>) -> Vec<ReleaseId> {
         let Kind::Deploy(d) = self.kind else {
+            self.send_tail(pending, Vec::new()).await;
             return Vec::new();
         };
         let job = self.job;
@@ -396,19 +458,65 @@ impl Pipeline<'_> {
             job.back.as_ref().map(|s| &s.release),
         ));
         let doomed = after.prune(d.keep);
-        if doomed.is_empty() {
-            return doomed;
+        if self.send_tail(pending, doomed.clone()).await {
+            doomed
+        } else {
+            Vec::new()
         }
-        match self
-            .script("prune", script::prune(&job.deploy_to, &doomed))
-            .await
-        {
-            Ok(_) => doomed,
-            Err(failure) => {
-                self.warn(&format!("pruning failed: {}", failure.reason));
-                Vec::new()
-            }
+    }
+
+    /// History lines and a prune in one script: now, or left for the run's
+    /// lock release ([`Pipeline::tails`]). Whether the prune went (or is
+    /// left to go); what failed is a warning, as each was on its own.
+    async fn send_tail(&self, lines: Vec<String>, doomed: Vec<ReleaseId>) -> bool {
+        if lines.is_empty() && doomed.is_empty() {
+            return true;
         }
+        let tail = Tail {
+            deploy_to: self.job.deploy_to.clone(),
+            lines,
+            doomed,
+        };
+        if let Some(tails) = self.tails {
+            let mut tails = tails.lock().expect("tails lock");
+            let kept = tails.entry(self.name().to_string()).or_default();
+            kept.deploy_to = tail.deploy_to;
+            kept.lines.extend(tail.lines);
+            kept.doomed.extend(tail.doomed);
+            return true;
+        }
+        let out = self
+            .exec
+            .script(
+                self.name(),
+                self.session,
+                "record and prune",
+                tail.script(),
+                None,
+            )
+            .await;
+        let (unrecorded, unpruned) = match &out {
+            Ok(out) => (
+                out.lines().any(|l| l == script::MARK_UNRECORDED),
+                out.lines().any(|l| l == script::MARK_UNPRUNED),
+            ),
+            Err(_) => (true, true),
+        };
+        let why = |what: &str| match &out {
+            Ok(_) => format!("{what} (see the host)"),
+            Err(failure) => failure.reason.clone(),
+        };
+        if unrecorded && !tail.lines.is_empty() {
+            self.warn(&format!(
+                "could not record the `health` event in the host's history: {}",
+                why("the history could not be written")
+            ));
+        }
+        if unpruned && !tail.doomed.is_empty() {
+            self.warn(&format!("pruning failed: {}", why("rm failed")));
+            return false;
+        }
+        true
     }
 
     /// The machine's end as the report's outcome.
