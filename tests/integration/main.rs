@@ -27,6 +27,7 @@ mod security;
 mod ssh_config;
 mod status;
 mod sudo;
+mod trips;
 mod trust;
 mod vagrant;
 mod windows;
