@@ -351,7 +351,7 @@ impl Pipeline<'_> {
         }
         match (result.is_ok(), pending) {
             (true, Some(pending)) => {
-                pending.push(masked_line(self.exec.printer().secrets(), &event))
+                pending.push(masked_line(self.exec.printer().secrets(), &event));
             }
             _ => self.record(&event).await,
         }
