@@ -70,6 +70,7 @@ else
 fi
 # The tree as built (read now: it may change while the benchmark runs).
 GIT_AT_BUILD="$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet HEAD 2>/dev/null || echo ', dirty tree')"
+[ -z "${BENCH_FERRY:-}" ] || GIT_AT_BUILD="not built here: $BENCH_FERRY"
 FERRY=${BENCH_FERRY:-"$REPO/target/$PROFILE/ferry"}
 FLEET_BIN=${BENCH_FLEET:-"$REPO/target/$PROFILE/examples/fleet"}
 DELAY_MS=${BENCH_DELAY_MS:-0}
