@@ -81,9 +81,17 @@ fn a_deploy_sends_each_host_five_commands_and_the_last_one_records_prunes_and_un
     // first opened while the command before it ran.
     let counted = trips(&project);
     assert_eq!(counted.len(), 2, "{counted:?}");
+    // A run past a lease renewal (every 20 s: a very slow machine) sends
+    // one more command per renewal.
+    let took = journal(&project)
+        .iter()
+        .find(|e| e["event"] == "run_finished")
+        .and_then(|e| e["duration_ms"].as_u64())
+        .unwrap();
+    let renewals = took / 20_000;
     for (host, execs, round_trips) in &counted {
-        assert_eq!(*execs, 5, "{host}: {counted:?}");
-        assert!(*round_trips <= 6, "{host}: {counted:?}");
+        assert!((5..=5 + renewals).contains(execs), "{host}: {counted:?}");
+        assert!(*round_trips <= 6 + renewals, "{host}: {counted:?}");
     }
     for i in 0..2 {
         assert_eq!(current(&fleet, i), "releases/r3");
