@@ -13,11 +13,11 @@ use crate::secrets::Secrets;
 use crate::ssh::Session;
 use crate::steps::release as script;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 mod drain;
 mod receive;
+mod tail;
+
+pub(crate) use tail::Tails;
 
 use super::jobs::{HostJob, Side};
 use super::outcome::{outcome, Ended, RunKind};
@@ -61,24 +61,6 @@ pub(super) struct Pipeline<'a> {
     /// when `None`, one script of their own at the pipeline's end.
     pub tails: Option<&'a Tails>,
 }
-
-/// What a host's pipeline left for its last script: the history lines of
-/// a passed health check and the releases to delete (`steps::release::tail`).
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Tail {
-    pub deploy_to: String,
-    pub lines: Vec<String>,
-    pub doomed: Vec<ReleaseId>,
-}
-
-impl Tail {
-    pub(crate) fn script(&self) -> String {
-        script::tail(&self.deploy_to, &self.lines, &self.doomed)
-    }
-}
-
-/// Every done host's [`Tail`], by host name, until the run sends them.
-pub(crate) type Tails = Mutex<HashMap<String, Tail>>;
 
 /// What happened on the way: the first failure (the cause) and the trouble
 /// met after it.
@@ -438,85 +420,6 @@ impl Pipeline<'_> {
             receive::artifact(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
         self.step_finished(Stage::Receive, received.is_ok());
         received
-    }
-
-    /// Delete old releases, with the `pending` history lines; a failure is
-    /// only a warning. Returns the releases deleted (or to be deleted by the
-    /// run's lock release).
-    async fn prune(&self, pending: Vec<String>) -> Vec<ReleaseId> {
-        let Kind::Deploy(d) = self.kind else {
-            self.send_tail(pending, Vec::new()).await;
-            return Vec::new();
-        };
-        let job = self.job;
-        let mut after = job.state.clone();
-        after.current = Some(d.release.clone());
-        after.on_disk.insert(d.release.clone());
-        after.history.push(self.kind.run().event(
-            EventKind::Switched,
-            &d.release,
-            job.back.as_ref().map(|s| &s.release),
-        ));
-        let doomed = after.prune(d.keep);
-        if self.send_tail(pending, doomed.clone()).await {
-            doomed
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// History lines and a prune in one script: now, or left for the run's
-    /// lock release ([`Pipeline::tails`]). Whether the prune went (or is
-    /// left to go); what failed is a warning, as each was on its own.
-    async fn send_tail(&self, lines: Vec<String>, doomed: Vec<ReleaseId>) -> bool {
-        if lines.is_empty() && doomed.is_empty() {
-            return true;
-        }
-        let tail = Tail {
-            deploy_to: self.job.deploy_to.clone(),
-            lines,
-            doomed,
-        };
-        if let Some(tails) = self.tails {
-            let mut tails = tails.lock().expect("tails lock");
-            let kept = tails.entry(self.name().to_string()).or_default();
-            kept.deploy_to = tail.deploy_to;
-            kept.lines.extend(tail.lines);
-            kept.doomed.extend(tail.doomed);
-            return true;
-        }
-        let out = self
-            .exec
-            .script(
-                self.name(),
-                self.session,
-                "record and prune",
-                tail.script(),
-                None,
-            )
-            .await;
-        let (unrecorded, unpruned) = match &out {
-            Ok(out) => (
-                out.lines().any(|l| l == script::MARK_UNRECORDED),
-                out.lines().any(|l| l == script::MARK_UNPRUNED),
-            ),
-            Err(_) => (true, true),
-        };
-        let why = |what: &str| match &out {
-            Ok(_) => format!("{what} (see the host)"),
-            Err(failure) => failure.reason.clone(),
-        };
-        if unrecorded && !tail.lines.is_empty() {
-            self.warn(&format!(
-                "could not record the `health` event in the host's history: {}",
-                why("the history could not be written")
-            ));
-        }
-        if unpruned && !tail.doomed.is_empty() {
-            self.warn(&format!("pruning failed: {}", why("rm failed")));
-            return false;
-        }
-        true
     }
 
     /// The machine's end as the report's outcome.
