@@ -116,13 +116,13 @@ impl Pipeline<'_> {
             );
             if !on_the_way && !trail.pending.is_empty() {
                 let lines = std::mem::take(&mut trail.pending);
-                self.send_tail(lines, Vec::new()).await;
+                self.send_tail(lines, Vec::new(), false).await;
             }
             let result = match action {
                 Action::Finish(end) => {
                     if !trail.pending.is_empty() {
                         let lines = std::mem::take(&mut trail.pending);
-                        self.send_tail(lines, Vec::new()).await;
+                        self.send_tail(lines, Vec::new(), false).await;
                     }
                     return self.outcome(end, machine, trail);
                 }

@@ -140,3 +140,40 @@ fn a_done_host_put_back_by_a_stopped_rollout_has_its_health_line_before_the_roll
         assert!(!on_host(&fleet, i, ".ferry/lock").exists());
     }
 }
+
+#[test]
+fn a_host_whose_undrain_fails_after_its_health_check_writes_the_health_line_before_going_back() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    project.write(
+        "playbooks/deploy.yml",
+        &format!(
+            "{PLAYBOOK}undrain:\n  - name: back in\n    run: 'test ! -e {{{{ deploy_to }}}}/stuck'\n"
+        ),
+    );
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").run();
+    // r2 passes its health check, then its undrain fails: back to r1. The
+    // health line waits for no later script: it lands before the rollback.
+    std::fs::write(on_host(&fleet, 0, "stuck"), "").unwrap();
+    let r2 = project.release_tarball("r2");
+    project.deploy(&r2, "r2").code(1).run();
+    assert_eq!(current(&fleet, 0), "releases/r1");
+    let events = kinds(&fleet, 0);
+    let from_r2: Vec<_> = events
+        .iter()
+        .skip_while(|e| **e != ev("switched", "r2", "ok"))
+        .take(3)
+        .cloned()
+        .collect();
+    assert_eq!(
+        from_r2,
+        [
+            ev("switched", "r2", "ok"),
+            ev("health", "r2", "ok"),
+            ev("rolled_back", "r1", "ok"),
+        ],
+        "{events:?}"
+    );
+    assert!(!on_host(&fleet, 0, ".ferry/lock").exists());
+}

@@ -34,7 +34,7 @@ impl Pipeline<'_> {
     /// run's lock release).
     pub(super) async fn prune(&self, pending: Vec<String>) -> Vec<ReleaseId> {
         let Kind::Deploy(d) = self.kind else {
-            self.send_tail(pending, Vec::new()).await;
+            self.send_tail(pending, Vec::new(), false).await;
             return Vec::new();
         };
         let job = self.job;
@@ -47,17 +47,25 @@ impl Pipeline<'_> {
             job.back.as_ref().map(|s| &s.release),
         ));
         let doomed = after.prune(d.keep);
-        if self.send_tail(pending, doomed.clone()).await {
+        if self.send_tail(pending, doomed.clone(), true).await {
             doomed
         } else {
             Vec::new()
         }
     }
 
-    /// History lines and a prune in one script: now, or left for the run's
-    /// lock release ([`Pipeline::tails`]). Whether the prune went (or is
-    /// left to go); what failed is a warning, as each was on its own.
-    pub(super) async fn send_tail(&self, lines: Vec<String>, doomed: Vec<ReleaseId>) -> bool {
+    /// History lines and a prune in one script: now, or, when it `may_wait`
+    /// (a done host's end: nothing of this run writes its history after),
+    /// left for the run's lock release ([`Pipeline::tails`]). Lines flushed
+    /// before a step that writes history (a switch back) never wait: they
+    /// must land first. Whether the prune went (or is left to go); what
+    /// failed is a warning, as each was on its own.
+    pub(super) async fn send_tail(
+        &self,
+        lines: Vec<String>,
+        doomed: Vec<ReleaseId>,
+        may_wait: bool,
+    ) -> bool {
         if lines.is_empty() && doomed.is_empty() {
             return true;
         }
@@ -66,7 +74,7 @@ impl Pipeline<'_> {
             lines,
             doomed,
         };
-        if let Some(tails) = self.tails {
+        if let Some(tails) = self.tails.filter(|_| may_wait) {
             let mut tails = tails.lock().expect("tails lock");
             let kept = tails.entry(self.name().to_string()).or_default();
             kept.deploy_to = tail.deploy_to;
