@@ -6,7 +6,10 @@
 #
 # Env: BENCH_RUNS (3), BENCH_TOOLS ("ferry openssh ansible fabric pyinfra pssh bare"), BENCH_PROFILE (release),
 #      BENCH_EXTRA_N (100; size of the rollback / rolling table, 0 = skip),
-#      BENCH_WORK (/dev/shm/ferry-bench; fleet, venv, artifacts: keep it on tmpfs).
+#      BENCH_WORK (/dev/shm/ferry-bench; fleet, venv, artifacts: keep it on tmpfs),
+#      BENCH_DELAY_MS (0; delay mode: every tool reaches every host through bench/delay.py,
+#      a loopback proxy adding this many ms each way, so RTT = 2x; e.g. 25 for RTT 50 ms),
+#      BENCH_FERRY + BENCH_FLEET (binaries to use instead of building: an older ferry).
 # Needs root (the fleet's per-host /srv), sshd, ssh/scp, python3, /usr/bin/time.
 # Writes bench/results/<timestamp>.md and prints it.
 set -euo pipefail
@@ -59,15 +62,19 @@ needs_peer() { case " $TOOLS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 # BENCH_PROFILE=debug reuses the test build (the CI smoke); figures come from release.
 PROFILE=${BENCH_PROFILE:-release}
 log "building ferry ($PROFILE)"
-if [ "$PROFILE" = release ]; then
+if [ -n "${BENCH_FERRY:-}" ] && [ -n "${BENCH_FLEET:-}" ]; then
+    log "using $BENCH_FERRY and $BENCH_FLEET (not built)"
+elif [ "$PROFILE" = release ]; then
     (cd "$REPO" && cargo build --release --bin ferry --example fleet >&2)
 else
     (cd "$REPO" && cargo build --bin ferry --example fleet >&2)
 fi
 # The tree as built (read now: it may change while the benchmark runs).
 GIT_AT_BUILD="$(cd "$REPO" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$REPO" && git diff --quiet HEAD 2>/dev/null || echo ', dirty tree')"
-FERRY="$REPO/target/$PROFILE/ferry"
-FLEET_BIN="$REPO/target/$PROFILE/examples/fleet"
+[ -z "${BENCH_FERRY:-}" ] || GIT_AT_BUILD="not built here: $BENCH_FERRY"
+FERRY=${BENCH_FERRY:-"$REPO/target/$PROFILE/ferry"}
+FLEET_BIN=${BENCH_FLEET:-"$REPO/target/$PROFILE/examples/fleet"}
+DELAY_MS=${BENCH_DELAY_MS:-0}
 
 # --- peers ---------------------------------------------------------------
 VENV="$WORK/venv"
@@ -102,7 +109,12 @@ YML
 
 # --- fleet ---------------------------------------------------------------
 FLEET_DIR=""
+PROXY_PID=""
 fleet_down() {
+    if [ -n "$PROXY_PID" ]; then
+        kill "$PROXY_PID" 2>/dev/null || true; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=""
+        mkdir -p "$WORK/logs" && cp "$FLEET_DIR/proxy.log" "$WORK/logs/proxy-$(basename "$FLEET_DIR").log" 2>/dev/null || true
+    fi
     if [ -n "$FLEET_DIR" ] && [ -s "$FLEET_DIR/pids" ]; then
         "$FLEET_BIN" down --dir "$FLEET_DIR" >&2 || true
     fi
@@ -143,6 +155,24 @@ fleet_up() { # N
         awk -v k="$KEY" -v kh="$KH" '{printf "    (\"%s\", {\"ssh_hostname\": \"%s\", \"ssh_port\": %s, \"ssh_user\": \"root\", \"ssh_key\": \"%s\", \"ssh_known_hosts_file\": \"%s\", \"ssh_strict_host_key_checking\": \"yes\"}),\n", $1, $2, $3, k, kh}' "$HOSTS"
         echo "]"
     } >"$FLEET_DIR/pyinfra_inventory.py"
+    if [ "$DELAY_MS" != 0 ]; then delay_up; fi # (the Python peers' files keep the direct ports)
+}
+
+# Delay mode: every host is reached through bench/delay.py on its own
+# address, port + 1000, DELAY_MS each way; the inventory, known_hosts and
+# hosts.tsv the tools read are rewritten to that port.
+delay_up() {
+    local ready="$FLEET_DIR/proxy.ready"
+    python3 "$HERE/delay.py" --delay-ms "$DELAY_MS" --hosts "$HOSTS" --port-offset 1000 \
+        --log "$FLEET_DIR/proxy.log" >"$ready" 2>"$FLEET_DIR/proxy.err" &
+    PROXY_PID=$!
+    for _ in $(seq 100); do grep -q ready "$ready" 2>/dev/null && break; sleep 0.1; done
+    grep -q ready "$ready" || { cat "$FLEET_DIR/proxy.err" >&2; echo "run.sh: the delay proxy did not start" >&2; exit 1; }
+    awk '{print $1, $2, $3 + 1000}' "$HOSTS" >"$HOSTS.wan" && mv "$HOSTS.wan" "$HOSTS"
+    awk '{ i = index($1, "]:"); if (i) $1 = substr($1, 1, i + 1) (substr($1, i + 2) + 1000); print }' "$KH" >"$KH.wan" && mv "$KH.wan" "$KH"
+    awk '/address:/ && match($0, /port: [0-9]+/) { $0 = substr($0, 1, RSTART + 5) (substr($0, RSTART + 6, RLENGTH - 6) + 1000) substr($0, RSTART + RLENGTH) } { print }' \
+        "$FLEET_DIR/inv-ferry.yml" >"$FLEET_DIR/inv-ferry.wan" && mv "$FLEET_DIR/inv-ferry.wan" "$FLEET_DIR/inv-ferry.yml"
+    log "delay mode: $DELAY_MS ms each way (RTT $((DELAY_MS * 2)) ms) through bench/delay.py"
 }
 
 # Controller-side path of /srv/<sub> on host NAME (root mode: hosts/NAME/root).
@@ -220,10 +250,16 @@ measure() {
     mkdir -p "$WORK/logs"
     settle_sessions
     h0=$(host_cpu_ticks)
+    local p0=0
+    [ -z "$PROXY_PID" ] || p0=$(wc -l <"$FLEET_DIR/proxy.log" 2>/dev/null || echo 0)
     /usr/bin/time -f '%e %U %S %M' -o "$tf" "$@" >"$lf" 2>&1 || rc=$?
     case $tool in ansible | ansible-rollback) ansible_cp_close ;; esac
     settle_sessions
     h1=$(host_cpu_ticks)
+    if [ -n "$PROXY_PID" ]; then # the run's connections through the proxy: answers waited for (median)
+        sed -n "$((p0 + 1)),\$p" "$FLEET_DIR/proxy.log" | sed -n 's/.* turns=\([0-9]*\) .*/\1/p' | sort -n |
+            awk -v t="$table" -v n="$n" -v tool="$tool" -v r="$run" '{ a[NR] = $1 } END { if (NR) printf "%s\t%s\t%s\t%s\tturns median %s (min %s, max %s) over %d connections\n", t, n, tool, r, a[int((NR + 1) / 2)], a[1], a[NR], NR }' >>"$WORK/turns-$STAMP.tsv"
+    fi
     local hostcpu
     hostcpu=$(awk -v a="$h0" -v b="$h1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", (b - a) / hz }')
     [ $rc = 0 ] || { valid=0; log "$tool exit $rc (log: $lf)"; tail -5 "$lf" >&2; }
@@ -383,10 +419,17 @@ versions() {
     echo "# ferry benchmark $STAMP"
     echo
     echo "Command: \`bench/run.sh $([ "$QUICK" = 1 ] && echo '--quick ')${SIZES[*]}\` (runs per cell: $RUNS; tools: $TOOLS)"
+    [ "$DELAY_MS" = 0 ] || { echo; echo "Delay mode: every connection through bench/delay.py, $DELAY_MS ms each way (RTT $((DELAY_MS * 2)) ms)."; }
     echo
     versions
     echo
     python3 "$HERE/report.py" "$RESULTS"
+    if [ -s "$WORK/turns-$STAMP.tsv" ]; then
+        echo
+        echo 'Through the delay proxy: per run, the answers each connection waited for (`turns`: the server spoke after the client; window adjusts during the upload count too):'
+        echo
+        sed 's/^/    /' "$WORK/turns-$STAMP.tsv"
+    fi
 } >"$OUT"
 cp "$RESULTS" "$OUT_DIR/$STAMP.tsv"
 cat "$OUT"

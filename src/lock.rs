@@ -313,20 +313,63 @@ async fn release_on(
     dirs: &HashMap<String, String>,
     run_id: &str,
 ) -> Vec<(String, String)> {
+    release_after_on(ctx, hosts, dirs, run_id, &HashMap::new()).await
+}
+
+/// [`release_on`], each host's script of `tails` (its last history lines
+/// and prune) first in the same round trip; what of a tail failed is said
+/// as a warning, and never keeps the lock.
+async fn release_after_on(
+    ctx: &Context,
+    hosts: &[Host],
+    dirs: &HashMap<String, String>,
+    run_id: &str,
+    tails: &HashMap<String, String>,
+) -> Vec<(String, String)> {
     if hosts.is_empty() {
         return Vec::new();
     }
     let scripts = hosts
         .iter()
-        .map(|h| (h.name.clone(), script::release(&dirs[&h.name], run_id)))
+        .map(|h| {
+            let tail = tails.get(&h.name).map_or("", String::as_str);
+            let s = script::release_after(tail, &dirs[&h.name], run_id);
+            (h.name.clone(), s)
+        })
         .collect();
-    let mut kept: Vec<(String, String)> = on_hosts(ctx, hosts, scripts)
-        .await
-        .into_iter()
-        .filter_map(|(h, r)| r.err().map(|status| (h.name, status_reason(&status))))
-        .collect();
+    let mut kept = Vec::new();
+    for (host, result) in on_hosts(ctx, hosts, scripts).await {
+        let tailed = tails.contains_key(&host.name);
+        if let Some(what) = tailed
+            .then(|| tail_trouble(result.as_deref().ok()))
+            .flatten()
+        {
+            ctx.reporter
+                .printer()
+                .host_event(&host.name, &format!("warning: {what}"));
+        }
+        if let Err(status) = result {
+            kept.push((host.name, status_reason(&status)));
+        }
+    }
     kept.sort();
     kept
+}
+
+/// What of a tail script (`steps::release::tail`) failed, from its output
+/// (`None`: the script itself did not run).
+pub fn tail_trouble(out: Option<&str>) -> Option<String> {
+    use crate::steps::release::{MARK_UNPRUNED, MARK_UNRECORDED};
+    let Some(out) = out else {
+        return Some("the health check's history line and the prune were not sent".into());
+    };
+    let said = |mark: &str| out.lines().any(|l| l == mark);
+    match (said(MARK_UNRECORDED), said(MARK_UNPRUNED)) {
+        (false, false) => None,
+        (true, false) => Some("could not record the `health` event in the host's history".into()),
+        (false, true) => Some("pruning failed".into()),
+        (true, true) => Some("could not record the `health` event, and pruning failed".into()),
+    }
 }
 
 /// What a run's lock left at its end.
@@ -407,12 +450,18 @@ impl LockGuard {
     /// Returns the hosts where the lock was lost during the run, and those
     /// where it could not be released.
     pub async fn release(self, ctx: &Context) -> Released {
+        self.release_after(ctx, &HashMap::new()).await
+    }
+
+    /// [`LockGuard::release`], each host's script of `tails` first, in the
+    /// same round trip (a deploy's last history lines and prune).
+    pub async fn release_after(self, ctx: &Context, tails: &HashMap<String, String>) -> Released {
         self.renewer.abort();
         let lost = self.lost();
         // A host whose connection was lost mid-run is given a short try only
         // (the executor's): a frozen one costs 2 s here, and its lease ends
         // the lock.
-        let mut kept = release_on(ctx, &self.locked, &self.dirs, &self.run_id).await;
+        let mut kept = release_after_on(ctx, &self.locked, &self.dirs, &self.run_id, tails).await;
         kept.sort();
         Released { lost, kept }
     }

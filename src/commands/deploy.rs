@@ -135,10 +135,24 @@ pub(super) async fn ship(
         report = run_once(options(false), &deploy::Known::Locked(guard.reads())).await;
     }
     // Released on every path: success, failure, interrupt.
-    let lost = guard.release(&ctx).await;
+    // The final batch's health lines and prunes go with the release.
+    let tails = report.as_ref().map(|r| r.tails.clone()).unwrap_or_default();
+    let lost = guard.release_after(&ctx, &tails).await;
+    emit_trips(&ctx);
     ctx.executor.close_all().await;
     let report = report?;
     finish_run(&ctx, (command, &release), &report, &lost, started, args).await
+}
+
+/// Each host's round trips (`ssh_trips`), once the run is over with it.
+pub(super) fn emit_trips(ctx: &Context) {
+    for (host, trips) in ctx.executor.trips() {
+        ctx.reporter.emit(&crate::events::Event::SshTrips {
+            host,
+            round_trips: trips.round_trips,
+            execs: trips.execs,
+        });
+    }
 }
 
 /// Report every host and the run's end: the terminal's lines, then the

@@ -226,6 +226,7 @@ impl Wave<'_> {
         )
         .await;
         let released = guard.release(self.ctx).await;
+        super::deploy::emit_trips(self.ctx);
         Ok((results?, released))
     }
 }

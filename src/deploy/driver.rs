@@ -18,7 +18,7 @@ use crate::rollout::{self, Batch, Driver, Next, Plan, RollbackScope};
 use crate::ssh::Session;
 
 use super::jobs::{self, HostJob, Move, Stages};
-use super::pipeline::{Kind, Pipeline};
+use super::pipeline::{Kind, Pipeline, Tails};
 use super::state::{inspect, Known};
 use super::{failed_before, status_result, Context, Deployment, HostResult, Outcome, RunInfo};
 
@@ -45,6 +45,10 @@ pub struct DeployReport {
     pub stopped: Option<String>,
     pub interrupted: bool,
     pub paused_after_canary: bool,
+    /// By host: what the final batch's done hosts left for their last
+    /// script (a passed health check's history line, the prune), to run
+    /// with the lock's release (see `LockGuard::release_after`).
+    pub tails: HashMap<String, String>,
 }
 
 /// Roll `d` out to `hosts` (whose `deploy_to` are `dirs`, rendered once by
@@ -156,13 +160,21 @@ async fn drive(
         stopped: None,
         interrupted: false,
         paused_after_canary: false,
+        tails: HashMap::new(),
     };
+    // The final batch's done hosts leave their last history line and
+    // prune to the lock's release: one round trip instead of three. Only
+    // the final batch's: an earlier one's history is written before the
+    // next batch starts, as it was.
+    let tails: Arc<Tails> = Arc::default();
     let mut next = driver.start(failed_early, stop());
     loop {
         next = match next {
             Next::Batch(i) => {
                 let batch = driver.plan().batches[i].clone();
-                let outcomes = run_batch(ctx, jobs, staged, d, &batch, opts).await;
+                let last = i + 1 == driver.plan().batches.len();
+                let tails = last.then(|| tails.clone());
+                let outcomes = run_batch(ctx, jobs, staged, d, &batch, opts, tails).await;
                 let ends: Vec<(String, End)> = outcomes
                     .iter()
                     .map(|r| (r.host.clone(), r.outcome.end()))
@@ -186,6 +198,9 @@ async fn drive(
                     roll_back: roll_back.clone(),
                 });
                 report.stopped = Some(reason);
+                // Their history first: a host put back is recorded after
+                // its passed health check, in that order.
+                send_tails(ctx, jobs, &tails).await;
                 put_back(ctx, jobs, d, &roll_back, &mut report.results).await;
                 break;
             }
@@ -200,6 +215,10 @@ async fn drive(
             Next::Done => break,
         };
     }
+    report.tails = std::mem::take(&mut *tails.lock().expect("tails lock"))
+        .into_iter()
+        .map(|(host, tail)| (host, tail.script()))
+        .collect();
     ctx.reporter.rollout_finished();
     // A signal during the last batch is an interrupt too (exit 130).
     report.interrupted |= stop();
@@ -263,6 +282,7 @@ impl HostRun {
             job: self.job(),
             kind,
             batch,
+            tails: None,
         }
     }
 }
@@ -359,7 +379,33 @@ async fn stage_everywhere(
     staged
 }
 
-/// All hosts of one batch at once; each host's full pipeline.
+/// Send every tail left (see [`DeployReport::tails`]) now, each in one
+/// script; what failed is a warning.
+async fn send_tails(ctx: &Arc<Context>, jobs: &Arc<Jobs>, tails: &Tails) {
+    let scripts: HashMap<String, String> = std::mem::take(&mut *tails.lock().expect("tails lock"))
+        .into_iter()
+        .map(|(host, tail)| (host, tail.script()))
+        .collect();
+    if scripts.is_empty() {
+        return;
+    }
+    let mut hosts: Vec<Host> = scripts.keys().map(|h| jobs[h].host.clone()).collect();
+    hosts.sort_by(|a, b| a.name.cmp(&b.name));
+    let sent = ctx
+        .executor
+        .script_each(&hosts, ctx.forks, "record and prune", scripts)
+        .await;
+    for (host, out) in sent {
+        if let Some(what) = crate::lock::tail_trouble(out.as_ref().map(String::as_str).ok()) {
+            ctx.reporter
+                .printer()
+                .host_event(&host.name, &format!("warning: {what}"));
+        }
+    }
+}
+
+/// All hosts of one batch at once; each host's full pipeline; `tails`
+/// when their done hosts leave their last script to the lock's release.
 async fn run_batch(
     ctx: &Arc<Context>,
     jobs: &Arc<Jobs>,
@@ -367,6 +413,7 @@ async fn run_batch(
     d: &Arc<Deployment>,
     batch: &Batch,
     opts: &RolloutOptions,
+    tails: Option<Arc<Tails>>,
 ) -> Vec<HostResult> {
     ctx.reporter.emit(&Event::BatchStarted {
         batch: batch.number,
@@ -382,13 +429,15 @@ async fn run_batch(
         Owner::Deploy(d.clone()),
         move |run| {
             let (staged, d, stop) = (staged.clone(), d2.clone(), stop.clone());
+            let tails = tails.clone();
             async move {
                 let job = run.job();
                 if let Some(reason) = jobs::content_conflict(&job.state, &d) {
                     let failure = TaskFailure::plain(&job.host.name, "deploy", &reason);
                     return failed_before(failure, job.state.current.clone());
                 }
-                let pipeline = run.pipeline(number);
+                let mut pipeline = run.pipeline(number);
+                pipeline.tails = tails.as_deref();
                 let staged = staged.get(&job.host.name);
                 let machine = Machine::new(pipeline.policy(staged, roll_back));
                 let stop = stop.load(Ordering::SeqCst);

@@ -16,6 +16,9 @@ use crate::steps::release as script;
 mod drain;
 mod receive;
 mod shown;
+mod tail;
+
+pub(crate) use tail::Tails;
 
 use super::jobs::{HostJob, Side};
 use super::outcome::{outcome, Ended, RunKind};
@@ -54,6 +57,10 @@ pub(super) struct Pipeline<'a> {
     pub kind: Kind<'a>,
     /// The batch, for its events (0: staging or outside batches).
     pub batch: usize,
+    /// Where a done host's last history lines and prune go: into the run's
+    /// lock release (the final batch: one round trip for all three), or,
+    /// when `None`, one script of their own at the pipeline's end.
+    pub tails: Option<&'a Tails>,
 }
 
 /// What happened on the way: the first failure (the cause) and the trouble
@@ -63,6 +70,10 @@ struct Trail {
     failure: Option<TaskFailure>,
     trouble: Vec<String>,
     pruned: Vec<ReleaseId>,
+    /// History lines not written yet: a passed health check's, sent with
+    /// the prune (and the unlock) in one script unless something else
+    /// must reach the history first.
+    pending: Vec<String>,
 }
 
 impl Pipeline<'_> {
@@ -98,8 +109,24 @@ impl Pipeline<'_> {
             });
         }
         loop {
+            // Anything but the way to a done host's end writes history or
+            // may: the pending lines go first, in their order.
+            let on_the_way = matches!(
+                action,
+                Action::Run(Stage::Undrain | Stage::Prune, Toward::New) | Action::Finish(End::Done)
+            );
+            if !on_the_way && !trail.pending.is_empty() {
+                let lines = std::mem::take(&mut trail.pending);
+                self.send_tail(lines, Vec::new(), false).await;
+            }
             let result = match action {
-                Action::Finish(end) => return self.outcome(end, machine, trail),
+                Action::Finish(end) => {
+                    if !trail.pending.is_empty() {
+                        let lines = std::mem::take(&mut trail.pending);
+                        self.send_tail(lines, Vec::new(), false).await;
+                    }
+                    return self.outcome(end, machine, trail);
+                }
                 Action::RecordFailure => {
                     self.record_failure(&machine, trail.failure.as_ref()).await;
                     StepResult::Ok
@@ -171,7 +198,9 @@ impl Pipeline<'_> {
             }
             Stage::Health => {
                 let side = self.side(toward).ok_or_else(no_side)?;
-                let health = self.health(&side.release, &side.health).await;
+                let forward = toward == Toward::New && matches!(self.kind, Kind::Deploy(_));
+                let pending = forward.then_some(&mut trail.pending);
+                let health = self.health(&side.release, &side.health, pending).await;
                 if !side.health.is_empty() {
                     self.step_finished(stage, health.is_ok(), shown::checks(&side.health));
                 }
@@ -188,7 +217,8 @@ impl Pipeline<'_> {
                 switched
             }
             Stage::Prune => {
-                trail.pruned = self.prune().await;
+                let lines = std::mem::take(&mut trail.pending);
+                trail.pruned = self.prune(lines).await;
                 Ok(())
             }
         }
@@ -301,8 +331,14 @@ impl Pipeline<'_> {
     }
 
     /// Run the health checks of `release` (now current) and record the
-    /// result: promote, resume and rollback read it.
-    async fn health(&self, release: &ReleaseId, checks: &[HealthCheck]) -> Result<(), TaskFailure> {
+    /// result: promote, resume and rollback read it. A pass is left in
+    /// `pending` when given (written with the host's last script).
+    async fn health(
+        &self,
+        release: &ReleaseId,
+        checks: &[HealthCheck],
+        pending: Option<&mut Vec<String>>,
+    ) -> Result<(), TaskFailure> {
         if checks.is_empty() {
             return Ok(());
         }
@@ -313,7 +349,12 @@ impl Pipeline<'_> {
             event.outcome = EventOutcome::Failed;
             event.detail = health_detail(self.exec.printer().secrets(), &f.reason, checks);
         }
-        self.record(&event).await;
+        match (result.is_ok(), pending) {
+            (true, Some(pending)) => {
+                pending.push(masked_line(self.exec.printer().secrets(), &event));
+            }
+            _ => self.record(&event).await,
+        }
         let (host, batch, release) = (self.name().into(), self.batch, release.clone());
         self.ctx.reporter.emit(&if result.is_ok() {
             Event::Healthy {
@@ -333,7 +374,7 @@ impl Pipeline<'_> {
 
     /// `ferry verify`: only the health checks of the job's release, recorded.
     pub(super) async fn verify(&self) -> Result<(), TaskFailure> {
-        self.health(&self.job.new.release, &self.job.new.health)
+        self.health(&self.job.new.release, &self.job.new.health, None)
             .await
     }
 
@@ -398,36 +439,6 @@ impl Pipeline<'_> {
         let what = shown::receive(&d.artifact.name, &d.release);
         self.step_finished(Stage::Receive, received.is_ok(), what);
         received
-    }
-
-    /// Delete old releases; a failure is only a warning.
-    async fn prune(&self) -> Vec<ReleaseId> {
-        let Kind::Deploy(d) = self.kind else {
-            return Vec::new();
-        };
-        let job = self.job;
-        let mut after = job.state.clone();
-        after.current = Some(d.release.clone());
-        after.on_disk.insert(d.release.clone());
-        after.history.push(self.kind.run().event(
-            EventKind::Switched,
-            &d.release,
-            job.back.as_ref().map(|s| &s.release),
-        ));
-        let doomed = after.prune(d.keep);
-        if doomed.is_empty() {
-            return doomed;
-        }
-        match self
-            .script("prune", script::prune(&job.deploy_to, &doomed))
-            .await
-        {
-            Ok(_) => doomed,
-            Err(failure) => {
-                self.warn(&format!("pruning failed: {}", failure.reason));
-                Vec::new()
-            }
-        }
     }
 
     /// The machine's end as the report's outcome.

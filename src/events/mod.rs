@@ -198,6 +198,15 @@ pub enum Event {
         run_id: String,
         since: String,
     },
+    /// What one host's SSH connection asked of it after login, sent once the
+    /// run is over with it (lock released): `round_trips` waited for
+    /// (every command's answer, every channel open not made ahead), `execs`
+    /// the commands among them.
+    SshTrips {
+        host: String,
+        round_trips: u32,
+        execs: u32,
+    },
 }
 
 /// What kind of probe a `probe_retry` is about.

@@ -131,6 +131,11 @@ fn every_event() -> Vec<Event> {
             since: "2026-01-01T00:00:00Z".into(),
         },
         Event::BatchFinished { batch: 1 },
+        Event::SshTrips {
+            host: host(),
+            round_trips: 5,
+            execs: 5,
+        },
         Event::Paused {
             duration_ms: 30_000,
         },
@@ -189,6 +194,7 @@ fn variant(event: &Event) -> usize {
         Event::ProbeRetry { .. } => 19,
         Event::RollbackStarted { .. } => 20,
         Event::TasksStarted { .. } => 21,
+        Event::SshTrips { .. } => 22,
     }
 }
 
@@ -197,7 +203,7 @@ fn every_variant_is_in_the_snapshot() {
     let mut seen: Vec<usize> = every_event().iter().map(variant).collect();
     seen.sort_unstable();
     seen.dedup();
-    assert_eq!(seen, (0..=21).collect::<Vec<_>>());
+    assert_eq!(seen, (0..=22).collect::<Vec<_>>());
 }
 
 #[test]

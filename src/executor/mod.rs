@@ -171,6 +171,19 @@ impl Executor {
             .map_err(|e| e.to_string())
     }
 
+    /// Each open session's round trips so far, by host name, sorted.
+    pub fn trips(&self) -> Vec<(String, crate::ssh::Trips)> {
+        let mut trips: Vec<(String, crate::ssh::Trips)> = self
+            .sessions
+            .lock()
+            .expect("sessions lock")
+            .iter()
+            .map(|(host, session)| (host.clone(), session.trips()))
+            .collect();
+        trips.sort_by(|a, b| a.0.cmp(&b.0));
+        trips
+    }
+
     /// Close every open session.
     pub async fn close_all(&self) {
         let sessions: Vec<Session> = {

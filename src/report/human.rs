@@ -164,6 +164,7 @@ fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
         | Event::Paused { .. }
         // Said by the lock with the lease it found (a warning line).
         | Event::LockTakenOver { .. }
+        | Event::SshTrips { .. }
         | Event::HostResult { .. }
         | Event::RunFinished { .. } => return None,
     };

@@ -72,7 +72,9 @@ impl KeyRing {
         user: &str,
         offer: &Offer<'_>,
     ) -> Result<(), SshError> {
-        let rsa_hash = handle.best_supported_rsa_hash().await?.flatten();
+        // Asked only for an RSA key: it waits for the server's EXT_INFO (up
+        // to a second from a server that sends none), a wait no other key needs.
+        let mut rsa: Option<RsaHash> = None;
         let mut report = Report::default();
         let agent = if offer.identities_only {
             report.agent = AgentState::LeftOut;
@@ -96,6 +98,7 @@ impl KeyRing {
             );
             for id in identities.iter().take(MAX_AGENT_KEYS) {
                 let key = id.public_key().into_owned();
+                let rsa_hash = rsa_hash(handle, &mut rsa, &key).await?;
                 let result = handle
                     .authenticate_publickey_with(user, key, rsa_hash, &mut agent)
                     .await;
@@ -121,6 +124,7 @@ impl KeyRing {
                     continue;
                 }
             };
+            let rsa_hash = rsa_hash(handle, &mut rsa, key.public_key()).await?;
             let with_hash = PrivateKeyWithHashAlg::new(key.clone(), rsa_hash);
             if handle
                 .authenticate_publickey(user, with_hash)
@@ -215,6 +219,28 @@ impl Report {
         )
     }
 }
+
+/// The RSA signature hash to use with `key` (`None` for any other key),
+/// asked of the server once per connection.
+async fn rsa_hash(
+    handle: &Handle<ClientHandler>,
+    asked: &mut Option<RsaHash>,
+    key: &russh::keys::PublicKey,
+) -> Result<Option<HashAlg>, SshError> {
+    if !matches!(key.algorithm(), russh::keys::Algorithm::Rsa { .. }) {
+        return Ok(None);
+    }
+    if let Some(RsaHash(hash)) = asked {
+        return Ok(*hash);
+    }
+    let hash = handle.best_supported_rsa_hash().await?.flatten();
+    *asked = Some(RsaHash(hash));
+    Ok(hash)
+}
+
+/// The server's answer for RSA signatures, once asked: a hash, or none.
+#[derive(Clone, Copy)]
+struct RsaHash(Option<HashAlg>);
 
 fn describe_key(key: &russh::keys::PublicKey, comment: &str) -> String {
     let fingerprint = key.fingerprint(HashAlg::Sha256);

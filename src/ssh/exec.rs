@@ -241,8 +241,10 @@ impl Session {
         keep: Keep,
         on_line: &mut (dyn FnMut(Stream, &str) + Send),
     ) -> Result<ExecOutput, SshError> {
-        let mut channel = self.handle.channel_open_session().await?;
+        let mut channel = self.channel().await?;
+        // The reply to the request is not waited for: the exit status says.
         channel.exec(true, command).await?;
+        self.count_exec();
         let mut out = LineBuffer::new(keep);
         let mut err = LineBuffer::new(Keep::Tail(KEEP_BYTES));
         let mut exit = ExitKind::Lost;

@@ -120,9 +120,7 @@ impl Connector {
                 address: target.display(),
                 after: timeout,
             })??;
-        Ok(Session {
-            handle: Arc::new(handle),
-        })
+        Ok(Session::new(Arc::new(handle)))
     }
 
     /// A tunnel to `target` through its hops, within `timeout` (`ferry

@@ -13,6 +13,7 @@ mod jump;
 pub mod known_hosts;
 mod options;
 mod scan;
+mod trips;
 mod upload;
 
 use std::sync::{Arc, Mutex};
@@ -24,6 +25,7 @@ use russh::keys::{HashAlg, PublicKeyOrCertificate};
 pub(crate) use exec::LineBuffer;
 pub use exec::{ExecOutput, ExitKind, Keep, Stream, KEEP_BYTES};
 pub use scan::ScannedKey;
+pub use trips::Trips;
 pub use upload::UploadSource;
 
 use crate::config::{HostKeyPolicy, HostSsh, SshSettings};
@@ -187,9 +189,7 @@ impl Connector {
                 address: target.display(),
                 after: opts.connect_timeout,
             })??;
-        Ok(Session {
-            handle: Arc::new(handle),
-        })
+        Ok(Session::new(Arc::new(handle)))
     }
 
     /// SSH over `stream`: host key checked against `target`'s address and
@@ -296,9 +296,18 @@ fn prefer_first<T: Clone + PartialEq>(list: &[T], first: &T) -> Vec<T> {
 #[derive(Clone)]
 pub struct Session {
     handle: Arc<client::Handle<ClientHandler>>,
+    /// Round trips counted, and the channel opened ahead.
+    ahead: trips::Ahead,
 }
 
 impl Session {
+    fn new(handle: Arc<client::Handle<ClientHandler>>) -> Session {
+        Session {
+            ahead: trips::Ahead::start(&handle),
+            handle,
+        }
+    }
+
     pub fn is_closed(&self) -> bool {
         self.handle.is_closed()
     }

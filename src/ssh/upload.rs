@@ -16,8 +16,9 @@ pub enum UploadSource<'a> {
 impl Session {
     /// An SFTP session on a new channel of this host's connection.
     async fn sftp(&self) -> Result<SftpSession, SshError> {
-        let channel = self.handle.channel_open_session().await?;
+        let channel = self.channel().await?;
         channel.request_subsystem(true, "sftp").await?;
+        self.count_wait();
         SftpSession::new(channel.into_stream())
             .await
             .map_err(|e| SshError::Upload(format!("cannot start SFTP: {e}")))

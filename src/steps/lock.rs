@@ -171,6 +171,18 @@ pub fn release(deploy_to: &str, run_id: &str) -> String {
     )
 }
 
+/// [`release`] after `tail` (a host's last history lines and prune, see
+/// `steps::release::tail`), in one round trip: whatever the tail does, the
+/// lock is released as [`release`] releases it.
+pub fn release_after(tail: &str, deploy_to: &str, run_id: &str) -> String {
+    if tail.is_empty() {
+        return release(deploy_to, run_id);
+    }
+    // Each part of the tail ends in `|| echo MARK` (groups, not subshells:
+    // no fork), so the release below always runs.
+    format!("{tail}; {}", release(deploy_to, run_id))
+}
+
 /// Remove the lock whoever holds it, but only if its info.json is still the
 /// one inspected (`sum`: its checksum from [`show`]): a lock taken or
 /// renewed since is left alone.

@@ -105,8 +105,8 @@ pub fn switch(deploy_to: &str, id: &ReleaseId, run_id: &str, history_line: &str)
 /// Append one line to the host's history.
 pub fn record(deploy_to: &str, history_line: &str) -> String {
     format!(
-        "cd {d} && mkdir -p {STATE} && {append}",
-        d = quote(deploy_to),
+        "{dir} && {append}",
+        dir = record_dir(deploy_to),
         append = append_history(history_line),
     )
 }
@@ -120,6 +120,40 @@ pub fn append_history(history_line: &str) -> String {
          printf '%s\\n' {line}; }} >> {HISTORY}",
         line = quote(history_line),
     )
+}
+
+/// [`tail`]'s line when its history lines could not be appended.
+pub const MARK_UNRECORDED: &str = "@@unrecorded";
+/// [`tail`]'s line when the old releases could not be deleted.
+pub const MARK_UNPRUNED: &str = "@@unpruned";
+
+/// What a host's pipeline leaves for its last script: the history lines
+/// (a passed health check) and the releases to delete, in one round trip
+/// instead of one each. Each part runs in its own subshell and never fails
+/// the script: a failure prints its marker, which the controller turns into
+/// a warning, as it did for each step on its own. Empty when nothing is left.
+pub fn tail(deploy_to: &str, history_lines: &[String], doomed: &[ReleaseId]) -> String {
+    let mut parts = Vec::new();
+    if !history_lines.is_empty() {
+        let appends: Vec<String> = history_lines.iter().map(|l| append_history(l)).collect();
+        parts.push(format!(
+            "{{ {} && {}; }} || echo {MARK_UNRECORDED}",
+            record_dir(deploy_to),
+            appends.join(" && ")
+        ));
+    }
+    if !doomed.is_empty() {
+        parts.push(format!(
+            "{{ {}; }} || echo {MARK_UNPRUNED}",
+            prune(deploy_to, doomed)
+        ));
+    }
+    parts.join("; ")
+}
+
+/// `cd <deploy_to> && mkdir -p .ferry`: where [`record`] appends.
+fn record_dir(deploy_to: &str) -> String {
+    format!("cd {} && mkdir -p {STATE}", quote(deploy_to))
 }
 
 /// Delete releases (and their kept artifacts).
@@ -274,5 +308,41 @@ mod tests {
             prune("/srv/app", &[id("r1"), id("r2")]),
             "cd /srv/app && rm -rf releases/r1 .ferry/artifacts/r1.artifact releases/r2 .ferry/artifacts/r2.artifact"
         );
+    }
+
+    #[test]
+    fn a_tail_records_then_prunes_and_says_what_failed() {
+        assert_eq!(tail("/srv/app", &[], &[]), "");
+        assert_eq!(
+            tail("/srv/app", &[r#"{"e":1}"#.into()], &[id("r1")]),
+            "{ cd /srv/app && mkdir -p .ferry && { [ ! -s .ferry/history.jsonl ] || \
+             [ -z \"$(tail -c 1 .ferry/history.jsonl)\" ] || echo; printf '%s\\n' '{\"e\":1}'; } \
+             >> .ferry/history.jsonl; } || echo @@unrecorded; \
+             { cd /srv/app && rm -rf releases/r1 .ferry/artifacts/r1.artifact; } || echo @@unpruned"
+        );
+        // Run by a real `sh`: both parts run, and a failed one says so
+        // without stopping the rest (the lock's release follows it).
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::create_dir_all(dir.path().join("releases/r1")).unwrap();
+        let run = |script: String| {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("{script}; echo end"))
+                .output()
+                .unwrap();
+            String::from_utf8(out.stdout).unwrap()
+        };
+        let lines = [r#"{"e":1}"#.to_string(), r#"{"e":2}"#.to_string()];
+        assert_eq!(run(tail(d, &lines, &[id("r1")])), "end\n");
+        assert!(!dir.path().join("releases/r1").exists());
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(".ferry/history.jsonl")).unwrap(),
+            "{\"e\":1}\n{\"e\":2}\n"
+        );
+        // A history that cannot be written (a folder in its place).
+        std::fs::remove_file(dir.path().join(".ferry/history.jsonl")).unwrap();
+        std::fs::create_dir(dir.path().join(".ferry/history.jsonl")).unwrap();
+        assert_eq!(run(tail(d, &lines, &[])), "@@unrecorded\nend\n");
     }
 }

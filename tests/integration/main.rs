@@ -30,6 +30,7 @@ mod status;
 mod sudo;
 mod terminal;
 mod timeline;
+mod trips;
 mod trust;
 mod vagrant;
 mod windows;

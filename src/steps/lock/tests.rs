@@ -254,6 +254,19 @@ fn scripts_run_by_sh_keep_the_protocol() {
     assert!(sh(dir.path(), &renew(d, "run2", prefix))
         .1
         .starts_with("@@lost\n{"));
+    // A release after a tail: whatever the tail's `cd` and its failure, the
+    // lock is released all the same (the release's own `cd` is absolute).
+    assert_eq!(release_after("", d, "run1"), release(d, "run1"));
+    assert_eq!(
+        release_after("cd /nonexistent || false", d, "run2"),
+        format!("cd /nonexistent || false; {}", release(d, "run2"))
+    );
+    let (code, out, _) = sh(
+        dir.path(),
+        &release_after("cd / && echo tail && false", d, "run2"),
+    );
+    assert_eq!((code, out.as_str()), (0, "tail\n"));
+    assert!(app.join(".ferry/lock").exists(), "run2 never held it");
     // Release by another run does nothing; by the holder it removes.
     sh(dir.path(), &release(d, "run2"));
     assert!(app.join(".ferry/lock").exists());
