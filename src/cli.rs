@@ -106,7 +106,14 @@ pub struct ReportArgs {
     /// Where the page goes (default: timeline.html in the run's folder).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
-    /// Where run logs are, to find a run by its id.
+    #[command(flatten)]
+    pub logs: LogDir,
+}
+
+/// `--log-dir`: where run logs go, and where `ferry report` finds a run by id.
+#[derive(Debug, Args)]
+pub struct LogDir {
+    /// Where run logs are (journal.jsonl and one log per host).
     #[arg(
         long,
         value_name = "DIR",
@@ -336,14 +343,8 @@ pub struct AuditArgs {
     /// POST a JSON summary here on start, success and failure (Slack-compatible).
     #[arg(long, value_name = "URL", env = "FERRY_NOTIFY")]
     pub notify: Option<String>,
-    /// Where run logs go (journal.jsonl and one log per host).
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = ".ferry/runs",
-        env = "FERRY_LOG_DIR"
-    )]
-    pub log_dir: PathBuf,
+    #[command(flatten)]
+    pub logs: LogDir,
 }
 
 #[derive(Debug, Args)]

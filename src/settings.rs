@@ -370,7 +370,7 @@ impl Settings {
             cli::Command::Report(args) => Settings::Report(ReportSettings {
                 run: args.run,
                 out: args.out,
-                log_dir: args.log_dir,
+                log_dir: args.logs.log_dir,
             }),
             cli::Command::Setup(command) => command.into(),
         })
@@ -466,7 +466,7 @@ impl From<cli::AuditArgs> for AuditSettings {
             timeline: args.report.clone().filter(|p| is_html(p)),
             report: args.report.filter(|p| !is_html(p)),
             notify: args.notify,
-            log_dir: args.log_dir,
+            log_dir: args.logs.log_dir,
         }
     }
 }

@@ -73,20 +73,7 @@ fn release(project: &Project, id: &str, healthy: bool) -> PathBuf {
 
 /// The journal of the newest run in the project.
 fn journal(project: &Project) -> Vec<Value> {
-    let runs = project.path().join(".ferry/runs");
-    // Run ids of runs in the same second do not sort by time: the first
-    // event's timestamp does.
-    std::fs::read_dir(&runs)
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("journal.jsonl")).ok())
-        .map(|text| {
-            text.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<Value>>()
-        })
-        .filter(|events| !events.is_empty())
-        .max_by_key(|events| at(&events[0]))
-        .expect("a run journal")
+    project.newest_journal()
 }
 
 fn events<'a>(journal: &'a [Value], event: &str) -> Vec<&'a Value> {

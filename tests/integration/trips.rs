@@ -19,18 +19,7 @@ health:
 
 /// The journal of the newest run in the project.
 fn journal(project: &Project) -> Vec<Value> {
-    let runs = project.path().join(".ferry/runs");
-    std::fs::read_dir(&runs)
-        .unwrap()
-        .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("journal.jsonl")).ok())
-        .map(|text| {
-            text.lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect::<Vec<Value>>()
-        })
-        .filter(|events| !events.is_empty())
-        .max_by_key(|events| events[0]["at_ms"].as_u64().unwrap())
-        .expect("a run journal")
+    project.newest_journal()
 }
 
 /// Each host's (`execs`, `round_trips`) from the newest run's journal.

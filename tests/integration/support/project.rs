@@ -21,6 +21,23 @@ pub(crate) fn page(id: &str) -> String {
 }
 
 impl Project {
+    /// The events of the newest run's journal in this project. Run ids of
+    /// runs in the same second do not sort by time: the first event's
+    /// timestamp does.
+    pub(crate) fn newest_journal(&self) -> Vec<serde_json::Value> {
+        std::fs::read_dir(self.path().join(".ferry/runs"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path().join("journal.jsonl")).ok())
+            .map(|text| {
+                text.lines()
+                    .filter_map(|l| serde_json::from_str(l).ok())
+                    .collect::<Vec<serde_json::Value>>()
+            })
+            .filter(|events| !events.is_empty())
+            .max_by_key(|events| events[0]["at_ms"].as_u64().unwrap())
+            .expect("a run journal")
+    }
+
     /// An empty project with `inventories/test.yml` for `fleet`, `extra`
     /// appended to the inventory.
     pub(crate) fn new(fleet: &Fleet, extra: &str) -> Project {
