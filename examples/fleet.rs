@@ -90,8 +90,11 @@ fn up(
         eprintln!("fleet: --hosts is required");
         usage()
     });
-    if !(1..=254).contains(&n) {
-        eprintln!("fleet: --hosts must be 1..=254");
+    if !(1..=fleet::MAX_HOSTS).contains(&n) {
+        eprintln!(
+            "fleet: --hosts must be 1..={} (254 per /24)",
+            fleet::MAX_HOSTS
+        );
         exit(2);
     }
     let old = read_pids(pid_file);

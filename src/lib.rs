@@ -113,9 +113,24 @@ where
     }
 }
 
+/// Up the soft limit on open files to the hard one: a run holds a socket
+/// and a log file per host, and the usual soft limit of 1,024 would fail
+/// a 2,000-host run part-way. Left as it is when it cannot be read.
+fn raise_open_files_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        // (an unlimited hard limit is capped: the kernel refuses it as soft)
+        let want = hard.min(1 << 20);
+        if soft < want {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, want, hard);
+        }
+    }
+}
+
 /// Settle the command line, then run the command on a runtime built here.
 fn execute(cli: cli::Cli) -> Result<ExitStatus, Failure> {
     let settings = Settings::from_cli(cli, std::io::stdin().is_terminal())?;
+    raise_open_files_limit();
     // One thread: ferry's own work is small (encrypting the artifact for
     // every host is most of it, ~3 ms per 5 MiB with AES-GCM), and with no
     // second worker racing russh's session loop its output buffers stay

@@ -423,17 +423,19 @@ impl LockGuard {
     /// What a later read of the hosts' states may ask: the hosts still held
     /// (under the lock), never the others.
     pub fn reads(&self) -> HashMap<String, Read> {
-        let lost = self.lost();
+        let lost: HashMap<String, String> = self.lost().into_iter().collect();
         let mut reads: HashMap<String, Read> = self
             .not_locked
             .iter()
             .map(|(h, status)| (h.clone(), Read::NotLocked(status.clone())))
             .collect();
         for host in &self.locked {
-            let read = match lost.iter().find(|(h, _)| h == &host.name) {
-                Some((_, why)) => Read::NotLocked(HostStatus::Failed(Box::new(
-                    TaskFailure::plain(&host.name, "lock", &format!("lost the lock: {why}")),
-                ))),
+            let read = match lost.get(&host.name) {
+                Some(why) => Read::NotLocked(HostStatus::Failed(Box::new(TaskFailure::plain(
+                    &host.name,
+                    "lock",
+                    &format!("lost the lock: {why}"),
+                )))),
                 None => Read::Locked(None),
             };
             reads.insert(host.name.clone(), read);

@@ -2,6 +2,7 @@
 //! after each batch whether the rollout goes on, stops, and whom to roll
 //! back. Plain Rust: no I/O, no async, unit-tested.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::config::values::{Amount, BatchSpec};
@@ -33,10 +34,13 @@ pub fn settings_for(
     cli: &RolloutSettings,
 ) -> RolloutSettings {
     let mut s = inv.rollout.clone();
-    let group = inv
-        .groups
-        .iter()
-        .find(|g| g.rollout.is_some() && selected.iter().all(|h| g.hosts.contains(h)));
+    let group = inv.groups.iter().find(|g| {
+        g.rollout.is_some() && {
+            // A set per group: `Vec::contains` per selected host was O(N²).
+            let members: HashSet<&str> = g.hosts.iter().map(String::as_str).collect();
+            selected.iter().all(|h| members.contains(h.as_str()))
+        }
+    });
     if let Some(r) = group.and_then(|g| g.rollout.as_ref()) {
         merge(&mut s, r);
     }

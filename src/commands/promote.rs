@@ -3,7 +3,7 @@
 //! controller's cache, or from a healthy source host over SSH, verified by
 //! sha256 before any target host receives it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::PathBuf;
 
@@ -248,9 +248,10 @@ fn health(
 ) -> (Vec<String>, Option<SystemTime>) {
     let mut unhealthy = Vec::new();
     let mut since = None;
+    let on: HashSet<&str> = on.iter().copied().collect();
     for (host, state) in states {
         let Ok(state) = state else { continue };
-        if !on.contains(&host.name.as_str()) {
+        if !on.contains(host.name.as_str()) {
             continue;
         }
         let last_switch = state.history.iter().rposition(|e| {

@@ -4,6 +4,7 @@
 //! Var precedence, lowest first: playbook `vars`, inventory `vars`, group
 //! `vars` (groups in inventory order, later wins), host `vars`, `-e key=value`.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -178,6 +179,8 @@ pub struct Inventory {
     pub windows: Vec<Window>,
     pub freezes: Vec<Freeze>,
     pub notify: Option<String>,
+    /// `hosts` by name, for [`Inventory::host`].
+    by_name: HashMap<String, usize>,
 }
 
 impl Inventory {
@@ -192,7 +195,13 @@ impl Inventory {
     }
 
     pub fn host(&self, name: &str) -> Option<&Host> {
-        self.hosts.iter().find(|h| h.name == name)
+        // By name first (every host's `via:` or `delegate_to:` may name
+        // one), checked, since `hosts` is public.
+        self.by_name
+            .get(name)
+            .and_then(|&i| self.hosts.get(i))
+            .filter(|h| h.name == name)
+            .or_else(|| self.hosts.iter().find(|h| h.name == name))
     }
 }
 
@@ -219,13 +228,27 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
         effective.push(ssh_config.apply(&inv_ssh, &host_entry, &default_user)?);
     }
     let chains = jump_chains(path, &file, &effective, &default_user)?;
+    // Each host's groups, in the groups' order, from one pass over them:
+    // `Vec::contains` per host and group was O(hosts²) for a group of all.
+    let mut groups_of: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, g) in groups.iter().enumerate() {
+        for h in &g.hosts {
+            let at = groups_of.entry(h.as_str()).or_default();
+            if at.last() != Some(&i) {
+                at.push(i);
+            }
+        }
+    }
     let mut hosts = Vec::with_capacity(file.hosts.len());
     for (((name, entry), mut effective), chain) in file.hosts.iter().zip(effective).zip(chains) {
         if let Some((chain, origin)) = chain {
             effective.ssh.jumps = chain;
             effective.origin.jumps = origin;
         }
-        let member_of: Vec<&Group> = groups.iter().filter(|g| g.hosts.contains(name)).collect();
+        let member_of: Vec<&Group> = groups_of
+            .get(name.as_str())
+            .map(|at| at.iter().map(|&i| &groups[i]).collect())
+            .unwrap_or_default();
         let mut vars = file.vars.clone();
         for group in &member_of {
             vars.extend(file.groups[&group.name].vars.clone());
@@ -257,6 +280,11 @@ fn resolve(path: &Path, file: InventoryFile) -> Result<Inventory, ConfigError> {
         env_name: env_name(path),
         ssh: resolve_ssh(&file.ssh),
         rollout: file.rollout,
+        by_name: hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.clone(), i))
+            .collect(),
         hosts,
         groups,
         min_soak: file.min_soak.map(|s| s.0),

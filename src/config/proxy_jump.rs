@@ -6,6 +6,7 @@
 //! (what the hop itself writes still wins); any other hop is the address as
 //! written, port 22, the inventory's ssh user.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use serde_saphyr::Spanned;
@@ -108,18 +109,35 @@ pub(super) struct Known<'a> {
     pub ssh: Option<&'a HostSsh>,
 }
 
-/// The hops resolved for one host. `own` is the host itself: a hop that is
-/// the host (`ssh: { proxy_jump: bastion }` also covers `bastion`) ends the
-/// chain there, so the bastion is reached through the hops before it.
+/// [`resolve_with`] over a slice of hosts.
+#[cfg(test)]
 pub(super) fn resolve(
     hops: &[HopSpec],
     known: &[Known<'_>],
     default_user: &str,
     own: (&str, &str, u16),
 ) -> Vec<Jump> {
+    resolve_with(
+        hops,
+        |name| known.iter().find(|k| k.name == name),
+        default_user,
+        own,
+    )
+}
+
+/// The hops resolved for one host, the inventory's hosts looked up by
+/// `find`. `own` is the host itself: a hop that is the host (`ssh: {
+/// proxy_jump: bastion }` also covers `bastion`) ends the chain there, so
+/// the bastion is reached through the hops before it.
+fn resolve_with<'k, 'a: 'k>(
+    hops: &[HopSpec],
+    find: impl Fn(&str) -> Option<&'k Known<'a>>,
+    default_user: &str,
+    own: (&str, &str, u16),
+) -> Vec<Jump> {
     let mut jumps = Vec::with_capacity(hops.len());
     for hop in hops {
-        let host = known.iter().find(|k| k.name == hop.host);
+        let host = find(&hop.host);
         let jump = Jump {
             name: hop.written.clone(),
             address: host.map_or_else(|| hop.host.clone(), |h| h.address.to_string()),
@@ -149,6 +167,8 @@ pub(super) struct Chains<'a> {
     /// The `ssh:` block's chain (empty for `none`; `None`: not given).
     all: Option<Vec<HopSpec>>,
     known: Vec<Known<'a>>,
+    /// `known` by name: every host of a big fleet may name a bastion.
+    by_name: HashMap<&'a str, usize>,
     default_user: &'a str,
 }
 
@@ -167,10 +187,15 @@ impl<'a> Chains<'a> {
             ),
             None => None,
         };
+        let mut by_name = HashMap::with_capacity(known.len());
+        for (i, k) in known.iter().enumerate() {
+            by_name.entry(k.name).or_insert(i);
+        }
         Ok(Chains {
             path,
             all,
             known,
+            by_name,
             default_user,
         })
     }
@@ -191,9 +216,9 @@ impl<'a> Chains<'a> {
                 None => return Ok(None),
             },
         };
-        let me = self.known.iter().find(|k| k.name == name);
-        let own = me.map_or((name, name, 22), |k| (k.name, k.address, k.port));
-        Ok(Some(resolve(&hops, &self.known, self.default_user, own)))
+        let find = |n: &str| self.by_name.get(n).map(|&i| &self.known[i]);
+        let own = find(name).map_or((name, name, 22), |k| (k.name, k.address, k.port));
+        Ok(Some(resolve_with(&hops, find, self.default_user, own)))
     }
 }
 

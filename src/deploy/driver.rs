@@ -479,6 +479,11 @@ async fn put_back(
         },
     )
     .await;
+    let slots: HashMap<String, usize> = results
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.host.clone(), i))
+        .collect();
     for (host, result) in done {
         let outcome = match result {
             Ok(outcome) => outcome,
@@ -491,8 +496,8 @@ async fn put_back(
                 r
             }
         };
-        if let Some(slot) = results.iter_mut().find(|r| r.host == host) {
-            slot.outcome = outcome;
+        if let Some(&i) = slots.get(&host) {
+            results[i].outcome = outcome;
         }
     }
 }

@@ -185,7 +185,9 @@ impl Printer {
             }
         }
         if let Some(f) = logs.files.get_mut(host) {
-            let _ = writeln!(f, "{} {}", clock(), escape_controls(line));
+            // One write(2) per line, not one per formatted piece.
+            let text = format!("{} {}\n", clock(), escape_controls(line));
+            let _ = f.write_all(text.as_bytes());
         }
     }
 

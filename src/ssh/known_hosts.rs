@@ -2,6 +2,7 @@
 //! names, hashed entries, wildcard and negated patterns, `@revoked` keys.
 //! russh's own checker lacks most of these (see the russh probe notes).
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -66,7 +67,70 @@ struct Entry {
 
 pub struct KnownHosts {
     files: Vec<PathBuf>,
-    entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Index>,
+}
+
+/// The entries, and where to look for a name: a fleet's `known_hosts`
+/// has a line per host, and scanning every line for every host made
+/// connecting N hosts O(N²) (2,000 hosts: 4 million pattern matches).
+/// Entries whose names are all literal are found by name in `by_name`;
+/// the rest (wildcards, negations, hashed names) are scanned, as OpenSSH
+/// does.
+#[derive(Default)]
+struct Index {
+    entries: Vec<Entry>,
+    by_name: HashMap<String, Vec<usize>>,
+    scanned: Vec<usize>,
+}
+
+impl Index {
+    fn new(entries: Vec<Entry>) -> Index {
+        let mut index = Index::default();
+        for e in entries {
+            index.push(e);
+        }
+        index
+    }
+
+    fn push(&mut self, entry: Entry) {
+        let at = self.entries.len();
+        match &entry.names {
+            Names::Patterns(patterns) if patterns.iter().all(|p| is_literal(p)) => {
+                for p in patterns {
+                    let slot = self.by_name.entry(p.clone()).or_default();
+                    // `a,a` names one host once.
+                    if slot.last() != Some(&at) {
+                        slot.push(at);
+                    }
+                }
+            }
+            _ => self.scanned.push(at),
+        }
+        self.entries.push(entry);
+    }
+
+    /// The entries that name `name` (already lowercase when it can
+    /// match a pattern), in file order.
+    fn applicable(&self, name: &str) -> Vec<&Entry> {
+        let mut at: Vec<usize> = self
+            .scanned
+            .iter()
+            .copied()
+            .filter(|&i| self.entries[i].names.matches(name))
+            .collect();
+        if name.len() <= MAX_PATTERN {
+            if let Some(hits) = self.by_name.get(&name.to_lowercase()) {
+                at.extend(hits);
+                at.sort_unstable();
+            }
+        }
+        at.into_iter().map(|i| &self.entries[i]).collect()
+    }
+}
+
+/// A pattern that names one host: no wildcard, no negation.
+fn is_literal(pattern: &str) -> bool {
+    !pattern.contains(['*', '?', '!'])
 }
 
 impl KnownHosts {
@@ -87,7 +151,7 @@ impl KnownHosts {
         }
         Ok(KnownHosts {
             files: files.to_vec(),
-            entries: Mutex::new(entries),
+            entries: Mutex::new(Index::new(entries)),
         })
     }
 
@@ -99,7 +163,7 @@ impl KnownHosts {
     pub fn check(&self, host: &str, port: u16, key: &HostKey) -> Verdict {
         let name = lookup_name(host, port);
         let entries = self.entries.lock().expect("known_hosts lock");
-        let applicable: Vec<&Entry> = entries.iter().filter(|e| e.names.matches(&name)).collect();
+        let applicable = entries.applicable(&name);
         if let Some(e) = applicable
             .iter()
             .find(|e| e.marker == Marker::Revoked && e.key == *key)
@@ -130,8 +194,9 @@ impl KnownHosts {
         let name = lookup_name(host, port);
         let entries = self.entries.lock().expect("known_hosts lock");
         entries
-            .iter()
-            .filter(|e| e.marker == Marker::None && e.names.matches(&name))
+            .applicable(&name)
+            .into_iter()
+            .filter(|e| e.marker == Marker::None)
             .map(|e| (e.file.clone(), e.line, e.key.clone()))
             .collect()
     }
@@ -158,7 +223,7 @@ impl KnownHosts {
             file,
             line,
             marker: Marker::None,
-            names: Names::Patterns(vec![name]),
+            names: Names::Patterns(vec![name.to_lowercase()]),
             key: key.clone(),
         });
         Ok(())
@@ -303,7 +368,7 @@ mod tests {
     fn hosts(text: &str) -> KnownHosts {
         KnownHosts {
             files: vec![PathBuf::from("kh")],
-            entries: Mutex::new(parse(Path::new("kh"), text)),
+            entries: Mutex::new(Index::new(parse(Path::new("kh"), text))),
         }
     }
 
@@ -364,6 +429,43 @@ mod tests {
         assert_eq!(kh.check("web1", 22, &key("AAA")), Verdict::Trusted);
         let name = "a".repeat(MAX_PATTERN + 1);
         assert_eq!(kh.check(&name, 22, &key("AAA")), Verdict::Unknown);
+    }
+
+    #[test]
+    fn a_fleet_sized_file_is_looked_up_by_name_not_scanned() {
+        use std::fmt::Write as _;
+        // 2,000 hosts' lines and one wildcard line: a lookup matches only
+        // the wildcard line's patterns, not 2,000 lines (O(N²) for a fleet).
+        let mut text = String::new();
+        for i in 0..2000 {
+            let _ = writeln!(
+                text,
+                "[127.9.{}.{}]:2222 ssh-ed25519 K{i}",
+                i / 254,
+                i % 254 + 1
+            );
+        }
+        text.push_str("*.corp ssh-ed25519 CORP\n");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("known_hosts");
+        std::fs::write(&file, &text).unwrap();
+        let kh = KnownHosts::load(std::slice::from_ref(&file)).unwrap();
+        let index = kh.entries.lock().unwrap();
+        assert_eq!(index.scanned.len(), 1, "only the wildcard line is scanned");
+        assert_eq!(index.by_name.len(), 2000);
+        drop(index);
+        assert_eq!(
+            kh.check("127.9.7.48", 2222, &key("K1825")),
+            Verdict::Trusted
+        );
+        assert_eq!(
+            kh.check("127.9.7.48", 2222, &key("K1")),
+            Verdict::Changed { file, line: 1826 }
+        );
+        assert_eq!(kh.check("WEB.corp", 22, &key("CORP")), Verdict::Trusted);
+        kh.learn("127.9.9.9", 2222, &key("NEW")).unwrap();
+        assert_eq!(kh.check("127.9.9.9", 2222, &key("NEW")), Verdict::Trusted);
+        assert_eq!(kh.entries.lock().unwrap().scanned.len(), 1);
     }
 
     #[test]

@@ -111,3 +111,42 @@ fn fleet_selftest() {
         );
     }
 }
+
+/// More hosts than one /24 holds (254): the fleet takes the next /24s,
+/// and ferry reaches every host of both.
+#[test]
+fn a_fleet_beyond_one_slash_24_answers_ferry() {
+    let n = 300;
+    let fleet = Fleet::start(n);
+    let third_octets: std::collections::BTreeSet<&str> = fleet
+        .hosts()
+        .iter()
+        .map(|h| h.address.rsplit('.').nth(1).unwrap())
+        .collect();
+    assert_eq!(third_octets.len(), 2, "{third_octets:?}");
+    let addresses: std::collections::HashSet<&str> =
+        fleet.hosts().iter().map(|h| h.address.as_str()).collect();
+    assert_eq!(addresses.len(), n, "every host has its own address");
+    assert!(fleet.hosts().iter().all(|h| !h.address.ends_with(".0")));
+    let project = crate::support::project::Project::new(&fleet, "");
+    // 300 handshakes on a shared 2-core machine: room for a busy moment.
+    project.write(
+        "inventories/test.yml",
+        &fleet
+            .inventory_yaml("")
+            .replace("connect_timeout: 5s", "connect_timeout: 60s"),
+    );
+    project
+        .ferry([
+            "run",
+            "test",
+            "--cmd",
+            "set -- $SSH_CONNECTION; echo at $3",
+            "-f",
+            "50",
+        ])
+        .stderr_has(format!("ok: {n}  failed: 0  unreachable: 0"))
+        .stdout_has(format!("h300 | at {}", fleet.hosts()[n - 1].address))
+        .stdout_has(format!("h1 | at {}", fleet.hosts()[0].address))
+        .run();
+}

@@ -4,7 +4,8 @@
 //! the README demo and the benchmarks (`examples/fleet.rs`).
 //!
 //! * One `sshd` per host, each listening on its own loopback address
-//!   `127.A.B.C:2222` (C = 1..=N), with its own ed25519 host key, config and log.
+//!   `127.A.B.C:2222` (C = 1..=254; a fleet of more than 254 hosts takes the
+//!   next /24s, B + 1, B + 2, ...), with its own ed25519 host key, config and log.
 //! * Root mode ("isolated"): every sshd runs in its own mount namespace
 //!   (`unshare --mount`) with a per-host directory bind-mounted on `/srv` and a
 //!   per-host empty home bind-mounted on `/root` (so root's `~/.bashrc` is not run).
@@ -17,6 +18,7 @@
 // Two targets include this file and each uses a different part of it.
 #![allow(dead_code)]
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
@@ -31,8 +33,16 @@ use std::time::{Duration, Instant};
 
 /// Port every test host listens on (each host has its own loopback address).
 pub(crate) const PORT: u16 = 2222;
-/// How long a fleet may take to answer with SSH banners once all sshds are spawned.
+/// How long a fleet may take to come up once all sshds are spawned, plus
+/// [`READY_PER_HOST`] for each host (2,000 sshds on 2 shared cores).
 const READY_DEADLINE: Duration = Duration::from_secs(20);
+const READY_PER_HOST: Duration = Duration::from_millis(40);
+/// Hosts per /24 (127.A.B.1 ..= 127.A.B.254; .0 holds the range's lock).
+pub(crate) const HOSTS_PER_RANGE: usize = 254;
+/// Largest fleet: 64 consecutive /24s.
+pub(crate) const MAX_HOSTS: usize = 64 * HOSTS_PER_RANGE;
+/// ssh-keygen processes run at once while making host keys.
+const KEYGEN_PARALLEL: usize = 64;
 /// How many address ranges (127.A.B.x) to try before giving up.
 const MAX_RANGE_ATTEMPTS: u32 = 40;
 
@@ -103,9 +113,10 @@ pub(crate) struct Fleet {
     isolated: bool,
     user: String,
     detached: bool,
-    // Held for the fleet's lifetime: a listener on 127.A.B.0:2222 that marks
-    // the range as taken for other fleets (threads or processes).
-    _range_lock: Option<TcpListener>,
+    // Held for the fleet's lifetime: a listener on 127.A.B.0:2222 for each
+    // /24 the fleet uses, marking it as taken for other fleets (threads or
+    // processes).
+    _range_lock: Vec<TcpListener>,
 }
 
 // ---------------------------------------------------------------------------
@@ -302,18 +313,20 @@ fn expand_targets(pids: &[u32]) -> Vec<u32> {
     if roots.is_empty() {
         return roots;
     }
-    let namespaces: Vec<String> = roots
+    let namespaces: HashSet<String> = roots
         .iter()
         .filter_map(|&p| mnt_ns_of(p))
         .filter(|ns| Some(ns) != own_ns.as_ref())
         .collect();
     let procs = all_procs();
+    // Sets, not Vec::contains: a 2,000-host fleet has thousands of processes.
     let mut set: Vec<u32> = roots.clone();
+    let mut seen: HashSet<u32> = roots.iter().copied().collect();
     // Descendants (fixpoint over ppid).
     loop {
         let before = set.len();
         for &(pid, ppid, _, _) in &procs {
-            if set.contains(&ppid) && !set.contains(&pid) {
+            if seen.contains(&ppid) && seen.insert(pid) {
                 set.push(pid);
             }
         }
@@ -323,11 +336,11 @@ fn expand_targets(pids: &[u32]) -> Vec<u32> {
     }
     if !namespaces.is_empty() {
         for &(pid, _, _, _) in &procs {
-            if pid == me || set.contains(&pid) {
+            if pid == me || seen.contains(&pid) {
                 continue;
             }
             if let Some(ns) = mnt_ns_of(pid) {
-                if namespaces.contains(&ns) {
+                if namespaces.contains(&ns) && seen.insert(pid) {
                     set.push(pid);
                 }
             }
@@ -371,15 +384,30 @@ fn addr_free(ip: &str, port: u16) -> bool {
     TcpListener::bind((ip, port)).is_ok()
 }
 
-/// Candidate (A, B) for the address range 127.A.B.0/24. A in 1..=254, B in 0..=255.
-fn range_candidate(seed: u64) -> (u8, u8) {
+/// How many /24s a fleet of `n` hosts spans.
+fn ranges_for(n: usize) -> usize {
+    n.div_ceil(HOSTS_PER_RANGE)
+}
+
+/// Host `i`'s (1-based) address in the ranges starting at 127.A.B.0/24:
+/// 254 hosts per /24, then the next B.
+fn host_address(a: u8, b: u8, i: usize) -> String {
+    let block = (i - 1) / HOSTS_PER_RANGE;
+    let c = (i - 1) % HOSTS_PER_RANGE + 1;
+    format!("127.{a}.{}.{c}", usize::from(b) + block)
+}
+
+/// Candidate (A, B) for the address ranges 127.A.B.0/24 ..= 127.A.(B + ranges - 1).0/24.
+/// A in 1..=254, B in 0..=256 - ranges.
+fn range_candidate(seed: u64, ranges: usize) -> (u8, u8) {
     // splitmix64 to spread pid/counter seeds
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^= z >> 31;
     let a = 1 + u8::try_from(z % 254).expect("below 254");
-    let b = u8::try_from((z >> 16) % 256).expect("below 256");
+    let room = 257 - u64::try_from(ranges.clamp(1, 256)).expect("at most 256");
+    let b = u8::try_from((z >> 16) % room).expect("below 256");
     (a, b)
 }
 
@@ -421,7 +449,7 @@ fn fleet_dir(dir: Option<&Path>, isolated: bool) -> (FleetDir, PathBuf) {
 fn make_keys(keygen: &Path, dir_path: &Path, n: usize) -> PathBuf {
     let hosts_dir = dir_path.join("hosts");
     let client_key = dir_path.join("id_ed25519");
-    let mut keygens = Vec::new();
+    let mut keygens: Vec<(PathBuf, Child)> = Vec::new();
     let spawn_keygen = |path: &Path, comment: &str| -> Child {
         Command::new(keygen)
             .args(["-t", "ed25519", "-N", "", "-q", "-C", comment, "-f"])
@@ -432,26 +460,34 @@ fn make_keys(keygen: &Path, dir_path: &Path, n: usize) -> PathBuf {
             .spawn()
             .unwrap_or_else(|e| panic!("fleet: spawn ssh-keygen: {e}"))
     };
+    let reap = |keygens: &mut Vec<(PathBuf, Child)>| {
+        for (path, child) in keygens.drain(..) {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "fleet: ssh-keygen {} failed: {}",
+                path.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    };
     keygens.push((
         client_key.clone(),
         spawn_keygen(&client_key, "ferry-fleet-client"),
     ));
+    // A few dozen at a time: thousands of keygens at once would only
+    // crowd the shared machine (and its process table).
     for i in 1..=n {
         let hd = hosts_dir.join(format!("h{i}"));
         fs::create_dir_all(hd.join("root")).unwrap();
         fs::create_dir_all(hd.join("home")).unwrap();
         let key = hd.join("ssh_host_ed25519_key");
         keygens.push((key.clone(), spawn_keygen(&key, &format!("h{i}"))));
+        if keygens.len() >= KEYGEN_PARALLEL {
+            reap(&mut keygens);
+        }
     }
-    for (path, child) in keygens {
-        let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "fleet: ssh-keygen {} failed: {}",
-            path.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    reap(&mut keygens);
     let authorized_keys = dir_path.join("authorized_keys");
     let client_pub = read_pub_key_line(&dir_path.join("id_ed25519.pub"));
     write_file(
@@ -519,17 +555,24 @@ fn sshd_command(sshd: &Path, cfg: &Path, log: &Path, isolated: Option<(&Path, &P
     c
 }
 
-/// Try to claim a range: lock listener on .0, and every host address free.
-fn claim_range(n: usize) -> Option<(u8, u8, TcpListener)> {
+/// Try to claim the ranges for `n` hosts: a lock listener on each /24's .0,
+/// and every host address free.
+fn claim_range(n: usize) -> Option<(u8, u8, Vec<TcpListener>)> {
     let pid = u64::from(std::process::id());
-    for _ in 0..10_000 {
+    let ranges = ranges_for(n);
+    'candidates: for _ in 0..10_000 {
         let seq = u64::from(RANGE_COUNTER.fetch_add(1, Ordering::SeqCst));
-        let (a, b) = range_candidate((pid << 32) ^ seq);
-        let Ok(lock) = TcpListener::bind((format!("127.{a}.{b}.0").as_str(), PORT)) else {
-            continue;
-        };
-        if (1..=n).all(|host| addr_free(&format!("127.{a}.{b}.{host}"), PORT)) {
-            return Some((a, b, lock));
+        let (a, b) = range_candidate((pid << 32) ^ seq, ranges);
+        let mut locks = Vec::with_capacity(ranges);
+        for r in 0..ranges {
+            let lock_ip = format!("127.{a}.{}.0", usize::from(b) + r);
+            let Ok(lock) = TcpListener::bind((lock_ip.as_str(), PORT)) else {
+                continue 'candidates;
+            };
+            locks.push(lock);
+        }
+        if (1..=n).all(|host| addr_free(&host_address(a, b, host), PORT)) {
+            return Some((a, b, locks));
         }
     }
     None
@@ -573,7 +616,7 @@ fn read_banner(addr: &SocketAddr, read_timeout: Duration) -> bool {
 // ---------------------------------------------------------------------------
 
 impl Fleet {
-    /// Start `n` hosts (1..=254) in a fresh temp dir. Panics with a clear
+    /// Start `n` hosts (1..=[`MAX_HOSTS`]) in a fresh temp dir. Panics with a clear
     /// message if sshd is missing or a host fails to come up.
     pub(crate) fn start(n: usize) -> Fleet {
         Fleet::start_with(n, &FleetOptions::default())
@@ -581,8 +624,8 @@ impl Fleet {
 
     pub(crate) fn start_with(n: usize, opts: &FleetOptions) -> Fleet {
         assert!(
-            (1..=254).contains(&n),
-            "fleet: 1..=254 hosts per fleet, got {n}"
+            (1..=MAX_HOSTS).contains(&n),
+            "fleet: 1..={MAX_HOSTS} hosts per fleet, got {n}"
         );
         let sshd = sshd_path();
         let keygen = ssh_keygen_path();
@@ -608,7 +651,7 @@ impl Fleet {
 
         let mut last_err = String::new();
         for _attempt in 0..MAX_RANGE_ATTEMPTS {
-            let Some((a, b, lock)) = claim_range(n) else {
+            let Some((a, b, locks)) = claim_range(n) else {
                 panic!("fleet: no free loopback range 127.A.B.0/24 with port {PORT} free (is something listening on 0.0.0.0:{PORT}?)");
             };
             match Self::spawn_all(n, a, b, &sshd, &dir_path, &authorized_keys, isolated, opts) {
@@ -621,7 +664,7 @@ impl Fleet {
                         isolated,
                         user: user.clone(),
                         detached: false,
-                        _range_lock: Some(lock),
+                        _range_lock: locks,
                     };
                     fleet.write_known_hosts();
                     return fleet;
@@ -634,7 +677,8 @@ impl Fleet {
         panic!("fleet: could not start after {MAX_RANGE_ATTEMPTS} address ranges; last error: {last_err}");
     }
 
-    /// Spawn all sshds on 127.a.b.1..n and wait for their banners. On failure
+    /// Spawn all sshds on 127.a.b.1.. (see [`host_address`]) and wait until
+    /// each listens. On failure
     /// everything spawned is killed; `Err((retry_on_other_range, message))`.
     #[allow(clippy::too_many_arguments)]
     fn spawn_all(
@@ -659,7 +703,7 @@ impl Fleet {
         };
         for i in 1..=n {
             let name = format!("h{i}");
-            let address = format!("127.{a}.{b}.{i}");
+            let address = host_address(a, b, i);
             let hd = dir.join("hosts").join(&name);
             let root = hd.join("root");
             let home = hd.join("home");
@@ -725,7 +769,13 @@ impl Fleet {
             }
             Ready::AddrInUse => {
                 kill_all(&mut children);
-                Err((true, format!("address range 127.{a}.{b}.0/24 clashed")))
+                Err((
+                    true,
+                    format!(
+                        "address range 127.{a}.{b}.0/24 (+{}) clashed",
+                        ranges_for(n) - 1
+                    ),
+                ))
             }
             Ready::Failed(msg) => {
                 kill_all(&mut children);
@@ -735,7 +785,12 @@ impl Fleet {
     }
 
     fn wait_ready(hosts: &[TestHost], children: &mut [Child]) -> Ready {
-        let deadline = Instant::now() + READY_DEADLINE;
+        let started = Instant::now();
+        let allowed =
+            READY_DEADLINE + READY_PER_HOST * u32::try_from(hosts.len()).unwrap_or(u32::MAX);
+        let deadline = started + allowed;
+        // Poll less often for big fleets: each round reads every pending log.
+        let pause = Duration::from_millis(10 + (hosts.len() as u64 / 20).min(190));
         let mut ready = vec![false; hosts.len()];
         // Banner read timeout per host: short at first (a clashing foreign
         // listener never answers), doubled after each timeout (slow machines).
@@ -769,6 +824,18 @@ impl Fleet {
                 if ready[i] {
                     continue;
                 }
+                // sshd logs "Server listening on" once it listens: reading
+                // that costs no connection (each one forks and re-execs an
+                // sshd, which for 2,000 hosts is a minute of CPU). A banner
+                // is the fallback for a config that logs less (LogLevel).
+                if h.log_text().contains("Server listening on") {
+                    ready[i] = true;
+                    continue;
+                }
+                if started.elapsed() < Duration::from_secs(1) {
+                    pending += 1;
+                    continue;
+                }
                 let t = Instant::now();
                 if read_banner(&h.socket_addr(), patience[i]) {
                     ready[i] = true;
@@ -792,11 +859,11 @@ impl Fleet {
                 return Ready::Failed(format!(
                     "{} host(s) sent no SSH banner within {:?}: {}",
                     names.len(),
-                    READY_DEADLINE,
+                    allowed,
                     names.join(", ")
                 ));
             }
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(pause);
         }
     }
 

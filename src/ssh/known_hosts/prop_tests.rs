@@ -8,7 +8,7 @@ use std::sync::Mutex;
 
 use proptest::prelude::*;
 
-use super::{parse, HostKey, KnownHosts};
+use super::{lookup_name, parse, HostKey, Index, KnownHosts};
 use crate::prop_support::{config, corpus, corpus_text, guarded, mutated};
 
 /// Parse `text` and check `host`/`port`/`key` against it, and against each
@@ -18,8 +18,21 @@ fn check(text: String, host: String, port: u16, key: String) {
         let entries = parse(Path::new("kh"), &text);
         let kh = KnownHosts {
             files: vec![PathBuf::from("kh")],
-            entries: Mutex::new(entries),
+            entries: Mutex::new(Index::new(entries.clone())),
         };
+        // The index finds exactly the lines a scan of every line finds.
+        let agrees = |host: &str, port: u16| {
+            let name = lookup_name(host, port);
+            let scan: Vec<usize> = entries
+                .iter()
+                .filter(|e| e.names.matches(&name))
+                .map(|e| e.line)
+                .collect();
+            let index = kh.entries.lock().unwrap();
+            let found: Vec<usize> = index.applicable(&name).iter().map(|e| e.line).collect();
+            assert_eq!(found, scan, "{name:?} in {text:?}");
+        };
+        agrees(&host, port);
         let key = HostKey::from_openssh(&key).unwrap_or(HostKey {
             algorithm: "ssh-ed25519".into(),
             blob: key,
@@ -32,6 +45,8 @@ fn check(text: String, host: String, port: u16, key: String) {
         {
             let _ = kh.check(name, port, &key);
             let _ = kh.check(name.trim_start_matches('!'), 22, &key);
+            agrees(name, port);
+            agrees(name.trim_start_matches('!'), 22);
         }
     });
 }
