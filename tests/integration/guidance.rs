@@ -209,3 +209,20 @@ playbooks/site.yml:4: task `who` (run) on host `web1`: undefined variable: `serv
         )
         .run();
 }
+
+#[test]
+fn rollback_help_says_drained_batches_by_default_and_now_at_once() {
+    let project = Project::empty();
+    let top = project.ferry(["--help"]).run().stdout;
+    let line = top
+        .lines()
+        .find(|l| l.trim_start().starts_with("rollback "))
+        .expect("a rollback line");
+    assert!(line.contains("drained batches"), "{line}");
+    assert!(!line.contains("every selected host at once"), "{line}");
+    project
+        .ferry(["rollback", "--help"])
+        .stdout_has("in drained batches")
+        .stdout_has("--now: every host at once")
+        .run();
+}
