@@ -159,10 +159,10 @@ fn summarize(printer: &Printer, reports: &[HostReport], started: Instant) -> Exi
         }
     }
     printer.note(&format!(
-        "ok: {ok}  failed: {}  unreachable: {}  ({} hosts in {:.2}s)",
+        "ok: {ok}  failed: {}  unreachable: {}  ({} in {:.2}s)",
         failed.len(),
         unreachable.len(),
-        reports.len(),
+        crate::report::human::count(reports.len(), "host"),
         started.elapsed().as_secs_f64()
     ));
     if ok == reports.len() {
