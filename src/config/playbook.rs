@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 
 use super::drain::{DrainField, DrainProvider};
 use super::probe::{HealthFile, HealthSpec, WaitFile, WaitSpec};
-use super::source::{load_yaml, parse_yaml, ConfigError};
+use super::source::{parse_yaml, ConfigError};
 use super::values::DurationValue;
 use super::Vars;
 
@@ -157,12 +157,25 @@ pub const DEFAULT_KEEP_RELEASES: usize = 5;
 
 impl Playbook {
     pub fn load(path: &Path) -> Result<Playbook, ConfigError> {
-        let file: PlaybookFile = load_yaml(path)?;
-        from_file(path, file)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read file: {e}")))?;
+        Playbook::load_from_str(path, &text)
     }
 
     /// Parse playbook text that came from `path` (used in errors only).
+    /// An empty (or all-comment) file is an error: it would run nothing
+    /// and report ok.
     pub fn load_from_str(path: &Path, text: &str) -> Result<Playbook, ConfigError> {
+        if super::yaml_words::is_blank(text) {
+            let mut error = ConfigError::new(
+                path,
+                "the file is empty: a playbook needs `tasks:` (for `ferry run`) or a deploy \
+                 stage such as `after_switch:` or `health:` (for `ferry deploy`)",
+            );
+            error.line = Some(1);
+            error.column = Some(1);
+            return Err(error);
+        }
         from_file(path, parse_yaml(path, text)?)
     }
 

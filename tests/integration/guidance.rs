@@ -226,3 +226,23 @@ fn rollback_help_says_drained_batches_by_default_and_now_at_once() {
         .stdout_has("--now: every host at once")
         .run();
 }
+
+#[test]
+fn an_empty_or_all_comment_playbook_is_an_error() {
+    let project = project();
+    project.write("playbooks/empty.yml", "");
+    project.write("playbooks/notes.yml", "# to do\n\n");
+    for (name, file) in [("empty", "empty.yml"), ("notes", "notes.yml")] {
+        for command in ["check", "run"] {
+            project
+                .ferry([command, "prod", name])
+                .code(2)
+                .stderr_has(format!(
+                    "error: playbooks/{file}:1:1: the file is empty: a playbook needs `tasks:` \
+                     (for `ferry run`) or a deploy stage such as `after_switch:` or `health:` \
+                     (for `ferry deploy`)\n"
+                ))
+                .run();
+        }
+    }
+}
