@@ -220,11 +220,36 @@ impl Playbook {
         }
     }
 
+    /// A task asked of a playbook with no `tasks:` (a deploy playbook):
+    /// say so, and which deploy stage holds a step of that name.
+    fn no_tasks(&self, name: &str) -> String {
+        let stage = [
+            ("before_switch", &self.before_switch),
+            ("after_switch", &self.after_switch),
+            ("drain", &self.drain),
+            ("undrain", &self.undrain),
+        ]
+        .into_iter()
+        .find(|(_, steps)| steps.iter().any(|t| t.name == name))
+        .map(|(stage, _)| stage);
+        match stage {
+            Some(stage) => format!(
+                "has no tasks: `{name}` is an `{stage}` step, and deploy stages run with `ferry deploy`"
+            ),
+            None => format!(
+                "has no tasks, so no task named `{name}`: `ferry run` runs a playbook's `tasks:`; deploy stages run with `ferry deploy`"
+            ),
+        }
+    }
+
     /// Keep only the named tasks, in the order given (Fabric-style invocation).
     pub fn only(mut self, names: &[String]) -> Result<Playbook, ConfigError> {
         let mut picked = Vec::with_capacity(names.len());
         for name in names {
             let Some(task) = self.tasks.iter().find(|t| &t.name == name) else {
+                if self.tasks.is_empty() {
+                    return Err(ConfigError::new(&self.path, self.no_tasks(name)));
+                }
                 let known: Vec<&str> = self.tasks.iter().map(|t| t.name.as_str()).collect();
                 let hint = super::source::nearest(name, &known).map_or_else(
                     || format!(" (tasks: {})", known.join(", ")),

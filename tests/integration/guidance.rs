@@ -246,3 +246,16 @@ fn an_empty_or_all_comment_playbook_is_an_error() {
         }
     }
 }
+
+#[test]
+fn a_task_asked_of_a_deploy_playbook_names_its_stage() {
+    let project = project();
+    project
+        .ferry(["run", "prod", "deploy", "restart"])
+        .code(2)
+        .stderr_has("playbooks/deploy.yml")
+        .stderr_has(
+            "has no tasks: `restart` is an `after_switch` step, and deploy stages run with `ferry deploy`",
+        )
+        .run();
+}
