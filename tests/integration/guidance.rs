@@ -259,3 +259,14 @@ fn a_task_asked_of_a_deploy_playbook_names_its_stage() {
         )
         .run();
 }
+
+#[test]
+fn a_deploy_playbook_name_that_names_no_file_says_so() {
+    let project = project();
+    project.write("a.tar.gz", "not really a tarball");
+    project
+        .ferry(["deploy", "prod", "mixed", "--artifact", "a.tar.gz", "--plan"])
+        .code(2)
+        .stderr("error: playbook file playbooks/mixed.yml does not exist (name a playbook of playbooks/: deploy, site)\n")
+        .run();
+}
