@@ -50,8 +50,8 @@ pub enum Command {
     Check(CheckArgs),
     /// Ship an artifact as a new release and switch `current` to it.
     Deploy(DeployArgs),
-    /// Switch `current` back to the previous good release (or --to ID), on
-    /// every selected host at once.
+    /// Switch `current` back to the previous good release (or --to ID), in
+    /// drained batches (--now: every host at once).
     Rollback(RollbackArgs),
     /// What runs where: current and previous release per host, and drift.
     Status(StatusArgs),

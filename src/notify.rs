@@ -45,6 +45,29 @@ pub struct Summary {
     pub exit_code: u8,
 }
 
+/// Counts in words for a notification's `text`: "2 failed, 1 rolled back"
+/// (the outcomes in the order of their JSON keys), "no hosts" for none.
+#[must_use]
+pub fn counts_in_words(counts: &Counts) -> String {
+    let mut words: Vec<(String, u64)> = counts
+        .iter()
+        .map(|(outcome, n)| {
+            let key = serde_json::to_value(outcome).expect("plain data serializes");
+            let key = key.as_str().unwrap_or_default().replace('_', " ");
+            (key, *n)
+        })
+        .collect();
+    words.sort();
+    if words.is_empty() {
+        return "no hosts".into();
+    }
+    words
+        .iter()
+        .map(|(word, n)| format!("{n} {word}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Notification {
     pub fn name(&self) -> &'static str {
         match self {
@@ -110,6 +133,25 @@ impl Notifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_written_in_words() {
+        use crate::events::HostOutcome::{Deployed, Failed, NotStarted, Ok, RolledBack};
+        for (counts, text) in [
+            (Counts::new(), "no hosts"),
+            (Counts::from([(Ok, 3)]), "3 ok"),
+            (
+                Counts::from([(RolledBack, 1), (Failed, 2)]),
+                "2 failed, 1 rolled back",
+            ),
+            (
+                Counts::from([(Deployed, 1), (NotStarted, 4)]),
+                "1 deployed, 4 not started",
+            ),
+        ] {
+            assert_eq!(counts_in_words(&counts), text);
+        }
+    }
 
     /// The payloads as hooks read them.
     #[test]

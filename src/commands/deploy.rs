@@ -15,6 +15,7 @@ use crate::failure::{Failure, Invalid, Refusal};
 use crate::layout;
 use crate::release::ReleaseId;
 use crate::render::render_plan;
+use crate::report::human::count;
 use crate::report::Printer;
 use crate::report::RunEnd;
 use crate::rollout;
@@ -317,11 +318,11 @@ fn print_plan(
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let plan = rollout::plan(&names, names.len(), settings, true);
     printer.out(&format!(
-        "release {release}: {} hosts in {} batches; max failures {}; pause {:?}",
-        names.len(),
-        plan.batches.len(),
+        "release {release}: {} in {}; max failures {}; {}",
+        count(names.len(), "host"),
+        count(plan.batches.len(), "batch"),
         plan.max_failures,
-        plan.pause
+        crate::report::human::pause(plan.pause)
     ));
     if plan.batches.len() > 1 {
         printer.out(&format!(

@@ -157,6 +157,12 @@ fn release_context(
     playbook: Option<&str>,
 ) -> Result<(crate::deploy::Context, Vec<crate::config::Host>), Failure> {
     let loaded = load(common, || match playbook {
+        // A release takes no tasks: a name that is no playbook is a
+        // missing file, never a task of site.yml.
+        Some(name) if !config::playbook_path(name).exists() && !config::is_playbook_path(name) => {
+            let path = config::playbook_path(name);
+            Err(playbook_names::no_file(&path.display().to_string()).into())
+        }
         Some(name) => load_playbook(&[name.to_string()]),
         None if config::playbook_path("deploy").exists() => {
             Ok(Playbook::load(&config::playbook_path("deploy"))?)

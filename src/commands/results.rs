@@ -99,8 +99,8 @@ pub(super) fn summarize(results: &[HostResult], what: &str, elapsed: Duration) -
         String::new()
     };
     lines.push(format!(
-        "{what}: done {done}{put_back}  skipped {skipped}  failed {failed}  unreachable {unreachable}  not started {not_started}  ({} hosts in {:.2}s)",
-        results.len(),
+        "{what}: done {done}{put_back}  skipped {skipped}  failed {failed}  unreachable {unreachable}  not started {not_started}  ({} in {:.2}s)",
+        crate::report::human::count(results.len(), "host"),
         elapsed.as_secs_f64()
     ));
     let status = if stranded > 0 {
@@ -229,7 +229,7 @@ mod tests {
         let rollback = summarize(&[back()], "rollback", Duration::from_millis(1500));
         assert_eq!(
             rollback.lines[1],
-            "rollback: done 1  skipped 0  failed 0  unreachable 0  not started 0  (1 hosts in 1.50s)"
+            "rollback: done 1  skipped 0  failed 0  unreachable 0  not started 0  (1 host in 1.50s)"
         );
     }
 

@@ -79,15 +79,35 @@ pub(super) async fn run(args: RunSettings) -> Result<ExitStatus, Failure> {
         hosts,
     });
     let executor = Arc::new(Executor::new(connector, printer.clone()));
-    let reports = executor.run(plans, args.common.forks).await;
-    let status = summarize(&printer, &reports, started);
+    // SIGTERM or Ctrl-C: no new host; hosts in flight finish (as deploy).
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    super::deploy::watch_signals(stop.clone(), printer.clone());
+    let (reports, not_started) = executor
+        .run_until(plans, args.common.forks, stop.clone())
+        .await;
+    let interrupted = stop.load(std::sync::atomic::Ordering::SeqCst);
+    let mut status = summarize(&printer, &reports, not_started.len(), started);
+    if interrupted {
+        printer.note("interrupted: no new host was started; hosts in flight finished their steps");
+        status = ExitStatus::Interrupted;
+    }
+    let mut hosts: Vec<HostEnd> = reports.iter().map(host_end).collect();
+    hosts.extend(not_started.into_iter().map(|host| HostEnd {
+        host,
+        outcome: HostOutcome::NotStarted,
+        current: None,
+        reason: None,
+        result: CaseResult::Skipped {
+            message: "not started: the run was interrupted".into(),
+        },
+    }));
     let end = RunEnd {
         command: "run",
         env: &run.env,
         release: None,
-        hosts: reports.iter().map(host_end).collect(),
+        hosts,
         stopped: None,
-        interrupted: false,
+        interrupted,
         started,
         status,
         junit: args.audit.report.as_deref(),
@@ -132,7 +152,12 @@ fn host_end(r: &HostReport) -> HostEnd {
     }
 }
 
-fn summarize(printer: &Printer, reports: &[HostReport], started: Instant) -> ExitStatus {
+fn summarize(
+    printer: &Printer,
+    reports: &[HostReport],
+    not_started: usize,
+    started: Instant,
+) -> ExitStatus {
     let failed: Vec<&HostReport> = reports
         .iter()
         .filter(|r| matches!(r.status, HostStatus::Failed(_)))
@@ -158,11 +183,16 @@ fn summarize(printer: &Printer, reports: &[HostReport], started: Instant) -> Exi
             }
         }
     }
+    let unstarted = if not_started > 0 {
+        format!("  not started: {not_started}")
+    } else {
+        String::new()
+    };
     printer.note(&format!(
-        "ok: {ok}  failed: {}  unreachable: {}  ({} hosts in {:.2}s)",
+        "ok: {ok}  failed: {}  unreachable: {}{unstarted}  ({} in {:.2}s)",
         failed.len(),
         unreachable.len(),
-        reports.len(),
+        crate::report::human::count(reports.len() + not_started, "host"),
         started.elapsed().as_secs_f64()
     ));
     if ok == reports.len() {

@@ -187,7 +187,7 @@ pub(super) async fn status(args: StatusSettings) -> Result<ExitStatus, Failure> 
                 };
                 match &l.error {
                     Some(e) => printer.out(&format!("{:<14} {e}", l.host)),
-                    None => printer.out(&format!(
+                    None => printer.out_painted(&format!(
                         "{:<14} {:<28} {:<28} {:<8} {:<21} {}{}",
                         l.host,
                         dash(&l.current),

@@ -9,7 +9,7 @@ use serde_saphyr::Spanned;
 
 use super::drain::{DrainField, DrainProvider};
 use super::probe::{HealthFile, HealthSpec, WaitFile, WaitSpec};
-use super::source::{load_yaml, parse_yaml, ConfigError};
+use super::source::{parse_yaml, ConfigError};
 use super::values::DurationValue;
 use super::Vars;
 
@@ -157,12 +157,25 @@ pub const DEFAULT_KEEP_RELEASES: usize = 5;
 
 impl Playbook {
     pub fn load(path: &Path) -> Result<Playbook, ConfigError> {
-        let file: PlaybookFile = load_yaml(path)?;
-        from_file(path, file)
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(path, format!("cannot read file: {e}")))?;
+        Playbook::load_from_str(path, &text)
     }
 
     /// Parse playbook text that came from `path` (used in errors only).
+    /// An empty (or all-comment) file is an error: it would run nothing
+    /// and report ok.
     pub fn load_from_str(path: &Path, text: &str) -> Result<Playbook, ConfigError> {
+        if super::yaml_words::is_blank(text) {
+            let mut error = ConfigError::new(
+                path,
+                "the file is empty: a playbook needs `tasks:` (for `ferry run`) or a deploy \
+                 stage such as `after_switch:` or `health:` (for `ferry deploy`)",
+            );
+            error.line = Some(1);
+            error.column = Some(1);
+            return Err(error);
+        }
         from_file(path, parse_yaml(path, text)?)
     }
 
@@ -207,11 +220,36 @@ impl Playbook {
         }
     }
 
+    /// A task asked of a playbook with no `tasks:` (a deploy playbook):
+    /// say so, and which deploy stage holds a step of that name.
+    fn no_tasks(&self, name: &str) -> String {
+        let stage = [
+            ("before_switch", &self.before_switch),
+            ("after_switch", &self.after_switch),
+            ("drain", &self.drain),
+            ("undrain", &self.undrain),
+        ]
+        .into_iter()
+        .find(|(_, steps)| steps.iter().any(|t| t.name == name))
+        .map(|(stage, _)| stage);
+        match stage {
+            Some(stage) => format!(
+                "has no tasks: `{name}` is an `{stage}` step, and deploy stages run with `ferry deploy`"
+            ),
+            None => format!(
+                "has no tasks, so no task named `{name}`: `ferry run` runs a playbook's `tasks:`; deploy stages run with `ferry deploy`"
+            ),
+        }
+    }
+
     /// Keep only the named tasks, in the order given (Fabric-style invocation).
     pub fn only(mut self, names: &[String]) -> Result<Playbook, ConfigError> {
         let mut picked = Vec::with_capacity(names.len());
         for name in names {
             let Some(task) = self.tasks.iter().find(|t| &t.name == name) else {
+                if self.tasks.is_empty() {
+                    return Err(ConfigError::new(&self.path, self.no_tasks(name)));
+                }
                 let known: Vec<&str> = self.tasks.iter().map(|t| t.name.as_str()).collect();
                 let hint = super::source::nearest(name, &known).map_or_else(
                     || format!(" (tasks: {})", known.join(", ")),

@@ -412,7 +412,7 @@ fn indent_of(line: &str) -> usize {
 }
 
 /// Only whitespace and comments.
-fn is_blank(text: &str) -> bool {
+pub(super) fn is_blank(text: &str) -> bool {
     text.lines().all(|l| {
         let t = l.trim();
         t.is_empty() || t.starts_with('#')

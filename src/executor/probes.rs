@@ -187,7 +187,8 @@ impl Executor {
                     host,
                     &check.name,
                     &format!(
-                        "health check failed after {attempts} attempts: {} ({last})",
+                        "health check failed after {}: {} ({last})",
+                        crate::report::human::count(attempts as usize, "attempt"),
                         check.probe.describe()
                     ),
                 ));

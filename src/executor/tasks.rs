@@ -2,6 +2,7 @@
 //! and `local:` tasks on the controller.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,18 @@ use crate::steps::RemoteCommand;
 impl Executor {
     /// Run every host's plan; reports come back in the plans' order.
     pub async fn run(self: Arc<Self>, plans: Vec<HostPlan>, forks: usize) -> Vec<HostReport> {
+        self.run_until(plans, forks, Arc::default()).await.0
+    }
+
+    /// As [`Executor::run`], starting no new host once `stop` is set (a
+    /// signal): hosts in flight finish. The hosts never started come back
+    /// by name, apart from the reports.
+    pub async fn run_until(
+        self: Arc<Self>,
+        plans: Vec<HostPlan>,
+        forks: usize,
+        stop: Arc<AtomicBool>,
+    ) -> (Vec<HostReport>, Vec<String>) {
         let started = Instant::now();
         let hosts = plans.iter().map(|p| p.host.clone()).collect();
         let plans: Arc<HashMap<String, Vec<Step>>> =
@@ -36,7 +49,12 @@ impl Executor {
                 move |this, host, _| {
                     let plans = plans.clone();
                     let needs_ssh = needs_ssh.clone();
+                    let stop = stop.clone();
                     async move {
+                        if stop.load(Ordering::SeqCst) {
+                            this.printer.progress_hosts_done(1);
+                            return None;
+                        }
                         let session = if needs_ssh(&host) {
                             Some(this.connect(&host).await)
                         } else {
@@ -49,15 +67,24 @@ impl Executor {
                             Err(status) => Err(status),
                         };
                         this.printer.progress_hosts_done(1);
-                        report
+                        Some(report)
                     }
                 },
             )
             .await;
         self.printer.progress_finish();
-        results
-            .into_iter()
-            .map(|(host, result)| match result.and_then(|r| r) {
+        let mut not_started = Vec::new();
+        let mut reports = Vec::with_capacity(results.len());
+        for (host, result) in results {
+            let result = match result {
+                Ok(None) => {
+                    not_started.push(host.name);
+                    continue;
+                }
+                Ok(Some(r)) => r,
+                Err(status) => Err(status),
+            };
+            reports.push(match result {
                 Ok(report) => report,
                 Err(status) => HostReport {
                     host: host.name,
@@ -66,8 +93,9 @@ impl Executor {
                     tasks_skipped: 0,
                     elapsed: started.elapsed(),
                 },
-            })
-            .collect()
+            });
+        }
+        (reports, not_started)
     }
 
     /// Run steps in order on one host; the first failure stops the host.

@@ -95,6 +95,29 @@ pub fn human(event: &Event, seen: &Seen) -> Vec<HumanLine> {
     }
 }
 
+/// `n noun`, the noun plural unless `n` is 1: "1 host", "3 hosts",
+/// "2 batches".
+#[must_use]
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else if noun.ends_with("ch") || noun.ends_with('s') {
+        format!("{n} {noun}es")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// "pause 30s", or "no pause" for zero.
+#[must_use]
+pub fn pause(pause: std::time::Duration) -> String {
+    if pause.is_zero() {
+        "no pause".into()
+    } else {
+        format!("pause {pause:?}")
+    }
+}
+
 /// The line of an event about one host, if it prints one.
 fn host_line(event: &Event, seen: &Seen) -> Option<HumanLine> {
     let (host, text) = match event {
@@ -195,6 +218,22 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn counts_are_singular_for_one() {
+        for (n, noun, text) in [
+            (0, "host", "0 hosts"),
+            (1, "host", "1 host"),
+            (1, "batch", "1 batch"),
+            (2, "batch", "2 batches"),
+            (1, "attempt", "1 attempt"),
+            (3, "attempt", "3 attempts"),
+        ] {
+            assert_eq!(count(n, noun), text);
+        }
+        assert_eq!(pause(std::time::Duration::ZERO), "no pause");
+        assert_eq!(pause(std::time::Duration::from_secs(30)), "pause 30s");
     }
 
     fn run(text: &str) -> HumanLine {

@@ -256,6 +256,12 @@ impl Printer {
         self.write(true, &self.mask(message));
     }
 
+    /// As [`Printer::out`], with its outcome words styled (a table's
+    /// outcome column: `status`'s HEALTH).
+    pub fn out_painted(&self, message: &str) {
+        self.write_painted(true, &self.mask(message));
+    }
+
     pub fn error(&self, err: &dyn std::error::Error) {
         let mut stderr = anstream::stderr().lock();
         let text = |e: &dyn std::fmt::Display| escape_controls(&self.mask(&e.to_string()));

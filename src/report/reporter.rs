@@ -216,8 +216,7 @@ impl Reporter {
             counts: counts.clone(),
             duration_ms: u64::try_from(end.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         });
-        // As a JSON value: its keys sorted, as in the events.
-        let text = serde_json::to_value(&counts).expect("plain data serializes");
+        let text = crate::notify::counts_in_words(&counts);
         let summary = Summary {
             command: end.command,
             env: end.env.to_string(),

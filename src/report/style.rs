@@ -41,6 +41,7 @@ const BACK: Style = AnsiColor::Yellow.on_default();
 const WORDS: &[(&str, Style)] = &[
     ("FAILED", BAD),
     ("UNREACHABLE", BAD),
+    ("UNHEALTHY", BAD),
     ("unhealthy", BAD),
     ("failed", BAD),
     ("unreachable", BAD),
@@ -48,6 +49,8 @@ const WORDS: &[(&str, Style)] = &[
     ("warning:", WARN),
     ("healthy", GOOD),
     ("deployed", GOOD),
+    // `run`'s hosts and `status`'s HEALTH column.
+    ("ok", GOOD),
     ("rolled back", BACK),
 ];
 
@@ -135,6 +138,21 @@ mod tests {
             ),
             ("[h2] UNREACHABLE: refused", "[h2] <UNREACHABLE>: refused"),
             ("[h1] healthy: up", "[h1] {healthy}: up"),
+            (
+                "b: UNHEALTHY on r1: check `http` failed",
+                "b: <UNHEALTHY> on r1: check `http` <failed>",
+            ),
+            // `status` rows: the HEALTH column.
+            (
+                "h1             r2                           r1                           ok       2026-01-01 ci",
+                "h1             r2                           r1                           {ok}       2026-01-01 ci",
+            ),
+            (
+                "h2             r2                           -                            failed   - ci",
+                "h2             r2                           -                            <failed>   - ci",
+            ),
+            ("ok: 0  failed: 0", "ok: 0  failed: 0"),
+            ("token broken", "token broken"),
             ("  h1: deployed r2 (was r1)", "  h1: {deployed} r2 (was r1)"),
             (
                 "  h2: rolled back to g1 from n1",
@@ -146,7 +164,7 @@ mod tests {
             ),
             (
                 "ok: 3  failed: 1  unreachable: 0  (4 hosts in 0.10s)",
-                "ok: 3  <failed>: 1  unreachable: 0  (4 hosts in 0.10s)",
+                "{ok}: 3  <failed>: 1  unreachable: 0  (4 hosts in 0.10s)",
             ),
             (
                 "warning: the started notification failed",

@@ -89,13 +89,17 @@ fn a_notifier_hears_start_and_end_and_a_dead_one_fails_nothing() {
     assert_eq!(got.len(), 2, "{got:?}");
     assert_eq!(got[0]["event"], "started");
     assert_eq!(got[1]["event"], "succeeded");
-    assert!(
-        got[1]["text"]
-            .as_str()
-            .unwrap()
-            .contains("deployed release r1"),
-        "{got:?}"
-    );
+    // Counts in words in the text; as JSON in `counts`.
+    assert_eq!(got[1]["text"], "ferry: deployed release r1: 1 deployed");
+    assert_eq!(got[1]["counts"], serde_json::json!({ "deployed": 1 }));
+    project
+        .ferry(["run", "test", "--cmd", "true", "--notify", &url])
+        .run();
+    let got: Vec<Value> = bodies
+        .try_iter()
+        .map(|b| serde_json::from_str(&b).unwrap())
+        .collect();
+    assert_eq!(got.last().unwrap()["text"], "ferry: ran on test: 1 ok");
     // Nothing listens on port 1: a warning, and the deploy still succeeds.
     let r2 = project.release_tarball("r2");
     project

@@ -209,3 +209,64 @@ playbooks/site.yml:4: task `who` (run) on host `web1`: undefined variable: `serv
         )
         .run();
 }
+
+#[test]
+fn rollback_help_says_drained_batches_by_default_and_now_at_once() {
+    let project = Project::empty();
+    let top = project.ferry(["--help"]).run().stdout;
+    let line = top
+        .lines()
+        .find(|l| l.trim_start().starts_with("rollback "))
+        .expect("a rollback line");
+    assert!(line.contains("drained batches"), "{line}");
+    assert!(!line.contains("every selected host at once"), "{line}");
+    project
+        .ferry(["rollback", "--help"])
+        .stdout_has("in drained batches")
+        .stdout_has("--now: every host at once")
+        .run();
+}
+
+#[test]
+fn an_empty_or_all_comment_playbook_is_an_error() {
+    let project = project();
+    project.write("playbooks/empty.yml", "");
+    project.write("playbooks/notes.yml", "# to do\n\n");
+    for (name, file) in [("empty", "empty.yml"), ("notes", "notes.yml")] {
+        for command in ["check", "run"] {
+            project
+                .ferry([command, "prod", name])
+                .code(2)
+                .stderr_has(format!(
+                    "error: playbooks/{file}:1:1: the file is empty: a playbook needs `tasks:` \
+                     (for `ferry run`) or a deploy stage such as `after_switch:` or `health:` \
+                     (for `ferry deploy`)\n"
+                ))
+                .run();
+        }
+    }
+}
+
+#[test]
+fn a_task_asked_of_a_deploy_playbook_names_its_stage() {
+    let project = project();
+    project
+        .ferry(["run", "prod", "deploy", "restart"])
+        .code(2)
+        .stderr_has("playbooks/deploy.yml")
+        .stderr_has(
+            "has no tasks: `restart` is an `after_switch` step, and deploy stages run with `ferry deploy`",
+        )
+        .run();
+}
+
+#[test]
+fn a_deploy_playbook_name_that_names_no_file_says_so() {
+    let project = project();
+    project.write("a.tar.gz", "not really a tarball");
+    project
+        .ferry(["deploy", "prod", "mixed", "--artifact", "a.tar.gz", "--plan"])
+        .code(2)
+        .stderr("error: playbook file playbooks/mixed.yml does not exist (name a playbook of playbooks/: deploy, site)\n")
+        .run();
+}

@@ -436,3 +436,22 @@ fn plan_shows_batches_without_connecting() {
         .stdout_has("[after_switch] run      restart: systemctl restart app-r9")
         .run();
 }
+
+#[test]
+fn plan_of_one_host_says_host_batch_and_no_pause_in_the_singular() {
+    let project = Project::empty();
+    project.write(
+        "inventories/test.yml",
+        "vars: { deploy_to: /srv/app }\nhosts:\n  a1: { address: 127.0.0.1, port: 1 }\n",
+    );
+    project.write(
+        "playbooks/deploy.yml",
+        "after_switch:\n  - { name: restart, run: 'true' }\n",
+    );
+    project.write("a.tar.gz", "not really a tarball");
+    project
+        .deploy("a.tar.gz", "r9")
+        .arg("--plan")
+        .stdout_has("release r9: 1 host in 1 batch; max failures 0; no pause\n")
+        .run();
+}

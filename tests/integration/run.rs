@@ -171,3 +171,44 @@ fn a_wait_for_says_each_attempt_until_it_holds() {
         "3\n"
     );
 }
+
+/// SIGTERM during `ferry run`: the host in flight finishes, no new host
+/// starts, the summary prints and the journal is closed; exit 130.
+#[test]
+fn a_signal_finishes_the_host_in_flight_and_starts_no_new_one() {
+    let fleet = Fleet::start(2);
+    let project = Project::new(&fleet, "");
+    let mark = project.path().join("went");
+    let cmd = format!("touch {}; sleep 1", mark.display());
+    let ferry = project
+        .ferry(["run", "test", "--forks", "1", "--cmd", &cmd])
+        .code(130)
+        .stderr_has("signal received: finishing the hosts in flight, starting no new ones")
+        .stderr_has("not started: 1")
+        .spawn();
+    crate::support::host::wait_until(
+        std::time::Duration::from_secs(30),
+        "no host started",
+        || mark.exists(),
+    );
+    ferry.signal("-TERM");
+    ferry.finish();
+    let runs = project.path().join(".ferry/runs");
+    let dir = std::fs::read_dir(&runs).unwrap().next().unwrap().unwrap();
+    let journal = std::fs::read_to_string(dir.path().join("journal.jsonl")).unwrap();
+    let events: Vec<serde_json::Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<String> = events
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .map(|e| format!("{}={}", e["host"], e["outcome"]))
+        .collect();
+    assert_eq!(outcomes, [r#""h1"="ok""#, r#""h2"="not_started""#]);
+    let finished = events
+        .iter()
+        .find(|e| e["event"] == "run_finished")
+        .expect("run_finished");
+    assert_eq!(finished["interrupted"], true);
+}

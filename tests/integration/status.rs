@@ -82,3 +82,17 @@ fn status_shows_when_each_host_last_switched_a_rollback_included() {
         ))
         .run();
 }
+
+#[test]
+fn status_colours_the_health_column_when_asked() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    project.write(
+        "playbooks/deploy.yml",
+        "health:\n  - { name: up, command: 'true' }\n",
+    );
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").run();
+    let coloured = project.status().args(["--color", "always"]).run().stdout;
+    assert!(coloured.contains("\u{1b}[32mok\u{1b}[0m"), "{coloured:?}");
+}
