@@ -209,6 +209,12 @@ impl<'p> Ferry<'p> {
         let mut cmd = Command::new("script");
         cmd.args(["-q", "-e", "-c", &line.join(" "), "/dev/null"])
             .current_dir(self.project.path());
+        // What decides colour besides the terminal comes from the test
+        // alone, not from the machine (CI sets `CI`, which anstream reads
+        // as "colour on a terminal").
+        for key in ["CI", "CLICOLOR", "CLICOLOR_FORCE", "NO_COLOR"] {
+            cmd.env_remove(key);
+        }
         for (key, value) in plain.get_envs() {
             match value {
                 Some(value) => cmd.env(key, value),
