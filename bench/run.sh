@@ -93,13 +93,7 @@ fi
 ART="$WORK/app.tar.gz"
 make_artifact "$ART"
 FW="$WORK/ferry-work" # ferry's cwd: playbooks/deploy.yml
-mkdir -p "$FW/playbooks"
-cat >"$FW/playbooks/deploy.yml" <<'YML'
-keep_releases: 5
-health:
-  - name: blob present
-    command: "test -f {{ deploy_to }}/current/blob.bin"
-YML
+write_deploy_playbook "$FW"
 cat >"$FW/playbooks/rollback.yml" <<'YML'
 keep_releases: 5
 after_switch:

@@ -18,6 +18,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 REPO=$(cd "$HERE/.." && pwd)
 SIZES=()
 for a in "$@"; do
@@ -51,20 +53,9 @@ FLEET_BIN="$REPO/target/$PROFILE/examples/fleet"
 
 # --- workload ------------------------------------------------------------
 ART="$WORK/small-$ART_KB.tar.gz"
-if [ ! -s "$ART" ]; then
-    tmp=$(mktemp -d "$WORK/art.XXXXXX")
-    head -c $((ART_KB * 1024)) /dev/urandom >"$tmp/blob.bin"
-    tar -C "$tmp" -czf "$ART" blob.bin
-    rm -rf "$tmp"
-fi
+make_artifact "$ART" "$ART_KB"
 FW="$WORK/ferry-work"
-mkdir -p "$FW/playbooks"
-cat >"$FW/playbooks/deploy.yml" <<'YML'
-keep_releases: 5
-health:
-  - name: blob present
-    command: "test -f {{ deploy_to }}/current/blob.bin"
-YML
+write_deploy_playbook "$FW"
 cat >"$FW/playbooks/rollback.yml" <<'YML'
 keep_releases: 5
 YML
