@@ -5,25 +5,21 @@
 //! each host takes its slot; hosts in flight finish their pipeline.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::config::{Host, RolloutSettings};
 use crate::events::Event;
-use crate::executor::{Executor, HostStatus, TaskFailure};
+use crate::executor::TaskFailure;
 use crate::machine::{End, Machine};
 use crate::render::RenderError;
 use crate::rollout::{self, Batch, Driver, Next, Plan, RollbackScope};
-use crate::ssh::Session;
 
-use super::jobs::{self, HostJob, Move, Stages};
-use super::pipeline::{Kind, Pipeline, Tails};
+pub(super) use super::host_run::{each_job, Owner};
+use super::jobs::{self, Jobs, Move, Stages};
+use super::pipeline::Tails;
 use super::state::{inspect, Known};
-use super::{failed_before, status_result, Context, Deployment, HostResult, Outcome, RunInfo};
-
-/// Every prepared host's job, by host name.
-type Jobs = HashMap<String, HostJob>;
+use super::{failed_before, status_result, Context, Deployment, HostResult, Outcome};
 
 /// How a rolling deploy goes: batches, failures allowed, whom to roll back.
 pub struct RolloutOptions {
@@ -242,87 +238,6 @@ async fn interruptible_sleep(pause: std::time::Duration, stop: &AtomicBool) {
     while tokio::time::Instant::now() < end && !stop.load(Ordering::SeqCst) {
         tokio::time::sleep(std::time::Duration::from_millis(100).min(pause)).await;
     }
-}
-
-/// Who a run's pipelines are for, shared by every host of the run.
-#[derive(Clone)]
-pub(super) enum Owner {
-    Deploy(Arc<Deployment>),
-    Revert(Arc<Deployment>),
-    Rollback(Arc<RunInfo>),
-}
-
-/// One host's share of a run: everything its pipeline borrows, owned by
-/// the host's task.
-pub(super) struct HostRun {
-    exec: Arc<Executor>,
-    ctx: Arc<Context>,
-    jobs: Arc<Jobs>,
-    host: Host,
-    session: Session,
-    owner: Owner,
-}
-
-impl HostRun {
-    pub(super) fn job(&self) -> &HostJob {
-        &self.jobs[&self.host.name]
-    }
-
-    /// The host's pipeline; `batch` names it in its events.
-    pub(super) fn pipeline(&self, batch: usize) -> Pipeline<'_> {
-        let kind = match &self.owner {
-            Owner::Deploy(d) => Kind::Deploy(d),
-            Owner::Revert(d) => Kind::Revert(d),
-            Owner::Rollback(run) => Kind::Rollback(run),
-        };
-        Pipeline {
-            exec: &self.exec,
-            ctx: &self.ctx,
-            session: &self.session,
-            job: self.job(),
-            kind,
-            batch,
-            tails: None,
-        }
-    }
-}
-
-/// Run `work` for each named host's job over its session, at most `forks`
-/// at once; results by host name, in the order given.
-pub(super) async fn each_job<T, F, Fut>(
-    ctx: &Arc<Context>,
-    jobs: &Arc<Jobs>,
-    names: &[String],
-    owner: Owner,
-    work: F,
-) -> Vec<(String, Result<T, HostStatus>)>
-where
-    T: Send + 'static,
-    F: Fn(HostRun) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = T> + Send + 'static,
-{
-    let hosts: Vec<Host> = names.iter().map(|n| jobs[n].host.clone()).collect();
-    let (ctx2, jobs2) = (ctx.clone(), jobs.clone());
-    ctx.executor
-        .each_host(
-            hosts,
-            ctx.forks,
-            |_| true,
-            move |exec, host, session| {
-                work(HostRun {
-                    exec,
-                    ctx: ctx2.clone(),
-                    jobs: jobs2.clone(),
-                    host,
-                    session: session.expect("each_job connects"),
-                    owner: owner.clone(),
-                })
-            },
-        )
-        .await
-        .into_iter()
-        .map(|(host, result)| (host.name, result))
-        .collect()
 }
 
 /// What staging left for a host's batch: `None` when the release is in place.

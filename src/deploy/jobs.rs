@@ -231,6 +231,9 @@ pub(super) fn content_conflict(state: &HostState, d: &Deployment) -> Option<Stri
     })
 }
 
+/// Every prepared host's job, by host name.
+pub(super) type Jobs = std::collections::HashMap<String, HostJob>;
+
 #[cfg(test)]
 mod tests {
     use super::*;

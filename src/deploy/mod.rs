@@ -26,6 +26,7 @@ use crate::release::{EventKind, EventOutcome, HistoryEvent, ReleaseId};
 use crate::render::RenderError;
 
 mod driver;
+mod host_run;
 mod jobs;
 mod outcome;
 mod pipeline;
