@@ -201,9 +201,11 @@ pub async fn acquire_then(
     then: &HashMap<String, String>,
 ) -> Result<(LockGuard, HashMap<String, Read>), LockError> {
     let deadline = tokio::time::Instant::now() + wait.unwrap_or_default();
-    let (locked, reads) = loop {
+    let (locked, reads, taken_at) = loop {
+        // The leases count from before the scripts that take them were sent.
+        let sent = std::time::Instant::now();
         match try_acquire(ctx, hosts, dirs, &info, hold, then).await {
-            Ok(taken) => break taken,
+            Ok((locked, reads)) => break (locked, reads, sent),
             Err(LockError::Held { .. }) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
             }
@@ -227,6 +229,7 @@ pub async fn acquire_then(
             info.run_id.clone(),
             leased_prefix(&info),
             renewals.clone(),
+            taken_at,
         )),
     };
     let guard = LockGuard {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use crate::steps::quote;
+use crate::steps::{quote, RemoteCommand};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Probe {
@@ -76,11 +76,22 @@ pub struct HealthCheck {
     pub timeout: Duration,
 }
 
-/// One host-side attempt of a probe, bounded by `timeout`; exits 0 when it holds.
-pub fn host_script(probe: &Probe, timeout: Duration) -> String {
+/// One host-side attempt of a probe, bounded on the host by `timeout`;
+/// exits 0 when it holds. A command runs under the one `timeout` of the
+/// command line (two processes on the host: `timeout` and `sh`); the others
+/// bound themselves (curl's `--max-time`) and get 5 s more before theirs.
+pub fn host_command(probe: &Probe, timeout: Duration) -> RemoteCommand {
+    match probe {
+        Probe::Command(cmd) => RemoteCommand::new(cmd.as_str()).timeout(Some(timeout)),
+        _ => RemoteCommand::new(host_script(probe, timeout))
+            .timeout(Some(timeout.saturating_add(Duration::from_secs(5)))),
+    }
+}
+
+fn host_script(probe: &Probe, timeout: Duration) -> String {
     let secs = timeout.as_secs().max(1);
     match probe {
-        Probe::Command(cmd) => format!("timeout -k 1 {secs} sh -c {}", quote(cmd)),
+        Probe::Command(cmd) => cmd.clone(),
         Probe::Http {
             url, status, body, ..
         } => {
@@ -184,11 +195,28 @@ mod tests {
     #[test]
     fn a_command_attempt_is_bounded_on_the_host() {
         // `wait_for` and health send one of these per attempt.
-        let script = host_script(
-            &Probe::Command("test -f /tmp/ready".into()),
-            Duration::from_millis(500),
+        let probe = Probe::Command("test -f /tmp/ready".into());
+        let cmd = host_command(&probe, Duration::from_millis(500));
+        assert_eq!(cmd.to_shell(), "timeout -k 5 1 sh -c 'test -f /tmp/ready'");
+        assert_eq!(cmd.client_deadline(), Some(Duration::from_millis(10_500)));
+        let http = Probe::Http {
+            url: "http://127.0.0.1:8080/up".into(),
+            status: 200,
+            body: None,
+            on_host: true,
+        };
+        let cmd = host_command(&http, Duration::from_secs(3));
+        assert!(
+            cmd.to_shell()
+                .starts_with("timeout -k 5 8 sh -c 'b=$(mktemp);"),
+            "{}",
+            cmd.to_shell()
         );
-        assert_eq!(script, "timeout -k 1 1 sh -c 'test -f /tmp/ready'");
+        assert!(
+            cmd.to_shell().contains("--max-time 3 "),
+            "{}",
+            cmd.to_shell()
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,6 @@ use crate::config::values::MAX_DURATION;
 use crate::events::{Event, ProbeKind};
 use crate::probe::{self, HealthCheck, Probe, Wait};
 use crate::ssh::{ExitKind, Keep, Session, KEEP_BYTES};
-use crate::steps::RemoteCommand;
 
 /// Why one attempt did not pass.
 enum Miss {
@@ -52,8 +51,7 @@ impl Executor {
                 "no SSH session",
             )));
         };
-        let cmd = RemoteCommand::new(probe::host_script(probe, timeout))
-            .timeout(Some(timeout.saturating_add(Duration::from_secs(5))));
+        let cmd = probe::host_command(probe, timeout);
         match self
             .run_remote(
                 host,

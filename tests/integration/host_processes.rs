@@ -32,7 +32,9 @@ fn counts(fleet: &Fleet) -> Vec<(usize, String)> {
 /// starts 9 processes (14 before: `wc`, `cat` and two `tail`s for the
 /// history, two `head`s for the metadata), the receive step 9 (13 before
 /// one-pass receive: `mkdir` x3, `find` x3, `cat`, the hash, `tar` + `gzip`,
-/// `mv` x2, `rm`), and the whole deploy no more than 32 (41 before). A
+/// `mv` x2, `rm`), the health command 2 (`timeout` and `sh`; 4 before: a
+/// second `timeout` and `sh` around them), and the whole deploy no more
+/// than 31 (41 before). A
 /// thread takes a pid too: zstd, the gzip reader when the host has it,
 /// starts two I/O threads, so receive is 9 or 11 pids.
 #[test]
@@ -74,7 +76,9 @@ fn a_deploy_starts_few_processes_on_each_host() {
     assert!(matches!(receive[..], [9 | 11]), "{counts:?}");
     assert!(counts[0].1.contains("mkdir lock"), "{counts:?}");
     assert_eq!(counts[0].0, 9, "lock + state: {counts:?}");
+    let health = counts.iter().find(|(_, cmd)| cmd.contains("test -f"));
+    assert_eq!(health.map(|(n, _)| *n), Some(2), "health: {counts:?}");
     let total: usize = counts.iter().map(|(n, _)| n).sum();
     eprintln!("{total} pids in {} commands", counts.len());
-    assert!(total <= 34, "{total} processes: {counts:?}");
+    assert!(total <= 31, "{total} processes: {counts:?}");
 }

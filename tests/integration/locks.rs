@@ -429,3 +429,48 @@ fn a_run_that_cannot_release_a_lock_names_the_host() {
     assert!(named.contains("\n  h1: "), "{stderr}");
     assert!(lock_dir(&fleet, 0).exists(), "{stderr}");
 }
+
+/// Issue 16 (2,000 hosts): a renewal that gets no answer within its 15 s
+/// (here the host's `date` hangs 25 s once, as on a host too loaded to
+/// answer) is tried again while the lease has room for it: the run keeps
+/// its lock and ends well. It used to count the lock lost at the first
+/// silence and exit 1.
+#[test]
+fn a_renewal_without_an_answer_is_tried_again_and_the_lock_kept() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = project.release_tarball("r1");
+    let gate = Gate::install(&fleet, &project, 1200);
+    let run = project.deploy(&r1, "r1").spawn();
+    gate.reached();
+    // Every `date +%s` is logged; the first after this hangs 25 s.
+    crate::support::host::shell_ok(
+        &fleet,
+        0,
+        "set -e; mkdir -p /srv/.clock; cp /usr/bin/date /srv/.clock/date; : > /srv/.clock/calls; \
+         touch /srv/.clock/hang-once; \
+         printf '%s\\n' '#!/bin/sh' \
+         'if [ \"$*\" = +%s ]; then echo call >> /srv/.clock/calls; \
+          if rm /srv/.clock/hang-once 2>/dev/null; then sleep 25; touch /srv/.clock/hung; fi; fi' \
+         'exec /srv/.clock/date \"$@\"' > /srv/.clock/shim; chmod 755 /srv/.clock/shim; \
+         mount --bind /srv/.clock/shim /usr/bin/date",
+    );
+    let hung = fleet.on_host(0, "/srv/.clock/hung");
+    let calls = fleet.on_host(0, "/srv/.clock/calls");
+    // The hanging renewal ends about 45 s into the run: by then its retry,
+    // 5 s after its 15 s timeout, has come.
+    wait_until(Duration::from_secs(90), "the renewal never hung", || {
+        hung.exists()
+    });
+    let renewals = std::fs::read_to_string(&calls).unwrap().lines().count();
+    gate.open();
+    let out = run.finish();
+    assert!(
+        renewals >= 2,
+        "the renewal was not tried again ({renewals} call(s) of date +%s)\n{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("lost the lock"), "{}", out.stderr);
+    assert_eq!(current(&fleet, 0), "releases/r1");
+    assert!(!lock_dir(&fleet, 0).exists(), "{}", out.stderr);
+}
