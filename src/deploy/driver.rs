@@ -281,7 +281,7 @@ async fn stage_everywhere(
             if stop.load(Ordering::SeqCst) {
                 return None;
             }
-            run.pipeline(STAGING).receive().await.err()
+            run.pipeline(STAGING).receive(None).await.err()
         }
     })
     .await

@@ -16,6 +16,7 @@ use crate::steps::release as script;
 mod drain;
 mod receive;
 mod shown;
+mod switch;
 mod tail;
 
 pub(crate) use tail::Tails;
@@ -66,7 +67,7 @@ pub(super) struct Pipeline<'a> {
 /// What happened on the way: the first failure (the cause) and the trouble
 /// met after it.
 #[derive(Default)]
-struct Trail {
+pub(super) struct Trail {
     failure: Option<TaskFailure>,
     trouble: Vec<String>,
     pruned: Vec<ReleaseId>,
@@ -74,6 +75,8 @@ struct Trail {
     /// the prune (and the unlock) in one script unless something else
     /// must reach the history first.
     pending: Vec<String>,
+    /// Steps sent ahead in an earlier step's script.
+    ahead: switch::Ahead,
 }
 
 impl Pipeline<'_> {
@@ -181,7 +184,7 @@ impl Pipeline<'_> {
         match stage {
             Stage::Receive => match staged {
                 Some(Some(failure)) => Err(failure.clone()),
-                _ => self.receive().await,
+                _ => self.receive(Some(trail)).await,
             },
             Stage::BeforeSwitch => self.stage(stage, &job.before).await,
             Stage::Drain => match &job.drainer {
@@ -200,7 +203,10 @@ impl Pipeline<'_> {
                 let side = self.side(toward).ok_or_else(no_side)?;
                 let forward = toward == Toward::New && matches!(self.kind, Kind::Deploy(_));
                 let pending = forward.then_some(&mut trail.pending);
-                let health = self.health(&side.release, &side.health, pending).await;
+                let first = trail.ahead.check.take();
+                let health = self
+                    .health(&side.release, &side.health, pending, first)
+                    .await;
                 if !side.health.is_empty() {
                     self.step_finished(stage, health.is_ok(), shown::checks(&side.health));
                 }
@@ -211,7 +217,7 @@ impl Pipeline<'_> {
             Stage::Switch => {
                 let to = self.side(toward).map(|s| &s.release);
                 self.step_started(stage, to);
-                let switched = self.switch(toward).await;
+                let switched = self.switch(toward, trail).await;
                 let what = shown::switch(&job.deploy_to, to);
                 self.step_finished(stage, switched.is_ok(), what);
                 switched
@@ -271,65 +277,6 @@ impl Pipeline<'_> {
             .map_err(crate::lock::lost_lock)
     }
 
-    /// Point `current` at the new release or back; fenced by the run's lock.
-    async fn switch(&self, toward: Toward) -> Result<(), TaskFailure> {
-        let job = self.job;
-        let run = self.kind.run();
-        let (new, back) = (&job.new.release, job.back.as_ref().map(|s| &s.release));
-        let (event, to) = match (toward, self.kind) {
-            (Toward::New, Kind::Deploy(d)) => {
-                let mut e = run.event(EventKind::Switched, new, back);
-                e.sha256 = Some(d.artifact.sha256.clone());
-                e.source_env.clone_from(&d.source_env);
-                e.source_run.clone_from(&d.source_run);
-                (e, new)
-            }
-            (Toward::New, _) => (run.event(EventKind::RolledBack, new, back), new),
-            (Toward::Back, _) => {
-                let Some(back) = back else {
-                    return Err(TaskFailure::plain(
-                        self.name(),
-                        "roll back",
-                        "no previous release on this host",
-                    ));
-                };
-                (run.event(EventKind::RolledBack, back, Some(new)), back)
-            }
-        };
-        let line = masked_line(self.exec.printer().secrets(), &event);
-        let label = if toward == Toward::Back {
-            "switch back"
-        } else {
-            "switch"
-        };
-        self.script(
-            label,
-            script::switch(&job.deploy_to, to, &run.run_id, &line),
-        )
-        .await?;
-        let deploying = matches!(self.kind, Kind::Deploy(_)) && toward == Toward::New;
-        let (host, batch, release) = (self.name().into(), self.batch, to.clone());
-        self.ctx.reporter.emit(&if deploying {
-            Event::Switched {
-                host,
-                batch,
-                release,
-            }
-        } else {
-            let failed = match (toward, self.kind) {
-                (Toward::Back, Kind::Rollback(_)) => Some(new.clone()),
-                _ => None,
-            };
-            Event::RolledBack {
-                host,
-                batch,
-                release,
-                failed,
-            }
-        });
-        Ok(())
-    }
-
     /// Run the health checks of `release` (now current) and record the
     /// result: promote, resume and rollback read it. A pass is left in
     /// `pending` when given (written with the host's last script).
@@ -338,12 +285,16 @@ impl Pipeline<'_> {
         release: &ReleaseId,
         checks: &[HealthCheck],
         pending: Option<&mut Vec<String>>,
+        first: Option<Result<(), String>>,
     ) -> Result<(), TaskFailure> {
         if checks.is_empty() {
             return Ok(());
         }
         self.step_started(Stage::Health, Some(release));
-        let result = self.exec.health(self.name(), self.session, checks).await;
+        let result = self
+            .exec
+            .health(self.name(), self.session, checks, first)
+            .await;
         let mut event = self.kind.run().event(EventKind::Health, release, None);
         if let Err(f) = &result {
             event.outcome = EventOutcome::Failed;
@@ -374,7 +325,7 @@ impl Pipeline<'_> {
 
     /// `ferry verify`: only the health checks of the job's release, recorded.
     pub(super) async fn verify(&self) -> Result<(), TaskFailure> {
-        self.health(&self.job.new.release, &self.job.new.health, None)
+        self.health(&self.job.new.release, &self.job.new.health, None, None)
             .await
     }
 
@@ -425,20 +376,6 @@ impl Pipeline<'_> {
                 event.release, failure.reason
             ));
         }
-    }
-
-    /// Upload, verify and unpack the release into `releases/<id>`; emitted.
-    pub(super) async fn receive(&self) -> Result<(), TaskFailure> {
-        let (Kind::Deploy(d) | Kind::Revert(d)) = self.kind else {
-            return Ok(());
-        };
-        // Its line names the run's artifact and release: `receiving a as r`.
-        self.step_started(Stage::Receive, None);
-        let received =
-            receive::artifact(self.exec, self.name(), self.session, &self.job.deploy_to, d).await;
-        let what = shown::receive(&d.artifact.name, &d.release);
-        self.step_finished(Stage::Receive, received.is_ok(), what);
-        received
     }
 
     /// The machine's end as the report's outcome.

@@ -144,7 +144,10 @@ impl Executor {
         host: &str,
         session: &Session,
         checks: &[HealthCheck],
+        first: Option<Result<(), String>>,
     ) -> Result<(), TaskFailure> {
+        // The first check's first attempt, when an earlier script carried it.
+        let mut first = first;
         for check in checks {
             let attempts = check.retries.saturating_add(1);
             let mut last = String::new();
@@ -162,16 +165,21 @@ impl Executor {
                     });
                     tokio::time::sleep(check.interval).await;
                 }
-                match self
-                    .probe_once(
-                        host,
-                        Some(session),
-                        &check.name,
-                        &check.probe,
-                        check.timeout,
-                    )
-                    .await
-                {
+                let attempted = match first.take() {
+                    Some(Ok(())) => Ok(()),
+                    Some(Err(why)) => Err(Miss::NotYet(why)),
+                    None => {
+                        self.probe_once(
+                            host,
+                            Some(session),
+                            &check.name,
+                            &check.probe,
+                            check.timeout,
+                        )
+                        .await
+                    }
+                };
+                match attempted {
                     Ok(()) => {
                         passed = true;
                         break;

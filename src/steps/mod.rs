@@ -12,6 +12,7 @@ const KILL_AFTER_SECS: u64 = 5;
 pub const TIMEOUT_EXIT: u32 = 124;
 
 pub mod drain;
+pub mod fold;
 pub mod lock;
 pub mod receive;
 pub mod release;

@@ -404,6 +404,8 @@ fn a_corrupted_upload_fails_that_host_only_and_leaves_it_on_its_release() {
         .code(1)
         .stderr_has("release r2: done 2  skipped 0  failed 1  unreachable 0")
         .stderr_has("  h2: FAILED, current: r1")
+        // The switch went in the same script: the failure is still the receive's.
+        .stderr_has("task `receive artifact` failed on h2")
         .stderr_has(format!(
             "checksum mismatch: expected sha256 {}",
             sha256_hex(&r2)

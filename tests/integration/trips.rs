@@ -1,7 +1,8 @@
-//! Round trips per host: a deploy sends each host five commands (lock and
-//! read, receive, switch, health check, then the health line, the prune and
-//! the unlock together), counted by the run's `ssh_trips` events, and the
-//! folded last script keeps what the separate ones did.
+//! Round trips per host: a deploy sends each host three commands (lock and
+//! read; receive, switch and the health check's first attempt; then the
+//! health line, the prune and the unlock together), counted by the run's
+//! `ssh_trips` events, and the folded scripts keep what the separate ones
+//! did.
 
 use serde_json::Value;
 
@@ -55,7 +56,7 @@ fn ev(kind: &str, release: &str, outcome: &str) -> (String, String, String) {
 }
 
 #[test]
-fn a_deploy_sends_each_host_five_commands_and_the_last_one_records_prunes_and_unlocks() {
+fn a_deploy_sends_each_host_three_commands_and_the_last_one_records_prunes_and_unlocks() {
     let fleet = Fleet::start(2);
     let project = Project::new(&fleet, "");
     project.write("playbooks/deploy.yml", PLAYBOOK);
@@ -65,9 +66,10 @@ fn a_deploy_sends_each_host_five_commands_and_the_last_one_records_prunes_and_un
         project.deploy(&made, id).run();
         artifact = Some(made);
     }
-    // Lock + state, receive, switch, the health check, then the health
-    // line + prune + unlock: five commands, and every channel but the
-    // first opened while the command before it ran.
+    // Lock + state; receive + switch + the health check's first attempt;
+    // then the health line + prune + unlock: three commands (seven before
+    // issue 16), and every channel but the first opened while the command
+    // before it ran.
     let counted = trips(&project);
     assert_eq!(counted.len(), 2, "{counted:?}");
     // A run past a lease renewal (every 20 s: a very slow machine) sends
@@ -79,8 +81,8 @@ fn a_deploy_sends_each_host_five_commands_and_the_last_one_records_prunes_and_un
         .unwrap();
     let renewals = took / 20_000;
     for (host, execs, round_trips) in &counted {
-        assert!((5..=5 + renewals).contains(execs), "{host}: {counted:?}");
-        assert!(*round_trips <= 6 + renewals, "{host}: {counted:?}");
+        assert!((3..=3 + renewals).contains(execs), "{host}: {counted:?}");
+        assert!(*round_trips <= 4 + renewals, "{host}: {counted:?}");
     }
     for i in 0..2 {
         assert_eq!(current(&fleet, i), "releases/r3");
@@ -165,4 +167,46 @@ fn a_host_whose_undrain_fails_after_its_health_check_writes_the_health_line_befo
         "{events:?}"
     );
     assert!(!on_host(&fleet, 0, ".ferry/lock").exists());
+}
+
+/// The switch that goes with the receive's script is still fenced by the
+/// run's lock: here the host's clock jumps an hour ahead after the lock was
+/// taken (its second `date +%s`), so the lease has run out by the switch.
+/// The received release stays, `current` does not move, the failure is the
+/// switch's as if sent alone, and the switch was not sent on its own (3
+/// commands: lock + state, receive + switch, the unlock; nothing is written
+/// on a host whose lock is lost).
+#[test]
+fn a_switch_sent_with_the_receive_is_still_fenced_by_the_lock() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    project.write("playbooks/deploy.yml", PLAYBOOK);
+    let r1 = project.release_tarball("r1");
+    project.deploy(&r1, "r1").run();
+    crate::support::host::shell_ok(
+        &fleet,
+        0,
+        "set -e; mkdir -p /srv/.clock; cp /usr/bin/date /srv/.clock/date; : > /srv/.clock/calls; \
+         printf '%s\\n' '#!/bin/sh' \
+         'if [ \"$*\" = +%s ]; then echo call >> /srv/.clock/calls; \
+          if [ \"$(wc -l < /srv/.clock/calls)\" -gt 1 ]; then echo $(( $(/srv/.clock/date +%s) + 3600 )); exit 0; fi; fi' \
+         'exec /srv/.clock/date \"$@\"' > /srv/.clock/shim; chmod 755 /srv/.clock/shim; \
+         mount --bind /srv/.clock/shim /usr/bin/date",
+    );
+    let r2 = project.release_tarball("r2");
+    let out = project
+        .deploy(&r2, "r2")
+        .code(1)
+        .stderr_has("task `switch` failed on h1: lost the lock: its lease expired")
+        .run();
+    assert_eq!(current(&fleet, 0), "releases/r1", "{}", out.stderr);
+    assert_eq!(names_in(&fleet, 0, "releases"), set(&["r1", "r2"]));
+    let switch = journal(&project)
+        .into_iter()
+        .find(|e| e["event"] == "step_finished" && e["step"] == "switch")
+        .unwrap_or_else(|| panic!("no switch step in the journal\n{}", out.stderr));
+    assert_eq!(switch["ok"], false, "{switch}");
+    let counted = trips(&project);
+    assert_eq!(counted.len(), 1, "{counted:?}");
+    assert_eq!(counted[0].1, 3, "{counted:?}\n{}", out.stderr);
 }

@@ -5,19 +5,21 @@ use crate::artifact::ArtifactSource;
 use crate::executor::{Executor, TaskFailure};
 use crate::release::ReleaseMeta;
 use crate::ssh::Session;
-use crate::steps::release as script;
+use crate::steps::{fold, release as script};
 
 use super::super::{now, Deployment};
 
 /// Ship the release's artifact to the host (or have it fetched) and unpack
-/// it as `releases/<id>`, with its metadata, in one script.
+/// it as `releases/<id>`, with its metadata, in one script; `then`, the
+/// switch, follows it in the same script (`steps::fold`). The script's stdout.
 pub(super) async fn artifact(
     exec: &Executor,
     name: &str,
     session: &Session,
     deploy_to: &str,
     d: &Deployment,
-) -> Result<(), TaskFailure> {
+    then: Option<&str>,
+) -> Result<String, TaskFailure> {
     let meta = ReleaseMeta {
         id: d.release.clone(),
         artifact: d.artifact.name.clone(),
@@ -46,13 +48,16 @@ pub(super) async fn artifact(
         },
         compression: d.artifact.compression,
     });
+    let receive = match then {
+        Some(then) => fold::receive_then_switch(&receive, then),
+        None => receive,
+    };
     let mut input = match &d.artifact.source {
         ArtifactSource::File { bytes, .. } => bytes.clone(),
         ArtifactSource::Url(_) => {
             return exec
                 .script(name, session, "fetch artifact", receive, None)
-                .await
-                .map(|_| ());
+                .await;
         }
     };
     // Test hook: corrupt the bytes sent to one host, to prove the host-side check.
@@ -61,5 +66,4 @@ pub(super) async fn artifact(
     }
     exec.script(name, session, "receive artifact", receive, Some(input))
         .await
-        .map(|_| ())
 }
