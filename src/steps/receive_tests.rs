@@ -29,6 +29,7 @@ fn receive_by_exact_string() {
         receive(&plain("abc", Compression::Gzip)),
         format!(
             "set -e; umask 022; d=/srv/app; w=.ferry/artifacts/.r1.t1.partial; t=releases/.r1.t1.tmp; \
+             perl -e 'fcntl(STDIN, 1031, 1048576)' 2>/dev/null || :; \
              mkdir -p \"$d\"/shared \"$d/$w\" \"$d/$t\"; cd \"$d\"; trap 'rm -rf \"$w\" \"$t\"' EXIT; {clean}; \
              mkfifo \"$w/h\" \"$w/x\" \"$w/y\"; \
              if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r < \"$w/h\" > \"$w/sum\" & \
@@ -361,4 +362,17 @@ fn clean_stale_removes_only_old_leftovers() {
     ] {
         assert!(d.join(kept).exists(), "{kept}");
     }
+}
+
+/// The wide pipe is really set on the script's stdin (Linux, with perl,
+/// which Debian always has): `F_GETPIPE_SZ` (1032) reads it back.
+#[test]
+fn the_pipe_from_sshd_is_made_one_mib_wide() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{WIDE_PIPE}perl -e 'print fcntl(STDIN, 1032, 0)'"))
+        .stdin(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "1048576");
 }
