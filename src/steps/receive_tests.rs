@@ -37,7 +37,8 @@ fn receive_by_exact_string() {
              if command -v zstd >/dev/null 2>&1; then zstd -dcq --format=gzip < \"$w/x\" > \"$w/y\" & \
              elif command -v pigz >/dev/null 2>&1; then pigz -dc < \"$w/x\" > \"$w/y\" & \
              else gzip -dc < \"$w/x\" > \"$w/y\" & fi; pz=$!; tar -xf - -C \"$t\" < \"$w/y\" & px=$!; \
-             e=0; tee -p \"$w/a\" \"$w/x\" > \"$w/h\" || e=$?; u=0; x=0; \
+             e=0; if command -v perl >/dev/null 2>&1; then perl -e '{FAN_OUT}' \"$w/a\" \"$w/x\" > \"$w/h\" || e=$?; \
+             else tee -p \"$w/a\" \"$w/x\" > \"$w/h\" || e=$?; fi; u=0; x=0; \
              wait $px || x=$?; wait $pz || x=$?; \
              got=; wait $ph && read -r got _ < \"$w/sum\" || :; [ $u = 0 ] || exit $u; \
              if [ \"$got\" != abc ]; then echo \"checksum mismatch: expected sha256 abc, the host received $got\" >&2; exit 65; fi; \
@@ -58,7 +59,7 @@ fn an_unknown_compression_is_unpacked_from_the_checked_copy() {
     let script = receive(&plain("abc", Compression::Unknown));
     assert!(script.contains("mkfifo \"$w/h\"; "), "{script}");
     assert!(
-        script.contains("tee -p \"$w/a\" > \"$w/h\" || e=$?"),
+        script.contains("else tee -p \"$w/a\" > \"$w/h\" || e=$?; fi"),
         "{script}"
     );
     let check = script.find("checksum mismatch").unwrap();
@@ -72,13 +73,17 @@ fn a_url_is_downloaded_into_the_same_pipe() {
     let mut r = plain("abc", Compression::None);
     r.fetch_url = Some("https://ci/a b.tar");
     let script = receive(&r);
+    let fan_out = format!(
+        "perl -e '{FAN_OUT}' \"$w/a\" \"$w/x\" > \"$w/h\" < \"$w/c\" || e=$?; \
+         else tee -p \"$w/a\" \"$w/x\" > \"$w/h\" < \"$w/c\" || e=$?; fi; u=0; x=0; wait $pf || u=$?; "
+    );
     for part in [
         "if command -v curl >/dev/null 2>&1; then f=curl; elif command -v wget",
         "mkfifo \"$w/h\" \"$w/x\" \"$w/c\"; ",
         "tar -xf - -C \"$t\" < \"$w/x\" & px=$!; ",
         "if [ $f = curl ]; then curl -fsSL --retry 2 'https://ci/a b.tar' > \"$w/c\" & \
          else wget -q -O - 'https://ci/a b.tar' > \"$w/c\" & fi; pf=$!; ",
-        "tee -p \"$w/a\" \"$w/x\" > \"$w/h\" < \"$w/c\" || e=$?; u=0; x=0; wait $pf || u=$?; ",
+        fan_out.as_str(),
     ] {
         assert!(script.contains(part), "{part}\n{script}");
     }
@@ -171,9 +176,10 @@ fn names(dir: &Path) -> Vec<String> {
 /// with only coreutils' sha256sum; gzip, plain and unknown-to-ferry
 /// archives. The release, its metadata and the stored copy are in place,
 /// and nothing temporary is left.
-#[test]
-fn receive_run_by_a_real_shell_unpacks_checks_and_keeps_the_artifact() {
-    let only_coreutils = tempfile::tempdir().unwrap();
+/// A PATH with only coreutils' tools, gzip and tar: no OpenSSL, no perl
+/// (so `tee` fans out), no zstd.
+fn only_coreutils() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
     for tool in [
         "sha256sum",
         "tee",
@@ -184,12 +190,15 @@ fn receive_run_by_a_real_shell_unpacks_checks_and_keeps_the_artifact() {
         "mv",
         "rm",
     ] {
-        std::os::unix::fs::symlink(
-            Path::new("/usr/bin").join(tool),
-            only_coreutils.path().join(tool),
-        )
-        .unwrap();
+        std::os::unix::fs::symlink(Path::new("/usr/bin").join(tool), dir.path().join(tool))
+            .unwrap();
     }
+    dir
+}
+
+#[test]
+fn receive_run_by_a_real_shell_unpacks_checks_and_keeps_the_artifact() {
+    let only_coreutils = only_coreutils();
     let no_openssl = only_coreutils.path().to_str().unwrap().to_string();
     // A zstd that cannot read gzip (built without zlib): the host unpacks
     // the checked stored copy instead.
@@ -248,7 +257,13 @@ fn receive_run_by_a_real_shell_unpacks_checks_and_keeps_the_artifact() {
 /// release of the same id stays.
 #[test]
 fn a_wrong_digest_removes_everything_temporary() {
-    for shell in ["/bin/sh", "/bin/bash"] {
+    let only_coreutils = only_coreutils();
+    let paths = ["/usr/bin:/bin", only_coreutils.path().to_str().unwrap()];
+    for (shell, path) in [
+        ("/bin/sh", paths[0]),
+        ("/bin/bash", paths[0]),
+        ("/bin/sh", paths[1]),
+    ] {
         let dir = tempfile::tempdir().unwrap();
         let content = b"x".repeat(300_000);
         let (bytes, sha) = tarball(dir.path(), &content, true);
@@ -264,9 +279,9 @@ fn a_wrong_digest_removes_everything_temporary() {
         ] {
             let mut r = plain(expect, Compression::Gzip);
             r.deploy_to = &deploy;
-            let out = run(shell, &receive(&r), input, "/usr/bin:/bin");
+            let out = run(shell, &receive(&r), input, path);
             let stderr = String::from_utf8_lossy(&out.stderr);
-            assert_eq!(out.status.code(), Some(65), "{shell}: {stderr}");
+            assert_eq!(out.status.code(), Some(65), "{shell} {path}: {stderr}");
             assert!(
                 stderr.contains(&format!("checksum mismatch: expected sha256 {expect}")),
                 "{stderr}"
@@ -287,10 +302,16 @@ fn a_broken_archive_with_the_right_digest_fails_on_tar() {
     let sha = hex::encode(sha2::Sha256::digest(&bytes));
     let deploy_to = dir.path().join("app");
     let deploy = deploy_to.to_str().unwrap().to_string();
-    for compression in [Compression::Gzip, Compression::None] {
+    let only_coreutils = only_coreutils();
+    let no_perl = only_coreutils.path().to_str().unwrap();
+    for (compression, path) in [
+        (Compression::Gzip, "/usr/bin:/bin"),
+        (Compression::None, "/usr/bin:/bin"),
+        (Compression::Gzip, no_perl),
+    ] {
         let mut r = plain(&sha, compression);
         r.deploy_to = &deploy;
-        let out = run("/bin/sh", &receive(&r), &bytes, "/usr/bin:/bin");
+        let out = run("/bin/sh", &receive(&r), &bytes, path);
         assert!(!out.status.success(), "{out:?}");
         assert_ne!(out.status.code(), Some(65), "{out:?}");
         assert!(names(&deploy_to.join("releases")).is_empty());
@@ -375,4 +396,40 @@ fn the_pipe_from_sshd_is_made_one_mib_wide() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "1048576");
+}
+
+/// The perl fan-out behaves as `tee -p`: a full disk on one output is said,
+/// makes the status 1 and the other outputs still get every byte; a pipe
+/// closed early (`tar` that stopped) is dropped without an error.
+#[test]
+fn the_fan_out_feeds_every_output_to_the_end_as_tee_p_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let input = b"0123456789".repeat(300_000);
+    let fan_out = format!("perl -e '{FAN_OUT}'");
+    for tee in [fan_out.as_str(), "tee -p"] {
+        let out = run(
+            "/bin/sh",
+            &format!("{tee} /dev/full {d}/x > {d}/h"),
+            &input,
+            "/usr/bin:/bin",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{tee}: {stderr}");
+        assert!(
+            stderr.contains("/dev/full: No space left on device"),
+            "{tee}: {stderr}"
+        );
+        assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), input, "{tee}");
+        assert_eq!(std::fs::read(dir.path().join("h")).unwrap(), input, "{tee}");
+        let out = run(
+            "/bin/sh",
+            &format!("{{ {tee} {d}/a; echo $? > {d}/status; }} | head -c 10 > /dev/null"),
+            &input,
+            "/usr/bin:/bin",
+        );
+        let status = std::fs::read_to_string(dir.path().join("status")).unwrap();
+        assert_eq!(status, "0\n", "{tee}: {out:?}");
+        assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), input, "{tee}");
+    }
 }
