@@ -1,8 +1,9 @@
-//! A run's lease: renewed on every host it holds, each renewal bounded in
-//! time, each host's result counted. A renewal that finds another holder
-//! loses the host at once; one that gets no answer is tried again while the
-//! lease, counted on the controller's clock from the last renewal sent,
-//! leaves time for another try. A lost host is not renewed again.
+//! A run's lease: renewed on every host it holds, each host on its own,
+//! each host's result counted. A renewal that finds another holder loses the
+//! host at once; one still unanswered when the lease runs out (counted on the
+//! controller's clock from the last renewal sent) loses it then; one that
+//! fails early is tried again while the lease leaves time for another try.
+//! A lost host is not renewed again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,11 +14,9 @@ use super::{script, status_reason, LEASE};
 use crate::config::Host;
 use crate::context::Context;
 
-/// How long one host may take to answer a renewal: a frozen host must not
-/// hold up the renewal of the others past their lease.
-const RENEW_TIMEOUT: Duration = Duration::from_secs(script::LEASE_SECS / 4);
-/// How often the renewer looks for leases due (and for tries again).
-const TICK: Duration = Duration::from_secs(script::LEASE_SECS / 12);
+/// How long after a failed renewal the next is sent, and how long at least
+/// that one must have to land before the lease runs out.
+const AGAIN: Duration = Duration::from_secs(script::LEASE_SECS / 12);
 /// A lease is renewed once a third of it has passed: this much is left.
 const DUE_WITHIN: Duration = Duration::from_secs(script::LEASE_SECS * 2 / 3);
 
@@ -46,7 +45,7 @@ pub(super) enum Reply {
 pub(super) enum Verdict {
     /// Valid (on the controller's clock) until then.
     Renewed(Instant),
-    /// Try again at the next tick: the lease lasts past that try's timeout.
+    /// Try again after [`AGAIN`]: the lease leaves that try time to land.
     Again,
     Lost(String),
 }
@@ -59,22 +58,24 @@ pub(super) fn judge(answer: Reply, sent: Instant, valid_until: Instant, now: Ins
         // The host counts its lease from when the script runs, after `sent`.
         Reply::Renewed => Verdict::Renewed(sent + LEASE),
         Reply::NotOurs(why) => Verdict::Lost(why),
-        Reply::NoAnswer(_) if now + TICK + RENEW_TIMEOUT < valid_until => Verdict::Again,
+        Reply::NoAnswer(_) if now + AGAIN * 2 <= valid_until => Verdict::Again,
         Reply::NoAnswer(why) => Verdict::Lost(format!(
             "{why}, and its lease runs out before another try could land"
         )),
     }
 }
 
-/// Whether a lease valid until `valid_until` is due for renewal at `now`
-/// (half a tick early, so ticks that drift do not renew late).
-fn due(valid_until: Instant, now: Instant) -> bool {
-    valid_until.saturating_duration_since(now) <= DUE_WITHIN + TICK / 2
+/// When a lease valid until `valid_until` is renewed: once a third of it has
+/// passed.
+fn renew_at(valid_until: Instant) -> Instant {
+    valid_until.checked_sub(DUE_WITHIN).unwrap_or(valid_until)
 }
 
-/// Renew the lease on every host still held, each within [`RENEW_TIMEOUT`],
-/// once a third of it has passed. `taken_at`: when the lock's scripts were
-/// sent, from which the first leases count.
+/// Renew the lease on every host still held, once a third of it has passed:
+/// each host on its own, so a slow or frozen host holds up no other's
+/// renewal, and each renewal waited for until the lease it renews runs out
+/// (a host short of CPU may answer late, but in time). `taken_at`: when the
+/// lock's scripts were sent, from which the first leases count.
 pub(super) async fn renew_forever(
     ctx: Arc<Context>,
     hosts: Vec<Host>,
@@ -84,86 +85,83 @@ pub(super) async fn renew_forever(
     renewals: Arc<Mutex<HashMap<String, Renewals>>>,
     taken_at: Instant,
 ) {
-    let mut valid: HashMap<String, Instant> = hosts
-        .iter()
-        .map(|h| (h.name.clone(), taken_at + LEASE))
-        .collect();
+    let mut each = tokio::task::JoinSet::new();
+    for host in hosts {
+        let script = script::renew(&dirs[&host.name], &run_id, &prefix);
+        each.spawn(renew_host(
+            ctx.clone(),
+            host,
+            script,
+            renewals.clone(),
+            taken_at + LEASE,
+        ));
+    }
+    while each.join_next().await.is_some() {}
+}
+
+/// Renew one host's lease, valid until `valid`, until it is lost.
+async fn renew_host(
+    ctx: Arc<Context>,
+    host: Host,
+    script: String,
+    renewals: Arc<Mutex<HashMap<String, Renewals>>>,
+    mut valid: Instant,
+) {
+    let mut at = renew_at(valid);
     loop {
-        tokio::time::sleep(TICK).await;
-        let now = Instant::now();
-        let held: Vec<Host> = {
-            let renewals = renewals.lock().expect("renewals lock");
-            hosts
-                .iter()
-                .filter(|h| renewals.get(&h.name).is_none_or(|r| r.lost.is_none()))
-                .filter(|h| due(valid[&h.name], now))
-                .cloned()
-                .collect()
-        };
-        if held.is_empty() {
-            continue;
-        }
-        let scripts: Arc<HashMap<String, String>> = Arc::new(
-            held.iter()
-                .map(|h| {
-                    let s = script::renew(&dirs[&h.name], &run_id, &prefix);
-                    (h.name.clone(), s)
-                })
-                .collect(),
-        );
+        tokio::time::sleep_until(at.into()).await;
         let sent = Instant::now();
-        let answers = ctx
-            .executor
-            .each_host(
-                held,
-                ctx.forks,
-                |_| true,
-                move |exec, host, session| {
-                    let scripts = scripts.clone();
-                    async move {
-                        let session = session.expect("each_host connects");
-                        let renew = exec.script(
-                            &host.name,
-                            &session,
-                            "renew lock",
-                            scripts[&host.name].clone(),
-                            None,
-                        );
-                        tokio::time::timeout(RENEW_TIMEOUT, renew).await
-                    }
-                },
-            )
-            .await;
-        let now = Instant::now();
-        for (host, answer) in answers {
-            let answer = match answer {
-                Ok(Ok(Ok(out))) => renewal_lost(&out).map_or(Reply::Renewed, Reply::NotOurs),
-                Ok(Ok(Err(failure))) => {
+        let script = script.clone();
+        let renew = ctx.executor.each_host(
+            vec![host.clone()],
+            1,
+            |_| true,
+            move |exec, host, session| {
+                let script = script.clone();
+                async move {
+                    let session = session.expect("each_host connects");
+                    exec.script(&host.name, &session, "renew lock", script, None)
+                        .await
+                }
+            },
+        );
+        let answer = match tokio::time::timeout_at(valid.into(), renew).await {
+            Ok(mut answers) => match answers.pop().map(|(_, answer)| answer) {
+                Some(Ok(Ok(out))) => renewal_lost(&out).map_or(Reply::Renewed, Reply::NotOurs),
+                Some(Ok(Err(failure))) => {
                     Reply::NoAnswer(format!("its renewal failed: {}", failure.reason))
                 }
-                Ok(Err(_)) => Reply::NoAnswer(format!(
-                    "its renewal got no answer within {RENEW_TIMEOUT:?}"
-                )),
-                Err(status) => {
+                Some(Err(status)) => {
                     Reply::NoAnswer(format!("its renewal failed: {}", status_reason(&status)))
                 }
-            };
-            let mut renewals = renewals.lock().expect("renewals lock");
-            let entry = renewals.entry(host.name.clone()).or_default();
-            match judge(answer, sent, valid[&host.name], now) {
-                Verdict::Renewed(until) => {
-                    entry.renewed += 1;
-                    valid.insert(host.name.clone(), until);
-                }
-                Verdict::Again => entry.failed += 1,
-                Verdict::Lost(why) => {
-                    entry.failed += 1;
-                    ctx.reporter.emit(&crate::events::Event::LockLost {
-                        host: host.name.clone(),
-                        reason: why.clone(),
-                    });
-                    entry.lost = Some(why);
-                }
+                None => Reply::NoAnswer("its renewal was not sent".into()),
+            },
+            Err(_) => Reply::NoAnswer(format!(
+                "its renewal got no answer in the {} s its lease had left",
+                valid.saturating_duration_since(sent).as_secs()
+            )),
+        };
+        let now = Instant::now();
+        let mut renewals = renewals.lock().expect("renewals lock");
+        let entry = renewals.entry(host.name.clone()).or_default();
+        match judge(answer, sent, valid, now) {
+            Verdict::Renewed(until) => {
+                entry.renewed += 1;
+                valid = until;
+                at = renew_at(valid);
+            }
+            Verdict::Again => {
+                entry.failed += 1;
+                at = now + AGAIN;
+            }
+            Verdict::Lost(why) => {
+                entry.failed += 1;
+                ctx.reporter.emit(&crate::events::Event::LockLost {
+                    host: host.name.clone(),
+                    reason: why.clone(),
+                });
+                entry.lost = Some(why);
+                return;
             }
         }
     }
@@ -177,24 +175,48 @@ mod tests {
         Duration::from_secs(secs)
     }
 
-    /// Each answer, at each point of a 60 s lease taken at t0 (ticks of 5 s,
-    /// renewal timeout 15 s, renewed after 20 s).
+    /// Each answer, at each point of a 60 s lease taken at t0 (renewed after
+    /// 20 s, a failed try sent again after 5 s with at least 5 s to land).
     #[test]
     fn each_answer_at_each_point_of_the_lease() {
         let t0 = Instant::now();
         let valid = t0 + LEASE;
-        let no = || Reply::NoAnswer("its renewal got no answer within 15s".into());
+        let late =
+            || Reply::NoAnswer("its renewal got no answer in the 40 s its lease had left".into());
+        let failed = || Reply::NoAnswer("its renewal failed: exit 1".into());
+        let too_late = |why: &str| {
+            Verdict::Lost(format!(
+                "{why}, and its lease runs out before another try could land"
+            ))
+        };
         let table = [
             // (sent, answered, answer, verdict)
             (20, 21, Reply::Renewed, Verdict::Renewed(t0 + s(80))),
-            (20, 35, Reply::Renewed, Verdict::Renewed(t0 + s(80))),
-            (20, 21, Reply::NotOurs("it was removed".into()), Verdict::Lost("it was removed".into())),
-            // No answer: tried again while a try (tick + timeout) still lands in the lease.
-            (20, 35, no(), Verdict::Again),
-            (25, 39, no(), Verdict::Again),
-            (40, 40, no(), Verdict::Lost("its renewal got no answer within 15s, and its lease runs out before another try could land".into())),
-            (40, 55, no(), Verdict::Lost("its renewal got no answer within 15s, and its lease runs out before another try could land".into())),
-            (20, 35, Reply::NoAnswer("its renewal failed: exit 1".into()), Verdict::Again),
+            // A host short of CPU answers late, but before the lease runs out.
+            (20, 55, Reply::Renewed, Verdict::Renewed(t0 + s(80))),
+            (
+                20,
+                21,
+                Reply::NotOurs("it was removed".into()),
+                Verdict::Lost("it was removed".into()),
+            ),
+            (
+                20,
+                59,
+                Reply::NotOurs("it was removed".into()),
+                Verdict::Lost("it was removed".into()),
+            ),
+            // Failed early: tried again while a try sent 5 s later has 5 s to land.
+            (20, 21, failed(), Verdict::Again),
+            (45, 50, failed(), Verdict::Again),
+            (45, 51, failed(), too_late("its renewal failed: exit 1")),
+            // No answer until the lease ran out.
+            (
+                20,
+                60,
+                late(),
+                too_late("its renewal got no answer in the 40 s its lease had left"),
+            ),
         ];
         for (sent, answered, answer, verdict) in table {
             let got = judge(answer.clone(), t0 + s(sent), valid, t0 + s(answered));
@@ -206,19 +228,9 @@ mod tests {
     }
 
     #[test]
-    fn a_lease_is_due_once_a_third_has_passed_half_a_tick_early() {
+    fn a_lease_is_renewed_once_a_third_has_passed() {
         let t0 = Instant::now();
-        let valid = t0 + LEASE;
-        for (at, is_due) in [
-            (0, false),
-            (15, false),
-            (17, false),
-            (18, true),
-            (20, true),
-            (59, true),
-            (61, true),
-        ] {
-            assert_eq!(due(valid, t0 + s(at)), is_due, "at {at}s");
-        }
+        assert_eq!(renew_at(t0 + LEASE), t0 + s(20));
+        assert_eq!(renew_at(t0 + s(80)), t0 + s(40));
     }
 }

@@ -430,47 +430,90 @@ fn a_run_that_cannot_release_a_lock_names_the_host() {
     assert!(lock_dir(&fleet, 0).exists(), "{stderr}");
 }
 
-/// Issue 16 (2,000 hosts): a renewal that gets no answer within its 15 s
-/// (here the host's `date` hangs 25 s once, as on a host too loaded to
-/// answer) is tried again while the lease has room for it: the run keeps
-/// its lock and ends well. It used to count the lock lost at the first
-/// silence and exit 1.
+/// Makes the host's `date +%s` (the renewal's clock) hang `secs` seconds,
+/// the next call only or (`every`) each call, as on a host too loaded to
+/// answer; every call is logged in `/srv/.clock/calls`, and a line goes to
+/// `/srv/.clock/hung` as each hang ends.
+fn hang_renewals(fleet: &Fleet, secs: u32, every: bool) {
+    let mode = if every { "every" } else { "hang-once" };
+    crate::support::host::shell_ok(
+        fleet,
+        0,
+        &format!(
+            "set -e; mkdir -p /srv/.clock; cp /usr/bin/date /srv/.clock/date; : > /srv/.clock/calls; \
+             touch /srv/.clock/{mode}; \
+             printf '%s\\n' '#!/bin/sh' \
+             'if [ \"$*\" = +%s ]; then echo call >> /srv/.clock/calls; \
+              if [ -e /srv/.clock/every ] || rm /srv/.clock/hang-once 2>/dev/null; then \
+              sleep {secs}; echo hung >> /srv/.clock/hung; fi; fi' \
+             'exec /srv/.clock/date \"$@\"' > /srv/.clock/shim; chmod 755 /srv/.clock/shim; \
+             mount --bind /srv/.clock/shim /usr/bin/date"
+        ),
+    );
+}
+
+/// Issue 16 (2,000 hosts): renewals each answered 18 s late (by a host too
+/// loaded to answer sooner) but before the lease runs out keep the lock,
+/// and the run ends well. Before, a renewal unanswered after 15 s failed,
+/// its retry too, and the lock was counted lost 55 s into the lease: the
+/// first deploy of 2,000 hosts on one machine lost it on many hosts.
 #[test]
-fn a_renewal_without_an_answer_is_tried_again_and_the_lock_kept() {
+fn renewals_answered_late_but_within_the_lease_keep_the_lock() {
     let fleet = Fleet::start(1);
     let project = Project::new(&fleet, "");
     let r1 = project.release_tarball("r1");
     let gate = Gate::install(&fleet, &project, 1200);
     let run = project.deploy(&r1, "r1").spawn();
     gate.reached();
-    // Every `date +%s` is logged; the first after this hangs 25 s.
-    crate::support::host::shell_ok(
-        &fleet,
-        0,
-        "set -e; mkdir -p /srv/.clock; cp /usr/bin/date /srv/.clock/date; : > /srv/.clock/calls; \
-         touch /srv/.clock/hang-once; \
-         printf '%s\\n' '#!/bin/sh' \
-         'if [ \"$*\" = +%s ]; then echo call >> /srv/.clock/calls; \
-          if rm /srv/.clock/hang-once 2>/dev/null; then sleep 25; touch /srv/.clock/hung; fi; fi' \
-         'exec /srv/.clock/date \"$@\"' > /srv/.clock/shim; chmod 755 /srv/.clock/shim; \
-         mount --bind /srv/.clock/shim /usr/bin/date",
-    );
+    hang_renewals(&fleet, 18, true);
+    // The first renewal (20 s in) answers at 38 s, the second (40 s in:
+    // a third of the lease it renewed) at 58 s, past the old rule's 55 s.
     let hung = fleet.on_host(0, "/srv/.clock/hung");
-    let calls = fleet.on_host(0, "/srv/.clock/calls");
-    // The hanging renewal ends about 45 s into the run: by then its retry,
-    // 5 s after its 15 s timeout, has come.
-    wait_until(Duration::from_secs(90), "the renewal never hung", || {
-        hung.exists()
+    wait_until(Duration::from_secs(100), "two renewals never hung", || {
+        std::fs::read_to_string(&hung).is_ok_and(|s| s.lines().count() >= 2)
     });
-    let renewals = std::fs::read_to_string(&calls).unwrap().lines().count();
     gate.open();
     let out = run.finish();
-    assert!(
-        renewals >= 2,
-        "the renewal was not tried again ({renewals} call(s) of date +%s)\n{}",
-        out.stderr
-    );
     assert!(!out.stderr.contains("lost the lock"), "{}", out.stderr);
     assert_eq!(current(&fleet, 0), "releases/r1");
     assert!(!lock_dir(&fleet, 0).exists(), "{}", out.stderr);
+}
+
+/// The failure side: a renewal still unanswered when the lease runs out
+/// (the host's clock hangs 80 s) loses the lock there and says why; the
+/// switch sent once the lease has run out on the host's clock is refused
+/// by its fence, so the host stays as it was.
+#[test]
+fn a_renewal_unanswered_until_the_lease_runs_out_loses_the_lock() {
+    let fleet = Fleet::start(1);
+    let project = Project::new(&fleet, "");
+    let r1 = project.release_tarball("r1");
+    let gate = Gate::install(&fleet, &project, 1200);
+    let mut run = project
+        .deploy(&r1, "r1")
+        .code(1)
+        .stderr_has("this run lost its lock on 1 host(s)")
+        .spawn();
+    gate.reached();
+    hang_renewals(&fleet, 80, false);
+    run.stderr_until(|line| {
+        line.contains("[h1] lost the lock: its renewal got no answer in the")
+            && line.contains(
+                "its lease had left, and its lease runs out before another try could land",
+            )
+    });
+    // The hosts share the test's clock: wait for the lease to end there too.
+    let info: serde_json::Value = serde_json::from_str(&info_json(&fleet, 0)).unwrap();
+    let until = info["lease_until"].as_u64().unwrap();
+    wait_until(Duration::from_secs(30), "the lease never ran out", || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.unwrap().as_secs() > until
+    });
+    gate.open();
+    let stderr = run.finish().stderr;
+    assert!(
+        stderr.contains("lost the lock: its lease expired"),
+        "{stderr}"
+    );
+    assert!(!on_host(&fleet, 0, "current").exists(), "{stderr}");
 }
