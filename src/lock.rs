@@ -7,7 +7,7 @@
 //! the run still holds it (`steps::lock::fence`). A manual lock (`ferry
 //! lock`) has none and stays until `ferry unlock`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -316,7 +316,18 @@ async fn release_on(
     dirs: &HashMap<String, String>,
     run_id: &str,
 ) -> Vec<(String, String)> {
-    release_after_on(ctx, hosts, dirs, run_id, &HashMap::new()).await
+    release_after_on(ctx, hosts, dirs, run_id, &HashMap::new())
+        .await
+        .kept
+}
+
+/// What a release found on the hosts it was sent to.
+#[derive(Default)]
+struct Releases {
+    /// Hosts where it could not be done, and why.
+    kept: Vec<(String, String)>,
+    /// Hosts where it removed this run's lock.
+    ours: HashSet<String>,
 }
 
 /// [`release_on`], each host's script of `tails` (its last history lines
@@ -328,9 +339,9 @@ async fn release_after_on(
     dirs: &HashMap<String, String>,
     run_id: &str,
     tails: &HashMap<String, String>,
-) -> Vec<(String, String)> {
+) -> Releases {
     if hosts.is_empty() {
-        return Vec::new();
+        return Releases::default();
     }
     let scripts = hosts
         .iter()
@@ -340,7 +351,7 @@ async fn release_after_on(
             (h.name.clone(), s)
         })
         .collect();
-    let mut kept = Vec::new();
+    let mut released = Releases::default();
     for (host, result) in on_hosts(ctx, hosts, scripts).await {
         let tailed = tails.contains_key(&host.name);
         if let Some(what) = tailed
@@ -351,12 +362,16 @@ async fn release_after_on(
                 .printer()
                 .host_event(&host.name, &format!("warning: {what}"));
         }
-        if let Err(status) = result {
-            kept.push((host.name, status_reason(&status)));
+        match result {
+            Ok(out) if out.lines().last() == Some(script::MARK_RELEASED) => {
+                released.ours.insert(host.name);
+            }
+            Ok(_) => {}
+            Err(status) => released.kept.push((host.name, status_reason(&status))),
         }
     }
-    kept.sort();
-    kept
+    released.kept.sort();
+    released
 }
 
 /// What of a tail script (`steps::release::tail`) failed, from its output
@@ -404,19 +419,30 @@ impl LockGuard {
         &self.locked
     }
 
-    /// Hosts whose lock this run lost (renewal failed or found another
-    /// holder), with why and how many renewals failed there.
+    /// Hosts whose lock this run lost (a renewal found another holder) or
+    /// cannot count on (renewals unanswered past the lease), with why and
+    /// how many renewals failed there. `confirmed`: hosts where the lock was
+    /// found still this run's since, which count as kept.
     pub fn lost(&self) -> Vec<(String, String)> {
+        self.lost_but(&HashSet::new())
+    }
+
+    fn lost_but(&self, confirmed: &HashSet<String>) -> Vec<(String, String)> {
         let renewals = self.renewals.lock().expect("renewals lock");
         let mut lost: Vec<(String, String)> = renewals
             .iter()
             .filter_map(|(host, r)| {
-                r.lost.as_ref().map(|why| {
-                    (
-                        host.clone(),
-                        format!("{why} ({} renewal(s) ok, {} failed)", r.renewed, r.failed),
-                    )
-                })
+                let why = match (&r.lost, &r.unsure) {
+                    (Some(why), _) => why.clone(),
+                    (None, Some(why)) if !confirmed.contains(host) => {
+                        format!("{why}; it could not be confirmed since")
+                    }
+                    _ => return None,
+                };
+                Some((
+                    host.clone(),
+                    format!("{why} ({} renewal(s) ok, {} failed)", r.renewed, r.failed),
+                ))
             })
             .collect();
         lost.sort();
@@ -462,13 +488,17 @@ impl LockGuard {
     /// same round trip (a deploy's last history lines and prune).
     pub async fn release_after(self, ctx: &Context, tails: &HashMap<String, String>) -> Released {
         self.renewer.abort();
-        let lost = self.lost();
         // A host whose connection was lost mid-run is given a short try only
         // (the executor's): a frozen one costs 2 s here, and its lease ends
         // the lock.
-        let mut kept = release_after_on(ctx, &self.locked, &self.dirs, &self.run_id, tails).await;
-        kept.sort();
-        Released { lost, kept }
+        let released = release_after_on(ctx, &self.locked, &self.dirs, &self.run_id, tails).await;
+        // An unconfirmed lock found still this run's at its release was
+        // never taken by another run (a take-over rewrites the holder).
+        let lost = self.lost_but(&released.ours);
+        Released {
+            lost,
+            kept: released.kept,
+        }
     }
 }
 

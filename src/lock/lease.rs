@@ -1,9 +1,13 @@
 //! A run's lease: renewed on every host it holds, each host on its own,
 //! each host's result counted. A renewal that finds another holder loses the
-//! host at once; one still unanswered when the lease runs out (counted on the
-//! controller's clock from the last renewal sent) loses it then; one that
-//! fails early is tried again while the lease leaves time for another try.
-//! A lost host is not renewed again.
+//! host at once, and it is not renewed again. One that fails early is tried
+//! again while the lease (counted on the controller's clock from the last
+//! renewal sent) leaves time for another try; one still unanswered when the
+//! lease runs out leaves the lock unconfirmed there: the run says so and
+//! keeps trying, and a later renewal, or the release at the end, that finds
+//! the lock still this run's confirms it (no other run can have taken it
+//! over: a take-over rewrites the holder). Meanwhile every switch on the
+//! host still checks the lease on the host's own clock.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,6 +31,9 @@ pub(super) struct Renewals {
     pub(super) failed: u32,
     /// Why this run no longer counts on its lock there.
     pub(super) lost: Option<String>,
+    /// Why the lock is unconfirmed there (renewals unanswered past the
+    /// lease): lost unless a later renewal or the release finds it ours.
+    pub(super) unsure: Option<String>,
 }
 
 /// What a host answered to one renewal.
@@ -47,6 +54,9 @@ pub(super) enum Verdict {
     Renewed(Instant),
     /// Try again after [`AGAIN`]: the lease leaves that try time to land.
     Again,
+    /// The lease ran out with no answer: the lock is unconfirmed; try again
+    /// after [`AGAIN`].
+    Unsure(String),
     Lost(String),
 }
 
@@ -59,7 +69,7 @@ pub(super) fn judge(answer: Reply, sent: Instant, valid_until: Instant, now: Ins
         Reply::Renewed => Verdict::Renewed(sent + LEASE),
         Reply::NotOurs(why) => Verdict::Lost(why),
         Reply::NoAnswer(_) if now + AGAIN * 2 <= valid_until => Verdict::Again,
-        Reply::NoAnswer(why) => Verdict::Lost(format!(
+        Reply::NoAnswer(why) => Verdict::Unsure(format!(
             "{why}, and its lease runs out before another try could land"
         )),
     }
@@ -111,37 +121,23 @@ async fn renew_host(
     loop {
         tokio::time::sleep_until(at.into()).await;
         let sent = Instant::now();
-        let script = script.clone();
-        let renew = ctx.executor.each_host(
-            vec![host.clone()],
-            1,
-            |_| true,
-            move |exec, host, session| {
-                let script = script.clone();
-                async move {
-                    let session = session.expect("each_host connects");
-                    exec.script(&host.name, &session, "renew lock", script, None)
-                        .await
-                }
-            },
-        );
-        let answer = match tokio::time::timeout_at(valid.into(), renew).await {
-            Ok(mut answers) => match answers.pop().map(|(_, answer)| answer) {
-                Some(Ok(Ok(out))) => renewal_lost(&out).map_or(Reply::Renewed, Reply::NotOurs),
-                Some(Ok(Err(failure))) => {
-                    Reply::NoAnswer(format!("its renewal failed: {}", failure.reason))
-                }
-                Some(Err(status)) => {
-                    Reply::NoAnswer(format!("its renewal failed: {}", status_reason(&status)))
-                }
-                None => Reply::NoAnswer("its renewal was not sent".into()),
-            },
-            Err(_) => Reply::NoAnswer(format!(
-                "its renewal got no answer in the {} s its lease had left",
-                valid.saturating_duration_since(sent).as_secs()
-            )),
-        };
+        // Waited for until the lease runs out; once it has (unconfirmed),
+        // as long as a renewal's due time.
+        let deadline = valid.max(sent + DUE_WITHIN);
+        let answer =
+            match tokio::time::timeout_at(deadline.into(), renew(&ctx, &host, &script)).await {
+                Ok(answer) => answer,
+                Err(_) if valid > sent => Reply::NoAnswer(format!(
+                    "its renewal got no answer in the {} s its lease had left",
+                    valid.duration_since(sent).as_secs()
+                )),
+                Err(_) => Reply::NoAnswer(format!(
+                    "its renewal got no answer within {} s",
+                    DUE_WITHIN.as_secs()
+                )),
+            };
         let now = Instant::now();
+        let printer = ctx.reporter.printer();
         let mut renewals = renewals.lock().expect("renewals lock");
         let entry = renewals.entry(host.name.clone()).or_default();
         match judge(answer, sent, valid, now) {
@@ -149,10 +145,29 @@ async fn renew_host(
                 entry.renewed += 1;
                 valid = until;
                 at = renew_at(valid);
+                if entry.unsure.take().is_some() {
+                    printer.host_event(
+                        &host.name,
+                        "the lock is confirmed again: still this run's, no other run took it",
+                    );
+                }
             }
             Verdict::Again => {
                 entry.failed += 1;
                 at = now + AGAIN;
+            }
+            Verdict::Unsure(why) => {
+                entry.failed += 1;
+                at = now + AGAIN;
+                if entry.unsure.is_none() {
+                    printer.host_event(
+                        &host.name,
+                        &format!(
+                            "warning: the lock is unconfirmed: {why}; trying again (a switch there still checks the lease on the host)"
+                        ),
+                    );
+                    entry.unsure = Some(why);
+                }
             }
             Verdict::Lost(why) => {
                 entry.failed += 1;
@@ -164,6 +179,37 @@ async fn renew_host(
                 return;
             }
         }
+    }
+}
+
+/// One renewal of `host`'s lease, and what it answered.
+async fn renew(ctx: &Context, host: &Host, script: &str) -> Reply {
+    let script = script.to_string();
+    let mut answers = ctx
+        .executor
+        .each_host(
+            vec![host.clone()],
+            1,
+            |_| true,
+            move |exec, host, session| {
+                let script = script.clone();
+                async move {
+                    let session = session.expect("each_host connects");
+                    exec.script(&host.name, &session, "renew lock", script, None)
+                        .await
+                }
+            },
+        )
+        .await;
+    match answers.pop().map(|(_, answer)| answer) {
+        Some(Ok(Ok(out))) => renewal_lost(&out).map_or(Reply::Renewed, Reply::NotOurs),
+        Some(Ok(Err(failure))) => {
+            Reply::NoAnswer(format!("its renewal failed: {}", failure.reason))
+        }
+        Some(Err(status)) => {
+            Reply::NoAnswer(format!("its renewal failed: {}", status_reason(&status)))
+        }
+        None => Reply::NoAnswer("its renewal was not sent".into()),
     }
 }
 
@@ -185,7 +231,7 @@ mod tests {
             || Reply::NoAnswer("its renewal got no answer in the 40 s its lease had left".into());
         let failed = || Reply::NoAnswer("its renewal failed: exit 1".into());
         let too_late = |why: &str| {
-            Verdict::Lost(format!(
+            Verdict::Unsure(format!(
                 "{why}, and its lease runs out before another try could land"
             ))
         };
@@ -216,6 +262,22 @@ mod tests {
                 60,
                 late(),
                 too_late("its renewal got no answer in the 40 s its lease had left"),
+            ),
+            // Once it has run out (unconfirmed): a renewal answered confirms
+            // the lock, one that finds another holder loses it, silence keeps
+            // it unconfirmed.
+            (65, 70, Reply::Renewed, Verdict::Renewed(t0 + s(125))),
+            (
+                65,
+                66,
+                Reply::NotOurs("it was removed".into()),
+                Verdict::Lost("it was removed".into()),
+            ),
+            (
+                65,
+                105,
+                Reply::NoAnswer("its renewal got no answer within 40 s".into()),
+                too_late("its renewal got no answer within 40 s"),
             ),
         ];
         for (sent, answered, answer, verdict) in table {

@@ -27,6 +27,9 @@ pub const MARK_LOST: &str = "@@lost";
 pub const MARK_REMOVED: &str = "@@removed";
 pub const MARK_CHANGED: &str = "@@changed";
 pub const MARK_GONE: &str = "@@gone";
+/// Last line of [`release`] once it removed this run's lock: the lock was
+/// still this run's at the end (no other run had taken it over).
+pub const MARK_RELEASED: &str = "@@released";
 
 /// How long a lease lasts on the host without renewal, in seconds.
 pub const LEASE_SECS: u64 = 60;
@@ -161,11 +164,11 @@ pub fn renew(deploy_to: &str, run_id: &str, leased_prefix: &str) -> String {
     )
 }
 
-/// Release the lock if `run_id` holds it.
+/// Release the lock if `run_id` holds it, saying [`MARK_RELEASED`] then.
 pub fn release(deploy_to: &str, run_id: &str) -> String {
     format!(
         "cd {d}/.ferry 2>/dev/null || exit 0; {READ_INFO}; {FIELDS}; \
-         [ \"$r\" = {run} ] || exit 0; rm -rf lock",
+         [ \"$r\" = {run} ] || exit 0; rm -rf lock && echo {MARK_RELEASED}",
         d = quote(deploy_to),
         run = quote(run_id),
     )

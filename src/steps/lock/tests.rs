@@ -77,7 +77,7 @@ fn renew_release_remove_show_fence_by_exact_string() {
         release("/srv/app", "run1"),
         format!(
             "cd /srv/app/.ferry 2>/dev/null || exit 0; i=; IFS= read -r i 2>/dev/null < lock/info.json; \
-             {FIELDS_SH}; [ \"$r\" = run1 ] || exit 0; rm -rf lock"
+             {FIELDS_SH}; [ \"$r\" = run1 ] || exit 0; rm -rf lock && echo @@released"
         )
     );
     assert_eq!(
@@ -268,9 +268,12 @@ fn scripts_run_by_sh_keep_the_protocol() {
     assert_eq!((code, out.as_str()), (0, "tail\n"));
     assert!(app.join(".ferry/lock").exists(), "run2 never held it");
     // Release by another run does nothing; by the holder it removes.
-    sh(dir.path(), &release(d, "run2"));
+    assert_eq!(
+        sh(dir.path(), &release(d, "run2")),
+        (0, String::new(), String::new())
+    );
     assert!(app.join(".ferry/lock").exists());
-    sh(dir.path(), &release(d, "run1"));
+    assert_eq!(sh(dir.path(), &release(d, "run1")).1, "@@released\n");
     assert!(!app.join(".ferry/lock").exists());
     assert_eq!(sh(dir.path(), &show(d)).1, "@@free\n");
     // An expired lease fails the fence.
