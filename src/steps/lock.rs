@@ -27,8 +27,9 @@ pub const MARK_LOST: &str = "@@lost";
 pub const MARK_REMOVED: &str = "@@removed";
 pub const MARK_CHANGED: &str = "@@changed";
 pub const MARK_GONE: &str = "@@gone";
-/// Last line of [`release`] once it removed this run's lock: the lock was
-/// still this run's at the end (no other run had taken it over).
+/// Said by [`release`] when the lock it removes is this run's: still this
+/// run's at the end (no other run had taken it over). Said before the `rm`,
+/// which stays the script's last command (the shell runs it without a fork).
 pub const MARK_RELEASED: &str = "@@released";
 
 /// How long a lease lasts on the host without renewal, in seconds.
@@ -164,11 +165,11 @@ pub fn renew(deploy_to: &str, run_id: &str, leased_prefix: &str) -> String {
     )
 }
 
-/// Release the lock if `run_id` holds it, saying [`MARK_RELEASED`] then.
+/// Release the lock if `run_id` holds it, saying [`MARK_RELEASED`] first.
 pub fn release(deploy_to: &str, run_id: &str) -> String {
     format!(
         "cd {d}/.ferry 2>/dev/null || exit 0; {READ_INFO}; {FIELDS}; \
-         [ \"$r\" = {run} ] || exit 0; rm -rf lock && echo {MARK_RELEASED}",
+         [ \"$r\" = {run} ] || exit 0; echo {MARK_RELEASED}; rm -rf lock",
         d = quote(deploy_to),
         run = quote(run_id),
     )

@@ -243,8 +243,8 @@ fn host_frozen_during_deploy() {
         shown(&out)
     );
     drop(frozen);
-    // Three keepalives, plus the 15 s bound of a lease renewal that may be
-    // under way when the host freezes (README, Locks).
+    // Three keepalives, plus room for a lease renewal under way when the
+    // host freezes.
     assert_within(
         "a host frozen mid-deploy, freeze to the end of the run",
         took,

@@ -24,7 +24,8 @@ pub(crate) const KEEPALIVE: Duration = Duration::from_secs(1);
 /// How long a host that stops answering costs: the first keepalive goes
 /// out after one quiet interval, then three go unanswered (measured: 4 s).
 pub(crate) const GIVE_UP: Duration = Duration::from_secs(4);
-/// A lease renewal is bounded to this (README, Locks).
+/// Room for a lease renewal under way when a host freezes (renewals run on
+/// their own and no longer hold up a run's end; kept as margin).
 pub(crate) const RENEWAL_BOUND: Duration = Duration::from_secs(15);
 /// Slack for everything that is not a timeout (starting ferry, the real
 /// work of a small deploy, a slow CI machine shared by parallel tests).

@@ -16,6 +16,7 @@ mod guidance;
 mod host_keys;
 mod host_processes;
 mod hostile;
+mod lock_renewals;
 mod locks;
 mod patience;
 mod promote;

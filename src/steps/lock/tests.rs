@@ -77,7 +77,7 @@ fn renew_release_remove_show_fence_by_exact_string() {
         release("/srv/app", "run1"),
         format!(
             "cd /srv/app/.ferry 2>/dev/null || exit 0; i=; IFS= read -r i 2>/dev/null < lock/info.json; \
-             {FIELDS_SH}; [ \"$r\" = run1 ] || exit 0; rm -rf lock && echo @@released"
+             {FIELDS_SH}; [ \"$r\" = run1 ] || exit 0; echo @@released; rm -rf lock"
         )
     );
     assert_eq!(
