@@ -324,12 +324,13 @@ impl LockGuard {
 
     /// Hosts whose lock this run lost (a renewal found another holder) or
     /// cannot count on (renewals unanswered past the lease), with why and
-    /// how many renewals failed there. `confirmed`: hosts where the lock was
-    /// found still this run's since, which count as kept.
+    /// how many renewals failed there.
     pub fn lost(&self) -> Vec<(String, String)> {
         self.lost_but(&HashSet::new())
     }
 
+    /// [`LockGuard::lost`], but an unconfirmed lock on a host in
+    /// `confirmed` (found still this run's since) counts as kept.
     fn lost_but(&self, confirmed: &HashSet<String>) -> Vec<(String, String)> {
         let renewals = self.renewals.lock().expect("renewals lock");
         let mut lost: Vec<(String, String)> = renewals

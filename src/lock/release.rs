@@ -93,7 +93,8 @@ pub fn tail_trouble(out: Option<&str>) -> Option<String> {
 /// What a run's lock left at its end.
 #[derive(Clone, Debug, Default)]
 pub struct Released {
-    /// Hosts where the lock was lost during the run, and why.
+    /// Hosts where the lock was lost during the run (another holder), or
+    /// left unconfirmed to its end, and why.
     pub lost: Vec<(String, String)>,
     /// Hosts where the lock could not be released, and why: held until its
     /// lease runs out there, then the next run takes it over.

@@ -34,6 +34,17 @@ fn another_run_takes_the_lock(fleet: &Fleet, run: &mut Running) {
     }));
 }
 
+/// The run must say that h1's first renewal went unanswered until its
+/// lease ran out, leaving the lock unconfirmed there.
+fn the_lock_goes_unconfirmed(run: &mut Running) {
+    assert!(run.stderr_until(|line| {
+        line.contains("[h1] warning: the lock is unconfirmed: its renewal got no answer in the")
+            && line.contains(
+                "its lease had left, and its lease runs out before another try could land",
+            )
+    }));
+}
+
 /// A 1-host deploy of a first release, held in `before_switch` (a gate of
 /// `tenths` of a second) while `meanwhile` works against its lease;
 /// the gate is then opened. If it `loses` the lock, the run must exit 1
@@ -136,10 +147,8 @@ fn renewals_answered_late_but_within_the_lease_keep_the_lock() {
 fn an_unconfirmed_lock_found_still_ours_is_kept() {
     let (fleet, stderr) = a_deploy_at_its_gate(1200, false, |fleet, run| {
         hang_renewals(fleet, 45, Hang::Once);
-        run.stderr_until(|line| {
-            line.contains("[h1] warning: the lock is unconfirmed: its renewal got no answer in the")
-        });
-        run.stderr_until(|line| line.contains("[h1] the lock is confirmed again"));
+        the_lock_goes_unconfirmed(run);
+        assert!(run.stderr_until(|line| line.contains("[h1] the lock is confirmed again")));
     });
     assert_eq!(current(&fleet, 0), "releases/r1", "{stderr}");
     assert!(!lock_dir(&fleet, 0).exists(), "{stderr}");
@@ -153,12 +162,7 @@ fn an_unconfirmed_lock_found_still_ours_is_kept() {
 fn an_unconfirmed_lock_taken_by_another_run_is_lost() {
     let (fleet, stderr) = a_deploy_at_its_gate(1200, true, |fleet, run| {
         hang_renewals(fleet, 80, Hang::Once);
-        run.stderr_until(|line| {
-            line.contains("[h1] warning: the lock is unconfirmed: its renewal got no answer in the")
-                && line.contains(
-                    "its lease had left, and its lease runs out before another try could land",
-                )
-        });
+        the_lock_goes_unconfirmed(run);
         another_run_takes_the_lock(fleet, run);
     });
     assert!(!on_host(&fleet, 0, "current").exists(), "{stderr}");
@@ -188,7 +192,7 @@ fn an_unconfirmed_lock_found_ours_at_the_release_is_kept() {
         holding.exists()
     });
     hang_renewals(&fleet, 200, Hang::Renewals);
-    assert!(run.stderr_until(|line| line.contains("[h1] warning: the lock is unconfirmed")));
+    the_lock_goes_unconfirmed(&mut run);
     let stderr = run.finish().stderr;
     assert_eq!(current(&fleet, 0), "releases/r1", "{stderr}");
     assert!(!lock_dir(&fleet, 0).exists(), "{stderr}");
